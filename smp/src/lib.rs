@@ -1,0 +1,2 @@
+//! smp: placeholder, filled in by its issue.
+#![cfg_attr(not(test), no_std)]
