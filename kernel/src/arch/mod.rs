@@ -1,0 +1,3 @@
+//! Architecture support.
+
+pub mod x86_64;

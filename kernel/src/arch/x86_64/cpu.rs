@@ -1,0 +1,72 @@
+//! Small CPU primitives: halting, interrupt flag, timestamps, control registers,
+//! and identification of the hypervisor we run under.
+
+use raw_cpuid::CpuId;
+
+/// Disables interrupts and halts this CPU forever.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Reads the TSC, ordered after earlier loads by `lfence` (works where
+/// `rdtscp` is missing, as under QEMU's TCG).
+#[inline(always)]
+pub fn rdtsc_ordered() -> u64 {
+    // SAFETY: lfence and rdtsc have no memory effects; rdtsc is available on
+    // every x86_64 CPU (CR4.TSD is never set by this kernel).
+    unsafe {
+        core::arch::x86_64::_mm_lfence();
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+/// The hypervisor we run under, from CPUID leaf 4000_0000h.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hypervisor {
+    /// No hypervisor bit: bare metal (or a hypervisor that hides itself).
+    None,
+    /// KVM ("KVMKVMKVM").
+    Kvm,
+    /// QEMU's software emulation ("TCGTCGTCGTCG").
+    Tcg,
+    /// Some other hypervisor.
+    Other,
+}
+
+impl Hypervisor {
+    /// Detects the hypervisor.
+    pub fn detect() -> Self {
+        let cpuid = CpuId::new();
+        let hv_bit = cpuid.get_feature_info().is_some_and(|f| f.has_hypervisor());
+        if !hv_bit {
+            return Self::None;
+        }
+        match cpuid.get_hypervisor_info().map(|h| h.identify()) {
+            Some(raw_cpuid::Hypervisor::KVM) => Self::Kvm,
+            Some(raw_cpuid::Hypervisor::Unknown(b, c, d)) => {
+                let mut sig = [0u8; 12];
+                sig[0..4].copy_from_slice(&b.to_le_bytes());
+                sig[4..8].copy_from_slice(&c.to_le_bytes());
+                sig[8..12].copy_from_slice(&d.to_le_bytes());
+                if &sig == b"TCGTCGTCGTCG" { Self::Tcg } else { Self::Other }
+            }
+            Some(_) => Self::Other,
+            // QEMU's TCG sets the hypervisor bit but older versions leave the
+            // 4000_0000h leaf empty.
+            None => Self::Tcg,
+        }
+    }
+
+    /// The name used in boot and benchmark records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Kvm => "kvm",
+            Self::Tcg => "tcg",
+            Self::Other => "other",
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! x86_64 support: every `asm!`, `global_asm!` and naked function of the kernel
+//! lives below this module.
+
+pub mod boot;
+pub mod cpu;
+pub mod gdt;
+pub mod idt;
+pub mod qemu;

@@ -1,0 +1,71 @@
+//! The kernel command line: what to run, and test-only switches.
+//!
+//! Tokens are `key=value` separated by spaces. Unknown keys are reported on the
+//! console and ignored; the boot goes on.
+
+/// What the kernel does after boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Print the boot record and exit with success.
+    Boot,
+    /// Run the in-kernel tests and exit with their verdict.
+    Test,
+    /// Boot and halt (interactive use, `scripts/qemu.sh` without `run=`).
+    Idle,
+}
+
+/// A deliberate fault, for testing the fault path (`test.fault=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliberateFault {
+    /// A kernel page fault on an unmapped address.
+    PageFault,
+    /// An invalid opcode (`ud2`).
+    InvalidOpcode,
+    /// A general protection fault (non-canonical access).
+    GeneralProtection,
+}
+
+/// The parsed command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'a> {
+    /// What to run.
+    pub run: RunMode,
+    /// Only tests whose names contain this run (`test.filter=`).
+    pub test_filter: &'a str,
+    /// A deliberate fault after boot (`test.fault=pf|ud|gp`).
+    pub fault: Option<DeliberateFault>,
+    /// The accelerator the host says it used (`accel=`), for records.
+    pub accel: Option<&'a str>,
+}
+
+/// Keys the kernel understands.
+pub const KNOWN_KEYS: &[&str] = &["run", "test.filter", "test.fault", "accel", "bench", "samples", "pi"];
+
+impl<'a> Config<'a> {
+    /// Parses `line`, printing a warning for every unknown key or bad value.
+    pub fn parse(line: &'a str) -> Self {
+        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None };
+        for token in line.split_ascii_whitespace() {
+            let (key, value) = token.split_once('=').unwrap_or((token, ""));
+            match key {
+                "run" => match value {
+                    "boot" => cfg.run = RunMode::Boot,
+                    "test" => cfg.run = RunMode::Test,
+                    "idle" => cfg.run = RunMode::Idle,
+                    other => crate::kprintln!("warning: cmdline: unknown run mode {other:?}; using idle"),
+                },
+                "test.filter" => cfg.test_filter = value,
+                "test.fault" => match value {
+                    "pf" => cfg.fault = Some(DeliberateFault::PageFault),
+                    "ud" => cfg.fault = Some(DeliberateFault::InvalidOpcode),
+                    "gp" => cfg.fault = Some(DeliberateFault::GeneralProtection),
+                    other => crate::kprintln!("warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"),
+                },
+                "accel" => cfg.accel = Some(value),
+                k if KNOWN_KEYS.contains(&k) => {}
+                other => crate::kprintln!("warning: cmdline: unknown key {other:?}; ignored"),
+            }
+        }
+        cfg
+    }
+}

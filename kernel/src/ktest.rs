@@ -1,0 +1,116 @@
+//! In-kernel tests, registered without nightly through a link section.
+//!
+//! `ktest!` places a [`KernelTest`] in the `.ktests` section; the linker script
+//! brackets that section with `__ktests_start`/`__ktests_end`, and [`run_all`]
+//! walks it. Each test prints `test <name> ... ok` or
+//! `test <name> ... FAILED: <why>`; the run ends with `<N> passed, <M> failed`
+//! alone on a line. A test that panics or faults is reported as failed by the
+//! panic/fault path (see [`on_fatal`]), which also prints the closing line so the
+//! host runner always sees one.
+
+use alloc::string::String;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+/// What a test returns: `Err(reason)` on failure.
+pub type TestResult = Result<(), String>;
+
+/// One registered test.
+#[repr(C)]
+pub struct KernelTest {
+    /// `module::function`.
+    pub name: &'static str,
+    /// The test body.
+    pub run: fn() -> TestResult,
+}
+
+/// Registers a kernel test: `ktest! { fn name() { ...; Ok(()) } }`.
+#[macro_export]
+macro_rules! ktest {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        fn $name() -> $crate::ktest::TestResult $body
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = ".ktests")]
+            static ENTRY: $crate::ktest::KernelTest = $crate::ktest::KernelTest {
+                name: concat!(module_path!(), "::", stringify!($name)),
+                run: $name,
+            };
+        };
+    };
+}
+
+/// Fails the current test with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! kensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($arg)*));
+        }
+    };
+}
+
+unsafe extern "C" {
+    // Linker-script symbols: only their addresses are meaningful.
+    static __ktests_start: u8;
+    static __ktests_end: u8;
+}
+
+/// The registered tests.
+pub fn all() -> &'static [KernelTest] {
+    // SAFETY: the linker script places only `KernelTest` statics (all from
+    // `ktest!`, `#[repr(C)]`, same size and alignment) between the two symbols,
+    // contiguously; the section is read-only and lives forever.
+    unsafe {
+        let start = core::ptr::addr_of!(__ktests_start).cast::<KernelTest>();
+        let end = core::ptr::addr_of!(__ktests_end).cast::<KernelTest>();
+        let len = (end as usize - start as usize) / core::mem::size_of::<KernelTest>();
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+static CURRENT: AtomicPtr<KernelTest> = AtomicPtr::new(core::ptr::null_mut());
+static PASSED: AtomicUsize = AtomicUsize::new(0);
+static FAILED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs every test whose name contains `filter` (all when empty); returns
+/// whether all passed.
+pub fn run_all(filter: &str) -> bool {
+    let tests = all();
+    crate::kprintln!("running {} kernel tests", tests.len());
+    for test in tests.iter().filter(|t| t.name.contains(filter)) {
+        CURRENT.store(test as *const KernelTest as *mut KernelTest, Ordering::SeqCst);
+        let result = (test.run)();
+        CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
+        match result {
+            Ok(()) => {
+                PASSED.fetch_add(1, Ordering::SeqCst);
+                crate::kprintln!("test {} ... ok", test.name);
+            }
+            Err(why) => {
+                FAILED.fetch_add(1, Ordering::SeqCst);
+                crate::kprintln!("test {} ... FAILED: {}", test.name, why);
+            }
+        }
+    }
+    let (passed, failed) = (PASSED.load(Ordering::SeqCst), FAILED.load(Ordering::SeqCst));
+    crate::kprintln!("{passed} passed, {failed} failed");
+    failed == 0
+}
+
+/// Called by the panic and fatal-exception paths: if a test was running, report
+/// it as failed and print the closing line so the report is complete.
+pub fn on_fatal(what: &str) {
+    let current = CURRENT.swap(core::ptr::null_mut(), Ordering::SeqCst);
+    if current.is_null() {
+        return;
+    }
+    // SAFETY: CURRENT only ever holds pointers into the 'static test table.
+    let test = unsafe { &*current };
+    let failed = FAILED.fetch_add(1, Ordering::SeqCst) + 1;
+    let passed = PASSED.load(Ordering::SeqCst);
+    crate::serial::write_fmt_emergency(format_args!(
+        "test {} ... FAILED: {what} (see above)\n{passed} passed, {failed} failed\n",
+        test.name
+    ));
+}

@@ -1,0 +1,4 @@
+//! Memory management: the physical memory map, frame allocation, the kernel's
+//! page tables and direct map, and the kernel heap.
+
+pub mod heap;
