@@ -20,10 +20,11 @@ pub mod cmdline;
 pub mod ktest;
 pub mod mem;
 pub mod panic;
+pub mod percpu;
 pub mod serial;
 pub mod trap;
 
 /// The index of the CPU executing this (0 = the bootstrap processor).
 pub fn cpu_index() -> u32 {
-    0
+    percpu::index()
 }

@@ -2,3 +2,4 @@
 //! page tables and direct map, and the kernel heap.
 
 pub mod heap;
+pub mod paging;

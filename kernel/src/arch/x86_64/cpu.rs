@@ -70,3 +70,34 @@ impl Hypervisor {
         }
     }
 }
+
+/// Executes `int3` with the two values live in registers across it (the trap
+/// path must preserve them).
+pub fn breakpoint_preserving(a: &mut u64, b: &mut u64) {
+    // SAFETY: int3 traps to the kernel's breakpoint handler, which returns;
+    // the asm only reads and writes the two named registers.
+    unsafe { core::arch::asm!("int3", inout("r12") *a, inout("r13") *b) };
+}
+
+/// Deliberately causes the named fault (test-only command-line switch).
+pub fn deliberate_fault(kind: crate::cmdline::DeliberateFault) -> ! {
+    use crate::cmdline::DeliberateFault as D;
+    match kind {
+        D::PageFault => {
+            // An address in the (empty) lower half: unmapped after boot.
+            let p = 0x0000_7fff_dead_0000 as *const u64;
+            // SAFETY: none; this is the point. The read faults and the fault
+            // path stops the kernel.
+            let v = unsafe { core::ptr::read_volatile(p) };
+            panic!("read of an unmapped address returned {v:#x}");
+        }
+        // SAFETY: ud2 raises #UD, which stops the kernel.
+        D::InvalidOpcode => unsafe { core::arch::asm!("ud2", options(noreturn)) },
+        D::GeneralProtection => {
+            let p = 0x8000_0000_0000_0000u64 as *const u64;
+            // SAFETY: none; a non-canonical access raises #GP, which stops the kernel.
+            let v = unsafe { core::ptr::read_volatile(p) };
+            panic!("non-canonical read returned {v:#x}");
+        }
+    }
+}

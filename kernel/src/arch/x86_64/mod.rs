@@ -1,8 +1,11 @@
 //! x86_64 support: every `asm!`, `global_asm!` and naked function of the kernel
 //! lives below this module.
 
+pub mod apic;
 pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod percpu;
 pub mod qemu;
+pub mod tsc;

@@ -1,0 +1,155 @@
+//! Per-CPU data: one cache-line-aligned [`PerCpu`] per CPU, allocated on the
+//! CPU's own NUMA node and reached through `GS` (see
+//! `arch::x86_64::percpu`).
+//!
+//! Shared fields are atomics (other CPUs read counters and send to the inbox).
+//! CPU-private mutable state lives in [`CpuLocal`] cells, reachable only with an
+//! [`IrqGuard`] in hand: proof that interrupts (and therefore preemption) are off
+//! on this CPU, so nothing else on it can be inside the cell at the same time.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::arch::x86_64::percpu as arch;
+
+/// Most CPUs the kernel brings up.
+pub const MAX_CPUS: usize = 64;
+
+/// Proof that interrupts are disabled on this CPU; restores the previous state
+/// on drop.
+pub struct IrqGuard {
+    was_enabled: bool,
+    // Not Send: the proof is about *this* CPU.
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl IrqGuard {
+    /// Disables interrupts on this CPU until the guard is dropped.
+    pub fn new() -> Self {
+        let was_enabled = x86_64::instructions::interrupts::are_enabled();
+        x86_64::instructions::interrupts::disable();
+        Self { was_enabled, _not_send: core::marker::PhantomData }
+    }
+}
+
+impl Default for IrqGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for IrqGuard {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            x86_64::instructions::interrupts::enable();
+        }
+    }
+}
+
+/// CPU-private mutable state, borrowed only under an [`IrqGuard`].
+pub struct CpuLocal<T> {
+    value: UnsafeCell<T>,
+    borrowed: AtomicBool,
+}
+
+// SAFETY: a CpuLocal is only accessed by its own CPU (it lives in that CPU's
+// PerCpu and `with` requires this CPU's IrqGuard); the borrow flag catches
+// re-entry on that CPU.
+unsafe impl<T: Send> Sync for CpuLocal<T> {}
+
+impl<T> CpuLocal<T> {
+    /// A cell holding `value`.
+    pub const fn new(value: T) -> Self {
+        Self { value: UnsafeCell::new(value), borrowed: AtomicBool::new(false) }
+    }
+
+    /// Runs `f` with exclusive access to the value.
+    ///
+    /// # Panics
+    /// On re-entry (a `with` inside a `with` of the same cell): a kernel bug.
+    pub fn with<R>(&self, _proof: &IrqGuard, f: impl FnOnce(&mut T) -> R) -> R {
+        assert!(!self.borrowed.swap(true, Ordering::Acquire), "CpuLocal borrowed twice");
+        // SAFETY: interrupts are off on this CPU (the guard), only this CPU
+        // touches this cell, and the flag rules out re-entry: the reference is
+        // unique for the duration of `f`.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.borrowed.store(false, Ordering::Release);
+        r
+    }
+}
+
+/// One CPU's data. `#[repr(C)]` with the self pointer first (read by `gs:[0]`).
+#[repr(C, align(128))]
+pub struct PerCpu {
+    self_ptr: *const PerCpu,
+    /// Dense CPU index (0 = BSP).
+    pub index: u32,
+    /// Local APIC id.
+    pub apic_id: u32,
+    /// NUMA node.
+    pub node: u32,
+    /// Set once the CPU runs its idle loop with interrupts on.
+    pub online: AtomicBool,
+    /// Timer interrupts taken.
+    pub timer_ticks: AtomicU64,
+    /// IPIs taken (all kinds).
+    pub ipis: AtomicU64,
+}
+
+// SAFETY: shared fields are atomics or immutable after bring-up; the raw self
+// pointer is only dereferenced as a shared reference to this 'static struct.
+unsafe impl Sync for PerCpu {}
+// SAFETY: as above.
+unsafe impl Send for PerCpu {}
+
+impl PerCpu {
+    /// A PerCpu for CPU `index`; [`PerCpu::install`] fixes the self pointer.
+    pub const fn new(index: u32, apic_id: u32, node: u32) -> Self {
+        Self {
+            self_ptr: core::ptr::null(),
+            index,
+            apic_id,
+            node,
+            online: AtomicBool::new(false),
+            timer_ticks: AtomicU64::new(0),
+            ipis: AtomicU64::new(0),
+        }
+    }
+
+    /// Makes `this` the calling CPU's per-CPU data.
+    pub fn install(this: &'static mut PerCpu) -> &'static PerCpu {
+        this.self_ptr = this as *const PerCpu;
+        let this: &'static PerCpu = this;
+        // SAFETY: `this` is 'static and its first field is its own address.
+        unsafe { arch::install((this as *const PerCpu).cast()) };
+        this
+    }
+}
+
+static CPUS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Records `cpu` in the table of all CPUs (for cross-CPU lookups).
+pub fn register(cpu: &'static PerCpu) {
+    CPUS[cpu.index as usize].store(cpu as *const PerCpu as u64, Ordering::Release);
+}
+
+/// The PerCpu of CPU `index`, if it was registered.
+pub fn of(index: u32) -> Option<&'static PerCpu> {
+    let p = CPUS.get(index as usize)?.load(Ordering::Acquire) as *const PerCpu;
+    // SAFETY: only `register` stores non-zero values, each the address of a
+    // 'static PerCpu.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// This CPU's data, or `None` before per-CPU setup ran on it.
+pub fn current() -> Option<&'static PerCpu> {
+    let p = arch::self_ptr().cast::<PerCpu>();
+    // SAFETY: a non-null self pointer was installed by `PerCpu::install` and
+    // points to a 'static PerCpu.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// This CPU's index (0 before per-CPU setup, i.e. on the BSP during early boot).
+pub fn index() -> u32 {
+    current().map_or(0, |c| c.index)
+}
