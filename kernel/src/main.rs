@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod arch;
 pub mod boot;
 pub mod cmdline;
+pub mod cpus;
 pub mod ktest;
 pub mod mem;
 pub mod panic;

@@ -103,9 +103,10 @@ unsafe impl Sync for PerCpu {}
 unsafe impl Send for PerCpu {}
 
 impl PerCpu {
-    /// A PerCpu for CPU `index`; [`PerCpu::install`] fixes the self pointer.
-    pub const fn new(index: u32, apic_id: u32, node: u32) -> Self {
-        Self {
+    /// Writes a PerCpu for CPU `index` into `slot` (fixing its self pointer)
+    /// and returns it, shared from now on.
+    pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
+        *slot = PerCpu {
             self_ptr: core::ptr::null(),
             index,
             apic_id,
@@ -113,16 +114,16 @@ impl PerCpu {
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
-        }
+        };
+        slot.self_ptr = slot as *const PerCpu;
+        slot
     }
 
-    /// Makes `this` the calling CPU's per-CPU data.
-    pub fn install(this: &'static mut PerCpu) -> &'static PerCpu {
-        this.self_ptr = this as *const PerCpu;
-        let this: &'static PerCpu = this;
-        // SAFETY: `this` is 'static and its first field is its own address.
+    /// Makes `this` the calling CPU's per-CPU data (GS base).
+    pub fn install(this: &'static PerCpu) {
+        // SAFETY: `this` is 'static and its first field is its own address
+        // (set by `init`).
         unsafe { arch::install((this as *const PerCpu).cast()) };
-        this
     }
 }
 

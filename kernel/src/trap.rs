@@ -69,6 +69,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         fatal_exception(frame);
     }
     let handler = HANDLERS[vector as usize].load(Ordering::Acquire);
+    if handler == 0 && (vector == 0x27 || vector == 0x2f) {
+        // Spurious IRQ 7/15 of the (masked) legacy PICs: nothing to do.
+        return;
+    }
     if handler == 0 {
         crate::kprintln!("warning: unexpected interrupt vector {vector} on cpu {}", crate::cpu_index());
         return;

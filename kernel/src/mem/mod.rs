@@ -1,5 +1,274 @@
-//! Memory management: the physical memory map, frame allocation, the kernel's
-//! page tables and direct map, and the kernel heap.
+//! Memory management: the physical memory map, per-NUMA-node frame allocation,
+//! the kernel's page tables and direct map, and the kernel heap.
+//!
+//! Bring-up order (see [`init`]): the boot direct map only reaches the first
+//! 4 GiB, so the zones below 4 GiB come first (their bitmaps carved from their
+//! own first frames), then the real page tables with a direct map of all RAM,
+//! then the zones above 4 GiB, then the heap grows beyond its static arena.
 
 pub mod heap;
 pub mod paging;
+pub mod tlb;
+
+use smp::frames::{FrameBitmap, NodeFrames, PhysFrame as Frame};
+use smp::memmap::{MemoryMap, RegionKind};
+use smp::cpuset::NodeId;
+use spin::Mutex;
+use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
+use x86_64::PhysAddr;
+
+use paging::{phys_to_virt, BOOT_DIRECT_MAP_LIMIT};
+
+/// Most zones (usable regions split by NUMA node) the allocator tracks.
+pub const MAX_ZONES: usize = 32;
+
+static FRAMES: Mutex<NodeFrames<'static, MAX_ZONES>> = Mutex::new(NodeFrames::new());
+
+/// A NUMA memory range (from SRAT) used to split usable memory into zones.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeRange {
+    /// First byte.
+    pub base: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// The node.
+    pub node: u32,
+}
+
+/// What memory bring-up found, for the boot record and tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemInfo {
+    /// Usable RAM in bytes, after carve-outs.
+    pub usable_bytes: u64,
+    /// Frames under management at the end of bring-up.
+    pub total_frames: usize,
+    /// Bytes given to the heap beyond the early arena.
+    pub heap_bytes: u64,
+    /// Bytes covered by the direct map.
+    pub direct_map_bytes: u64,
+    /// Usable regions dropped (zone table full, or unusable).
+    pub dropped_zones: usize,
+}
+
+/// Why memory bring-up failed.
+#[derive(Clone, Copy, Debug)]
+pub enum MemError {
+    /// Building the page tables failed.
+    Paging(paging::PagingError),
+    /// No usable memory below 4 GiB.
+    NoLowMemory,
+}
+
+unsafe extern "C" {
+    // Linker-script symbols: only their addresses are meaningful.
+    static __kernel_phys_start: u8;
+    static __kernel_phys_end: u8;
+}
+
+/// The physical range of the kernel image.
+pub fn kernel_image() -> (u64, u64) {
+    (
+        core::ptr::addr_of!(__kernel_phys_start) as u64,
+        core::ptr::addr_of!(__kernel_phys_end) as u64,
+    )
+}
+
+/// The node of `addr` according to `nodes` (node 0 when none says).
+fn node_of(nodes: &[NodeRange], addr: u64) -> u32 {
+    nodes.iter().find(|r| r.base <= addr && addr < r.end).map_or(0, |r| r.node)
+}
+
+/// Splits `[base, end)` at node boundaries and calls `f(base, end, node)`.
+fn for_each_node_piece(nodes: &[NodeRange], base: u64, end: u64, mut f: impl FnMut(u64, u64, u32)) {
+    let mut at = base;
+    while at < end {
+        let node = node_of(nodes, at);
+        // The piece ends at the next node boundary inside [at, end).
+        let next = nodes
+            .iter()
+            .flat_map(|r| [r.base, r.end])
+            .filter(|&b| b > at && b < end)
+            .min()
+            .unwrap_or(end);
+        f(at, next, node);
+        at = next;
+    }
+}
+
+/// Turns `[base, end)` of usable RAM into a zone of `node`, carving the zone's
+/// bitmap from its own first frames. Returns false when it could not.
+fn add_zone(frames: &mut NodeFrames<'static, MAX_ZONES>, base: u64, end: u64, node: u32) -> bool {
+    let base = base.next_multiple_of(4096);
+    let end = end & !0xfff;
+    if end <= base {
+        return false;
+    }
+    let count = ((end - base) / 4096) as usize;
+    let words = FrameBitmap::words_needed(count);
+    let bitmap_frames = (words * 8).div_ceil(4096);
+    if bitmap_frames >= count {
+        return false;
+    }
+    let storage_ptr = phys_to_virt(base).as_mut_ptr::<u64>();
+    // SAFETY: the first `bitmap_frames` frames of this usable region become
+    // the bitmap's storage forever (marked used below, so never handed out);
+    // they are reachable through the direct map (the caller only passes
+    // regions the current tables map), and no other reference to them exists.
+    let storage: &'static mut [u64] = unsafe { core::slice::from_raw_parts_mut(storage_ptr, words) };
+    let Ok(mut bitmap) = FrameBitmap::new(base, count, storage) else { return false };
+    bitmap.mark_used(base, bitmap_frames as u64 * 4096);
+    frames.add_zone(NodeId(node as u16), bitmap).is_ok()
+}
+
+/// Brings up physical memory management, the kernel page tables and the heap.
+///
+/// # Errors
+/// When no memory below 4 GiB is usable or the page tables cannot be built.
+pub fn init(map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>, nodes: &[NodeRange]) -> Result<MemInfo, MemError> {
+    let mut map = map.clone();
+    let (kstart, kend) = kernel_image();
+    // Carve-outs: the first MiB (real-mode IVT, BIOS data, the AP trampoline,
+    // PVH start info) and the kernel image. Failure to carve means the map is
+    // full: then nothing of those ranges may be used, so refuse the regions.
+    let carve_ok = map.add(0, smp::memmap::LOW_MEMORY_END, RegionKind::Reserved).is_ok()
+        && map.add(kstart, kend - kstart, RegionKind::Kernel).is_ok();
+    let mut info = MemInfo { usable_bytes: map.usable_bytes(), ..MemInfo::default() };
+
+    let mut frames = FRAMES.lock();
+    for (i, (a, b)) in nodes.iter().enumerate().flat_map(|(i, a)| nodes.iter().map(move |b| (i, (a, b)))) {
+        let _ = i;
+        let d = if a.node == b.node { 10 } else { 20 };
+        let _ = frames.set_distance(NodeId(a.node as u16), NodeId(b.node as u16), d);
+    }
+    let mut high = heapless_regions();
+    for region in map.usable() {
+        if !carve_ok && region.base < kend {
+            info.dropped_zones += 1;
+            continue;
+        }
+        for_each_node_piece(nodes, region.base, region.end, |base, end, node| {
+            if end <= BOOT_DIRECT_MAP_LIMIT {
+                if !add_zone(&mut frames, base, end, node) {
+                    info.dropped_zones += 1;
+                }
+            } else if base < BOOT_DIRECT_MAP_LIMIT {
+                if !add_zone(&mut frames, base, BOOT_DIRECT_MAP_LIMIT, node) {
+                    info.dropped_zones += 1;
+                }
+                high.push((BOOT_DIRECT_MAP_LIMIT, end, node));
+            } else {
+                high.push((base, end, node));
+            }
+        });
+    }
+    if frames.total_frames() == 0 {
+        return Err(MemError::NoLowMemory);
+    }
+    let direct_map_end = map.highest_usable_end().unwrap_or(BOOT_DIRECT_MAP_LIMIT);
+    let space = {
+        let mut alloc = LockedFrames(&mut frames);
+        paging::build_kernel_space(&mut alloc, direct_map_end).map_err(MemError::Paging)?
+    };
+    info.direct_map_bytes = space.direct_map_bytes;
+    for &(base, end, node) in high.as_slice() {
+        if !add_zone(&mut frames, base, end, node) {
+            info.dropped_zones += 1;
+        }
+    }
+    // Grow the heap: an eighth of RAM, between 4 MiB and 256 MiB.
+    let heap_bytes = (frames.free_frames() as u64 * 4096 / 8).clamp(4 << 20, 256 << 20);
+    let heap_frames = (heap_bytes / 4096) as usize;
+    if let Ok((first, _)) = frames.alloc_contiguous_on(NodeId(0), heap_frames, 4096) {
+        // SAFETY: the frames were just allocated for the heap alone and are
+        // never freed; the direct map covers them.
+        if unsafe { heap::extend(phys_to_virt(first.addr()).as_mut_ptr(), heap_frames * 4096) }.is_ok() {
+            info.heap_bytes = heap_frames as u64 * 4096;
+        }
+    }
+    info.total_frames = frames.total_frames();
+    Ok(info)
+}
+
+/// A tiny fixed list of regions above the boot direct map, waiting for the
+/// real page tables (no heap yet when it is used).
+struct HighRegions {
+    items: [(u64, u64, u32); MAX_ZONES],
+    len: usize,
+}
+
+impl HighRegions {
+    fn push(&mut self, item: (u64, u64, u32)) {
+        if self.len < self.items.len() {
+            self.items[self.len] = item;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[(u64, u64, u32)] {
+        &self.items[..self.len]
+    }
+}
+
+fn heapless_regions() -> HighRegions {
+    HighRegions { items: [(0, 0, 0); MAX_ZONES], len: 0 }
+}
+
+/// The frame allocator as the `x86_64` crate's paging code wants it (node 0
+/// first, nearest other node when it runs dry).
+struct LockedFrames<'a, 'b>(&'a mut spin::MutexGuard<'b, NodeFrames<'static, MAX_ZONES>>);
+
+// SAFETY: hands out frames the allocator marked used, each exactly once.
+unsafe impl FrameAllocator<Size4KiB> for LockedFrames<'_, '_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let (frame, _) = self.0.alloc_on(NodeId(0)).ok()?;
+        Some(PhysFrame::containing_address(PhysAddr::new(frame.addr())))
+    }
+}
+
+/// The allocator for page tables built after bring-up (locks per frame).
+pub struct KernelFrames;
+
+// SAFETY: as for LockedFrames.
+unsafe impl FrameAllocator<Size4KiB> for KernelFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let node = crate::percpu::current().map_or(0, |c| c.node);
+        let (frame, _) = FRAMES.lock().alloc_on(NodeId(node as u16)).ok()?;
+        let virt = phys_to_virt(frame.addr()).as_mut_ptr::<u8>();
+        // SAFETY: the frame was just allocated and is reachable through the
+        // direct map; page tables must start zeroed.
+        unsafe { core::ptr::write_bytes(virt, 0, 4096) };
+        Some(PhysFrame::containing_address(PhysAddr::new(frame.addr())))
+    }
+}
+
+/// Allocates `pages` contiguous zeroed frames on `node` (or the nearest node
+/// with room) and returns their direct-map address.
+pub fn alloc_zeroed_on(node: u32, pages: usize) -> Option<*mut u8> {
+    let (first, _) = FRAMES.lock().alloc_contiguous_on(NodeId(node as u16), pages, 4096).ok()?;
+    let virt = phys_to_virt(first.addr()).as_mut_ptr::<u8>();
+    // SAFETY: freshly allocated frames, reachable through the direct map.
+    unsafe { core::ptr::write_bytes(virt, 0, pages * 4096) };
+    Some(virt)
+}
+
+/// Allocates one frame on `node` (nearest other node when it is full);
+/// returns its physical address and the node that supplied it.
+pub fn alloc_frame_on(node: u32) -> Option<(u64, u32)> {
+    let (frame, got) = FRAMES.lock().alloc_on(NodeId(node as u16)).ok()?;
+    Some((frame.addr(), u32::from(got.0)))
+}
+
+/// Frees one frame. Double frees and foreign frames are reported, not fatal.
+pub fn free_frame(phys: u64) -> Result<(), smp::frames::FrameError> {
+    FRAMES.lock().free(Frame::containing(phys)).map(|_| ())
+}
+
+/// Free frames in total and on each node `0..nodes`.
+pub fn free_frames() -> usize {
+    FRAMES.lock().free_frames()
+}
+
+/// Free frames on `node`.
+pub fn free_frames_on(node: u32) -> usize {
+    FRAMES.lock().free_frames_on(NodeId(node as u16))
+}

@@ -164,5 +164,85 @@ pub fn build_kernel_space(
         Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
         Cr3::write(pml4_frame, Cr3Flags::empty());
     }
+    KERNEL_PML4.store(pml4_frame.start_address().as_u64(), core::sync::atomic::Ordering::Release);
     Ok(KernelSpace { pml4: pml4_frame, direct_map_bytes: end, huge_1g })
+}
+
+static KERNEL_PML4: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Physical address of the kernel's PML4 (0 before `build_kernel_space`).
+pub fn kernel_pml4_phys() -> u64 {
+    KERNEL_PML4.load(core::sync::atomic::Ordering::Acquire)
+}
+
+/// The active kernel page tables as a mapper (through the direct map).
+///
+/// # Safety
+/// The caller must be the only code modifying kernel page tables for the
+/// lifetime of the returned mapper (callers hold [`MAPPER_LOCK`]).
+unsafe fn kernel_mapper() -> OffsetPageTable<'static> {
+    let pml4 = phys_to_virt(kernel_pml4_phys()).as_mut_ptr::<PageTable>();
+    // SAFETY: the PML4 is live and reachable through the direct map; exclusive
+    // modification is the caller's contract.
+    unsafe { OffsetPageTable::new(&mut *pml4, VirtAddr::new(PHYS_OFFSET)) }
+}
+
+/// Serialises changes to the kernel's page tables.
+static MAPPER_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Start of the window where MMIO is mapped uncached.
+const MMIO_BASE: u64 = 0xffff_fe00_0000_0000;
+static MMIO_NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(MMIO_BASE);
+
+/// Maps `len` bytes of MMIO at physical `phys` uncached (PCD|PWT), no-execute,
+/// and returns the virtual address of `phys`.
+///
+/// # Errors
+/// When page tables cannot be allocated.
+pub fn map_mmio(phys: u64, len: u64) -> Result<VirtAddr, PagingError> {
+    let _guard = MAPPER_LOCK.lock();
+    let first = phys & !0xfff;
+    let pages = (phys + len - first).div_ceil(4096);
+    let virt = MMIO_NEXT.fetch_add(pages * 4096, core::sync::atomic::Ordering::AcqRel);
+    // SAFETY: MAPPER_LOCK is held.
+    let mut mapper = unsafe { kernel_mapper() };
+    let flags = F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::NO_CACHE | F::WRITE_THROUGH | F::GLOBAL;
+    for i in 0..pages {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt + i * 4096));
+        let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(first + i * 4096));
+        // SAFETY: a fresh page in the MMIO window, never mapped before (the
+        // window only grows), mapped to device memory the caller owns.
+        unsafe { mapper.map_to(page, frame, flags, &mut crate::mem::KernelFrames) }
+            .map_err(|_| PagingError::MapFailed(virt + i * 4096))?
+            .flush();
+    }
+    Ok(VirtAddr::new(virt + (phys - first)))
+}
+
+/// Identity-maps the low page at `phys` (executable, for the AP trampoline)
+/// and returns a token for [`unmap_identity_low_page`].
+pub fn map_identity_low_page(phys: u64) -> Option<Page<Size4KiB>> {
+    let _guard = MAPPER_LOCK.lock();
+    // SAFETY: MAPPER_LOCK is held.
+    let mut mapper = unsafe { kernel_mapper() };
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(phys));
+    let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
+    // SAFETY: the lower half holds no kernel mappings (and no user process
+    // exists during AP bring-up); the page is reserved low memory.
+    let flush = unsafe { mapper.map_to(page, frame, F::PRESENT | F::WRITABLE, &mut crate::mem::KernelFrames) };
+    flush.ok().map(|f| {
+        f.flush();
+        page
+    })
+}
+
+/// Removes the identity mapping made by [`map_identity_low_page`].
+pub fn unmap_identity_low_page(page: Option<Page<Size4KiB>>) {
+    let Some(page) = page else { return };
+    let _guard = MAPPER_LOCK.lock();
+    // SAFETY: MAPPER_LOCK is held.
+    let mut mapper = unsafe { kernel_mapper() };
+    if let Ok((_, flush)) = mapper.unmap(page) {
+        flush.flush();
+    }
 }

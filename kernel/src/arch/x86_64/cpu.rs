@@ -46,6 +46,8 @@ impl Hypervisor {
         }
         match cpuid.get_hypervisor_info().map(|h| h.identify()) {
             Some(raw_cpuid::Hypervisor::KVM) => Self::Kvm,
+            // raw-cpuid names QEMU's "TCGTCGTCGTCG" signature `QEMU`.
+            Some(raw_cpuid::Hypervisor::QEMU) => Self::Tcg,
             Some(raw_cpuid::Hypervisor::Unknown(b, c, d)) => {
                 let mut sig = [0u8; 12];
                 sig[0..4].copy_from_slice(&b.to_le_bytes());

@@ -7,5 +7,7 @@ pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod percpu;
+pub mod pic;
 pub mod qemu;
+pub mod trampoline;
 pub mod tsc;
