@@ -3,7 +3,8 @@
 use core::fmt::Write;
 
 use smp::PhysRead;
-use smp::bootinfo::{BootInfo, LoaderKind};
+use smp::acpi::{AcpiError, AcpiTables, Rsdp, Topology};
+use smp::bootinfo::{BootInfo, LoaderKind, RsdpSource};
 
 use crate::arch::x86_64::qemu::{self, ExitCode};
 use crate::arch::x86_64::{apic, boot as arch_boot, cpu, gdt, idt, pic, tsc};
@@ -86,9 +87,16 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         kprintln!("warning: {} usable memory regions dropped (memory map full)", info.dropped_usable_regions);
     }
 
-    // NUMA layout comes from ACPI (SMP issue); until then one node.
-    let nodes: &[mem::NodeRange] = &[];
-    let meminfo = match mem::init(&info.memory_map, nodes) {
+    let topology = read_topology(&boot_mem, info.rsdp);
+    let mut node_ranges = [mem::NodeRange { base: 0, end: 0, node: 0 }; smp::acpi::MAX_MEMORY_RANGES];
+    let mut node_count = 0;
+    if let Some(topo) = &topology {
+        for (slot, range) in node_ranges.iter_mut().zip(topo.memory()) {
+            *slot = mem::NodeRange { base: range.base, end: range.end, node: u32::from(range.node.0) };
+            node_count += 1;
+        }
+    }
+    let meminfo = match mem::init(&info.memory_map, &node_ranges[..node_count]) {
         Ok(m) => m,
         Err(e) => {
             kprintln!("fatal: memory bring-up failed: {e:?}");
@@ -112,7 +120,16 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             qemu::exit(ExitCode::Failure);
         }
     };
-    let cpus_desc = [CpuDesc { apic_id: 0, node: 0 }];
+    let mut cpus_desc = alloc::vec::Vec::new();
+    let mut nodes = 1;
+    if let Some(topo) = &topology {
+        cpus_desc.extend(topo.cpus().iter().map(|c| CpuDesc { apic_id: c.apic_id, node: u32::from(c.node.0) }));
+        nodes = topo.nodes().len().max(1);
+        print_topology(topo);
+    }
+    if cpus_desc.is_empty() {
+        cpus_desc.push(CpuDesc { apic_id: 0, node: 0 });
+    }
     let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt);
     let mode = apic::ApicMode::detect(xapic_virt);
 
@@ -126,7 +143,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         },
         online,
         crate::cpus::present(),
-        1,
+        nodes,
         meminfo.usable_bytes >> 20,
         mode.name(),
         if mode.tsc_deadline { "tsc-deadline" } else { "oneshot" },
@@ -154,5 +171,68 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             kprintln!("idle (run=boot or run=test to exit)");
             crate::cpus::idle()
         }
+    }
+}
+
+/// Finds the RSDP: where the loader says, else in the BIOS areas (the first KiB
+/// of the EBDA and 0xE0000..0x100000, on 16-byte boundaries).
+fn find_rsdp(mem: &DirectMap, from_loader: Option<RsdpSource<'_>>) -> Result<Rsdp, AcpiError> {
+    match from_loader {
+        Some(RsdpSource::Address(phys)) => return Rsdp::read(mem, phys),
+        Some(RsdpSource::Copy(bytes)) => return Rsdp::parse(bytes),
+        None => {}
+    }
+    let ebda = mem.read(0x40e, 2).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])) << 4);
+    let areas = [(ebda, 1024), (0xe0000, 0x20000)];
+    for (base, len) in areas.into_iter().filter(|&(b, _)| b != 0) {
+        for phys in (base..base + len).step_by(16) {
+            if mem.read(phys, 8) == Some(b"RSD PTR ".as_slice())
+                && let Ok(rsdp) = Rsdp::read(mem, phys)
+            {
+                return Ok(rsdp);
+            }
+        }
+    }
+    Err(AcpiError::TableMissing(smp::acpi::Signature(*b"RSDP")))
+}
+
+/// Reads the CPU and NUMA topology from ACPI; `None` (one CPU, one node) with
+/// a printed reason when the tables are missing or malformed.
+fn read_topology(mem: &DirectMap, rsdp: Option<RsdpSource<'_>>) -> Option<Topology> {
+    let result = find_rsdp(mem, rsdp)
+        .and_then(|rsdp| AcpiTables::new(mem, &rsdp))
+        .and_then(|tables| Topology::from_acpi(&tables));
+    match result {
+        Ok(topo) => {
+            for w in topo.warnings() {
+                kprintln!("warning: acpi: {w:?}");
+            }
+            Some(topo)
+        }
+        Err(e) => {
+            kprintln!("warning: acpi: no usable topology ({e:?}); assuming one CPU and one node");
+            None
+        }
+    }
+}
+
+/// Prints each CPU's APIC id and node, and the node distance matrix (once).
+fn print_topology(topo: &Topology) {
+    let mut line = alloc::string::String::from("cpus:");
+    for c in topo.cpus() {
+        let _ = write!(line, " cpu{}=apic{}/node{}", c.cpu.0, c.apic_id, c.node.0);
+    }
+    kprintln!("{line}");
+    let nodes = topo.nodes();
+    kprintln!("numa: {} node(s); distance matrix:", nodes.len());
+    for a in nodes {
+        let mut row = alloc::format!("  node{}:", a.id.0);
+        for b in nodes {
+            let _ = write!(row, " {:3}", topo.distance(a.id, b.id).unwrap_or(0));
+        }
+        kprintln!("{row}");
+    }
+    for m in topo.memory() {
+        kprintln!("numa: node{} memory {:#x}..{:#x}", m.node.0, m.base, m.end);
     }
 }

@@ -272,3 +272,70 @@ pub fn free_frames() -> usize {
 pub fn free_frames_on(node: u32) -> usize {
     FRAMES.lock().free_frames_on(NodeId(node as u16))
 }
+
+crate::ktest! {
+    /// Frames come back: allocate a batch on node 0, free it, counts return.
+    fn frames_alloc_free_restores_counts() {
+        let before = free_frames();
+        let mut got = alloc::vec::Vec::new();
+        for _ in 0..512 {
+            let Some((phys, _)) = alloc_frame_on(0) else { return Err("out of frames".into()) };
+            crate::kensure!(phys % 4096 == 0, "unaligned frame {phys:#x}");
+            got.push(phys);
+        }
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        crate::kensure!(sorted.len() == got.len(), "a frame was handed out twice");
+        crate::kensure!(free_frames() == before - 512, "free count did not drop by 512");
+        for phys in got {
+            free_frame(phys).map_err(|e| alloc::format!("free {phys:#x}: {e:?}"))?;
+        }
+        crate::kensure!(free_frames() == before, "free count {} != {before}", free_frames());
+        let (kstart, _) = kernel_image();
+        crate::kensure!(free_frame(kstart).is_err(), "freeing a kernel-image frame was accepted");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// The heap serves large and small allocations beyond the early arena.
+    fn heap_grows_past_early_arena() {
+        let big: alloc::vec::Vec<u8> = alloc::vec![0xa5; 3 * 1024 * 1024];
+        crate::kensure!(big.iter().all(|&b| b == 0xa5), "heap memory corrupted");
+        let boxes: alloc::vec::Vec<alloc::boxed::Box<u64>> = (0..10_000).map(alloc::boxed::Box::new).collect();
+        crate::kensure!(boxes.iter().enumerate().all(|(i, b)| **b == i as u64), "small allocations corrupted");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// The direct map reaches the highest usable frame, and kernel text is not
+    /// writable (W^X).
+    fn direct_map_and_wx() {
+        use x86_64::structures::paging::{PageTableFlags, Translate, mapper::TranslateResult};
+        let pml4 = paging::phys_to_virt(paging::kernel_pml4_phys()).as_mut_ptr();
+        // SAFETY: read-only translation through the live kernel tables.
+        let mapper = unsafe { x86_64::structures::paging::OffsetPageTable::new(&mut *pml4, x86_64::VirtAddr::new(paging::PHYS_OFFSET)) };
+        let text = direct_map_and_wx as *const () as u64;
+        match mapper.translate(x86_64::VirtAddr::new(text)) {
+            TranslateResult::Mapped { flags, .. } => {
+                crate::kensure!(!flags.contains(PageTableFlags::WRITABLE), "kernel text is writable");
+                crate::kensure!(!flags.contains(PageTableFlags::NO_EXECUTE), "kernel text is not executable");
+            }
+            _ => return Err("kernel text not mapped".into()),
+        }
+        let data = core::ptr::addr_of!(FRAMES) as u64;
+        match mapper.translate(x86_64::VirtAddr::new(data)) {
+            TranslateResult::Mapped { flags, .. } => {
+                crate::kensure!(flags.contains(PageTableFlags::NO_EXECUTE), "kernel data is executable");
+            }
+            _ => return Err("kernel data not mapped".into()),
+        }
+        crate::kensure!(
+            matches!(mapper.translate(x86_64::VirtAddr::new(0x8000)), TranslateResult::NotMapped),
+            "the identity map of low memory survived boot"
+        );
+        Ok(())
+    }
+}
