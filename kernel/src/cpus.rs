@@ -47,6 +47,11 @@ pub enum IpiMessage {
     },
     /// Flush the TLB for the current shootdown request (see `mem::tlb`).
     TlbShootdown,
+    /// Ping every other online CPU with sequence number `seq` (tests).
+    PingAll {
+        /// Sequence number for the pings.
+        seq: u64,
+    },
 }
 
 /// Per-CPU state that belongs to this module.
@@ -166,6 +171,11 @@ fn ipi_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
                 state.pongs.fetch_add(1, Ordering::Release);
             }
             IpiMessage::TlbShootdown => mem::tlb::handle_shootdown(),
+            IpiMessage::PingAll { seq } => {
+                for other in (0..online()).filter(|&c| c != me) {
+                    let _ = send(other, IpiMessage::Ping { from: me, seq });
+                }
+            }
         }
     }
 }
@@ -349,4 +359,95 @@ fn calibrate_apic_timer() {
     let per_period = per_10ms * 100 / TIMER_HZ;
     TIMER_PERIOD_APIC.store(per_period.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
     with_apic(|a| a.arm_timer(0, TIMER_PERIOD_APIC.load(Ordering::Relaxed)));
+}
+
+/// Waits (polling, interrupts on) until `done()` or `max_us` of TSC time.
+fn wait_until(max_us: u64, mut done: impl FnMut() -> bool) -> bool {
+    let start = cpu::rdtsc_ordered();
+    while cpu::rdtsc_ordered().wrapping_sub(start) < us_to_tsc(max_us) {
+        if done() {
+            return true;
+        }
+        x86_64::instructions::interrupts::enable();
+        core::hint::spin_loop();
+    }
+    done()
+}
+
+crate::ktest! {
+    /// Every CPU the MADT lists came online, with its APIC id and node.
+    fn all_cpus_online() {
+        crate::kensure!(online() == present(), "{} of {} CPUs online", online(), present());
+        for i in 0..online() {
+            let Some(c) = percpu::of(i) else { return Err(alloc::format!("cpu {i} not registered")) };
+            crate::kensure!(c.online.load(Ordering::Acquire), "cpu {i} not marked online");
+            crate::kprintln!("  cpu{} apic_id={} node={}", c.index, c.apic_id, c.node);
+        }
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// Every CPU pings every other CPU by IPI and gets every pong back.
+    fn ipi_round_trip_all_pairs() {
+        let n = online();
+        let before: alloc::vec::Vec<(u64, u64)> = (0..n)
+            .map(|i| state(i).map_or((0, 0), |s| (s.pongs.load(Ordering::Acquire), s.pong_seq_sum.load(Ordering::Acquire))))
+            .collect();
+        const SEQ: u64 = 7;
+        for i in 0..n {
+            if i == percpu::index() {
+                for other in (0..n).filter(|&c| c != i) {
+                    send(other, IpiMessage::Ping { from: i, seq: SEQ }).map_err(|e| alloc::format!("{e:?}"))?;
+                }
+            } else {
+                send(i, IpiMessage::PingAll { seq: SEQ }).map_err(|e| alloc::format!("{e:?}"))?;
+            }
+        }
+        let expected = u64::from(n.saturating_sub(1));
+        let all_back = wait_until(5_000_000, || {
+            (0..n).all(|i| state(i).is_some_and(|s| s.pongs.load(Ordering::Acquire) - before[i as usize].0 == expected))
+        });
+        for i in 0..n {
+            let s = state(i).ok_or("missing cpu state")?;
+            let got = s.pongs.load(Ordering::Acquire) - before[i as usize].0;
+            let seq_sum = s.pong_seq_sum.load(Ordering::Acquire) - before[i as usize].1;
+            crate::kensure!(got == expected, "cpu {i}: {got} of {expected} pongs (all_back={all_back})");
+            crate::kensure!(seq_sum == expected * SEQ, "cpu {i}: pong sequence numbers do not add up");
+        }
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// A TLB shootdown reaches (and is acknowledged by) every other CPU.
+    fn tlb_shootdown_reaches_all() {
+        let n = online();
+        let me = percpu::index();
+        let before: alloc::vec::Vec<u64> = (0..n).map(|i| mem::tlb::HANDLED[i as usize].load(Ordering::Acquire)).collect();
+        mem::tlb::shootdown(x86_64::VirtAddr::new(0xffff_ff80_0000_0000), 4, u64::MAX);
+        for i in (0..n).filter(|&i| i != me) {
+            let got = mem::tlb::HANDLED[i as usize].load(Ordering::Acquire) - before[i as usize];
+            crate::kensure!(got == 1, "cpu {i} handled {got} shootdowns, expected 1");
+        }
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// The local APIC timer interrupts every online CPU.
+    fn timer_ticks_on_every_cpu() {
+        let n = online();
+        let before: alloc::vec::Vec<u64> = (0..n)
+            .map(|i| percpu::of(i).map_or(0, |c| c.timer_ticks.load(Ordering::Acquire)))
+            .collect();
+        let ok = wait_until(10_000_000, || {
+            (0..n).all(|i| percpu::of(i).is_some_and(|c| c.timer_ticks.load(Ordering::Acquire) >= before[i as usize] + 2))
+        });
+        for i in 0..n {
+            let now = percpu::of(i).map_or(0, |c| c.timer_ticks.load(Ordering::Acquire));
+            crate::kensure!(now >= before[i as usize] + 2, "cpu {i}: {} timer ticks in the wait (ok={ok})", now - before[i as usize]);
+        }
+        Ok(())
+    }
 }

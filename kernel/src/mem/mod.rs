@@ -23,6 +23,8 @@ use paging::{phys_to_virt, BOOT_DIRECT_MAP_LIMIT};
 pub const MAX_ZONES: usize = 32;
 
 static FRAMES: Mutex<NodeFrames<'static, MAX_ZONES>> = Mutex::new(NodeFrames::new());
+/// The SRAT memory ranges memory was split by (for node-locality checks).
+static NODE_RANGES: spin::Once<alloc::vec::Vec<NodeRange>> = spin::Once::new();
 
 /// A NUMA memory range (from SRAT) used to split usable memory into zones.
 #[derive(Clone, Copy, Debug)]
@@ -186,6 +188,8 @@ pub fn init(map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>, nodes: &[NodeRa
         }
     }
     info.total_frames = frames.total_frames();
+    drop(frames);
+    NODE_RANGES.call_once(|| nodes.to_vec());
     Ok(info)
 }
 
@@ -336,6 +340,25 @@ crate::ktest! {
             matches!(mapper.translate(x86_64::VirtAddr::new(0x8000)), TranslateResult::NotMapped),
             "the identity map of low memory survived boot"
         );
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// A frame asked for on node N comes from node N's SRAT memory.
+    fn node_local_allocation() {
+        let ranges = NODE_RANGES.get().ok_or("memory not initialised")?;
+        let mut nodes: alloc::vec::Vec<u32> = ranges.iter().map(|r| r.node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        for &node in &nodes {
+            let (phys, got) = alloc_frame_on(node).ok_or("out of frames")?;
+            let inside = ranges.iter().any(|r| r.node == node && r.base <= phys && phys < r.end);
+            free_frame(phys).map_err(|e| alloc::format!("{e:?}"))?;
+            crate::kensure!(got == node, "asked node {node}, got a frame from node {got}");
+            crate::kensure!(inside, "frame {phys:#x} is outside node {node}'s SRAT ranges");
+            crate::kprintln!("  node{node}: frame {phys:#x}");
+        }
         Ok(())
     }
 }
