@@ -60,7 +60,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     kprintln!("Veridian {} ({})", env!("VERIDIAN_REV"), env!("VERIDIAN_PROFILE"));
     // SAFETY: BSP_TABLES is touched only here, once, on the BSP before any other
     // CPU runs; afterwards only the CPU reads it.
-    gdt::load(unsafe { &mut *core::ptr::addr_of_mut!(BSP_TABLES) });
+    let bsp_tss = gdt::load(unsafe { &mut *core::ptr::addr_of_mut!(BSP_TABLES) });
     idt::load();
     pic::disable();
 
@@ -130,7 +130,9 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     if cpus_desc.is_empty() {
         cpus_desc.push(CpuDesc { apic_id: 0, node: 0 });
     }
-    let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt);
+    let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt, bsp_tss);
+    crate::task::init(online as usize, tsc.hz / 100);
+    crate::task::set_priority_inheritance(config.pi);
     let mode = apic::ApicMode::detect(xapic_virt);
 
     let mut record = alloc::string::String::new();
@@ -169,7 +171,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         }
         RunMode::Idle => {
             kprintln!("idle (run=boot or run=test to exit)");
-            crate::cpus::idle()
+            crate::task::idle_loop()
         }
     }
 }

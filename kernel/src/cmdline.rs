@@ -36,6 +36,8 @@ pub struct Config<'a> {
     pub fault: Option<DeliberateFault>,
     /// The accelerator the host says it used (`accel=`), for records.
     pub accel: Option<&'a str>,
+    /// Priority inheritance on (`pi=on`, default) or off (`pi=off`).
+    pub pi: bool,
 }
 
 /// Keys the kernel understands.
@@ -44,7 +46,7 @@ pub const KNOWN_KEYS: &[&str] = &["run", "test.filter", "test.fault", "accel", "
 impl<'a> Config<'a> {
     /// Parses `line`, printing a warning for every unknown key or bad value.
     pub fn parse(line: &'a str) -> Self {
-        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None };
+        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None, pi: true };
         for token in line.split_ascii_whitespace() {
             let (key, value) = token.split_once('=').unwrap_or((token, ""));
             match key {
@@ -62,6 +64,11 @@ impl<'a> Config<'a> {
                     other => crate::kprintln!("warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"),
                 },
                 "accel" => cfg.accel = Some(value),
+                "pi" => match value {
+                    "on" => cfg.pi = true,
+                    "off" => cfg.pi = false,
+                    other => crate::kprintln!("warning: cmdline: pi={other:?} is not on|off; keeping on"),
+                },
                 k if KNOWN_KEYS.contains(&k) => {}
                 other => crate::kprintln!("warning: cmdline: unknown key {other:?}; ignored"),
             }

@@ -47,6 +47,8 @@ pub enum IpiMessage {
     },
     /// Flush the TLB for the current shootdown request (see `mem::tlb`).
     TlbShootdown,
+    /// Run the scheduler (a thread was posted to this CPU's inbox).
+    Reschedule,
     /// Ping every other online CPU with sequence number `seq` (tests).
     PingAll {
         /// Sequence number for the pings.
@@ -109,8 +111,11 @@ fn us_to_tsc(us: u64) -> u64 {
 
 /// Allocates and installs this CPU's per-CPU data, enables its APIC and
 /// starts its timer. Runs on every CPU (BSP first).
-fn setup_this_cpu(percpu: &'static PerCpu) -> &'static PerCpu {
+fn setup_this_cpu(percpu: &'static PerCpu, tss: *mut x86_64::structures::tss::TaskStateSegment) -> &'static PerCpu {
     PerCpu::install(percpu);
+    percpu.tss.store(tss, Ordering::Release);
+    crate::arch::x86_64::syscall::init_this_cpu();
+    crate::arch::x86_64::syscall::init_fpu();
     percpu::register(percpu);
     let mode = *MODE.get().expect("APIC mode is set before any CPU is set up");
     let state: &'static CpuState = Box::leak(Box::new(CpuState {
@@ -142,7 +147,7 @@ fn with_apic<R>(f: impl FnOnce(&mut Apic) -> R) -> Option<R> {
     state.apic.with(&guard, |apic| apic.as_mut().map(f))
 }
 
-fn timer_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
+fn timer_interrupt(frame: &mut crate::arch::x86_64::idt::TrapFrame) {
     if let Some(me) = percpu::current() {
         me.timer_ticks.fetch_add(1, Ordering::Relaxed);
     }
@@ -150,6 +155,10 @@ fn timer_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
         arm_timer(apic);
         apic.eoi();
     });
+    crate::task::on_timer_tick();
+    if frame.from_user() && crate::process::current_doomed() {
+        crate::process::exit_current(crate::process::ExitReason::Killed);
+    }
 }
 
 fn ipi_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
@@ -171,6 +180,7 @@ fn ipi_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
                 state.pongs.fetch_add(1, Ordering::Release);
             }
             IpiMessage::TlbShootdown => mem::tlb::handle_shootdown(),
+            IpiMessage::Reschedule => crate::task::reschedule(sched::Decision::Reschedule),
             IpiMessage::PingAll { seq } => {
                 for other in (0..online()).filter(|&c| c != me) {
                     let _ = send(other, IpiMessage::Ping { from: me, seq });
@@ -224,7 +234,7 @@ fn alloc_on_node<T>(node: u32) -> &'static mut T {
 /// Brings up the BSP's per-CPU data and APIC, then every AP in `cpus`
 /// (the BSP is the entry whose APIC id matches ours). Returns the number of
 /// CPUs online.
-pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64) -> u32 {
+pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64, bsp_tss: *mut x86_64::structures::tss::TaskStateSegment) -> u32 {
     TSC_HZ.store(tsc_info.hz, Ordering::Relaxed);
     let mode = *MODE.call_once(|| ApicMode::detect(xapic_virt));
     TIMER_PERIOD_TSC.store(tsc_info.hz / TIMER_HZ, Ordering::Relaxed);
@@ -242,7 +252,7 @@ pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64) -> u
         .map_or(0, |f| u32::from(f.initial_local_apic_id()));
     let bsp_node = cpus.iter().find(|c| c.apic_id == bsp_apic_id).map_or(0, |c| c.node);
     let bsp = PerCpu::init(alloc_on_node::<PerCpu>(bsp_node), 0, bsp_apic_id, bsp_node);
-    let bsp = setup_this_cpu(bsp);
+    let bsp = setup_this_cpu(bsp, bsp_tss);
     if !mode.tsc_deadline {
         calibrate_apic_timer();
     }
@@ -332,20 +342,17 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     // SAFETY: the tables were allocated for this AP alone, the BSP dropped its
     // reference after building ApBoot, and they live forever.
     let tables: &'static mut gdt::CpuTables = unsafe { &mut *boot.tables };
-    gdt::load(tables);
+    let tss = gdt::load(tables);
     idt::load();
-    let percpu = setup_this_cpu(boot.percpu);
+    let percpu = setup_this_cpu(boot.percpu, tss);
     ONLINE.fetch_add(1, Ordering::AcqRel);
     percpu.online.store(true, Ordering::Release);
-    x86_64::instructions::interrupts::enable();
-    idle()
+    crate::task::idle_loop()
 }
 
-/// The idle loop: halt until an interrupt, forever.
-pub fn idle() -> ! {
-    loop {
-        x86_64::instructions::interrupts::enable_and_hlt();
-    }
+/// TSC ticks per second.
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
 }
 
 /// Measures the APIC timer's rate against the TSC for one-shot mode.

@@ -22,6 +22,12 @@ pub mod ktest;
 pub mod mem;
 pub mod panic;
 pub mod percpu;
+pub mod process;
+pub mod programs;
+pub mod syscall;
+pub mod task;
+pub mod usercopy;
+pub mod usertests;
 pub mod serial;
 pub mod trap;
 

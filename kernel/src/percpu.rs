@@ -82,6 +82,12 @@ impl<T> CpuLocal<T> {
 #[repr(C, align(128))]
 pub struct PerCpu {
     self_ptr: *const PerCpu,
+    /// Kernel stack top of the running thread (loaded by the syscall entry).
+    pub kernel_rsp: core::sync::atomic::AtomicU64,
+    /// Scratch: the user stack pointer during syscall entry.
+    pub user_rsp: core::sync::atomic::AtomicU64,
+    /// This CPU's TSS (for RSP0 updates on thread switches).
+    pub tss: core::sync::atomic::AtomicPtr<x86_64::structures::tss::TaskStateSegment>,
     /// Dense CPU index (0 = BSP).
     pub index: u32,
     /// Local APIC id.
@@ -108,6 +114,9 @@ impl PerCpu {
     pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
         *slot = PerCpu {
             self_ptr: core::ptr::null(),
+            kernel_rsp: core::sync::atomic::AtomicU64::new(0),
+            user_rsp: core::sync::atomic::AtomicU64::new(0),
+            tss: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             index,
             apic_id,
             node,
@@ -126,6 +135,11 @@ impl PerCpu {
         unsafe { arch::install((this as *const PerCpu).cast()) };
     }
 }
+
+/// Offset of `kernel_rsp` from GS base (used by the syscall entry).
+pub const KERNEL_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, kernel_rsp);
+/// Offset of `user_rsp` from GS base (used by the syscall entry).
+pub const USER_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, user_rsp);
 
 static CPUS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 

@@ -65,7 +65,11 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         return;
     }
     if vector < 32 {
-        // No user mode yet: a user-mode exception is as fatal as a kernel one.
+        if frame.from_user() && vector != 2 && vector != 8 && vector != 18 {
+            // A user fault kills that process alone.
+            let addr = if vector == 14 { x86_64::registers::control::Cr2::read_raw() } else { frame.rip };
+            crate::process::user_fault(vector, addr);
+        }
         fatal_exception(frame);
     }
     let handler = HANDLERS[vector as usize].load(Ordering::Acquire);

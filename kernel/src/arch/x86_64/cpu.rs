@@ -23,6 +23,19 @@ pub fn rdtsc_ordered() -> u64 {
     }
 }
 
+/// Switches to the address space whose PML4 is at `pml4` (no-op if current).
+pub fn load_address_space(pml4: u64) {
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    use x86_64::structures::paging::PhysFrame;
+    let (current, _) = Cr3::read();
+    if current.start_address().as_u64() == pml4 {
+        return;
+    }
+    // SAFETY: every address space shares the kernel half (entries 256..512 of
+    // the kernel's PML4), so the code and stack in use stay mapped.
+    unsafe { Cr3::write(PhysFrame::containing_address(x86_64::PhysAddr::new(pml4)), Cr3Flags::empty()) };
+}
+
 /// The hypervisor we run under, from CPUID leaf 4000_0000h.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hypervisor {

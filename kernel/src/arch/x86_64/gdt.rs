@@ -65,7 +65,7 @@ impl Default for CpuTables {
 
 /// Fills in `tables` and loads them on the calling CPU: GDT, segment registers
 /// and the TSS.
-pub fn load(tables: &'static mut CpuTables) {
+pub fn load(tables: &'static mut CpuTables) -> *mut TaskStateSegment {
     for (i, stack) in tables.ist.iter().enumerate() {
         let top = VirtAddr::from_ptr(stack.0.as_ptr()) + IST_STACK_SIZE as u64;
         tables.tss.interrupt_stack_table[i] = top;
@@ -105,4 +105,7 @@ pub fn load(tables: &'static mut CpuTables) {
         SS::set_reg(KERNEL_DS);
         load_tss(tss_sel);
     }
+    // The kernel updates RSP0 on thread switches through this pointer; the CPU
+    // reads the TSS only on privilege changes.
+    core::ptr::addr_of!(tables.tss) as *mut TaskStateSegment
 }

@@ -9,5 +9,6 @@ pub mod idt;
 pub mod percpu;
 pub mod pic;
 pub mod qemu;
+pub mod syscall;
 pub mod trampoline;
 pub mod tsc;

@@ -1,0 +1,252 @@
+//! `SYSCALL`/`SYSRET`, kernel context switches and the FPU.
+//!
+//! The syscall entry builds the same [`TrapFrame`] an interrupt from user mode
+//! would (vector [`SYSCALL_VECTOR`]), so every path out of the kernel (sysret
+//! here, iretq in `trap_return`) restores the same layout. Only registers the
+//! user gave us, or results the kernel chose, go back: nothing of the kernel's
+//! leaks (rcx and r11 hold the user's rip and rflags, as SYSRET requires).
+//!
+//! FPU/SSE/AVX state is switched *eagerly* on every thread switch (XSAVE when
+//! the CPU has it, else FXSAVE): lazy switching saves little for an IPC kernel
+//! whose hot path switches threads constantly, and it leaks state across
+//! processes on CPUs affected by LazyFP (CVE-2018-3665).
+
+use core::mem::offset_of;
+
+use x86_64::VirtAddr;
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::registers::xcontrol::{XCr0, XCr0Flags};
+
+use super::gdt::{KERNEL_CS, KERNEL_DS, USER_CS, USER_DS};
+use super::idt::TrapFrame;
+use crate::percpu::{KERNEL_RSP_OFFSET, USER_RSP_OFFSET};
+
+/// The `vector` value of a TrapFrame built by the syscall entry.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// Enables SYSCALL/SYSRET on this CPU and points LSTAR at the entry.
+pub fn init_this_cpu() {
+    // SAFETY: the selectors match the GDT layout (gdt.rs); LSTAR points to the
+    // naked entry below; SFMASK clears IF, DF, TF and AC on entry so the kernel
+    // runs with interrupts off and a sane direction flag.
+    unsafe {
+        Star::write(USER_CS, USER_DS, KERNEL_CS, KERNEL_DS).expect("GDT layout fits STAR");
+        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK);
+        Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
+    }
+}
+
+const F_RAX: usize = offset_of!(TrapFrame, rax);
+
+/// The SYSCALL entry point.
+#[unsafe(naked)]
+unsafe extern "C" fn syscall_entry() {
+    core::arch::naked_asm!(
+        "swapgs",
+        "mov gs:[{user_rsp}], rsp",
+        "mov rsp, gs:[{kernel_rsp}]",
+        "push {user_ds}",
+        "push qword ptr gs:[{user_rsp}]",
+        "push r11",
+        "push {user_cs}",
+        "push rcx",
+        "push 0",
+        "push {vector}",
+        "push rax",
+        "push rbx",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push rbp",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov rdi, rsp",
+        "call {dispatch}",
+        // Return with sysret (the dispatcher guarantees a canonical user rip;
+        // otherwise it never returns here).
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rbx",
+        "pop rax",
+        "add rsp, 16",
+        "pop rcx",
+        "add rsp, 8",
+        "pop r11",
+        "mov rsp, [rsp]",
+        "swapgs",
+        "sysretq",
+        user_rsp = const USER_RSP_OFFSET,
+        kernel_rsp = const KERNEL_RSP_OFFSET,
+        user_ds = const USER_DS.0 as u64,
+        user_cs = const USER_CS.0 as u64,
+        vector = const SYSCALL_VECTOR,
+        dispatch = sym crate::syscall::dispatch,
+    );
+}
+
+const _: () = assert!(F_RAX == 14 * 8);
+
+/// Saves the callee-saved registers on the current stack, stores the stack
+/// pointer to `*from_rsp`, switches to `to_rsp` and restores what the target
+/// saved there. Returns when something switches back to `*from_rsp`.
+///
+/// # Safety
+/// `to_rsp` must be a stack prepared by [`prepare_stack`] or saved by a
+/// previous call; interrupts must be off.
+#[unsafe(naked)]
+pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
+    core::arch::naked_asm!(
+        "push rbp",
+        "push rbx",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov [rdi], rsp",
+        "mov rsp, rsi",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+    );
+}
+
+/// The first code of a new thread: leaves to user mode through `trap_return`
+/// with the TrapFrame [`prepare_stack`] placed above.
+#[unsafe(naked)]
+unsafe extern "C" fn thread_first_entry() {
+    core::arch::naked_asm!("call {hook}", "jmp trap_return", hook = sym crate::task::on_thread_start);
+}
+
+/// Lays out a new kernel stack (top at `stack_top`) so that switching to the
+/// returned stack pointer enters user mode with `frame`.
+///
+/// # Safety
+/// `[stack_top - 4 KiB, stack_top)` must be writable memory owned by the new
+/// thread.
+pub unsafe fn prepare_stack(stack_top: u64, frame: &TrapFrame) -> u64 {
+    let frame_addr = stack_top - core::mem::size_of::<TrapFrame>() as u64;
+    // Six callee-saved registers (zero) and the return address.
+    let rsp = frame_addr - 7 * 8;
+    // SAFETY: within the range the caller vouches for.
+    unsafe {
+        (frame_addr as *mut TrapFrame).write(*frame);
+        let slots = rsp as *mut u64;
+        for i in 0..6 {
+            slots.add(i).write(0);
+        }
+        slots.add(6).write(thread_first_entry as *const () as u64);
+    }
+    rsp
+}
+
+/// A trap frame that enters user mode at `rip` with stack `rsp` and `rdi`.
+pub fn user_entry_frame(rip: u64, rsp: u64, rdi: u64) -> TrapFrame {
+    TrapFrame {
+        rip,
+        rsp,
+        rdi,
+        cs: u64::from(USER_CS.0),
+        ss: u64::from(USER_DS.0),
+        rflags: (RFlags::INTERRUPT_FLAG).bits() | 0x2,
+        ..TrapFrame::default()
+    }
+}
+
+/// Whether the CPU has XSAVE (decided once by [`init_fpu`]).
+static XSAVE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Size of a thread's FPU save area (XSAVE area of x87+SSE+AVX fits in 1 KiB).
+pub const FPU_AREA_SIZE: usize = 1024;
+
+/// A thread's saved FPU/SSE/AVX state.
+#[repr(C, align(64))]
+pub struct FpuArea(pub [u8; FPU_AREA_SIZE]);
+
+/// Enables x87/SSE (and XSAVE with AVX when present) for user code on this CPU.
+pub fn init_fpu() {
+    let cpuid = raw_cpuid::CpuId::new();
+    let f = cpuid.get_feature_info();
+    let xsave = f.as_ref().is_some_and(|f| f.has_xsave());
+    let avx = f.as_ref().is_some_and(|f| f.has_avx());
+    // SAFETY: standard FPU enablement: CR0.MP on, EM and TS off; CR4.OSFXSR
+    // and OSXMMEXCPT announce FXSAVE and SSE exception support; XCR0 enables
+    // only components CPUID reports.
+    unsafe {
+        Cr0::update(|c| {
+            c.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+            c.insert(Cr0Flags::MONITOR_COPROCESSOR);
+        });
+        Cr4::update(|c| c.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+        if xsave {
+            Cr4::update(|c| c.insert(Cr4Flags::OSXSAVE));
+            let mut x = XCr0Flags::X87 | XCr0Flags::SSE;
+            if avx {
+                x |= XCr0Flags::AVX;
+            }
+            XCr0::write(x);
+        }
+    }
+    XSAVE.store(xsave, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Saves the current FPU state into `area`.
+pub fn fpu_save(area: &mut FpuArea) {
+    if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: OSXSAVE is enabled and the area is 64-byte aligned and large
+        // enough for the components enabled in XCR0 (x87, SSE, AVX: 832 bytes).
+        unsafe { core::arch::asm!("xsave64 [{}]", in(reg) area.0.as_mut_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack)) };
+    } else {
+        // SAFETY: OSFXSR is enabled; the area is 16-byte aligned, >= 512 bytes.
+        unsafe { core::arch::asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
+    }
+}
+
+/// Loads FPU state from `area` (saved by [`fpu_save`] or [`fpu_init_area`]).
+pub fn fpu_restore(area: &FpuArea) {
+    if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: the area holds a valid XSAVE image (as above).
+        unsafe { core::arch::asm!("xrstor64 [{}]", in(reg) area.0.as_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack)) };
+    } else {
+        // SAFETY: the area holds a valid FXSAVE image.
+        unsafe { core::arch::asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack)) };
+    }
+}
+
+/// Fills `area` with the initial FPU state (as after `fninit`, MXCSR default).
+pub fn fpu_init_area(area: &mut FpuArea) {
+    area.0.fill(0);
+    // Legacy area: FCW = 0x37f, MXCSR = 0x1f80 (the XSAVE header, zero,
+    // marks every component as in its initial state).
+    area.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    area.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+}
+
+/// Reads the TSC as user code would (for tests of the kernel's clock).
+pub fn canonical_user(addr: u64) -> bool {
+    addr < 0x0000_8000_0000_0000
+}

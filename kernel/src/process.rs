@@ -1,0 +1,429 @@
+//! Processes: address spaces, ELF images, lifecycle (spawn, exit, wait, kill)
+//! and the resources a process holds, all returned when it dies by any path.
+//!
+//! An address space is a PML4 whose upper half is the kernel's (shared
+//! entries, supervisor-only) and whose lower half maps the program's ELF
+//! segments and a stack with an unmapped guard page below it. Every frame a
+//! process owns (user pages and its page tables) is recorded, so teardown can
+//! return each one to its node's allocator.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use elf::ElfBytes;
+use elf::abi::{PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use sched::ThreadId;
+use spin::Mutex;
+use x86_64::structures::paging::{FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame, Size4KiB};
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::arch::x86_64::syscall::user_entry_frame;
+use crate::mem::{self, paging};
+use crate::task::{self, Pid};
+
+/// Top of the user stack (exclusive).
+pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
+/// User stack size.
+pub const USER_STACK_SIZE: u64 = 64 * 1024;
+/// Lowest address a program may be linked at.
+pub const USER_MIN: u64 = 0x1000;
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// `exit(code)`.
+    Exited(u64),
+    /// Killed by another process.
+    Killed,
+    /// Killed by the CPU exception `vector` at `addr` (CR2 for #PF, else rip).
+    Fault {
+        /// The exception vector.
+        vector: u64,
+        /// Faulting address.
+        addr: u64,
+    },
+    /// Ran off the bottom of its stack.
+    StackOverflow {
+        /// Faulting address.
+        addr: u64,
+    },
+}
+
+impl ExitReason {
+    /// The encoding returned by the `wait` syscall: (kind, detail, address).
+    pub fn encode(self) -> [u64; 3] {
+        match self {
+            Self::Exited(code) => [0, code, 0],
+            Self::Killed => [1, 0, 0],
+            Self::Fault { vector, addr } => [2, vector, addr],
+            Self::StackOverflow { addr } => [3, 14, addr],
+        }
+    }
+}
+
+/// A process.
+pub struct Process {
+    /// Its id.
+    pub pid: Pid,
+    /// The program's name.
+    pub name: String,
+    /// Who spawned it (0 = the kernel).
+    pub parent: Pid,
+    /// Physical address of its PML4.
+    pub pml4: u64,
+    /// Every frame it owns (user pages and page tables, PML4 included).
+    frames: Vec<u64>,
+    /// Its live threads.
+    threads: Vec<ThreadId>,
+    /// Set once it has exited or been killed; threads still running die at
+    /// their next kernel entry.
+    pub exit: Option<ExitReason>,
+    /// Threads blocked in `wait` on this process.
+    waiters: Vec<ThreadId>,
+}
+
+static PROCS: Mutex<BTreeMap<Pid, Process>> = Mutex::new(BTreeMap::new());
+static NEXT_PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+/// Why a process could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// No program by that name.
+    NoSuchProgram,
+    /// The ELF image is malformed or asks for something not allowed.
+    BadElf(&'static str),
+    /// Frames ran out.
+    OutOfMemory,
+    /// The CPU asked for is not online.
+    BadCpu,
+    /// The scheduler refused the thread.
+    Sched,
+}
+
+/// Frames allocated for one address space, recorded as they are handed out.
+struct Recording<'a> {
+    node: u32,
+    frames: &'a mut Vec<u64>,
+}
+
+// SAFETY: hands out fresh zeroed frames, each once, and records them.
+unsafe impl FrameAllocator<Size4KiB> for Recording<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let (phys, _) = mem::alloc_frame_on(self.node)?;
+        // SAFETY: fresh frame reachable through the direct map.
+        unsafe { core::ptr::write_bytes(paging::phys_to_virt(phys).as_mut_ptr::<u8>(), 0, 4096) };
+        self.frames.push(phys);
+        Some(PhysFrame::containing_address(PhysAddr::new(phys)))
+    }
+}
+
+/// The address space of `pml4` as a mapper.
+///
+/// # Safety
+/// The caller must have exclusive use of the lower half of this address space.
+pub unsafe fn mapper(pml4: u64) -> OffsetPageTable<'static> {
+    let table = paging::phys_to_virt(pml4).as_mut_ptr::<PageTable>();
+    // SAFETY: a live PML4 reachable through the direct map; exclusivity is the
+    // caller's contract.
+    unsafe { OffsetPageTable::new(&mut *table, VirtAddr::new(paging::PHYS_OFFSET)) }
+}
+
+fn free_all(frames: &[u64]) {
+    for &f in frames {
+        let _ = mem::free_frame(f);
+    }
+}
+
+/// Builds an address space with `image` loaded; returns (pml4, entry, frames).
+fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnError> {
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| SpawnError::BadElf("not an ELF64 little-endian image"))?;
+    if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
+        return Err(SpawnError::BadElf("not an x86_64 executable"));
+    }
+    let segments = elf.segments().ok_or(SpawnError::BadElf("no program headers"))?;
+    let mut frames = Vec::new();
+    let mut rec = Recording { node, frames: &mut frames };
+    let pml4 = match rec.allocate_frame() {
+        Some(f) => f.start_address().as_u64(),
+        None => return Err(SpawnError::OutOfMemory),
+    };
+    // The kernel half: share the kernel's PML4 entries 256..512.
+    let kernel = paging::phys_to_virt(paging::kernel_pml4_phys()).as_ptr::<PageTable>();
+    let user = paging::phys_to_virt(pml4).as_mut_ptr::<PageTable>();
+    // SAFETY: both tables are live and reachable through the direct map; the
+    // new one is ours alone.
+    unsafe {
+        for i in 256..512 {
+            (&mut (*user))[i] = (&(*kernel))[i].clone();
+        }
+    }
+    let result = (|| {
+        // SAFETY: the address space is new and private to this function.
+        let mut m = unsafe { mapper(pml4) };
+        for ph in segments.iter().filter(|p| p.p_type == PT_LOAD) {
+            let (vaddr, memsz, filesz, off) = (ph.p_vaddr, ph.p_memsz, ph.p_filesz, ph.p_offset);
+            let end = vaddr.checked_add(memsz).ok_or(SpawnError::BadElf("segment wraps"))?;
+            if vaddr < USER_MIN || end > USER_STACK_TOP - USER_STACK_SIZE - 4096 || filesz > memsz {
+                return Err(SpawnError::BadElf("segment outside the user range"));
+            }
+            let data = off
+                .checked_add(filesz)
+                .and_then(|e| image.get(off as usize..e as usize))
+                .ok_or(SpawnError::BadElf("segment data past the end of the file"))?;
+            if ph.p_flags & PF_W != 0 && ph.p_flags & PF_X != 0 {
+                return Err(SpawnError::BadElf("writable and executable segment (W^X)"));
+            }
+            let mut flags = F::PRESENT | F::USER_ACCESSIBLE;
+            if ph.p_flags & PF_W != 0 {
+                flags |= F::WRITABLE;
+            }
+            if ph.p_flags & PF_X == 0 {
+                flags |= F::NO_EXECUTE;
+            }
+            for page_addr in ((vaddr & !0xfff)..end).step_by(4096) {
+                let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_addr));
+                let frame = match m.translate_page(page) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        let f = rec.allocate_frame().ok_or(SpawnError::OutOfMemory)?;
+                        // SAFETY: maps a fresh frame at a user page of a
+                        // private address space.
+                        unsafe { m.map_to_with_table_flags(page, f, flags, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE, &mut rec) }
+                            .map_err(|_| SpawnError::OutOfMemory)?
+                            .ignore();
+                        f
+                    }
+                };
+                // Copy the part of the file that falls into this page.
+                let page_end = page_addr + 4096;
+                let copy_from = page_addr.max(vaddr);
+                let copy_to = page_end.min(vaddr + filesz);
+                if copy_from < copy_to {
+                    let src = &data[(copy_from - vaddr) as usize..(copy_to - vaddr) as usize];
+                    let dst = paging::phys_to_virt(frame.start_address().as_u64() + (copy_from - page_addr)).as_mut_ptr::<u8>();
+                    // SAFETY: dst is inside the frame just mapped (zeroed,
+                    // owned by this address space); src is in the image.
+                    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+                }
+            }
+        }
+        let stack_flags = F::PRESENT | F::USER_ACCESSIBLE | F::WRITABLE | F::NO_EXECUTE;
+        for page_addr in ((USER_STACK_TOP - USER_STACK_SIZE)..USER_STACK_TOP).step_by(4096) {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_addr));
+            let f = rec.allocate_frame().ok_or(SpawnError::OutOfMemory)?;
+            // SAFETY: as above.
+            unsafe { m.map_to_with_table_flags(page, f, stack_flags, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE, &mut rec) }
+                .map_err(|_| SpawnError::OutOfMemory)?
+                .ignore();
+        }
+        Ok(elf.ehdr.e_entry)
+    })();
+    match result {
+        Ok(entry) if (USER_MIN..USER_STACK_TOP).contains(&entry) => Ok((pml4, entry, frames)),
+        Ok(_) => {
+            free_all(&frames);
+            Err(SpawnError::BadElf("entry point outside the user range"))
+        }
+        Err(e) => {
+            free_all(&frames);
+            Err(e)
+        }
+    }
+}
+
+/// Starts program `name` with argument `arg` (in `rdi`) on `cpu` (None = the
+/// caller's) at `priority`, child of `parent`.
+///
+/// # Errors
+/// See [`SpawnError`].
+pub fn spawn(name: &str, arg: u64, cpu: Option<u32>, priority: u8, parent: Pid) -> Result<Pid, SpawnError> {
+    let image = crate::programs::find(name).ok_or(SpawnError::NoSuchProgram)?;
+    let cpu = cpu.unwrap_or_else(crate::cpu_index);
+    let Some(target) = crate::percpu::of(cpu).filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)) else {
+        return Err(SpawnError::BadCpu);
+    };
+    let (pml4, entry, frames) = build_space(image, target.node)?;
+    let pid = NEXT_PID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    PROCS.lock().insert(
+        pid,
+        Process { pid, name: String::from(name), parent, pml4, frames, threads: Vec::new(), exit: None, waiters: Vec::new() },
+    );
+    let frame = user_entry_frame(entry, USER_STACK_TOP - 8, arg);
+    match task::spawn(pid, pml4, &frame, cpu, priority) {
+        Ok(tid) => {
+            if let Some(p) = PROCS.lock().get_mut(&pid) {
+                p.threads.push(tid);
+            }
+            Ok(pid)
+        }
+        Err(e) => {
+            if let Some(p) = PROCS.lock().remove(&pid) {
+                free_all(&p.frames);
+            }
+            Err(match e {
+                task::SpawnError::OutOfMemory => SpawnError::OutOfMemory,
+                task::SpawnError::Sched => SpawnError::Sched,
+            })
+        }
+    }
+}
+
+/// Records `reason` for process `pid` (first reason wins) and wakes waiters.
+fn set_exit(pid: Pid, reason: ExitReason) {
+    let waiters = {
+        let mut procs = PROCS.lock();
+        let Some(p) = procs.get_mut(&pid) else { return };
+        if p.exit.is_none() {
+            p.exit = Some(reason);
+            if !matches!(reason, ExitReason::Exited(_)) {
+                crate::kprintln!("process {} ({}) killed: {:?}", p.pid, p.name, reason);
+            }
+        }
+        core::mem::take(&mut p.waiters)
+    };
+    for w in waiters {
+        task::wake(w);
+    }
+}
+
+/// Ends the calling process with `reason` and never returns.
+pub fn exit_current(reason: ExitReason) -> ! {
+    if let Some(pid) = task::current_pid() {
+        set_exit(pid, reason);
+    }
+    task::exit_current()
+}
+
+/// Kills `pid` (its threads die at their next kernel entry).
+///
+/// # Errors
+/// `ProcessNotFound` if it does not exist or already ended.
+pub fn kill(pid: Pid) -> Result<(), ipc::IpcError> {
+    let exists = PROCS.lock().get(&pid).is_some_and(|p| p.exit.is_none());
+    if !exists {
+        return Err(ipc::IpcError::ProcessNotFound);
+    }
+    set_exit(pid, ExitReason::Killed);
+    Ok(())
+}
+
+/// Whether the calling thread's process has been told to die.
+pub fn current_doomed() -> bool {
+    task::current_pid().is_some_and(|pid| PROCS.lock().get(&pid).is_some_and(|p| p.exit.is_some()))
+}
+
+/// Waits for child `pid` to end and returns how (reaping it).
+///
+/// # Errors
+/// `ProcessNotFound` if `pid` is not a child of the caller.
+pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
+    let me = task::current_pid().unwrap_or(0);
+    loop {
+        {
+            let mut procs = PROCS.lock();
+            let Some(p) = procs.get_mut(&pid).filter(|p| p.parent == me) else {
+                return Err(ipc::IpcError::ProcessNotFound);
+            };
+            if let (Some(reason), true) = (p.exit, p.threads.is_empty()) {
+                let p = procs.remove(&pid).expect("present");
+                drop(procs);
+                free_all(&p.frames);
+                return Ok(reason);
+            }
+            if let Some(tid) = task::current() {
+                p.waiters.push(tid);
+            }
+        }
+        task::block_current();
+        if current_doomed() {
+            exit_current(ExitReason::Killed);
+        }
+    }
+}
+
+/// Called when a thread's kernel stack has been freed.
+pub fn thread_reaped(pid: Pid, tid: ThreadId) {
+    let waiters = {
+        let mut procs = PROCS.lock();
+        let Some(p) = procs.get_mut(&pid) else { return };
+        p.threads.retain(|&t| t != tid);
+        if p.threads.is_empty() && p.exit.is_none() {
+            p.exit = Some(ExitReason::Killed);
+        }
+        if p.threads.is_empty() { core::mem::take(&mut p.waiters) } else { Vec::new() }
+    };
+    for w in waiters {
+        task::wake(w);
+    }
+}
+
+/// A user-mode exception: the process dies alone, with the reason printed.
+pub fn user_fault(vector: u64, addr: u64) -> ! {
+    let guard_lo = USER_STACK_TOP - USER_STACK_SIZE - 4096;
+    let reason = if vector == 14 && (guard_lo..guard_lo + 4096).contains(&addr) {
+        ExitReason::StackOverflow { addr }
+    } else {
+        ExitReason::Fault { vector, addr }
+    };
+    exit_current(reason)
+}
+
+/// Processes that exist (alive or not yet reaped).
+pub fn count() -> usize {
+    PROCS.lock().len()
+}
+
+/// The PML4 of process `pid`.
+pub fn pml4_of(pid: Pid) -> Option<u64> {
+    PROCS.lock().get(&pid).map(|p| p.pml4)
+}
+
+/// For kernel-side drivers (tests, benchmarks) of a process whose parent is the
+/// kernel: its exit reason once it ended and all its threads are gone (the
+/// process is then reaped), else `None`.
+pub fn poll_exit(pid: Pid) -> Option<ExitReason> {
+    let mut procs = PROCS.lock();
+    let p = procs.get(&pid)?;
+    if p.exit.is_none() || !p.threads.is_empty() {
+        return None;
+    }
+    let p = procs.remove(&pid)?;
+    drop(procs);
+    free_all(&p.frames);
+    p.exit
+}
+
+/// Runs program `name` with `arg` as a child of the kernel on the calling CPU
+/// and waits for it (this context idles meanwhile), at most `max_ticks` timer
+/// ticks of this CPU.
+///
+/// # Errors
+/// The spawn error, or `Err(None)` on timeout (the process is killed).
+pub fn run_and_wait(name: &str, arg: u64, max_ticks: u64) -> Result<ExitReason, Option<SpawnError>> {
+    let pid = spawn(name, arg, None, 10, 0).map_err(Some)?;
+    let me = crate::percpu::current().map_or(0, |c| c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed));
+    loop {
+        if let Some(reason) = poll_exit(pid) {
+            return Ok(reason);
+        }
+        let now = crate::percpu::current().map_or(0, |c| c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed));
+        if now - me > max_ticks {
+            let _ = kill(pid);
+            // Let it die, then reap it.
+            for _ in 0..1000 {
+                x86_64::instructions::interrupts::disable();
+                task::reschedule(sched::Decision::Reschedule);
+                x86_64::instructions::interrupts::enable_and_hlt();
+                if poll_exit(pid).is_some() {
+                    break;
+                }
+            }
+            return Err(None);
+        }
+        x86_64::instructions::interrupts::disable();
+        task::reschedule(sched::Decision::Reschedule);
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}

@@ -1,0 +1,114 @@
+//! The system call layer: decode the registers of [`TrapFrame`], run the
+//! operation, write status and results back.
+//!
+//! ABI (see `ipc::abi`): `rdi` capability, `rsi` opcode | flags << 32,
+//! `rdx r10 r8 r9` data words; on return `rax` status (0 = ok, else an
+//! `IpcError` code), data words in `rdx r10 r8 r9`, badge in `rsi`.
+
+use ipc::IpcError;
+
+use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::x86_64::syscall::canonical_user;
+use crate::process::{self, ExitReason};
+use crate::task;
+
+/// Opcode numbers, decoded with a match (a jump table) on the hot path.
+mod op {
+    pub const DEBUG_WRITE: u32 = ipc::abi::Opcode::DebugWrite as u32;
+    pub const EXIT: u32 = ipc::abi::Opcode::Exit as u32;
+    pub const SPAWN: u32 = ipc::abi::Opcode::Spawn as u32;
+    pub const WAIT: u32 = ipc::abi::Opcode::Wait as u32;
+    pub const KILL: u32 = ipc::abi::Opcode::Kill as u32;
+    pub const YIELD: u32 = ipc::abi::Opcode::Yield as u32;
+    pub const GET_TIME: u32 = ipc::abi::Opcode::GetTime as u32;
+    pub const ECHO: u32 = ipc::abi::Opcode::Echo as u32;
+}
+
+type SysResult = Result<[u64; 4], IpcError>;
+
+/// Called by the syscall entry with the user's registers.
+pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let opcode = frame.rsi as u32;
+    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
+    let result: SysResult = match opcode {
+        op::ECHO => {
+            // The fast case first: no state touched at all.
+            frame.rax = 0;
+            frame.rsi = frame.rdi;
+            return;
+        }
+        op::GET_TIME => Ok([rdtsc_ordered(), crate::cpus::tsc_hz(), u64::from(crate::cpu_index()), 0]),
+        op::DEBUG_WRITE => debug_write(data[0], data[1]),
+        op::EXIT => process::exit_current(ExitReason::Exited(data[0])),
+        op::SPAWN => spawn(data),
+        op::WAIT => process::wait(data[0] as u32).map(|r| {
+            let [a, b, c] = r.encode();
+            [a, b, c, 0]
+        }),
+        op::KILL => process::kill(data[0] as u32).map(|()| [0; 4]),
+        op::YIELD => {
+            task::yield_now();
+            Ok([0; 4])
+        }
+        _ => Err(IpcError::InvalidArgument),
+    };
+    if process::current_doomed() {
+        process::exit_current(ExitReason::Killed);
+    }
+    match result {
+        Ok(out) => {
+            frame.rax = 0;
+            frame.rdx = out[0];
+            frame.r10 = out[1];
+            frame.r8 = out[2];
+            frame.r9 = out[3];
+        }
+        Err(e) => frame.rax = e.code(),
+    }
+    frame.rsi = 0;
+    if !canonical_user(frame.rip) {
+        // SYSRET to a non-canonical rip would fault in ring 0.
+        process::exit_current(ExitReason::Fault { vector: 13, addr: frame.rip });
+    }
+}
+
+fn current_pml4() -> Result<u64, IpcError> {
+    let pid = task::current_pid().ok_or(IpcError::ProcessNotFound)?;
+    process::pml4_of(pid).ok_or(IpcError::ProcessNotFound)
+}
+
+fn debug_write(addr: u64, len: u64) -> SysResult {
+    if len > 4096 {
+        return Err(IpcError::MessageTooLarge);
+    }
+    let mut buf = alloc::vec![0u8; len as usize];
+    crate::usercopy::copy_from_user(current_pml4()?, addr, &mut buf)?;
+    let text = core::str::from_utf8(&buf).map_err(|_| IpcError::InvalidArgument)?;
+    let pid = task::current_pid().unwrap_or(0);
+    crate::serial::write_fmt(format_args!("[{pid}] {text}"));
+    Ok([len, 0, 0, 0])
+}
+
+/// spawn(name_ptr, name_len, arg, cpu_plus_one | priority << 16)
+fn spawn(data: [u64; 4]) -> SysResult {
+    if data[1] > 64 {
+        return Err(IpcError::InvalidArgument);
+    }
+    let mut name = [0u8; 64];
+    let name = &mut name[..data[1] as usize];
+    crate::usercopy::copy_from_user(current_pml4()?, data[0], name)?;
+    let name = core::str::from_utf8(name).map_err(|_| IpcError::InvalidArgument)?;
+    let cpu = match data[3] & 0xffff {
+        0 => None,
+        n => Some((n - 1) as u32),
+    };
+    let priority = ((data[3] >> 16) & 0xff) as u8;
+    let parent = task::current_pid().unwrap_or(0);
+    match process::spawn(name, data[2], cpu, priority, parent) {
+        Ok(pid) => Ok([u64::from(pid), 0, 0, 0]),
+        Err(process::SpawnError::NoSuchProgram | process::SpawnError::BadElf(_)) => Err(IpcError::InvalidArgument),
+        Err(process::SpawnError::BadCpu) => Err(IpcError::InvalidArgument),
+        Err(process::SpawnError::OutOfMemory | process::SpawnError::Sched) => Err(IpcError::OutOfMemory),
+    }
+}

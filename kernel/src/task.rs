@@ -1,0 +1,335 @@
+//! Kernel threads behind user threads: kernel stacks, context switches, FPU
+//! state, and the glue to the `sched` crate's per-CPU schedulers.
+//!
+//! Locking: one global lock over the `sched` thread table and all per-CPU
+//! schedulers (`SCHED`), taken with interrupts off. This is correct and simple;
+//! it is not yet the lock-free design of ARCHITECTURE.md (ready queues touched
+//! only by their own CPU) and is the first thing to split when the scheduler
+//! issue is worked on. Remote wake-ups already travel through `sched`'s per-CPU
+//! inboxes and an IPI.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use sched::{CpuId, CpuSet, Decision, Inboxes, PiConfig, Priority, SchedConfig, Scheduler, TableLimits, ThreadId, ThreadParams, ThreadTable};
+use spin::Mutex;
+
+use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::x86_64::syscall::{self as arch, FpuArea};
+use crate::percpu::{self, IrqGuard, MAX_CPUS};
+
+/// Most threads alive at once.
+pub const MAX_THREADS: usize = 4096;
+/// Kernel stack per thread.
+pub const KSTACK_PAGES: usize = 4;
+
+/// A process id.
+pub type Pid = u32;
+
+/// The kernel side of one thread.
+pub struct KThread {
+    /// Its id in the scheduler's table.
+    pub tid: ThreadId,
+    /// Owning process.
+    pub pid: Pid,
+    /// Direct-map address of the kernel stack's lowest byte.
+    kstack: *mut u8,
+    /// Saved kernel stack pointer while switched out.
+    saved_rsp: u64,
+    /// Physical address of the address space's PML4.
+    pub cr3: u64,
+    /// Saved FPU state.
+    fpu: Box<FpuArea>,
+}
+
+// SAFETY: a KThread is reached only under the THREADS lock or by the CPU that
+// runs it; the raw stack pointer names memory owned by the thread.
+unsafe impl Send for KThread {}
+
+struct SchedState {
+    table: ThreadTable,
+    cpus: Vec<Scheduler>,
+    inboxes: Inboxes,
+}
+
+static SCHED: Mutex<Option<SchedState>> = Mutex::new(None);
+static THREADS: Mutex<Vec<Option<Box<KThread>>>> = Mutex::new(Vec::new());
+/// The thread each CPU runs (u64::MAX = its idle context).
+static CURRENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
+/// Saved stack pointer of each CPU's idle context.
+static IDLE_RSP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// A thread that died on this CPU and whose stack is freed after the switch.
+static DEAD_PREV: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
+/// Time slice in TSC ticks.
+static SLICE: AtomicU64 = AtomicU64::new(10_000_000);
+
+/// Whether priority inheritance is on (command line `pi=off` turns it off).
+pub fn set_priority_inheritance(on: bool) {
+    if let Some(s) = SCHED.lock().as_mut() {
+        s.table.set_priority_inheritance(on);
+    }
+}
+
+/// Sets up the scheduler for `cpus` CPUs with time slices of `slice_tsc`.
+pub fn init(cpus: usize, slice_tsc: u64) {
+    SLICE.store(slice_tsc, Ordering::Relaxed);
+    let limits = TableLimits { threads: MAX_THREADS, mutexes: 64, cpus };
+    let table = ThreadTable::new(limits, PiConfig::default()).expect("scheduler limits are valid");
+    let inboxes = Inboxes::new(cpus, 256, MAX_THREADS).expect("inbox limits are valid");
+    let cpus_v = (0..cpus)
+        .map(|c| Scheduler::new(CpuId(c as u16), SchedConfig { time_slice: slice_tsc }))
+        .collect();
+    *SCHED.lock() = Some(SchedState { table, cpus: cpus_v, inboxes });
+    let mut threads = THREADS.lock();
+    threads.resize_with(MAX_THREADS, || None);
+}
+
+/// The thread running on this CPU, if any (not idle).
+pub fn current() -> Option<ThreadId> {
+    let raw = CURRENT[percpu::index() as usize].load(Ordering::Acquire);
+    (raw != u64::MAX).then_some(ThreadId(raw as u32))
+}
+
+/// The process of the thread running on this CPU.
+pub fn current_pid() -> Option<Pid> {
+    let tid = current()?;
+    THREADS.lock().get(tid.0 as usize)?.as_ref().map(|t| t.pid)
+}
+
+/// Why a thread could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// No memory for the kernel stack or FPU area.
+    OutOfMemory,
+    /// The scheduler refused (table full, bad CPU).
+    Sched,
+}
+
+/// Creates a thread of `pid` in address space `cr3`, entering user mode with
+/// `frame` on CPU `cpu` at `priority`, and makes it runnable.
+pub fn spawn(pid: Pid, cr3: u64, frame: &TrapFrame, cpu: u32, priority: u8) -> Result<ThreadId, SpawnError> {
+    let _irq = IrqGuard::new();
+    let node = percpu::of(cpu).map_or(0, |c| c.node);
+    let kstack = crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(SpawnError::OutOfMemory)?;
+    let stack_top = kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+    // SAFETY: the stack was just allocated for this thread alone.
+    let rsp = unsafe { arch::prepare_stack(stack_top, frame) };
+    let mut fpu = Box::new(FpuArea([0; arch::FPU_AREA_SIZE]));
+    arch::fpu_init_area(&mut fpu);
+    let mut guard = SCHED.lock();
+    let s = guard.as_mut().expect("scheduler initialised");
+    let mut affinity = CpuSet::EMPTY;
+    let _ = affinity.insert(CpuId(cpu as u16));
+    let params = ThreadParams { priority: Priority(priority), affinity, cpu: CpuId(cpu as u16) };
+    let Ok(tid) = s.table.spawn(params) else {
+        free_stack(kstack);
+        return Err(SpawnError::Sched);
+    };
+    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread { tid, pid, kstack, saved_rsp: rsp, cr3, fpu }));
+    // A fresh thread is Ready; queue it on its CPU (through the inbox when it
+    // is another CPU's).
+    if cpu == percpu::index() {
+        let decision = s.cpus[cpu as usize].enqueue(&mut s.table, tid).unwrap_or(Decision::Stay);
+        drop(guard);
+        let _ = decision; // the caller is mid-syscall; the new thread runs at the next pick
+    } else {
+        let posted = s.inboxes.get(CpuId(cpu as u16)).map(|i| i.post(tid));
+        drop(guard);
+        if let Some(Ok(p)) = posted
+            && p.send_ipi
+        {
+            let _ = crate::cpus::send(cpu, crate::cpus::IpiMessage::Reschedule);
+        }
+    }
+    Ok(tid)
+}
+
+fn free_stack(kstack: *mut u8) {
+    for i in 0..KSTACK_PAGES {
+        if let Some(phys) = crate::mem::paging::virt_to_phys_direct(x86_64::VirtAddr::from_ptr(kstack) + (i * 4096) as u64) {
+            let _ = crate::mem::free_frame(phys);
+        }
+    }
+}
+
+/// Runs the scheduler on this CPU with `decision` and switches threads if it
+/// says so. Interrupts must be off. Returns when this context runs again.
+pub fn reschedule(decision: Decision) {
+    let me = percpu::index() as usize;
+    let (next, ipi_targets) = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        let now = rdtsc_ordered();
+        let sched = &mut s.cpus[me];
+        let drained = sched.drain_inbox(&mut s.table, &s.inboxes).unwrap_or(Decision::Stay);
+        let next = sched.apply(&mut s.table, decision.combine(drained), now);
+        (next, sched.take_ipi_targets())
+    };
+    kick(ipi_targets);
+    let prev = CURRENT[me].load(Ordering::Acquire);
+    let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
+    if prev == next_raw {
+        return;
+    }
+    switch_to(me, prev, next_raw);
+    finish_switch();
+}
+
+/// Sends a reschedule IPI to every CPU in `targets`.
+fn kick(targets: CpuSet) {
+    for cpu in 0..MAX_CPUS as u32 {
+        if targets.contains(CpuId(cpu as u16)) && cpu != percpu::index() {
+            let _ = crate::cpus::send(cpu, crate::cpus::IpiMessage::Reschedule);
+        }
+    }
+}
+
+fn switch_to(me: usize, prev: u64, next: u64) {
+    let threads = THREADS.lock();
+    let prev_slot: *mut u64 = if prev == u64::MAX {
+        IDLE_RSP[me].as_ptr()
+    } else {
+        match threads.get(prev as usize).and_then(|t| t.as_ref()) {
+            Some(t) => {
+                let t_ptr = &**t as *const KThread as *mut KThread;
+                // SAFETY: the thread is this CPU's current one; only this CPU
+                // touches its FPU area and saved_rsp while it runs.
+                unsafe {
+                    arch::fpu_save(&mut (*t_ptr).fpu);
+                    core::ptr::addr_of_mut!((*t_ptr).saved_rsp)
+                }
+            }
+            None => IDLE_RSP[me].as_ptr(),
+        }
+    };
+    let next_rsp = if next == u64::MAX {
+        IDLE_RSP[me].load(Ordering::Acquire)
+    } else {
+        let Some(t) = threads.get(next as usize).and_then(|t| t.as_ref()) else { return };
+        let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+        let cpu = percpu::current().expect("per-CPU data is set up");
+        cpu.kernel_rsp.store(top, Ordering::Relaxed);
+        let tss = cpu.tss.load(Ordering::Relaxed);
+        if !tss.is_null() {
+            // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
+            // change, which cannot happen while interrupts are off here.
+            unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new(top) };
+        }
+        crate::arch::x86_64::cpu::load_address_space(t.cr3);
+        arch::fpu_restore(&t.fpu);
+        t.saved_rsp
+    };
+    CURRENT[me].store(next, Ordering::Release);
+    drop(threads);
+    // SAFETY: interrupts are off; `prev_slot` is where the previous context's
+    // stack pointer belongs and `next_rsp` a stack saved by an earlier switch
+    // or prepared by `prepare_stack` (or the idle context's).
+    unsafe { arch::switch_stack(prev_slot, next_rsp) };
+}
+
+/// Frees the stack of a thread that died before the switch away from it.
+fn finish_switch() {
+    let me = percpu::index() as usize;
+    let dead = DEAD_PREV[me].swap(u64::MAX, Ordering::AcqRel);
+    if dead == u64::MAX {
+        return;
+    }
+    let thread = THREADS.lock().get_mut(dead as usize).and_then(Option::take);
+    if let Some(t) = thread {
+        free_stack(t.kstack);
+        if let Some(s) = SCHED.lock().as_mut() {
+            let _ = s.table.reap(t.tid);
+        }
+        crate::process::thread_reaped(t.pid, t.tid);
+    }
+}
+
+/// Called by a new thread's first code, before it enters user mode.
+pub extern "C" fn on_thread_start() {
+    finish_switch();
+}
+
+/// Ends the current thread (its process decides what that means) and never
+/// returns.
+pub fn exit_current() -> ! {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let tid = current().expect("exit_current runs on a thread");
+    {
+        let mut guard = SCHED.lock();
+        if let Some(s) = guard.as_mut() {
+            let _ = s.cpus[me].exit(&mut s.table, &s.inboxes, tid);
+        }
+    }
+    DEAD_PREV[me].store(u64::from(tid.0), Ordering::Release);
+    reschedule(Decision::Reschedule);
+    unreachable!("a dead thread was scheduled again");
+}
+
+/// Blocks the current thread until [`wake`]; returns after it is woken.
+pub fn block_current() {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let Some(tid) = current() else { return };
+    let decision = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        s.cpus[me].block(&mut s.table, &s.inboxes, tid, sched::BlockedOn::Sleep).unwrap_or(Decision::Stay)
+    };
+    reschedule(decision.combine(Decision::Reschedule));
+}
+
+/// Makes a blocked thread runnable again (on its own CPU).
+pub fn wake(tid: ThreadId) {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let (decision, targets) = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        let d = s.cpus[me].wake(&mut s.table, &s.inboxes, tid).unwrap_or(Decision::Stay);
+        (d, s.cpus[me].take_ipi_targets())
+    };
+    kick(targets);
+    let _ = decision; // applied at the next reschedule point on this CPU
+}
+
+/// Gives up the rest of the slice.
+pub fn yield_now() {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let decision = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        s.cpus[me].yield_now(&mut s.table)
+    };
+    reschedule(decision);
+}
+
+/// The timer tick: charge the slice, preempt when it says so.
+pub fn on_timer_tick() {
+    let me = percpu::index() as usize;
+    let decision = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        s.cpus[me].tick(&mut s.table, rdtsc_ordered())
+    };
+    if decision != Decision::Stay {
+        reschedule(decision);
+    }
+}
+
+/// The idle context of a CPU: run threads when there are any, halt otherwise.
+pub fn idle_loop() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        reschedule(Decision::Reschedule);
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}
+
+/// Threads alive (for leak checks).
+pub fn live_threads() -> usize {
+    THREADS.lock().iter().filter(|t| t.is_some()).count()
+}

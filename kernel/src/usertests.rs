@@ -1,0 +1,87 @@
+//! In-kernel tests that run user programs: each starts `init` in one scenario
+//! and checks how it ended (exit code 0 = every check inside passed).
+
+use alloc::format;
+
+use crate::process::{self, ExitReason};
+
+/// `init` scenario numbers (kernel/user/src/bin/init.rs).
+mod mode {
+    pub const HELLO: u64 = 1;
+    pub const FAULTS: u64 = 2;
+    pub const BAD_POINTERS: u64 = 3;
+    pub const SCRUB: u64 = 4;
+    pub const SPAWN_MANY: u64 = 5;
+    pub const KILL: u64 = 7;
+}
+
+/// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
+const MAX_TICKS: u64 = 60_000;
+
+fn scenario(arg: u64) -> crate::ktest::TestResult {
+    match process::run_and_wait("init", arg, MAX_TICKS) {
+        Ok(ExitReason::Exited(0)) => Ok(()),
+        Ok(other) => Err(format!("init ended with {other:?}")),
+        Err(Some(e)) => Err(format!("spawn failed: {e:?}")),
+        Err(None) => Err(format!("timed out after {MAX_TICKS} ticks")),
+    }
+}
+
+crate::ktest! {
+    /// A user program prints through debug_write and every ABI register
+    /// round-trips through the echo syscall; unknown opcodes are refused.
+    fn user_hello_and_abi_round_trip() {
+        scenario(mode::HELLO)
+    }
+}
+
+crate::ktest! {
+    /// #PF, #GP, #UD, #DE and a stack overflow each kill only the faulting
+    /// process; a sibling keeps running; the parent sees each exit reason.
+    fn user_faults_kill_only_the_faulting_process() {
+        scenario(mode::FAULTS)
+    }
+}
+
+crate::ktest! {
+    /// Bad pointers, kernel addresses, unmapped and wrapping ranges and huge
+    /// lengths give error statuses, not faults.
+    fn user_bad_pointers_get_errors() {
+        scenario(mode::BAD_POINTERS)
+    }
+}
+
+crate::ktest! {
+    /// No register holds a kernel address after a syscall.
+    fn user_registers_scrubbed() {
+        scenario(mode::SCRUB)
+    }
+}
+
+crate::ktest! {
+    /// A killed process dies and its parent sees "killed".
+    fn user_kill() {
+        scenario(mode::KILL)
+    }
+}
+
+crate::ktest! {
+    /// 1,024 processes spawned, run, reaped: free frames, processes and
+    /// threads return to their starting values.
+    fn user_1024_processes_leak_nothing() {
+        let frames_before = crate::mem::free_frames();
+        let procs_before = process::count();
+        let threads_before = crate::task::live_threads();
+        scenario(mode::SPAWN_MANY | (1024 << 8))?;
+        let frames_after = crate::mem::free_frames();
+        let procs_after = process::count();
+        let threads_after = crate::task::live_threads();
+        crate::kprintln!(
+            "  free frames {frames_before} -> {frames_after}, processes {procs_before} -> {procs_after}, threads {threads_before} -> {threads_after}"
+        );
+        crate::kensure!(frames_after == frames_before, "{} frames leaked", frames_before as i64 - frames_after as i64);
+        crate::kensure!(procs_after == procs_before, "processes leaked");
+        crate::kensure!(threads_after == threads_before, "threads leaked");
+        Ok(())
+    }
+}

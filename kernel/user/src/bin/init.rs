@@ -1,0 +1,208 @@
+//! `init`: the first user process. Its argument picks what it runs: one of the
+//! user-mode test scenarios (exit code 0 = passed, else the failed check's
+//! number, with a reason printed), or a benchmark that prints `@bench`/`@hist`
+//! records.
+#![no_std]
+#![no_main]
+
+use ipc::IpcError;
+use rt::{Placement, println};
+
+rt::entry!(main);
+
+/// Scenario numbers (the kernel's tests name them).
+mod mode {
+    pub const HELLO: u64 = 1;
+    pub const FAULTS: u64 = 2;
+    pub const BAD_POINTERS: u64 = 3;
+    pub const SCRUB: u64 = 4;
+    pub const SPAWN_MANY: u64 = 5;
+    pub const BENCH_SYSCALL: u64 = 6;
+    pub const KILL: u64 = 7;
+}
+
+/// Worker modes (see worker.rs).
+mod worker {
+    pub const EXIT: u64 = 0;
+    pub const PF: u64 = 1;
+    pub const GP: u64 = 2;
+    pub const UD: u64 = 3;
+    pub const DE: u64 = 4;
+    pub const STACK: u64 = 5;
+    pub const SIBLING: u64 = 6;
+    pub const SPIN: u64 = 7;
+    pub const SYSCALLS: u64 = 8;
+}
+
+const HERE: Placement = Placement { cpu: None, priority: 10 };
+
+macro_rules! check {
+    ($n:expr, $cond:expr, $($why:tt)*) => {
+        if !$cond {
+            println!("init: check {} failed: {}", $n, format_args!($($why)*));
+            return $n;
+        }
+    };
+}
+
+fn main(arg: u64) -> u64 {
+    match arg & 0xff {
+        mode::HELLO => hello(),
+        mode::FAULTS => faults(),
+        mode::BAD_POINTERS => bad_pointers(),
+        mode::SCRUB => scrub(),
+        mode::SPAWN_MANY => spawn_many(arg >> 8),
+        mode::BENCH_SYSCALL => bench_syscall(arg >> 8),
+        mode::KILL => kill_spinner(),
+        other => {
+            println!("init: unknown mode {other}");
+            255
+        }
+    }
+}
+
+fn hello() -> u64 {
+    let r = rt::debug_write(b"hello from user mode\n");
+    check!(1, r == Ok([21, 0, 0, 0]), "debug_write returned {r:?}");
+    // Every ABI register round-trips: capability (rdi -> rsi badge) and the
+    // four data words (rdx r10 r8 r9).
+    let words = [0x1111_2222_3333_4444, 0x5555_6666_7777_8888, 0x9999_aaaa_bbbb_cccc, 0xdddd_eeee_ffff_0001];
+    let r = rt::echo(0x0123_4567_89ab_cdef, words);
+    check!(2, r.status == 0, "echo status {}", r.status);
+    check!(3, r.data == words, "echo data {:x?}", r.data);
+    check!(4, r.badge == 0x0123_4567_89ab_cdef, "echo badge {:#x}", r.badge);
+    let bad = rt::raw(0xdead, 0, [0; 4]);
+    check!(5, bad.status == IpcError::InvalidArgument.code(), "unknown opcode gave status {}", bad.status);
+    0
+}
+
+fn expect_reason(pid: Result<u32, IpcError>, kind: u64, detail: Option<u64>) -> bool {
+    let Ok(pid) = pid else { return false };
+    match rt::wait(pid) {
+        Ok((k, d, _)) => k == kind && detail.is_none_or(|x| x == d),
+        Err(_) => false,
+    }
+}
+
+fn faults() -> u64 {
+    let sibling = rt::spawn("worker", worker::SIBLING, HERE);
+    check!(1, sibling.is_ok(), "sibling spawn failed");
+    let cases = [
+        ("#PF", worker::PF, 2, Some(14)),
+        ("#GP", worker::GP, 2, Some(13)),
+        ("#UD", worker::UD, 2, Some(6)),
+        ("#DE", worker::DE, 2, Some(0)),
+        ("stack overflow", worker::STACK, 3, None),
+    ];
+    for (i, (name, m, kind, detail)) in cases.into_iter().enumerate() {
+        let ok = expect_reason(rt::spawn("worker", m, HERE), kind, detail);
+        check!(10 + i as u64, ok, "{name}: wrong exit reason");
+        println!("init: {name} killed only its own process");
+    }
+    let ok = expect_reason(rt::spawn("worker", worker::EXIT | (42 << 8), HERE), 0, Some(42));
+    check!(20, ok, "exit code 42 not reported");
+    let sib = sibling.unwrap_or(0);
+    check!(21, rt::wait(sib) == Ok((0, 0, 0)), "the sibling did not finish cleanly");
+    0
+}
+
+fn bad_pointers() -> u64 {
+    let invalid = |r: rt::SysResult| matches!(r, Err(IpcError::BadAddress | IpcError::MessageTooLarge | IpcError::InvalidArgument));
+    let dw = |addr: u64, len: u64| rt::raw(ipc::abi::Opcode::DebugWrite as u64, 0, [addr, len, 0, 0]).status;
+    let bad = IpcError::BadAddress.code();
+    check!(1, dw(0, 8) == bad, "null pointer accepted");
+    check!(2, dw(0xffff_8000_0000_0000, 8) == bad, "kernel address accepted");
+    check!(3, dw(0xffff_ffff_8010_0000, 8) == bad, "kernel image address accepted");
+    check!(4, dw(0x5000_0000, 8) == bad, "unmapped address accepted");
+    check!(5, dw(u64::MAX - 4, 16) == bad, "wrapping range accepted");
+    check!(6, dw(0x0000_7fff_ffff_fff0, 64) == bad, "range crossing the user boundary accepted");
+    check!(7, dw(0x400000, 1 << 40) == IpcError::MessageTooLarge.code(), "huge length accepted");
+    check!(8, invalid(rt::debug_write(&[0xff, 0xfe])), "invalid UTF-8 accepted");
+    let spawn_raw = |ptr: u64, len: u64| rt::raw(ipc::abi::Opcode::Spawn as u64, 0, [ptr, len, 0, 0]).status;
+    check!(9, spawn_raw(0xffff_8000_0000_0000, 6) == bad, "spawn with a kernel name pointer accepted");
+    check!(10, spawn_raw(0x400000, 100_000) == IpcError::InvalidArgument.code(), "spawn with a huge name accepted");
+    check!(11, rt::spawn("no-such-program", 0, HERE) == Err(IpcError::InvalidArgument), "unknown program accepted");
+    check!(12, rt::wait(999_999) == Err(IpcError::ProcessNotFound), "wait on a bogus pid");
+    check!(13, rt::kill(999_999) == Err(IpcError::ProcessNotFound), "kill of a bogus pid");
+    let big_cpu = Placement { cpu: Some(4000), priority: 10 };
+    check!(14, rt::spawn("worker", 0, big_cpu) == Err(IpcError::InvalidArgument), "spawn on a missing CPU");
+    0
+}
+
+fn scrub() -> u64 {
+    for op in [ipc::abi::Opcode::Echo as u64, ipc::abi::Opcode::GetTime as u64, 0xdead] {
+        let regs = rt::arch::syscall_capture_registers(op);
+        for (i, r) in regs.iter().enumerate() {
+            check!(1 + i as u64, *r < 0xffff_8000_0000_0000, "register #{i} holds a kernel address {r:#x} after opcode {op:#x}");
+        }
+    }
+    0
+}
+
+fn spawn_many(count: u64) -> u64 {
+    let count = if count == 0 { 1024 } else { count };
+    let batch = 32;
+    let mut done = 0;
+    while done < count {
+        let n = batch.min(count - done);
+        let mut pids = [0u32; 32];
+        for p in pids.iter_mut().take(n as usize) {
+            match rt::spawn("worker", worker::SYSCALLS, HERE) {
+                Ok(pid) => *p = pid,
+                Err(e) => {
+                    println!("init: spawn #{done} failed: {e:?}");
+                    return 1;
+                }
+            }
+        }
+        for &p in pids.iter().take(n as usize) {
+            check!(2, rt::wait(p) == Ok((0, 5, 0)), "process {p} did not do its 5 syscalls");
+        }
+        done += n;
+    }
+    println!("init: {count} processes spawned, ran and reaped");
+    0
+}
+
+fn kill_spinner() -> u64 {
+    let spinner = rt::spawn("worker", worker::SPIN, HERE);
+    check!(1, spinner.is_ok(), "spawn failed");
+    let pid = spinner.unwrap_or(0);
+    for _ in 0..3 {
+        rt::yield_now();
+    }
+    check!(2, rt::kill(pid).is_ok(), "kill failed");
+    check!(3, rt::wait(pid).map(|r| r.0) == Ok(1), "killed spinner not reported as killed");
+    0
+}
+
+static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
+
+/// `syscall.null`: user rdtsc, echo syscall, user rdtsc; back-to-back rdtsc
+/// overhead measured first and subtracted.
+fn bench_syscall(samples: u64) -> u64 {
+    let samples = if samples == 0 { 10_000 } else { samples };
+    // SAFETY: the histogram is only touched by this single-threaded program.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
+    let mut overhead = u64::MAX;
+    for _ in 0..1000 {
+        let a = rt::arch::rdtsc();
+        let b = rt::arch::rdtsc();
+        overhead = overhead.min(b - a);
+    }
+    for _ in 0..samples / 10 {
+        let _ = rt::echo(0, [0; 4]);
+    }
+    for _ in 0..samples {
+        let a = rt::arch::rdtsc();
+        let _ = rt::echo(0, [1, 2, 3, 4]);
+        let b = rt::arch::rdtsc();
+        hist.record((b - a).saturating_sub(overhead).max(1));
+    }
+    let mut c = rt::Console::new();
+    let res = perf::record::BenchResult::from_histogram("syscall.null", perf::record::Unit::Cycles, hist);
+    let _ = res.write_to(&mut c);
+    c.flush();
+    println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
+    0
+}
