@@ -40,9 +40,14 @@ pub fn syscall(cap: u64, opcode_flags: u64, data: [u64; 4]) -> Raw {
     Raw { status, data: [d0, d1, d2, d3], badge }
 }
 
-/// Issues an `Echo` syscall and returns every general register as it was right
-/// after the syscall returned (for the register-scrub test):
-/// rax rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15.
+/// The value [`syscall_capture_registers`] puts in rbx, rbp and r12-r15
+/// before the syscall.
+pub const SCRUB_SENTINEL: u64 = 0x5a5a_0000_0000_5a5a;
+
+/// Issues syscall `opcode` with every other register set to a known value
+/// (data words 0, callee-saved registers [`SCRUB_SENTINEL`]) and returns every
+/// general register as it was right after the syscall returned (for the
+/// register-scrub test): rax rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15.
 pub fn syscall_capture_registers(opcode: u64) -> [u64; 15] {
     let mut regs = [0u64; 15];
     // SAFETY: the asm saves the callee-saved registers it overwrites, stores
@@ -63,6 +68,13 @@ pub fn syscall_capture_registers(opcode: u64) -> [u64; 15] {
             "xor r10d, r10d",
             "xor r8d, r8d",
             "xor r9d, r9d",
+            "mov rbx, {sentinel}",
+            "mov rbp, rbx",
+            "mov r12, rbx",
+            "mov r13, rbx",
+            "mov r14, rbx",
+            "mov r15, rbx",
+            "xor eax, eax",
             "syscall",
             "xchg rdi, [rsp]",
             "mov [rdi + 0], rax",
@@ -88,6 +100,7 @@ pub fn syscall_capture_registers(opcode: u64) -> [u64; 15] {
             "pop rbp",
             "pop rbx",
             op = in(reg) opcode,
+            sentinel = const SCRUB_SENTINEL,
             in("rdi") regs.as_mut_ptr(),
             out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _,
             out("r8") _, out("r9") _, out("r10") _, out("r11") _,

@@ -135,6 +135,15 @@ fn scrub() -> u64 {
         for (i, r) in regs.iter().enumerate() {
             check!(1 + i as u64, *r < 0xffff_8000_0000_0000, "register #{i} holds a kernel address {r:#x} after opcode {op:#x}");
         }
+        // rbx rbp r12 r13 r14 r15 come back exactly as the user left them.
+        for i in [1usize, 6, 11, 12, 13, 14] {
+            let sentinel = rt::arch::SCRUB_SENTINEL;
+            check!(20 + i as u64, regs[i] == sentinel, "register #{i} changed to {:#x} by opcode {op:#x}", regs[i]);
+        }
+        // rdi (0 in) is preserved; rcx/r11 are the user rip and rflags.
+        check!(40, regs[5] == 0, "rdi changed to {:#x}", regs[5]);
+        check!(41, regs[2] >= 0x400000 && regs[2] < 0x0000_8000_0000_0000, "rcx {:#x} is not a user rip", regs[2]);
+        check!(42, regs[10] & 0x200 != 0 && regs[10] < 1 << 22, "r11 {:#x} is not user rflags", regs[10]);
     }
     0
 }
