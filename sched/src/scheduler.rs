@@ -1,0 +1,552 @@
+//! The per-CPU scheduler facade the kernel calls: ready queue, current thread,
+//! time slices, and the glue that keeps queues consistent with the thread
+//! table after blocking, waking, inheritance and exits.
+//!
+//! Every entry point that changes the thread table ends with
+//! [`Scheduler::settle`]: threads the table flagged (made ready, or whose
+//! effective priority changed) are requeued here if they belong to this CPU,
+//! or posted to their CPU's inbox otherwise (and that CPU is added to the IPI
+//! set the kernel collects with [`Scheduler::take_ipi_targets`]).
+//!
+//! Round robin: a thread picked with an empty slice gets `time_slice` units;
+//! [`Scheduler::tick`] charges elapsed time; when the slice is used up and a
+//! peer of equal priority is queued, the thread goes behind its peers. A thread
+//! preempted by a more urgent one keeps the rest of its slice and its turn.
+
+use crate::cpuset::{CpuId, CpuSet};
+use crate::decision::Decision;
+use crate::error::SchedError;
+use crate::inbox::Inboxes;
+use crate::pi::MutexLock;
+use crate::priority::Priority;
+use crate::ready_queue::{QueueEnd, ReadyQueue};
+use crate::thread::{BlockedOn, MutexId, ThreadId, ThreadState, ThreadTable};
+
+/// Per-CPU scheduler settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedConfig {
+    /// Length of a round-robin slice, in the unit of the `now` arguments
+    /// (TSC cycles in the kernel).
+    pub time_slice: u64,
+}
+
+/// One CPU's scheduler.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    cpu: CpuId,
+    config: SchedConfig,
+    queue: ReadyQueue,
+    current: Option<ThreadId>,
+    /// Where the current thread re-enters the queue when switched out.
+    current_requeue_end: QueueEnd,
+    /// Time up to which the current thread's slice has been charged.
+    charged_until: u64,
+    ipi_targets: CpuSet,
+}
+
+impl Scheduler {
+    /// An idle scheduler for `cpu`.
+    #[must_use]
+    pub fn new(cpu: CpuId, config: SchedConfig) -> Self {
+        Self {
+            cpu,
+            config,
+            queue: ReadyQueue::new(cpu),
+            current: None,
+            current_requeue_end: QueueEnd::Front,
+            charged_until: 0,
+            ipi_targets: CpuSet::EMPTY,
+        }
+    }
+
+    /// The CPU this scheduler runs.
+    #[must_use]
+    pub fn cpu(&self) -> CpuId {
+        self.cpu
+    }
+
+    /// The thread running on this CPU, if any.
+    #[must_use]
+    pub fn current(&self) -> Option<ThreadId> {
+        self.current
+    }
+
+    /// Threads waiting in this CPU's ready queue.
+    #[must_use]
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Runnable threads of this CPU (queued plus running): its load for
+    /// placement and stealing.
+    #[must_use]
+    pub fn load(&self) -> usize {
+        self.queue.len() + usize::from(self.current.is_some())
+    }
+
+    /// The most urgent queued priority.
+    #[must_use]
+    pub fn highest_queued(&self) -> Option<Priority> {
+        self.queue.highest()
+    }
+
+    /// CPUs that were posted to since the last call: send each an IPI.
+    pub fn take_ipi_targets(&mut self) -> CpuSet {
+        core::mem::replace(&mut self.ipi_targets, CpuSet::EMPTY)
+    }
+
+    /// When the current thread's slice ends (for the TSC-deadline timer).
+    #[must_use]
+    pub fn slice_deadline(&self, table: &ThreadTable) -> Option<u64> {
+        let thread = table.get(self.current?).ok()?;
+        Some(self.charged_until.saturating_add(thread.slice_left))
+    }
+
+    /// Queues a ready thread of this CPU (new, or made ready by the kernel).
+    /// Returns `Reschedule` if it is more urgent than the current thread.
+    ///
+    /// # Errors
+    /// Unknown thread; [`SchedError::WrongCpu`]; [`SchedError::InvalidState`]
+    /// unless ready; [`SchedError::AffinityExcludesCpu`];
+    /// [`SchedError::AlreadyQueued`].
+    pub fn enqueue(
+        &mut self,
+        table: &mut ThreadTable,
+        tid: ThreadId,
+    ) -> Result<Decision, SchedError> {
+        let thread = table.get(tid)?;
+        if thread.cpu != self.cpu {
+            return Err(SchedError::WrongCpu {
+                thread: tid,
+                owner: thread.cpu,
+            });
+        }
+        if thread.state != ThreadState::Ready {
+            return Err(SchedError::InvalidState {
+                thread: tid,
+                state: thread.state,
+            });
+        }
+        if !thread.affinity.contains(self.cpu) {
+            return Err(SchedError::AffinityExcludesCpu {
+                thread: tid,
+                cpu: self.cpu,
+            });
+        }
+        let level = thread.effective;
+        self.queue
+            .insert(&mut table.queue_links, tid, level, QueueEnd::Back)?;
+        Ok(self.preemption_for(table, level))
+    }
+
+    /// Chooses the thread to run now and makes it current (`None`: idle). The
+    /// previous current thread, if still running, goes back to its level
+    /// (in front of its peers unless its slice ended or it yielded).
+    pub fn pick_next(&mut self, table: &mut ThreadTable, now: u64) -> Option<ThreadId> {
+        self.charge(table, now);
+        self.put_back_current(table);
+        let next = self.queue.pop_highest(&mut table.queue_links)?;
+        self.make_current(table, next);
+        Some(next)
+    }
+
+    /// Carries out a decision; returns the thread to run (`None`: idle).
+    /// `SwitchTo(t)` switches directly when `t` is a ready thread of this CPU
+    /// at least as urgent as everything else here; otherwise it is a full pick.
+    pub fn apply(
+        &mut self,
+        table: &mut ThreadTable,
+        decision: Decision,
+        now: u64,
+    ) -> Option<ThreadId> {
+        match decision {
+            Decision::Stay if self.current.is_some() => {
+                self.charge(table, now);
+                self.current
+            }
+            Decision::SwitchTo(target) if self.can_switch_directly(table, target) => {
+                self.charge(table, now);
+                self.put_back_current(table);
+                // Queued or not; a direct switch target often was just woken.
+                let _ = self.queue.remove(&mut table.queue_links, target);
+                self.make_current(table, target);
+                Some(target)
+            }
+            Decision::Stay | Decision::Reschedule | Decision::SwitchTo(_) => {
+                self.pick_next(table, now)
+            }
+        }
+    }
+
+    /// Timer interrupt: charges the current thread and asks for a reschedule
+    /// when its slice ended and a peer of equal priority waits, or when a more
+    /// urgent thread is queued. A thread alone at the top gets a fresh slice.
+    pub fn tick(&mut self, table: &mut ThreadTable, now: u64) -> Decision {
+        self.charge(table, now);
+        let best_queued = self.queue.highest();
+        let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) else {
+            return if best_queued.is_some() {
+                Decision::Reschedule
+            } else {
+                Decision::Stay
+            };
+        };
+        if best_queued > Some(thread.effective) {
+            return Decision::Reschedule;
+        }
+        if thread.slice_left > 0 {
+            return Decision::Stay;
+        }
+        if best_queued == Some(thread.effective) {
+            self.current_requeue_end = QueueEnd::Back;
+            Decision::Reschedule
+        } else {
+            thread.slice_left = self.config.time_slice;
+            Decision::Stay
+        }
+    }
+
+    /// The current thread gives up the rest of its slice and goes behind its
+    /// peers.
+    pub fn yield_now(&mut self, table: &mut ThreadTable) -> Decision {
+        let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) else {
+            return Decision::Reschedule;
+        };
+        thread.slice_left = 0;
+        self.current_requeue_end = QueueEnd::Back;
+        Decision::Reschedule
+    }
+
+    /// Blocks the current thread (it lends its priority if it waits for a
+    /// reply or a mutex).
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; [`SchedError::InvalidState`] unless
+    /// `tid` is this CPU's current thread; as [`ThreadTable::block_thread`].
+    pub fn block(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+        on: BlockedOn,
+    ) -> Result<Decision, SchedError> {
+        self.check_current(table, inboxes, tid)?;
+        table.block_thread(tid, on)?;
+        self.current = None;
+        Ok(Decision::Reschedule.combine(self.settle(table, inboxes)))
+    }
+
+    /// Ends a thread's wait (reply, timeout, cancellation, event). A thread of
+    /// this CPU is queued at once (`Reschedule` if it beats the current one); a
+    /// thread of another CPU is posted to that CPU's inbox.
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; as [`ThreadTable::unblock_thread`].
+    pub fn wake(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+    ) -> Result<Decision, SchedError> {
+        check_inboxes(table, inboxes)?;
+        table.unblock_thread(tid)?;
+        Ok(self.settle(table, inboxes))
+    }
+
+    /// The current thread locks a kernel mutex: `Stay` if it got it,
+    /// `Reschedule` if it now waits (lending its priority to the owner).
+    ///
+    /// # Errors
+    /// As [`Scheduler::block`] and [`ThreadTable::lock_mutex`].
+    pub fn lock_mutex(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+        mutex: MutexId,
+    ) -> Result<Decision, SchedError> {
+        self.check_current(table, inboxes, tid)?;
+        let decision = match table.lock_mutex(tid, mutex)? {
+            MutexLock::Acquired => Decision::Stay,
+            MutexLock::Blocked => {
+                self.current = None;
+                Decision::Reschedule
+            }
+        };
+        Ok(decision.combine(self.settle(table, inboxes)))
+    }
+
+    /// The current thread releases a kernel mutex; the heir is made ready and
+    /// the releaser loses what the waiters lent it.
+    ///
+    /// # Errors
+    /// As [`Scheduler::block`] and [`ThreadTable::unlock_mutex`].
+    pub fn unlock_mutex(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+        mutex: MutexId,
+    ) -> Result<Decision, SchedError> {
+        self.check_current(table, inboxes, tid)?;
+        table.unlock_mutex(tid, mutex)?;
+        Ok(self.settle(table, inboxes))
+    }
+
+    /// Changes a thread's base priority.
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; [`SchedError::UnknownThread`].
+    pub fn set_base_priority(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+        priority: Priority,
+    ) -> Result<Decision, SchedError> {
+        check_inboxes(table, inboxes)?;
+        table.set_base_priority(tid, priority)?;
+        Ok(self.settle(table, inboxes))
+    }
+
+    /// Kills a thread of this CPU (any state) or a blocked thread of any CPU,
+    /// unwinding its calls and mutexes (see [`ThreadTable::exit_thread`]).
+    /// The slot stays allocated until [`ThreadTable::reap`].
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; unknown thread;
+    /// [`SchedError::WrongCpu`] for a runnable thread of another CPU (ask
+    /// that CPU); [`SchedError::InvalidState`] if already dead.
+    pub fn exit(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+    ) -> Result<Decision, SchedError> {
+        check_inboxes(table, inboxes)?;
+        let thread = table.get(tid)?;
+        let runnable = matches!(thread.state, ThreadState::Ready | ThreadState::Running);
+        if thread.cpu != self.cpu && runnable {
+            return Err(SchedError::WrongCpu {
+                thread: tid,
+                owner: thread.cpu,
+            });
+        }
+        if thread.state == ThreadState::Dead {
+            return Err(SchedError::InvalidState {
+                thread: tid,
+                state: thread.state,
+            });
+        }
+        // --- point of no return ---
+        let _ = self.queue.remove(&mut table.queue_links, tid);
+        let mut decision = Decision::Stay;
+        if self.current == Some(tid) {
+            self.current = None;
+            decision = Decision::Reschedule;
+        }
+        table.exit_thread(tid)?;
+        Ok(decision.combine(self.settle(table, inboxes)))
+    }
+
+    /// Drains this CPU's inbox, queueing or requeueing each posted thread.
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`].
+    pub fn drain_inbox(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+    ) -> Result<Decision, SchedError> {
+        check_inboxes(table, inboxes)?;
+        let inbox = inboxes
+            .get(self.cpu)
+            .ok_or(SchedError::NoSuchCpu(self.cpu))?;
+        let mut decision = Decision::Stay;
+        inbox.drain(|tid| decision = decision.combine(self.reconcile(table, inboxes, tid)));
+        Ok(decision)
+    }
+
+    /// Victim side of work stealing, run on this CPU when idle `thief` asks:
+    /// hands over the most urgent queued thread allowed on `thief` (posting it
+    /// to the thief's inbox). O(queued threads) in the worst case; stealing
+    /// is an idle path.
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; [`SchedError::NoSuchCpu`].
+    pub fn give_to_thief(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        thief: CpuId,
+    ) -> Result<Option<ThreadId>, SchedError> {
+        check_inboxes(table, inboxes)?;
+        if thief.index() >= table.cpu_count() {
+            return Err(SchedError::NoSuchCpu(thief));
+        }
+        if thief == self.cpu {
+            return Ok(None);
+        }
+        let candidate = self.queue.levels_descending().find_map(|level| {
+            self.queue
+                .level(&table.queue_links, level)
+                .find(|&tid| table.thread(tid).affinity.contains(thief))
+        });
+        let Some(tid) = candidate else {
+            return Ok(None);
+        };
+        self.queue.remove(&mut table.queue_links, tid)?;
+        table.thread_mut(tid).cpu = thief;
+        self.post(inboxes, thief, tid);
+        Ok(Some(tid))
+    }
+
+    /// Brings every thread the table flagged up to date: see the module doc.
+    pub fn settle(&mut self, table: &mut ThreadTable, inboxes: &Inboxes) -> Decision {
+        let mut decision = Decision::Stay;
+        while let Some(tid) = table.take_attention() {
+            decision = decision.combine(self.reconcile(table, inboxes, tid));
+        }
+        decision
+    }
+
+    /// Makes this CPU's view of `tid` match the table: queue it if it is ready
+    /// and unqueued, move it if it is queued at a stale level, ask for a
+    /// reschedule if the current thread lost its lead. Threads of other CPUs
+    /// are forwarded to their inbox. Idempotent.
+    fn reconcile(&mut self, table: &mut ThreadTable, inboxes: &Inboxes, tid: ThreadId) -> Decision {
+        let Ok(thread) = table.get(tid) else {
+            return Decision::Stay; // reaped since it was posted
+        };
+        let (state, level, cpu) = (thread.state, thread.effective, thread.cpu);
+        if cpu != self.cpu {
+            if matches!(state, ThreadState::Ready | ThreadState::Running) {
+                self.post(inboxes, cpu, tid);
+            }
+            return Decision::Stay;
+        }
+        match state {
+            ThreadState::Ready => {
+                let position = table.queue_links[tid.slot()].position();
+                match position {
+                    Some((_, queued_at)) if queued_at == level => return Decision::Stay,
+                    Some(_) => {
+                        let _ = self.queue.remove(&mut table.queue_links, tid);
+                    }
+                    None => {}
+                }
+                if self
+                    .queue
+                    .insert(&mut table.queue_links, tid, level, QueueEnd::Back)
+                    .is_err()
+                {
+                    return Decision::Stay;
+                }
+                self.preemption_for(table, level)
+            }
+            ThreadState::Running if self.current == Some(tid) => {
+                if self.queue.highest() > Some(level) {
+                    Decision::Reschedule
+                } else {
+                    Decision::Stay
+                }
+            }
+            _ => Decision::Stay,
+        }
+    }
+
+    fn post(&mut self, inboxes: &Inboxes, cpu: CpuId, tid: ThreadId) {
+        // Cannot fail: `check_inboxes` ran, thread CPUs are below the table's
+        // CPU count and ids below its capacity.
+        if let Ok(posted) = inboxes.post(cpu, tid)
+            && posted.send_ipi
+        {
+            self.ipi_targets.insert(cpu);
+        }
+    }
+
+    fn preemption_for(&self, table: &ThreadTable, level: Priority) -> Decision {
+        match self.current.and_then(|tid| table.get(tid).ok()) {
+            Some(current) if current.effective >= level => Decision::Stay,
+            _ => Decision::Reschedule,
+        }
+    }
+
+    fn can_switch_directly(&self, table: &ThreadTable, target: ThreadId) -> bool {
+        let Ok(thread) = table.get(target) else {
+            return false;
+        };
+        let queued_elsewhere = table.queue_links[target.slot()]
+            .position()
+            .is_some_and(|(cpu, _)| cpu != self.cpu);
+        let current_beats_target = self
+            .current
+            .and_then(|tid| table.get(tid).ok())
+            .is_some_and(|current| current.effective > thread.effective);
+        thread.cpu == self.cpu
+            && thread.state == ThreadState::Ready
+            && thread.affinity.contains(self.cpu)
+            && !queued_elsewhere
+            && self.queue.highest() <= Some(thread.effective)
+            && !current_beats_target
+    }
+
+    fn check_current(
+        &self,
+        table: &ThreadTable,
+        inboxes: &Inboxes,
+        tid: ThreadId,
+    ) -> Result<(), SchedError> {
+        check_inboxes(table, inboxes)?;
+        let thread = table.get(tid)?;
+        if self.current != Some(tid) {
+            return Err(SchedError::InvalidState {
+                thread: tid,
+                state: thread.state,
+            });
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, table: &mut ThreadTable, now: u64) {
+        let elapsed = now.saturating_sub(self.charged_until);
+        self.charged_until = self.charged_until.max(now);
+        if let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) {
+            thread.slice_left = thread.slice_left.saturating_sub(elapsed);
+        }
+    }
+
+    fn put_back_current(&mut self, table: &mut ThreadTable) {
+        let end = core::mem::replace(&mut self.current_requeue_end, QueueEnd::Front);
+        let Some(previous) = self.current.take() else {
+            return;
+        };
+        let Ok(thread) = table.get_mut(previous) else {
+            return;
+        };
+        if thread.state == ThreadState::Running {
+            thread.state = ThreadState::Ready;
+            let level = thread.effective;
+            let _ = self
+                .queue
+                .insert(&mut table.queue_links, previous, level, end);
+        }
+    }
+
+    fn make_current(&mut self, table: &mut ThreadTable, tid: ThreadId) {
+        if let Ok(thread) = table.get_mut(tid) {
+            thread.state = ThreadState::Running;
+            if thread.slice_left == 0 {
+                thread.slice_left = self.config.time_slice;
+            }
+            self.current = Some(tid);
+        }
+    }
+}
+
+fn check_inboxes(table: &ThreadTable, inboxes: &Inboxes) -> Result<(), SchedError> {
+    if inboxes.cpu_count() < table.cpu_count() || inboxes.max_threads() < table.capacity() {
+        return Err(SchedError::InboxesMismatch);
+    }
+    Ok(())
+}
