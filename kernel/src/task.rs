@@ -270,15 +270,63 @@ pub fn exit_current() -> ! {
 
 /// Blocks the current thread until [`wake`]; returns after it is woken.
 pub fn block_current() {
+    let _ = block_current_on(sched::BlockedOn::Sleep, None);
+}
+
+/// Blocks the current thread on `on` (a `Reply(server)` wait lends this
+/// thread's priority to the server: priority inheritance) and, if `hint` names
+/// a thread, switches to it directly when the scheduler allows. Returns once
+/// the thread is woken by [`wake`].
+///
+/// # Errors
+/// What the scheduler refuses (e.g. a PI cycle: `SchedError::Deadlock`); the
+/// thread then did not block.
+pub fn block_current_on(on: sched::BlockedOn, hint: Option<ThreadId>) -> Result<(), sched::SchedError> {
     let _irq = IrqGuard::new();
     let me = percpu::index() as usize;
-    let Some(tid) = current() else { return };
+    let Some(tid) = current() else { return Ok(()) };
     let decision = {
         let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
-        s.cpus[me].block(&mut s.table, &s.inboxes, tid, sched::BlockedOn::Sleep).unwrap_or(Decision::Stay)
+        let Some(s) = guard.as_mut() else { return Ok(()) };
+        s.cpus[me].block(&mut s.table, &s.inboxes, tid, on)?
     };
-    reschedule(decision.combine(Decision::Reschedule));
+    let decision = match hint {
+        Some(target) => Decision::SwitchTo(target).combine(decision),
+        None => decision.combine(Decision::Reschedule),
+    };
+    reschedule(decision);
+    Ok(())
+}
+
+/// The CPU a thread belongs to.
+pub fn cpu_of(tid: ThreadId) -> Option<u32> {
+    SCHED.lock().as_ref().and_then(|s| s.table.get(tid).ok()).map(|t| u32::from(t.cpu().0))
+}
+
+/// The effective (inherited) and base priority of a thread.
+pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
+    SCHED
+        .lock()
+        .as_ref()
+        .and_then(|s| s.table.get(tid).ok())
+        .map(|t| (t.effective_priority().0, t.base_priority().0))
+}
+
+/// Makes a blocked thread runnable again (on its own CPU) and, when it runs on
+/// this CPU and should preempt, switches to it now.
+pub fn wake_and_maybe_switch(tid: ThreadId) {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let (decision, targets) = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else { return };
+        let d = s.cpus[me].wake(&mut s.table, &s.inboxes, tid).unwrap_or(Decision::Stay);
+        (d, s.cpus[me].take_ipi_targets())
+    };
+    kick(targets);
+    if decision != Decision::Stay {
+        reschedule(decision);
+    }
 }
 
 /// Makes a blocked thread runnable again (on its own CPU).
