@@ -26,7 +26,7 @@ use crate::task::{self, Pid};
 /// Top of the user stack (exclusive).
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
 /// User stack size.
-pub const USER_STACK_SIZE: u64 = 64 * 1024;
+pub const USER_STACK_SIZE: u64 = 256 * 1024;
 /// Lowest address a program may be linked at.
 pub const USER_MIN: u64 = 0x1000;
 

@@ -78,15 +78,24 @@ fn current_pml4() -> Result<u64, IpcError> {
     process::pml4_of(pid).ok_or(IpcError::ProcessNotFound)
 }
 
+/// Largest debug_write (a whole `@hist` record fits).
+const DEBUG_WRITE_MAX: u64 = 64 * 1024;
+
 fn debug_write(addr: u64, len: u64) -> SysResult {
-    if len > 4096 {
+    if len > DEBUG_WRITE_MAX {
         return Err(IpcError::MessageTooLarge);
     }
     let mut buf = alloc::vec![0u8; len as usize];
     crate::usercopy::copy_from_user(current_pml4()?, addr, &mut buf)?;
     let text = core::str::from_utf8(&buf).map_err(|_| IpcError::InvalidArgument)?;
-    let pid = task::current_pid().unwrap_or(0);
-    crate::serial::write_fmt(format_args!("[{pid}] {text}"));
+    if text.starts_with('@') {
+        // Machine-readable records go out unprefixed (and whole: one
+        // console lock hold), so host parsers see them as the program wrote.
+        crate::serial::write_fmt(format_args!("{text}"));
+    } else {
+        let pid = task::current_pid().unwrap_or(0);
+        crate::serial::write_fmt(format_args!("[{pid}] {text}"));
+    }
     Ok([len, 0, 0, 0])
 }
 

@@ -94,14 +94,17 @@ pub fn echo(cap: u64, data: [u64; 4]) -> arch::Raw {
 
 /// A `fmt::Write` that buffers a line and sends it with one syscall.
 pub struct Console {
-    buf: [u8; 1024],
+    buf: [u8; CONSOLE_BUF],
     len: usize,
 }
+
+/// Bytes a [`Console`] buffers before it must flush mid-line (records must fit).
+pub const CONSOLE_BUF: usize = 32 * 1024;
 
 impl Console {
     /// An empty line buffer.
     pub const fn new() -> Self {
-        Self { buf: [0; 1024], len: 0 }
+        Self { buf: [0; CONSOLE_BUF], len: 0 }
     }
 
     /// Sends what is buffered.
