@@ -169,6 +169,29 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             let ok = crate::ktest::run_all(config.test_filter);
             qemu::exit(if ok { ExitCode::Success } else { ExitCode::Failure })
         }
+        RunMode::Bench => {
+            let accel = match config.accel {
+                Some("kvm") => perf::record::Accel::Kvm,
+                Some("icount") => perf::record::Accel::Icount,
+                Some("tcg") => perf::record::Accel::Tcg,
+                Some("bare") => perf::record::Accel::Bare,
+                _ => match hv {
+                    cpu::Hypervisor::Kvm => perf::record::Accel::Kvm,
+                    cpu::Hypervisor::Tcg => perf::record::Accel::Tcg,
+                    cpu::Hypervisor::None | cpu::Hypervisor::Other => perf::record::Accel::Bare,
+                },
+            };
+            let cfg = crate::bench::BenchConfig {
+                suite: config.bench,
+                samples: config.samples,
+                accel,
+                tsc,
+                cpus: online,
+                nodes: nodes as u32,
+            };
+            let ok = crate::bench::run(&cfg);
+            qemu::exit(if ok { ExitCode::Success } else { ExitCode::Failure })
+        }
         RunMode::Idle => {
             kprintln!("idle (run=boot or run=test to exit)");
             crate::task::idle_loop()

@@ -12,6 +12,8 @@ pub enum RunMode {
     Test,
     /// Boot and halt (interactive use, `scripts/qemu.sh` without `run=`).
     Idle,
+    /// Run the benchmark suite (`bench=<suite>`) and exit.
+    Bench,
 }
 
 /// A deliberate fault, for testing the fault path (`test.fault=`).
@@ -38,6 +40,10 @@ pub struct Config<'a> {
     pub accel: Option<&'a str>,
     /// Priority inheritance on (`pi=on`, default) or off (`pi=off`).
     pub pi: bool,
+    /// The benchmark suite (`bench=quick|full|<name prefix>`).
+    pub bench: &'a str,
+    /// Samples per benchmark (`samples=N`, 0 = the suite's default).
+    pub samples: u64,
 }
 
 /// Keys the kernel understands.
@@ -46,7 +52,7 @@ pub const KNOWN_KEYS: &[&str] = &["run", "test.filter", "test.fault", "accel", "
 impl<'a> Config<'a> {
     /// Parses `line`, printing a warning for every unknown key or bad value.
     pub fn parse(line: &'a str) -> Self {
-        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None, pi: true };
+        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None, pi: true, bench: "", samples: 0 };
         for token in line.split_ascii_whitespace() {
             let (key, value) = token.split_once('=').unwrap_or((token, ""));
             match key {
@@ -64,6 +70,14 @@ impl<'a> Config<'a> {
                     other => crate::kprintln!("warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"),
                 },
                 "accel" => cfg.accel = Some(value),
+                "bench" => {
+                    cfg.bench = value;
+                    cfg.run = RunMode::Bench;
+                }
+                "samples" => match value.parse() {
+                    Ok(n) => cfg.samples = n,
+                    Err(_) => crate::kprintln!("warning: cmdline: samples={value:?} is not a number; using the default"),
+                },
                 "pi" => match value {
                     "on" => cfg.pi = true,
                     "off" => cfg.pi = false,

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod bench;
 pub mod boot;
 pub mod cmdline;
 pub mod cpus;

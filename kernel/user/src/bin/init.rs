@@ -189,7 +189,10 @@ static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
 
 /// `syscall.null`: user rdtsc, echo syscall, user rdtsc; back-to-back rdtsc
 /// overhead measured first and subtracted.
-fn bench_syscall(samples: u64) -> u64 {
+fn bench_syscall(arg: u64) -> u64 {
+    // Bit 63 (after the shift: 55): the TSC counts instructions (-icount).
+    let unit = if arg & (1 << 55) != 0 { perf::record::Unit::Instructions } else { perf::record::Unit::Cycles };
+    let samples = arg & ((1 << 55) - 1);
     let samples = if samples == 0 { 10_000 } else { samples };
     // SAFETY: the histogram is only touched by this single-threaded program.
     let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
@@ -202,15 +205,20 @@ fn bench_syscall(samples: u64) -> u64 {
     for _ in 0..samples / 10 {
         let _ = rt::echo(0, [0; 4]);
     }
+    let (start, hz, _) = rt::time();
     for _ in 0..samples {
         let a = rt::arch::rdtsc();
         let _ = rt::echo(0, [1, 2, 3, 4]);
         let b = rt::arch::rdtsc();
         hist.record((b - a).saturating_sub(overhead).max(1));
     }
+    let (end, _, _) = rt::time();
+    let secs = |t: u64| core::time::Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64);
     let mut c = rt::Console::new();
-    let res = perf::record::BenchResult::from_histogram("syscall.null", perf::record::Unit::Cycles, hist);
+    let res = perf::record::BenchResult::from_histogram("syscall.null", unit, hist);
     let _ = res.write_to(&mut c);
+    let h = perf::record::Hist { name: "syscall.null", histogram: hist, start: secs(start), interval: secs(end - start) };
+    let _ = h.write_to(&mut c);
     c.flush();
     println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
     0

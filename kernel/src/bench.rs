@@ -1,0 +1,246 @@
+//! The benchmark suite runner (`bench=quick|full|<prefix>`, `samples=N`).
+//!
+//! Prints `@meta` (every condition of the measurement), then for each
+//! benchmark either its results (`@bench` + `@hist`, printed by the user
+//! program that measured through the real syscall path, or by the kernel for
+//! in-kernel micro-benchmarks) or an honest `@skip` naming the missing
+//! mechanism, with `@progress` lines around each, and finally `@done`.
+
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+
+use perf::histogram::Histogram;
+use perf::pmu::PmuInfo;
+use perf::record::{self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Unit};
+
+use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::tsc::{TscInfo, TscSource as KTscSource};
+use crate::process::{self, ExitReason};
+use crate::{kprint, kprintln};
+
+/// What a benchmark needs and how it is run.
+enum How {
+    /// A user program: (program, argument low byte).
+    User(&'static str, u64),
+    /// In-kernel capability lookup over a table of this many slots.
+    CapLookup(u32),
+    /// A mechanism not built yet: the reason printed in `@skip`.
+    Missing(&'static str),
+}
+
+/// The suite, in order. Names are part of the record contract.
+const SUITE: &[(&str, How)] = &[
+    ("syscall.null", How::User("init", 6)),
+    ("ipc.call.same_cpu", How::User("ipcbench", 1)),
+    ("ipc.call.cross_cpu", How::User("ipcbench", 2)),
+    ("ipc.call.same_cpu.oneway", How::User("ipcbench", 3)),
+    ("ipc.async.latency.cross_cpu", How::Missing("asynchronous channels are not built yet (issue 7)")),
+    ("ipc.async.throughput.cross_cpu.b1", How::Missing("asynchronous channels are not built yet (issue 7)")),
+    ("ipc.async.throughput.cross_cpu.b16", How::Missing("asynchronous channels are not built yet (issue 7)")),
+    ("ipc.large.4096", How::Missing("large messages are not built yet (issue 7)")),
+    ("ipc.large.1048576", How::Missing("large messages are not built yet (issue 7)")),
+    ("ipc.shm.transfer.4096", How::Missing("shared memory regions are not built yet (issue 7)")),
+    ("ipc.shm.transfer.1048576", How::Missing("shared memory regions are not built yet (issue 7)")),
+    ("cap.lookup.16", How::CapLookup(16)),
+    ("cap.lookup.65536", How::CapLookup(65536)),
+    ("sched.pi.with_pi", How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)")),
+    ("sched.pi.without_pi", How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)")),
+    ("stress.procs.1024", How::Missing("the client/server stress benchmark needs synchronous IPC between 1,024 processes (issue 5)")),
+    ("scale.call", How::Missing("the call-scaling benchmark needs synchronous IPC on every CPU (issue 5)")),
+];
+
+/// How the run was configured.
+pub struct BenchConfig<'a> {
+    /// `quick`, `full`, or a name prefix.
+    pub suite: &'a str,
+    /// Samples per benchmark (0 = the suite's default).
+    pub samples: u64,
+    /// What the host said it used (`accel=`), else detected.
+    pub accel: Accel,
+    /// TSC information.
+    pub tsc: TscInfo,
+    /// CPUs online and NUMA nodes.
+    pub cpus: u32,
+    /// NUMA nodes.
+    pub nodes: u32,
+}
+
+fn emit(line: &str) {
+    // One console write per record keeps it whole.
+    kprint!("{line}");
+}
+
+/// Back-to-back timestamp cost, measured (min of many).
+fn tsc_overhead() -> u64 {
+    (0..1000)
+        .map(|_| {
+            let a = rdtsc_ordered();
+            let b = rdtsc_ordered();
+            b - a
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+fn pmu_info() -> PmuInfo {
+    let cpuid = raw_cpuid::CpuId::new();
+    let vendor = cpuid.get_vendor_info().map(|v| String::from(v.as_str())).unwrap_or_default();
+    if vendor == "GenuineIntel" {
+        // Leaf 0Ah exists only when the highest basic leaf reaches it.
+        let max = core::arch::x86_64::__cpuid(0).eax;
+        if max >= 0xa {
+            let r = core::arch::x86_64::__cpuid(0xa);
+            return PmuInfo::from_intel_cpuid_0ah(r.eax, r.ebx, r.edx);
+        }
+        PmuInfo::None
+    } else if vendor == "AuthenticAMD" {
+        // Leaf 8000_0001h exists on every x86_64 CPU.
+        let r = core::arch::x86_64::__cpuid(0x8000_0001);
+        PmuInfo::from_amd_cpuid_8000_0001h(r.ecx)
+    } else {
+        PmuInfo::None
+    }
+}
+
+fn selected(suite: &str, name: &str) -> bool {
+    matches!(suite, "quick" | "full" | "all") || name.starts_with(suite)
+}
+
+/// Runs the suite and prints every record. Returns false when a benchmark
+/// program failed.
+pub fn run(cfg: &BenchConfig<'_>) -> bool {
+    let cpuid = raw_cpuid::CpuId::new();
+    let vendor = cpuid.get_vendor_info().map(|v| String::from(v.as_str())).unwrap_or_else(|| String::from("unknown"));
+    let brand = cpuid.get_processor_brand_string().map(|b| String::from(b.as_str().trim())).unwrap_or_default();
+    let (family, model, stepping) = cpuid.get_feature_info().map_or((0, 0, 0), |f| {
+        (u32::from(f.family_id()), u32::from(f.model_id()), u32::from(f.stepping_id()))
+    });
+    let overhead = tsc_overhead();
+    let meta = Meta {
+        accel: cfg.accel,
+        cpu_vendor: &vendor,
+        cpu_model: if brand.is_empty() { "unknown" } else { &brand },
+        family,
+        model,
+        stepping,
+        tsc_mhz: cfg.tsc.hz as f64 / 1e6,
+        tsc_source: match cfg.tsc.source {
+            KTscSource::Cpuid15 => perf::tsc::TscSource::Cpuid15,
+            KTscSource::Cpuid16 => perf::tsc::TscSource::Cpuid16,
+            KTscSource::Pit => perf::tsc::TscSource::Pit,
+        },
+        tsc_invariant: cfg.tsc.invariant,
+        tsc_overhead: overhead,
+        pmu: pmu_info(),
+        cpus: cfg.cpus,
+        nodes: cfg.nodes,
+        rev: env!("VERIDIAN_REV"),
+        profile: if env!("VERIDIAN_PROFILE") == "release" { Profile::Release } else { Profile::Debug },
+    };
+    let mut line = String::new();
+    let _ = meta.write_to(&mut line);
+    emit(&line);
+
+    let default_samples = if cfg.suite == "full" { 100_000 } else { 2_000 };
+    let samples = if cfg.samples == 0 { default_samples } else { cfg.samples };
+    let icount_flag = if cfg.accel == Accel::Icount { 1u64 << 63 } else { 0 };
+    let (mut benches, mut skipped, mut ok) = (0u64, 0u64, true);
+    for (name, how) in SUITE.iter().filter(|(n, _)| selected(cfg.suite, n)) {
+        let mut line = String::new();
+        let _ = Progress { name, done: 0, total: samples }.write_to(&mut line);
+        emit(&line);
+        match how {
+            How::User(program, mode) if crate::programs::find(program).is_some() => {
+                let arg = mode | (samples << 8) | icount_flag;
+                match process::run_and_wait(program, arg, 360_000) {
+                    Ok(ExitReason::Exited(0)) => benches += 1,
+                    Ok(ExitReason::Exited(2)) => skipped += 1, // the program printed @skip
+                    other => {
+                        kprintln!("bench: {name}: {program} ended with {other:?}");
+                        ok = false;
+                    }
+                }
+            }
+            How::User(program, _) => {
+                let mut line = String::new();
+                let reason = alloc::format!("program {program} is not built yet (synchronous IPC, issue 5)");
+                let _ = Skip { name, reason: &reason }.write_to(&mut line);
+                emit(&line);
+                skipped += 1;
+            }
+            How::CapLookup(slots) => {
+                cap_lookup(name, *slots, samples, cfg);
+                benches += 1;
+            }
+            How::Missing(reason) => {
+                let mut line = String::new();
+                let _ = Skip { name, reason }.write_to(&mut line);
+                emit(&line);
+                skipped += 1;
+            }
+        }
+        let mut line = String::new();
+        let _ = Progress { name, done: samples, total: samples }.write_to(&mut line);
+        emit(&line);
+    }
+    let mut line = String::new();
+    let _ = (Done { benches, skipped }).write_to(&mut line);
+    emit(&line);
+    ok
+}
+
+/// The kernel's histogram for in-kernel benchmarks (221 KB: not on a stack).
+static KHIST: spin::Mutex<Histogram> = spin::Mutex::new(Histogram::new());
+static SINK: AtomicU64 = AtomicU64::new(0);
+
+/// `cap.lookup.<slots>`: one capability check (`CapRegistry::admits`: slot
+/// index, generation, rights, limits) in a space of `slots` capabilities,
+/// timed with the TSC per lookup, random slot order.
+fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
+    use ipc::cap::{Access, CapRegistry, CapSpace, CapTarget, EndpointId, IpcLimits, IpcPermissions, ProcessId};
+    let Ok(mut registry) = CapRegistry::new(slots + 16, cfg.tsc.hz) else {
+        emit_skip(name, "capability registry could not be created");
+        return;
+    };
+    let mut space = CapSpace::new(ProcessId(1), slots + 16);
+    let mut tokens = alloc::vec::Vec::with_capacity(slots as usize);
+    for i in 0..slots {
+        match registry.mint(&mut space, CapTarget::Endpoint(EndpointId(i)), IpcPermissions::all(64), IpcLimits::NONE, 0) {
+            Ok(t) => tokens.push(t),
+            Err(_) => {
+                emit_skip(name, "capability space could not be filled");
+                return;
+            }
+        }
+    }
+    let overhead = tsc_overhead();
+    let mut hist = KHIST.lock();
+    hist.reset();
+    let start = rdtsc_ordered();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..samples {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let token = tokens[(x % u64::from(slots)) as usize];
+        let a = rdtsc_ordered();
+        let r = registry.admits(&space, token, Access::Send, 8, a);
+        let b = rdtsc_ordered();
+        SINK.fetch_add(u64::from(r.is_ok()), Ordering::Relaxed);
+        hist.record((b - a).saturating_sub(overhead).max(1));
+    }
+    let elapsed = rdtsc_ordered() - start;
+    let unit = if cfg.accel == Accel::Icount { Unit::Instructions } else { Unit::Cycles };
+    let mut line = String::new();
+    let _ = BenchResult::from_histogram(name, unit, &hist).write_to(&mut line);
+    let secs = |t: u64| Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(cfg.tsc.hz.max(1))) as u64);
+    let _ = Hist { name, histogram: &hist, start: secs(start), interval: secs(elapsed) }.write_to(&mut line);
+    emit(&line);
+}
+
+fn emit_skip(name: &str, reason: &str) {
+    let mut line = String::new();
+    let _ = record::Skip { name, reason }.write_to(&mut line);
+    emit(&line);
+}
