@@ -14,7 +14,7 @@ use perf::histogram::Histogram;
 use perf::pmu::PmuInfo;
 use perf::record::{self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Unit};
 
-use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::cpu::{rdmsr_probe, rdpmc_probe, rdtsc_ordered};
 use crate::arch::x86_64::tsc::{TscInfo, TscSource as KTscSource};
 use crate::process::{self, ExitReason};
 use crate::{kprint, kprintln};
@@ -91,12 +91,22 @@ fn pmu_info() -> PmuInfo {
         let max = core::arch::x86_64::__cpuid(0).eax;
         if max >= 0xa {
             let r = core::arch::x86_64::__cpuid(0xa);
-            return PmuInfo::from_intel_cpuid_0ah(r.eax, r.ebx, r.edx);
+            let info = PmuInfo::from_intel_cpuid_0ah(r.eax, r.ebx, r.edx);
+            // CPUID can advertise counters a hypervisor does not let us read.
+            if !matches!(info, PmuInfo::None) && rdpmc_probe(0).is_none() {
+                return PmuInfo::None;
+            }
+            return info;
         }
         PmuInfo::None
     } else if vendor == "AuthenticAMD" {
         // Leaf 8000_0001h exists on every x86_64 CPU.
         let r = core::arch::x86_64::__cpuid(0x8000_0001);
+        // Every AMD64 CPU architecturally has PERF_CTR0 (MSR C001_0004h),
+        // but emulators may not: probe it, and rdpmc, before claiming a PMU.
+        if rdmsr_probe(0xc001_0004).is_none() || rdpmc_probe(0).is_none() {
+            return PmuInfo::None;
+        }
         PmuInfo::from_amd_cpuid_8000_0001h(r.ecx)
     } else {
         PmuInfo::None

@@ -64,6 +64,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
         return;
     }
+    if (vector == 13 || vector == 6) && !frame.from_user() && crate::arch::x86_64::cpu::fixup_probe(&mut frame.rip) {
+        // A probed MSR or counter does not exist: the probe returns None.
+        return;
+    }
     if vector < 32 {
         if frame.from_user() && vector != 2 && vector != 8 && vector != 18 {
             // A user fault kills that process alone.
@@ -138,6 +142,16 @@ crate::ktest! {
         crate::arch::x86_64::cpu::breakpoint_preserving(&mut a, &mut b);
         crate::kensure!(BREAKPOINTS.load(Ordering::Relaxed) == before + 1, "breakpoint not counted");
         crate::kensure!(a == 0x1111_2222_3333_4444 && b == 0x5555_6666_7777_8888, "registers clobbered: {a:#x} {b:#x}");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// Probing a nonexistent MSR returns None instead of crashing the kernel,
+    /// and an existing one (IA32_APIC_BASE) reads.
+    fn msr_probe_survives_gp() {
+        crate::kensure!(crate::arch::x86_64::cpu::rdmsr_probe(0x4000_4321).is_none(), "bogus MSR read succeeded");
+        crate::kensure!(crate::arch::x86_64::cpu::rdmsr_probe(0x1b).is_some(), "IA32_APIC_BASE unreadable");
         Ok(())
     }
 }

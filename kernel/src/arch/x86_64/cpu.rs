@@ -116,3 +116,84 @@ pub fn deliberate_fault(kind: crate::cmdline::DeliberateFault) -> ! {
         }
     }
 }
+
+/// Reads MSR `msr`, or `None` if the read raised #GP (the MSR does not exist
+/// here). The trap handler recognises a fault at the probe's `rdmsr` and
+/// resumes at its fixup instead of treating it as a kernel crash.
+pub fn rdmsr_probe(msr: u32) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: the naked function reads one MSR into `value`; a #GP on its
+    // rdmsr is turned into a `0` return by `fixup_probe`.
+    let ok = unsafe { rdmsr_probe_raw(msr, &mut value) };
+    (ok == 1).then_some(value)
+}
+
+/// Reads performance counter `index` with `rdpmc`, or `None` on #GP.
+pub fn rdpmc_probe(index: u32) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: as for `rdmsr_probe`.
+    let ok = unsafe { rdpmc_probe_raw(index, &mut value) };
+    (ok == 1).then_some(value)
+}
+
+#[unsafe(naked)]
+unsafe extern "C" fn rdmsr_probe_raw(msr: u32, out: *mut u64) -> u32 {
+    core::arch::naked_asm!(
+        "mov ecx, edi",
+        ".global veridian_rdmsr_probe_insn",
+        "veridian_rdmsr_probe_insn:",
+        "rdmsr",
+        "shl rdx, 32",
+        "or rax, rdx",
+        "mov [rsi], rax",
+        "mov eax, 1",
+        "ret",
+        ".global veridian_rdmsr_probe_fixup",
+        "veridian_rdmsr_probe_fixup:",
+        "xor eax, eax",
+        "ret",
+    );
+}
+
+#[unsafe(naked)]
+unsafe extern "C" fn rdpmc_probe_raw(index: u32, out: *mut u64) -> u32 {
+    core::arch::naked_asm!(
+        "mov ecx, edi",
+        ".global veridian_rdpmc_probe_insn",
+        "veridian_rdpmc_probe_insn:",
+        "rdpmc",
+        "shl rdx, 32",
+        "or rax, rdx",
+        "mov [rsi], rax",
+        "mov eax, 1",
+        "ret",
+        ".global veridian_rdpmc_probe_fixup",
+        "veridian_rdpmc_probe_fixup:",
+        "xor eax, eax",
+        "ret",
+    );
+}
+
+unsafe extern "C" {
+    // Labels inside the probe functions above: only addresses are used.
+    static veridian_rdmsr_probe_insn: u8;
+    static veridian_rdmsr_probe_fixup: u8;
+    static veridian_rdpmc_probe_insn: u8;
+    static veridian_rdpmc_probe_fixup: u8;
+}
+
+/// If a kernel #GP/#UD hit one of the probe instructions, moves `rip` to its
+/// fixup and returns true.
+pub fn fixup_probe(rip: &mut u64) -> bool {
+    let pairs = [
+        (core::ptr::addr_of!(veridian_rdmsr_probe_insn), core::ptr::addr_of!(veridian_rdmsr_probe_fixup)),
+        (core::ptr::addr_of!(veridian_rdpmc_probe_insn), core::ptr::addr_of!(veridian_rdpmc_probe_fixup)),
+    ];
+    for (insn, fixup) in pairs {
+        if *rip == insn as u64 {
+            *rip = fixup as u64;
+            return true;
+        }
+    }
+    false
+}
