@@ -49,6 +49,10 @@ pub enum Opcode {
     /// Return the four data words and the capability word unchanged (ABI
     /// round-trip tests and the null-syscall benchmark).
     Echo = 0x0009,
+    /// Scheduling facts about process `data[0]`: times its threads were
+    /// switched in, the CPU of its first thread, its effective and base
+    /// priority.
+    ProcInfo = 0x000a,
 
     /// Send and wait for the reply (the design's `send_recv`).
     Call = 0x0100,
@@ -98,9 +102,10 @@ pub enum Opcode {
 
 impl Opcode {
     /// Every opcode, for exhaustive tests and tables.
-    pub const ALL: [Opcode; 29] = [
+    pub const ALL: [Opcode; 30] = [
         Opcode::DebugWrite,
         Opcode::Echo,
+        Opcode::ProcInfo,
         Opcode::Exit,
         Opcode::Spawn,
         Opcode::Wait,
@@ -280,7 +285,7 @@ mod tests {
                 assert_ne!(*op as u32, *other as u32);
             }
         }
-        for unknown in [0, 0x000a, 0x0106, 0x0600, u32::MAX] {
+        for unknown in [0, 0x000b, 0x0106, 0x0600, u32::MAX] {
             assert_eq!(Opcode::try_from(unknown), Err(IpcError::InvalidArgument));
         }
     }

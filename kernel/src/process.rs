@@ -427,3 +427,17 @@ pub fn run_and_wait(name: &str, arg: u64, max_ticks: u64) -> Result<ExitReason, 
         x86_64::instructions::interrupts::enable_and_hlt();
     }
 }
+
+/// `proc_info`: [switch-ins of all its threads, CPU of its first thread,
+/// effective priority, base priority] of a live process.
+///
+/// # Errors
+/// `ProcessNotFound`.
+pub fn info(pid: Pid) -> Result<[u64; 4], ipc::IpcError> {
+    let threads = PROCS.lock().get(&pid).map(|p| p.threads.clone()).ok_or(ipc::IpcError::ProcessNotFound)?;
+    let switch_ins = threads.iter().map(|&t| task::switch_ins(t)).sum();
+    let first = threads.first().copied();
+    let cpu = first.and_then(task::cpu_of).map_or(u64::MAX, u64::from);
+    let (eff, base) = first.and_then(task::priorities_of).unwrap_or((0, 0));
+    Ok([switch_ins, cpu, u64::from(eff), u64::from(base)])
+}

@@ -23,6 +23,8 @@ mod op {
     pub const YIELD: u32 = ipc::abi::Opcode::Yield as u32;
     pub const GET_TIME: u32 = ipc::abi::Opcode::GetTime as u32;
     pub const ECHO: u32 = ipc::abi::Opcode::Echo as u32;
+    pub const SLEEP: u32 = ipc::abi::Opcode::Sleep as u32;
+    pub const PROC_INFO: u32 = ipc::abi::Opcode::ProcInfo as u32;
 }
 
 type SysResult = Result<[u64; 4], IpcError>;
@@ -47,6 +49,13 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             [a, b, c, 0]
         }),
         op::KILL => process::kill(data[0] as u32).map(|()| [0; 4]),
+        op::SLEEP => {
+            let ns = data[0].min(3_600_000_000_000);
+            let ticks = (u128::from(ns) * u128::from(crate::cpus::tsc_hz()) / 1_000_000_000) as u64;
+            task::sleep_until(rdtsc_ordered().saturating_add(ticks));
+            Ok([0; 4])
+        }
+        op::PROC_INFO => process::info(data[0] as u32),
         op::YIELD => {
             task::yield_now();
             Ok([0; 4])

@@ -42,6 +42,8 @@ pub struct KThread {
     pub cr3: u64,
     /// Saved FPU state.
     fpu: Box<FpuArea>,
+    /// Times this thread was switched in.
+    switch_ins: AtomicU64,
 }
 
 // SAFETY: a KThread is reached only under the THREADS lock or by the CPU that
@@ -127,7 +129,7 @@ pub fn spawn(pid: Pid, cr3: u64, frame: &TrapFrame, cpu: u32, priority: u8) -> R
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
-    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread { tid, pid, kstack, saved_rsp: rsp, cr3, fpu }));
+    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread { tid, pid, kstack, saved_rsp: rsp, cr3, fpu, switch_ins: AtomicU64::new(0) }));
     // A fresh thread is Ready; queue it on its CPU (through the inbox when it
     // is another CPU's).
     if cpu == percpu::index() {
@@ -218,6 +220,7 @@ fn switch_to(me: usize, prev: u64, next: u64) {
             unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new(top) };
         }
         crate::arch::x86_64::cpu::load_address_space(t.cr3);
+        t.switch_ins.fetch_add(1, Ordering::Relaxed);
         arch::fpu_restore(&t.fpu);
         t.saved_rsp
     };
@@ -355,8 +358,9 @@ pub fn yield_now() {
     reschedule(decision);
 }
 
-/// The timer tick: charge the slice, preempt when it says so.
+/// The timer tick: wake sleepers, charge the slice, preempt when it says so.
 pub fn on_timer_tick() {
+    wake_sleepers(rdtsc_ordered());
     let me = percpu::index() as usize;
     let decision = {
         let mut guard = SCHED.lock();
@@ -380,4 +384,39 @@ pub fn idle_loop() -> ! {
 /// Threads alive (for leak checks).
 pub fn live_threads() -> usize {
     THREADS.lock().iter().filter(|t| t.is_some()).count()
+}
+
+/// Times thread `tid` was switched in (0 for an unknown thread).
+pub fn switch_ins(tid: ThreadId) -> u64 {
+    THREADS.lock().get(tid.0 as usize).and_then(|t| t.as_ref()).map_or(0, |t| t.switch_ins.load(Ordering::Relaxed))
+}
+
+/// Threads sleeping until a TSC deadline.
+static SLEEPERS: Mutex<Vec<(u64, ThreadId)>> = Mutex::new(Vec::new());
+
+/// Blocks the current thread until the TSC passes `deadline` (checked on
+/// every timer tick, so the resolution is one tick).
+pub fn sleep_until(deadline: u64) {
+    let Some(tid) = current() else { return };
+    {
+        let _irq = IrqGuard::new();
+        SLEEPERS.lock().push((deadline, tid));
+    }
+    block_current();
+}
+
+/// Wakes every sleeper whose deadline passed (called on each timer tick).
+fn wake_sleepers(now: u64) {
+    let due: Vec<ThreadId> = {
+        let mut sleepers = SLEEPERS.lock();
+        if sleepers.is_empty() {
+            return;
+        }
+        let due = sleepers.iter().filter(|(d, _)| *d <= now).map(|&(_, t)| t).collect();
+        sleepers.retain(|(d, _)| *d > now);
+        due
+    };
+    for tid in due {
+        wake(tid);
+    }
 }

@@ -13,6 +13,7 @@ mod mode {
     pub const SCRUB: u64 = 4;
     pub const SPAWN_MANY: u64 = 5;
     pub const KILL: u64 = 7;
+    pub const FAIRNESS: u64 = 8;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -83,5 +84,13 @@ crate::ktest! {
         crate::kensure!(procs_after == procs_before, "processes leaked");
         crate::kensure!(threads_after == threads_before, "threads leaked");
         Ok(())
+    }
+}
+
+crate::ktest! {
+    /// Preemption fairness: equal-priority spinners on one CPU each get
+    /// slices (counted by switch-ins, not wall time).
+    fn sched_round_robin_fairness() {
+        scenario(mode::FAIRNESS)
     }
 }

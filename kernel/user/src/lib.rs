@@ -77,6 +77,20 @@ pub fn kill(pid: u32) -> Result<(), IpcError> {
     call(Opcode::Kill, 0, [u64::from(pid), 0, 0, 0]).map(|_| ())
 }
 
+/// Sleeps for at least `ns` nanoseconds (one timer tick of resolution).
+pub fn sleep_ns(ns: u64) {
+    let _ = call(Opcode::Sleep, 0, [ns, 0, 0, 0]);
+}
+
+/// Scheduling facts about `pid`: (switch-ins, CPU, effective priority, base
+/// priority).
+///
+/// # Errors
+/// `ProcessNotFound`.
+pub fn proc_info(pid: u32) -> Result<(u64, u64, u64, u64), IpcError> {
+    call(Opcode::ProcInfo, 0, [u64::from(pid), 0, 0, 0]).map(|d| (d[0], d[1], d[2], d[3]))
+}
+
 /// Gives up the CPU.
 pub fn yield_now() {
     let _ = call(Opcode::Yield, 0, [0; 4]);

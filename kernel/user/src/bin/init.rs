@@ -19,6 +19,7 @@ mod mode {
     pub const SPAWN_MANY: u64 = 5;
     pub const BENCH_SYSCALL: u64 = 6;
     pub const KILL: u64 = 7;
+    pub const FAIRNESS: u64 = 8;
 }
 
 /// Worker modes (see worker.rs).
@@ -54,6 +55,7 @@ fn main(arg: u64) -> u64 {
         mode::SPAWN_MANY => spawn_many(arg >> 8),
         mode::BENCH_SYSCALL => bench_syscall(arg >> 8),
         mode::KILL => kill_spinner(),
+        mode::FAIRNESS => fairness(),
         other => {
             println!("init: unknown mode {other}");
             255
@@ -221,5 +223,43 @@ fn bench_syscall(arg: u64) -> u64 {
     let _ = h.write_to(&mut c);
     c.flush();
     println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
+    0
+}
+
+/// Preemption fairness: four equal-priority spinners that never yield share
+/// this CPU; while `init` (more urgent) sleeps, the timer must rotate them, so
+/// every one of them is switched in again and again.
+fn fairness() -> u64 {
+    let (_, _, cpu) = rt::time();
+    let spinner_at = Placement { cpu: Some(cpu as u32), priority: 5 };
+    let mut pids = [0u32; 4];
+    for p in pids.iter_mut() {
+        match rt::spawn("worker", worker::SPIN, spinner_at) {
+            Ok(pid) => *p = pid,
+            Err(e) => {
+                println!("init: spawn failed: {e:?}");
+                return 1;
+            }
+        }
+    }
+    // 20 rounds of sleeping one tick-ish at a time: at 100 Hz and a 10 ms
+    // slice every spinner needs several slices of the ~400 ms.
+    for _ in 0..40 {
+        rt::sleep_ns(10_000_000);
+    }
+    let mut ins = [0u64; 4];
+    for (i, &p) in pids.iter().enumerate() {
+        ins[i] = rt::proc_info(p).map_or(0, |info| info.0);
+    }
+    for &p in &pids {
+        let _ = rt::kill(p);
+        let _ = rt::wait(p);
+    }
+    println!("init: switch-ins of four equal spinners: {ins:?}");
+    for (i, n) in ins.iter().enumerate() {
+        check!(10 + i as u64, *n >= 3, "spinner {i} was switched in only {n} times");
+    }
+    let (lo, hi) = (ins.iter().min().copied().unwrap_or(0), ins.iter().max().copied().unwrap_or(0));
+    check!(20, hi <= 3 * lo + 3, "round robin is lopsided: {ins:?}");
     0
 }

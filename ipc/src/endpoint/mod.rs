@@ -1,0 +1,351 @@
+//! The synchronous endpoint state machine, independent of the kernel.
+//!
+//! [`IpcState`] holds the capability registry, one [`CapSpace`] per process,
+//! the threads that take part in IPC and the endpoints. Each operation either
+//! fails with an [`IpcError`] and changes nothing, or changes the state and
+//! returns the [`Action`]s the kernel must carry out (copy registers, block,
+//! wake, switch). The thread that made the syscall resumes with status `0`
+//! unless an action blocks it.
+//!
+//! Operations live in `ops` (call, send, recv, reply, reply_recv), `death`
+//! (timeouts, thread and process death) and `fastpath` (seL4-style
+//! plan/commit for a call to a receiver waiting on the same CPU).
+//!
+//! Ids are indices into tables of `Option`s; freed ids are reused. Finding a
+//! free id scans the table (slow path only); using an id is one index.
+
+mod death;
+mod fastpath;
+mod ops;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use arrayvec::ArrayVec;
+
+pub use fastpath::{FastPlan, Slow};
+pub use ops::RecvMode;
+
+use crate::cap::{
+    CapRegistry, CapSpace, CapTarget, CapToken, EndpointId, IpcLimits, IpcPermissions, ProcessId,
+};
+use crate::error::IpcError;
+use crate::message::SmallMessage;
+
+/// Payload bytes of a small message (four words), as charged to a
+/// capability's `max_message_size` and bandwidth limit.
+pub const SMALL_PAYLOAD_BYTES: u64 = 32;
+
+/// A thread taking part in IPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadRef(pub u32);
+
+/// A logical CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CpuId(pub u32);
+
+/// What a thread is doing, as far as IPC knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ThreadState {
+    /// Not blocked in IPC.
+    Running,
+    /// Queued on `endpoint` with a call whose message and badge wait here.
+    Calling {
+        /// The endpoint called.
+        endpoint: EndpointId,
+        /// The message to deliver.
+        message: SmallMessage,
+        /// The badge of the capability used.
+        badge: u64,
+    },
+    /// Waiting on `endpoint` for a message, until `deadline` (a TSC value).
+    Receiving {
+        /// The endpoint received on.
+        endpoint: EndpointId,
+        /// When the wait times out, if ever.
+        deadline: Option<u64>,
+    },
+    /// Waiting for `server` to reply.
+    AwaitingReply {
+        /// The thread that received the call.
+        server: ThreadRef,
+    },
+}
+
+/// One thing the kernel must do after an operation, in list order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Copy `message`'s data words into `to`'s return registers and `badge`
+    /// into its `rsi` (see [`crate::abi`]).
+    Deliver {
+        /// Sender.
+        from: ThreadRef,
+        /// Receiver.
+        to: ThreadRef,
+        /// What was sent.
+        message: SmallMessage,
+        /// Badge of the sender's capability (`0` for replies).
+        badge: u64,
+    },
+    /// Take `thread` off its CPU; arm a timer for `deadline` if there is one
+    /// and call [`IpcState::timeout`] when it fires.
+    Block {
+        /// The thread to block.
+        thread: ThreadRef,
+        /// TSC deadline of the wait.
+        deadline: Option<u64>,
+    },
+    /// Make `thread` runnable; its syscall returns `status`.
+    Wake {
+        /// The thread to wake.
+        thread: ThreadRef,
+        /// Its syscall's result.
+        status: Result<(), IpcError>,
+    },
+    /// Switch to `thread` now, on this CPU, without a scheduler pass.
+    SwitchTo {
+        /// The thread to run.
+        thread: ThreadRef,
+    },
+}
+
+/// The actions of one operation (at most four: deliver, block, wake, switch).
+pub type Actions = ArrayVec<Action, 4>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Thread {
+    process: ProcessId,
+    cpu: CpuId,
+    state: ThreadState,
+    /// The caller this thread has received and must reply to.
+    serving: Option<ThreadRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Endpoint {
+    owner: ProcessId,
+    /// Threads in [`ThreadState::Calling`] on this endpoint, oldest first.
+    callers: VecDeque<ThreadRef>,
+    /// Threads in [`ThreadState::Receiving`] on this endpoint, oldest first.
+    receivers: VecDeque<ThreadRef>,
+}
+
+/// Capabilities, processes, threads and endpoints of synchronous IPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpcState {
+    registry: CapRegistry,
+    spaces: Vec<Option<CapSpace>>,
+    threads: Vec<Option<Thread>>,
+    endpoints: Vec<Option<Endpoint>>,
+    slots_per_space: u32,
+}
+
+/// Index of the first `None` in `table`, appending one if there is none.
+fn free_index<T>(table: &mut Vec<Option<T>>) -> Result<u32, IpcError> {
+    let index = match table.iter().position(Option::is_none) {
+        Some(index) => index,
+        None => {
+            table.push(None);
+            table.len() - 1
+        }
+    };
+    u32::try_from(index).map_err(|_| IpcError::OutOfMemory)
+}
+
+impl IpcState {
+    /// Empty state over `registry`; each process gets `slots_per_space`
+    /// capability slots.
+    #[must_use]
+    pub fn new(registry: CapRegistry, slots_per_space: u32) -> Self {
+        Self {
+            registry,
+            spaces: Vec::new(),
+            threads: Vec::new(),
+            endpoints: Vec::new(),
+            slots_per_space,
+        }
+    }
+
+    /// The capability registry.
+    #[must_use]
+    pub const fn registry(&self) -> &CapRegistry {
+        &self.registry
+    }
+
+    /// A process's capability space.
+    #[must_use]
+    pub fn space(&self, process: ProcessId) -> Option<&CapSpace> {
+        self.spaces.get(process.0 as usize)?.as_ref()
+    }
+
+    /// Live processes.
+    #[must_use]
+    pub fn process_count(&self) -> usize {
+        self.spaces.iter().flatten().count()
+    }
+
+    /// What `thread` is doing, or `None` if it does not exist.
+    #[must_use]
+    pub fn thread_state(&self, thread: ThreadRef) -> Option<ThreadState> {
+        Some(self.thread(thread)?.state)
+    }
+
+    /// The caller `thread` must reply to, if any.
+    #[must_use]
+    pub fn serving(&self, thread: ThreadRef) -> Option<ThreadRef> {
+        self.thread(thread)?.serving
+    }
+
+    fn thread(&self, thread: ThreadRef) -> Option<&Thread> {
+        self.threads.get(thread.0 as usize)?.as_ref()
+    }
+
+    fn thread_mut(&mut self, thread: ThreadRef) -> Option<&mut Thread> {
+        self.threads.get_mut(thread.0 as usize)?.as_mut()
+    }
+
+    fn endpoint(&self, endpoint: EndpointId) -> Option<&Endpoint> {
+        self.endpoints.get(endpoint.0 as usize)?.as_ref()
+    }
+
+    fn endpoint_mut(&mut self, endpoint: EndpointId) -> Option<&mut Endpoint> {
+        self.endpoints.get_mut(endpoint.0 as usize)?.as_mut()
+    }
+
+    /// Creates a process with an empty capability space.
+    ///
+    /// # Errors
+    /// [`IpcError::OutOfMemory`] if process ids are exhausted.
+    pub fn create_process(&mut self) -> Result<ProcessId, IpcError> {
+        let index = free_index(&mut self.spaces)?;
+        let process = ProcessId(index);
+        self.spaces[index as usize] = Some(CapSpace::new(process, self.slots_per_space));
+        Ok(process)
+    }
+
+    /// Creates a running thread of `process` on `cpu`.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process;
+    /// [`IpcError::OutOfMemory`] if thread ids are exhausted.
+    pub fn create_thread(&mut self, process: ProcessId, cpu: CpuId) -> Result<ThreadRef, IpcError> {
+        self.space(process).ok_or(IpcError::ProcessNotFound)?;
+        let index = free_index(&mut self.threads)?;
+        self.threads[index as usize] = Some(Thread {
+            process,
+            cpu,
+            state: ThreadState::Running,
+            serving: None,
+        });
+        Ok(ThreadRef(index))
+    }
+
+    /// Creates an endpoint owned by `process` and gives it a capability with
+    /// every right for messages up to `max_message_size` bytes, unbadged.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process;
+    /// [`IpcError::OutOfMemory`] if a table is full.
+    pub fn create_endpoint(
+        &mut self,
+        process: ProcessId,
+        max_message_size: usize,
+    ) -> Result<(EndpointId, CapToken), IpcError> {
+        let space = self
+            .spaces
+            .get_mut(process.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(IpcError::ProcessNotFound)?;
+        let index = free_index(&mut self.endpoints)?;
+        let endpoint = EndpointId(index);
+        let token = self.registry.mint(
+            space,
+            CapTarget::Endpoint(endpoint),
+            IpcPermissions::all(max_message_size),
+            IpcLimits::NONE,
+            0,
+        )?;
+        self.endpoints[index as usize] = Some(Endpoint {
+            owner: process,
+            callers: VecDeque::new(),
+            receivers: VecDeque::new(),
+        });
+        Ok((endpoint, token))
+    }
+
+    /// Derives a capability within `process`'s space (see
+    /// [`CapRegistry::derive`]).
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process, else as
+    /// [`CapRegistry::derive`].
+    pub fn derive(
+        &mut self,
+        process: ProcessId,
+        token: CapToken,
+        permissions: IpcPermissions,
+        limits: IpcLimits,
+        badge: Option<u64>,
+        now_tsc: u64,
+    ) -> Result<CapToken, IpcError> {
+        let space = self
+            .spaces
+            .get_mut(process.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(IpcError::ProcessNotFound)?;
+        self.registry
+            .derive(space, token, permissions, limits, badge, now_tsc)
+    }
+
+    /// Grants `to` a capability derived from `from`'s `token` (see
+    /// [`CapRegistry::grant`]). Granting to oneself is a derive.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] if either process is unknown, else as
+    /// [`CapRegistry::grant`].
+    #[allow(clippy::too_many_arguments)] // Each argument is one part of the request.
+    pub fn grant(
+        &mut self,
+        from: ProcessId,
+        token: CapToken,
+        to: ProcessId,
+        permissions: IpcPermissions,
+        limits: IpcLimits,
+        badge: Option<u64>,
+        now_tsc: u64,
+    ) -> Result<CapToken, IpcError> {
+        if from == to {
+            return self.derive(from, token, permissions, limits, badge, now_tsc);
+        }
+        let [source, destination] = self
+            .spaces
+            .get_disjoint_mut([from.0 as usize, to.0 as usize])
+            .map_err(|_| IpcError::ProcessNotFound)?;
+        let (Some(source), Some(destination)) = (source.as_ref(), destination.as_mut()) else {
+            return Err(IpcError::ProcessNotFound);
+        };
+        self.registry.grant(
+            source,
+            token,
+            destination,
+            permissions,
+            limits,
+            badge,
+            now_tsc,
+        )
+    }
+
+    /// Revokes `token` in `process`'s space and everything derived from it.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process;
+    /// [`IpcError::InvalidCapability`] for a bad token.
+    pub fn revoke(&mut self, process: ProcessId, token: CapToken) -> Result<usize, IpcError> {
+        let space = self
+            .spaces
+            .get_mut(process.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(IpcError::ProcessNotFound)?;
+        self.registry.revoke(space, token)
+    }
+}

@@ -1,0 +1,340 @@
+//! The fast path is an optimisation, not a second semantics: for random
+//! states and calls where `plan_fastpath` accepts, `commit` must leave exactly
+//! the state and return exactly the actions of the slow path `call`.
+
+use ipc::cap::{CapRegistry, CapToken, IpcLimits, IpcPermissions, ProcessId};
+use ipc::endpoint::{Action, CpuId, IpcState, RecvMode, ThreadRef};
+use ipc::message::SmallMessage;
+use proptest::prelude::*;
+
+const PROCESSES: usize = 3;
+const THREADS_PER_PROCESS: usize = 2;
+
+/// How a granted capability is shaped, to exercise every fast-path guard.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Plain,
+    NoSend,
+    Tiny,
+    RateLimited,
+    Expiring(u64),
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Grant {
+        from: usize,
+        to: usize,
+        shape: Shape,
+        badge: u64,
+    },
+    Recv {
+        thread: usize,
+        token: usize,
+        deadline: Option<u64>,
+    },
+    Call {
+        thread: usize,
+        token: usize,
+        word: u64,
+    },
+    Reply {
+        thread: usize,
+    },
+    Timeout {
+        thread: usize,
+    },
+    Advance {
+        ticks: u64,
+    },
+    Revoke {
+        process: usize,
+        token: usize,
+    },
+    KillThread {
+        thread: usize,
+    },
+}
+
+struct World {
+    state: IpcState,
+    processes: Vec<ProcessId>,
+    threads: Vec<ThreadRef>,
+    /// Tokens each process holds (some may have been revoked since), with
+    /// the index of the process whose endpoint each one names.
+    tokens: Vec<Vec<(CapToken, usize)>>,
+    now: u64,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    prop_oneof![
+        6 => Just(Shape::Plain),
+        1 => Just(Shape::NoSend),
+        1 => Just(Shape::Tiny),
+        1 => Just(Shape::RateLimited),
+        1 => (0u64..3_000).prop_map(Shape::Expiring),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let thread = 0..PROCESSES * THREADS_PER_PROCESS;
+    prop_oneof![
+        3 => (0..PROCESSES, 0..PROCESSES, shape(), 0u64..4)
+            .prop_map(|(from, to, shape, badge)| Op::Grant { from, to, shape, badge }),
+        4 => (thread.clone(), 0usize..8, prop::option::of(0u64..3_000))
+            .prop_map(|(thread, token, deadline)| Op::Recv { thread, token, deadline }),
+        3 => (thread.clone(), 0usize..8, any::<u64>())
+            .prop_map(|(thread, token, word)| Op::Call { thread, token, word }),
+        2 => thread.clone().prop_map(|thread| Op::Reply { thread }),
+        1 => thread.clone().prop_map(|thread| Op::Timeout { thread }),
+        1 => (0u64..1_000).prop_map(|ticks| Op::Advance { ticks }),
+        1 => (0..PROCESSES, 0usize..8).prop_map(|(process, token)| Op::Revoke { process, token }),
+        1 => thread.prop_map(|thread| Op::KillThread { thread }),
+    ]
+}
+
+impl World {
+    fn new(cpus: &[u32]) -> Self {
+        let registry = CapRegistry::new(4_096, 1_000_000).unwrap();
+        let mut state = IpcState::new(registry, 64);
+        let mut processes = Vec::new();
+        let mut threads = Vec::new();
+        let mut tokens = Vec::new();
+        for process_index in 0..PROCESSES {
+            let process = state.create_process().unwrap();
+            for thread_index in 0..THREADS_PER_PROCESS {
+                let cpu = cpus[process_index * THREADS_PER_PROCESS + thread_index];
+                threads.push(state.create_thread(process, CpuId(cpu)).unwrap());
+            }
+            let (_, root) = state.create_endpoint(process, 64).unwrap();
+            processes.push(process);
+            tokens.push(vec![(root, process_index)]);
+        }
+        let mut world = Self {
+            state,
+            processes,
+            threads,
+            tokens,
+            now: 1,
+        };
+        // Everyone starts able to call everyone.
+        for from in 0..PROCESSES {
+            for to in (0..PROCESSES).filter(|to| *to != from) {
+                world.apply(&Op::Grant {
+                    from,
+                    to,
+                    shape: Shape::Plain,
+                    badge: from as u64 + 1,
+                });
+            }
+        }
+        world
+    }
+
+    fn token(&self, thread: usize, token: usize) -> CapToken {
+        let held = &self.tokens[thread / THREADS_PER_PROCESS];
+        held[token % held.len()].0
+    }
+
+    /// One of `thread`'s tokens for the endpoint of process `target`, if any.
+    fn token_for(&self, thread: usize, target: usize, pick: usize) -> Option<CapToken> {
+        let held: Vec<CapToken> = self.tokens[thread / THREADS_PER_PROCESS]
+            .iter()
+            .filter(|(_, endpoint)| *endpoint == target)
+            .map(|(token, _)| *token)
+            .collect();
+        (!held.is_empty()).then(|| held[pick % held.len()])
+    }
+
+    /// Applies `op`; errors are legitimate outcomes of random operations.
+    fn apply(&mut self, op: &Op) {
+        let now = self.now;
+        match *op {
+            Op::Grant {
+                from,
+                to,
+                shape,
+                badge,
+            } => {
+                let all = IpcPermissions::all(64);
+                let (permissions, limits) = match shape {
+                    Shape::Plain => (all, IpcLimits::NONE),
+                    Shape::NoSend => (
+                        IpcPermissions {
+                            can_send: false,
+                            ..all
+                        },
+                        IpcLimits::NONE,
+                    ),
+                    Shape::Tiny => (IpcPermissions::all(8), IpcLimits::NONE),
+                    Shape::RateLimited => (
+                        all,
+                        IpcLimits {
+                            rate_limit: Some(2),
+                            ..IpcLimits::NONE
+                        },
+                    ),
+                    Shape::Expiring(at) => (
+                        all,
+                        IpcLimits {
+                            expiration: Some(at),
+                            ..IpcLimits::NONE
+                        },
+                    ),
+                };
+                let root = self.tokens[from][0].0;
+                if let Ok(token) = self.state.grant(
+                    self.processes[from],
+                    root,
+                    self.processes[to],
+                    permissions,
+                    limits,
+                    Some(badge),
+                    now,
+                ) {
+                    self.tokens[to].push((token, from));
+                }
+            }
+            Op::Recv {
+                thread,
+                token,
+                deadline,
+            } => {
+                let mode = deadline.map_or(RecvMode::Block, |at| RecvMode::Until(now + at));
+                let _ = self
+                    .state
+                    .recv(self.threads[thread], self.token(thread, token), mode, now);
+            }
+            Op::Call {
+                thread,
+                token,
+                word,
+            } => {
+                let message = SmallMessage::new(0, 0x0100, 0, [word; 4]);
+                let _ = self.state.call(
+                    self.threads[thread],
+                    self.token(thread, token),
+                    message,
+                    now,
+                );
+            }
+            Op::Reply { thread } => {
+                let _ = self
+                    .state
+                    .reply(self.threads[thread], SmallMessage::default());
+            }
+            Op::Timeout { thread } => {
+                let _ = self.state.timeout(self.threads[thread], now);
+            }
+            Op::Advance { ticks } => self.now += ticks,
+            Op::Revoke { process, token } => {
+                let held = &self.tokens[process];
+                // Keep the root: revoking it would end all IPC in this world.
+                if held.len() > 1 {
+                    let token = held[1 + token % (held.len() - 1)].0;
+                    let _ = self.state.revoke(self.processes[process], token);
+                }
+            }
+            Op::KillThread { thread } => {
+                let _ = self.state.on_thread_death(self.threads[thread]);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn fast_path_equals_slow_path(
+        cpus in prop::collection::vec(prop::sample::select(vec![0u32, 0, 0, 1]), PROCESSES * THREADS_PER_PROCESS),
+        ops in prop::collection::vec(op(), 0..24),
+        receiver in 0..PROCESSES * THREADS_PER_PROCESS,
+        receiver_token in 0usize..8,
+        caller_offset in 1..PROCESSES * THREADS_PER_PROCESS,
+        caller_token in 0usize..8,
+        aim in prop::bool::weighted(0.8),
+        data in any::<[u64; 4]>(),
+    ) {
+        let mut world = World::new(&cpus);
+        for op in &ops {
+            world.apply(op);
+        }
+        // Give the fast path a fair chance: someone waits on its own
+        // endpoint and, mostly, the caller aims at that endpoint.
+        let caller = (receiver + caller_offset) % (PROCESSES * THREADS_PER_PROCESS);
+        let receiver_process = receiver / THREADS_PER_PROCESS;
+        let token = if aim { 0 } else { receiver_token };
+        world.apply(&Op::Recv { thread: receiver, token, deadline: None });
+        let caller_ref = world.threads[caller];
+        let token = world
+            .token_for(caller, receiver_process, caller_token)
+            .filter(|_| aim)
+            .unwrap_or_else(|| world.token(caller, caller_token));
+        let message = SmallMessage::new(token.0, 0x0100, 0, data);
+        let now = world.now;
+
+        let before = world.state.clone();
+        match world.state.plan_fastpath(caller_ref, token, message, now) {
+            Ok(plan) => {
+                prop_assert_eq!(&world.state, &before, "planning must not mutate");
+                let mut fast = world.state.clone();
+                let fast_actions = fast.commit(plan);
+                let mut slow = world.state.clone();
+                let slow_actions = slow.call(caller_ref, token, message, now);
+                prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
+                prop_assert_eq!(&fast, &slow);
+                prop_assert_eq!(fast_actions.last(), Some(&Action::SwitchTo { thread: plan.receiver() }));
+            }
+            Err(_) => {
+                // The slow path decides; whatever it does, it must not have
+                // been a same-CPU hand-off of an unmetered call (that is the
+                // fast path's job, and missing it would be a silent slowdown).
+                let mut slow = world.state.clone();
+                if let Ok(actions) = slow.call(caller_ref, token, message, now) {
+                    let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
+                    prop_assert!(!switched || slow_was_metered(&world, caller, token));
+                }
+            }
+        }
+    }
+}
+
+/// Whether `token` (held by `caller`'s process) carries a rate limit.
+fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
+    let process = world.processes[caller / THREADS_PER_PROCESS];
+    world
+        .state
+        .space(process)
+        .and_then(|space| space.lookup(world.state.registry(), token, world.now).ok())
+        .is_some_and(|capability| capability.limits().rate_limit.is_some())
+}
+
+#[test]
+fn fast_path_applies_to_the_common_case() {
+    let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
+    world.apply(&Op::Recv {
+        thread: 0,
+        token: 0,
+        deadline: None,
+    });
+    let client = world.threads[THREADS_PER_PROCESS];
+    let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
+    let message = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
+    let plan = world
+        .state
+        .plan_fastpath(client, token, message, world.now)
+        .unwrap();
+    assert_eq!(plan.receiver(), world.threads[0]);
+    let actions = world.state.commit(plan);
+    assert_eq!(
+        actions[0],
+        Action::Deliver {
+            from: client,
+            to: world.threads[0],
+            message,
+            badge: 1
+        }
+    );
+    assert_eq!(world.state.serving(world.threads[0]), Some(client));
+}
