@@ -526,6 +526,11 @@ impl Scheduler {
         };
         if thread.state == ThreadState::Running {
             thread.state = ThreadState::Ready;
+            // A thread that used up its slice goes to the back of its level
+            // even when it is switched out for another reason (a more urgent
+            // thread woke in the same tick): otherwise a preemption every tick
+            // would put it back in front forever and starve its peers.
+            let end = if thread.slice_left == 0 { QueueEnd::Back } else { end };
             let level = thread.effective;
             let _ = self
                 .queue

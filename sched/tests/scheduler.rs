@@ -102,6 +102,31 @@ fn wake_of_a_more_urgent_thread_preempts_and_the_victim_keeps_its_turn() {
     assert_eq!(cpu.enqueue(&mut t, low), Ok(Decision::Stay));
 }
 
+/// A thread whose slice ran out while a more urgent thread preempts it (in
+/// the same tick) goes to the back of its level: a sleeper that wakes every
+/// tick must not keep one spinner in front of its peers forever.
+#[test]
+fn preempted_with_an_exhausted_slice_goes_to_the_back() {
+    let mut t = table(8, 1, PiConfig::default());
+    let inbox = inboxes(&t, 8);
+    let mut cpu = scheduler(0);
+    let a = spawn(&mut t, 10, 0);
+    let b = spawn(&mut t, 10, 0);
+    let sleeper = spawn(&mut t, 40, 0);
+    let _ = cpu.enqueue(&mut t, a).unwrap();
+    let _ = cpu.enqueue(&mut t, b).unwrap();
+    let _ = cpu.enqueue(&mut t, sleeper).unwrap();
+    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(sleeper));
+    let _ = cpu.block(&mut t, &inbox, sleeper, BlockedOn::Sleep).unwrap();
+    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(a));
+    // A whole slice later the sleeper wakes and preempts `a` in the same tick.
+    let _ = cpu.wake(&mut t, &inbox, sleeper).unwrap();
+    let decision = cpu.tick(&mut t, SLICE);
+    assert_eq!(cpu.apply(&mut t, decision, SLICE), Some(sleeper));
+    let _ = cpu.block(&mut t, &inbox, sleeper, BlockedOn::Sleep).unwrap();
+    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, SLICE), Some(b), "b's turn: a used its slice");
+}
+
 /// The inversion inheritance exists to prevent: a client at 50 waits for a
 /// server at 10 while a thread at 30 is ready.
 fn inversion_scenario(pi_enabled: bool) -> (Option<sched::ThreadId>, [sched::ThreadId; 3]) {
