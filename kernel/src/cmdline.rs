@@ -53,8 +53,8 @@ impl<'a> Config<'a> {
     /// Parses `line`, printing a warning for every unknown key or bad value.
     pub fn parse(line: &'a str) -> Self {
         let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None, pi: true, bench: "", samples: 0 };
-        for token in line.split_ascii_whitespace() {
-            let (key, value) = token.split_once('=').unwrap_or((token, ""));
+        for token in smp::cmdline::tokens(line) {
+            let (key, value) = (token.key, token.value.unwrap_or(""));
             match key {
                 "run" => match value {
                     "boot" => cfg.run = RunMode::Boot,

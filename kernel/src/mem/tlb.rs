@@ -1,34 +1,32 @@
-//! TLB shootdown across CPUs.
-//!
-//! One shootdown is in flight at a time (a lock serialises initiators). The
-//! initiator publishes the range and a bitmask of target CPUs, sends each a
-//! `TlbShootdown` IPI, flushes locally and waits until every target cleared
-//! its bit. While waiting for the lock or the acks it keeps serving requests
-//! addressed to itself, so two CPUs that shoot down at once cannot deadlock.
+//! TLB shootdown across CPUs, on the `smp` crate's host-tested protocol
+//! ([`smp::ipi::TlbShootdown`]): the initiator publishes the range and the
+//! target set, sends each target a `TlbShootdown` IPI, flushes locally and
+//! waits for every acknowledgement; while waiting to begin it serves requests
+//! aimed at itself, so two CPUs shooting down at once cannot deadlock.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use smp::cpuset::{CpuId, CpuSet};
+use smp::ipi::{FlushRequest, TlbShootdown};
 use x86_64::VirtAddr;
 use x86_64::instructions::tlb;
 
 use crate::cpus::{self, IpiMessage};
 
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
-static START: AtomicU64 = AtomicU64::new(0);
-static PAGES: AtomicU64 = AtomicU64::new(0);
-static PENDING: AtomicU64 = AtomicU64::new(0);
+static PROTOCOL: TlbShootdown = TlbShootdown::new();
 /// Completed shootdowns handled by each CPU (by index), for tests.
 pub static HANDLED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 
 /// Beyond this many pages a full flush is cheaper than `invlpg` per page.
 const FULL_FLUSH_PAGES: u64 = 64;
 
-fn flush_local(start: u64, pages: u64) {
+fn flush_local(request: FlushRequest, _generation: u64) {
+    let pages = request.end.saturating_sub(request.start) / 4096;
     if pages > FULL_FLUSH_PAGES {
         tlb::flush_all();
     } else {
         for i in 0..pages {
-            tlb::flush(VirtAddr::new(start + i * 4096));
+            tlb::flush(VirtAddr::new(request.start + i * 4096));
         }
     }
 }
@@ -36,49 +34,29 @@ fn flush_local(start: u64, pages: u64) {
 /// Serves a pending request addressed to this CPU (IPI handler and waiters).
 pub fn handle_shootdown() {
     let me = crate::cpu_index();
-    let bit = 1u64 << me;
-    if PENDING.load(Ordering::Acquire) & bit == 0 {
-        return;
+    if PROTOCOL.service(CpuId(me), flush_local) {
+        HANDLED[me as usize].fetch_add(1, Ordering::Relaxed);
     }
-    flush_local(START.load(Ordering::Acquire), PAGES.load(Ordering::Acquire));
-    HANDLED[me as usize].fetch_add(1, Ordering::Relaxed);
-    PENDING.fetch_and(!bit, Ordering::AcqRel);
 }
 
-/// Invalidates `[start, start + pages * 4 KiB)` on this CPU and on every CPU in
-/// `targets` (a bitmask of CPU indices; this CPU's bit is ignored), returning
-/// when all have done so.
+/// Invalidates `[start, start + pages * 4 KiB)` on this CPU and on every
+/// online CPU in `targets` (a bitmask of CPU indices), returning when all
+/// have done so.
 pub fn shootdown(start: VirtAddr, pages: u64, targets: u64) {
     let me = crate::cpu_index();
-    let targets = targets & !(1u64 << me) & online_mask();
-    let guard = loop {
-        if let Some(g) = LOCK.try_lock() {
-            break g;
-        }
-        handle_shootdown();
-        core::hint::spin_loop();
-    };
-    START.store(start.as_u64(), Ordering::Release);
-    PAGES.store(pages, Ordering::Release);
-    PENDING.store(targets, Ordering::Release);
-    for cpu in 0..64u32 {
-        if targets & (1 << cpu) != 0 {
-            let mut msg_sent = cpus::send(cpu, IpiMessage::TlbShootdown);
-            while msg_sent == Err(cpus::IpiError::InboxFull) {
-                core::hint::spin_loop();
-                msg_sent = cpus::send(cpu, IpiMessage::TlbShootdown);
-            }
-            if msg_sent.is_err() {
-                // Not online after all: nothing to flush there.
-                PENDING.fetch_and(!(1u64 << cpu), Ordering::AcqRel);
-            }
+    let mask = targets & online_mask();
+    let set: CpuSet = (0..64u32).filter(|c| mask & (1 << c) != 0).map(CpuId).collect();
+    let request = FlushRequest { address_space: 0, start: start.as_u64(), end: start.as_u64() + pages * 4096 };
+    let ticket = PROTOCOL.begin(CpuId(me), request, &set, flush_local, core::hint::spin_loop);
+    for cpu in ticket.targets().iter() {
+        let mut sent = cpus::send(cpu.0, IpiMessage::TlbShootdown);
+        while sent == Err(cpus::IpiError::InboxFull) {
+            core::hint::spin_loop();
+            sent = cpus::send(cpu.0, IpiMessage::TlbShootdown);
         }
     }
-    flush_local(start.as_u64(), pages);
-    while PENDING.load(Ordering::Acquire) != 0 {
-        core::hint::spin_loop();
-    }
-    drop(guard);
+    flush_local(request, ticket.generation());
+    PROTOCOL.wait(ticket, core::hint::spin_loop);
 }
 
 /// Bitmask of online CPU indices.
