@@ -3,7 +3,7 @@
 use core::fmt::Write;
 
 use smp::PhysRead;
-use smp::acpi::{AcpiError, AcpiTables, Rsdp, Topology};
+use smp::acpi::{AcpiError, AcpiTables, Rsdp, Topology, TopologyWarning};
 use smp::bootinfo::{BootInfo, LoaderKind, RsdpSource};
 
 use crate::arch::x86_64::qemu::{self, ExitCode};
@@ -230,7 +230,12 @@ fn read_topology(mem: &DirectMap, rsdp: Option<RsdpSource<'_>>) -> Option<Topolo
     match result {
         Ok(topo) => {
             for w in topo.warnings() {
-                kprintln!("warning: acpi: {w:?}");
+                match w {
+                    // Normal on a machine without NUMA: not worth a warning.
+                    TopologyWarning::SratMissing => kprintln!("acpi: no SRAT, one NUMA node"),
+                    TopologyWarning::SlitMissing => kprintln!("acpi: no SLIT, default distances (10 local, 20 remote)"),
+                    other => kprintln!("warning: acpi: {other:?}"),
+                }
             }
             Some(topo)
         }
