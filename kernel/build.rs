@@ -13,7 +13,8 @@ use std::process::Command;
 const PROGRAMS: &[&str] = &["init", "worker"];
 
 fn main() {
-    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rustc-link-arg-bins=-T{}/linker.ld", dir.display());
     println!("cargo:rustc-link-arg-bins=--no-pie");
     println!("cargo:rerun-if-changed=linker.ld");
@@ -38,16 +39,34 @@ fn main() {
 
 fn build_user_programs(kernel_dir: &std::path::Path) {
     let user = kernel_dir.join("user");
-    for watched in ["src", "Cargo.toml", "link.ld", "build.rs", "../src/arch/x86_64/user_syscall.rs", "../../ipc/src", "../../perf/src"] {
+    for watched in [
+        "src",
+        "Cargo.toml",
+        "link.ld",
+        "build.rs",
+        "../src/arch/x86_64/user_syscall.rs",
+        "../../ipc/src",
+        "../../perf/src",
+    ] {
         println!("cargo:rerun-if-changed={}", user.join(watched).display());
     }
     let target_dir = kernel_dir.join("../target/user");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&user)
-        .args(["build", "--release", "--target", "x86_64-unknown-none", "--bins", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "x86_64-unknown-none",
+            "--bins",
+            "--target-dir",
+        ])
         .arg(&target_dir)
-        .env("CARGO_TARGET_X86_64_UNKNOWN_NONE_RUSTFLAGS", "-C relocation-model=static -C code-model=small")
+        .env(
+            "CARGO_TARGET_X86_64_UNKNOWN_NONE_RUSTFLAGS",
+            "-C relocation-model=static -C code-model=small",
+        )
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
@@ -55,7 +74,10 @@ fn build_user_programs(kernel_dir: &std::path::Path) {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET");
     let status = cmd.status().expect("run cargo for the user programs");
-    assert!(status.success(), "building the user programs (kernel/user) failed");
+    assert!(
+        status.success(),
+        "building the user programs (kernel/user) failed"
+    );
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     for name in PROGRAMS {
         let src = target_dir.join("x86_64-unknown-none/release").join(name);

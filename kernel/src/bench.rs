@@ -35,19 +35,54 @@ const SUITE: &[(&str, How)] = &[
     ("ipc.call.same_cpu", How::User("ipcbench", 1)),
     ("ipc.call.cross_cpu", How::User("ipcbench", 2)),
     ("ipc.call.same_cpu.oneway", How::User("ipcbench", 3)),
-    ("ipc.async.latency.cross_cpu", How::Missing("asynchronous channels are not built yet (issue 7)")),
-    ("ipc.async.throughput.cross_cpu.b1", How::Missing("asynchronous channels are not built yet (issue 7)")),
-    ("ipc.async.throughput.cross_cpu.b16", How::Missing("asynchronous channels are not built yet (issue 7)")),
-    ("ipc.large.4096", How::Missing("large messages are not built yet (issue 7)")),
-    ("ipc.large.1048576", How::Missing("large messages are not built yet (issue 7)")),
-    ("ipc.shm.transfer.4096", How::Missing("shared memory regions are not built yet (issue 7)")),
-    ("ipc.shm.transfer.1048576", How::Missing("shared memory regions are not built yet (issue 7)")),
+    (
+        "ipc.async.latency.cross_cpu",
+        How::Missing("asynchronous channels are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.async.throughput.cross_cpu.b1",
+        How::Missing("asynchronous channels are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.async.throughput.cross_cpu.b16",
+        How::Missing("asynchronous channels are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.large.4096",
+        How::Missing("large messages are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.large.1048576",
+        How::Missing("large messages are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.shm.transfer.4096",
+        How::Missing("shared memory regions are not built yet (issue 7)"),
+    ),
+    (
+        "ipc.shm.transfer.1048576",
+        How::Missing("shared memory regions are not built yet (issue 7)"),
+    ),
     ("cap.lookup.16", How::CapLookup(16)),
     ("cap.lookup.65536", How::CapLookup(65536)),
-    ("sched.pi.with_pi", How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)")),
-    ("sched.pi.without_pi", How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)")),
-    ("stress.procs.1024", How::Missing("the client/server stress benchmark needs synchronous IPC between 1,024 processes (issue 5)")),
-    ("scale.call", How::Missing("the call-scaling benchmark needs synchronous IPC on every CPU (issue 5)")),
+    (
+        "sched.pi.with_pi",
+        How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)"),
+    ),
+    (
+        "sched.pi.without_pi",
+        How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)"),
+    ),
+    (
+        "stress.procs.1024",
+        How::Missing(
+            "the client/server stress benchmark needs synchronous IPC between 1,024 processes (issue 5)",
+        ),
+    ),
+    (
+        "scale.call",
+        How::Missing("the call-scaling benchmark needs synchronous IPC on every CPU (issue 5)"),
+    ),
 ];
 
 /// How the run was configured.
@@ -85,7 +120,10 @@ fn tsc_overhead() -> u64 {
 
 fn pmu_info() -> PmuInfo {
     let cpuid = raw_cpuid::CpuId::new();
-    let vendor = cpuid.get_vendor_info().map(|v| String::from(v.as_str())).unwrap_or_default();
+    let vendor = cpuid
+        .get_vendor_info()
+        .map(|v| String::from(v.as_str()))
+        .unwrap_or_default();
     if vendor == "GenuineIntel" {
         // Leaf 0Ah exists only when the highest basic leaf reaches it.
         let max = core::arch::x86_64::__cpuid(0).eax;
@@ -121,10 +159,20 @@ fn selected(suite: &str, name: &str) -> bool {
 /// program failed.
 pub fn run(cfg: &BenchConfig<'_>) -> bool {
     let cpuid = raw_cpuid::CpuId::new();
-    let vendor = cpuid.get_vendor_info().map(|v| String::from(v.as_str())).unwrap_or_else(|| String::from("unknown"));
-    let brand = cpuid.get_processor_brand_string().map(|b| String::from(b.as_str().trim())).unwrap_or_default();
+    let vendor = cpuid
+        .get_vendor_info()
+        .map(|v| String::from(v.as_str()))
+        .unwrap_or_else(|| String::from("unknown"));
+    let brand = cpuid
+        .get_processor_brand_string()
+        .map(|b| String::from(b.as_str().trim()))
+        .unwrap_or_default();
     let (family, model, stepping) = cpuid.get_feature_info().map_or((0, 0, 0), |f| {
-        (u32::from(f.family_id()), u32::from(f.model_id()), u32::from(f.stepping_id()))
+        (
+            u32::from(f.family_id()),
+            u32::from(f.model_id()),
+            u32::from(f.stepping_id()),
+        )
     });
     let overhead = tsc_overhead();
     let meta = Meta {
@@ -146,19 +194,36 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         cpus: cfg.cpus,
         nodes: cfg.nodes,
         rev: env!("VERIDIAN_REV"),
-        profile: if env!("VERIDIAN_PROFILE") == "release" { Profile::Release } else { Profile::Debug },
+        profile: if env!("VERIDIAN_PROFILE") == "release" {
+            Profile::Release
+        } else {
+            Profile::Debug
+        },
     };
     let mut line = String::new();
     let _ = meta.write_to(&mut line);
     emit(&line);
 
     let default_samples = if cfg.suite == "full" { 100_000 } else { 2_000 };
-    let samples = if cfg.samples == 0 { default_samples } else { cfg.samples };
-    let icount_flag = if cfg.accel == Accel::Icount { 1u64 << 63 } else { 0 };
+    let samples = if cfg.samples == 0 {
+        default_samples
+    } else {
+        cfg.samples
+    };
+    let icount_flag = if cfg.accel == Accel::Icount {
+        1u64 << 63
+    } else {
+        0
+    };
     let (mut benches, mut skipped, mut ok) = (0u64, 0u64, true);
     for (name, how) in SUITE.iter().filter(|(n, _)| selected(cfg.suite, n)) {
         let mut line = String::new();
-        let _ = Progress { name, done: 0, total: samples }.write_to(&mut line);
+        let _ = Progress {
+            name,
+            done: 0,
+            total: samples,
+        }
+        .write_to(&mut line);
         emit(&line);
         match how {
             How::User(program, mode) if crate::programs::find(program).is_some() => {
@@ -174,8 +239,13 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             }
             How::User(program, _) => {
                 let mut line = String::new();
-                let reason = alloc::format!("program {program} is not built yet (synchronous IPC, issue 5)");
-                let _ = Skip { name, reason: &reason }.write_to(&mut line);
+                let reason =
+                    alloc::format!("program {program} is not built yet (synchronous IPC, issue 5)");
+                let _ = Skip {
+                    name,
+                    reason: &reason,
+                }
+                .write_to(&mut line);
                 emit(&line);
                 skipped += 1;
             }
@@ -191,7 +261,12 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             }
         }
         let mut line = String::new();
-        let _ = Progress { name, done: samples, total: samples }.write_to(&mut line);
+        let _ = Progress {
+            name,
+            done: samples,
+            total: samples,
+        }
+        .write_to(&mut line);
         emit(&line);
     }
     let mut line = String::new();
@@ -208,7 +283,9 @@ static SINK: AtomicU64 = AtomicU64::new(0);
 /// index, generation, rights, limits) in a space of `slots` capabilities,
 /// timed with the TSC per lookup, random slot order.
 fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
-    use ipc::cap::{Access, CapRegistry, CapSpace, CapTarget, EndpointId, IpcLimits, IpcPermissions, ProcessId};
+    use ipc::cap::{
+        Access, CapRegistry, CapSpace, CapTarget, EndpointId, IpcLimits, IpcPermissions, ProcessId,
+    };
     let Ok(mut registry) = CapRegistry::new(slots + 16, cfg.tsc.hz) else {
         emit_skip(name, "capability registry could not be created");
         return;
@@ -216,7 +293,13 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
     let mut space = CapSpace::new(ProcessId(1), slots + 16);
     let mut tokens = alloc::vec::Vec::with_capacity(slots as usize);
     for i in 0..slots {
-        match registry.mint(&mut space, CapTarget::Endpoint(EndpointId(i)), IpcPermissions::all(64), IpcLimits::NONE, 0) {
+        match registry.mint(
+            &mut space,
+            CapTarget::Endpoint(EndpointId(i)),
+            IpcPermissions::all(64),
+            IpcLimits::NONE,
+            0,
+        ) {
             Ok(t) => tokens.push(t),
             Err(_) => {
                 emit_skip(name, "capability space could not be filled");
@@ -241,11 +324,23 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
         hist.record((b - a).saturating_sub(overhead).max(1));
     }
     let elapsed = rdtsc_ordered() - start;
-    let unit = if cfg.accel == Accel::Icount { Unit::Instructions } else { Unit::Cycles };
+    let unit = if cfg.accel == Accel::Icount {
+        Unit::Instructions
+    } else {
+        Unit::Cycles
+    };
     let mut line = String::new();
     let _ = BenchResult::from_histogram(name, unit, &hist).write_to(&mut line);
-    let secs = |t: u64| Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(cfg.tsc.hz.max(1))) as u64);
-    let _ = Hist { name, histogram: &hist, start: secs(start), interval: secs(elapsed) }.write_to(&mut line);
+    let secs = |t: u64| {
+        Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(cfg.tsc.hz.max(1))) as u64)
+    };
+    let _ = Hist {
+        name,
+        histogram: &hist,
+        start: secs(start),
+        interval: secs(elapsed),
+    }
+    .write_to(&mut line);
     emit(&line);
 }
 

@@ -57,14 +57,20 @@ fn keep_cmdline(line: &str) -> &'static str {
 pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     crate::serial::init();
     mem::heap::init_early();
-    kprintln!("Veridian {} ({})", env!("VERIDIAN_REV"), env!("VERIDIAN_PROFILE"));
+    kprintln!(
+        "Veridian {} ({})",
+        env!("VERIDIAN_REV"),
+        env!("VERIDIAN_PROFILE")
+    );
     // SAFETY: BSP_TABLES is touched only here, once, on the BSP before any other
     // CPU runs; afterwards only the CPU reads it.
     let bsp_tss = gdt::load(unsafe { &mut *core::ptr::addr_of_mut!(BSP_TABLES) });
     idt::load();
     pic::disable();
 
-    let boot_mem = DirectMap { limit: paging::BOOT_DIRECT_MAP_LIMIT };
+    let boot_mem = DirectMap {
+        limit: paging::BOOT_DIRECT_MAP_LIMIT,
+    };
     let parsed = match loader {
         arch_boot::LOADER_PVH => BootInfo::from_pvh(&boot_mem, u64::from(info_phys)),
         arch_boot::LOADER_MULTIBOOT2 => BootInfo::from_multiboot2(&boot_mem, u64::from(info_phys)),
@@ -84,15 +90,26 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     kprintln!("cmdline: {cmdline:?}");
     let config = Config::parse(cmdline);
     if info.dropped_usable_regions > 0 {
-        kprintln!("warning: {} usable memory regions dropped (memory map full)", info.dropped_usable_regions);
+        kprintln!(
+            "warning: {} usable memory regions dropped (memory map full)",
+            info.dropped_usable_regions
+        );
     }
 
     let topology = read_topology(&boot_mem, info.rsdp);
-    let mut node_ranges = [mem::NodeRange { base: 0, end: 0, node: 0 }; smp::acpi::MAX_MEMORY_RANGES];
+    let mut node_ranges = [mem::NodeRange {
+        base: 0,
+        end: 0,
+        node: 0,
+    }; smp::acpi::MAX_MEMORY_RANGES];
     let mut node_count = 0;
     if let Some(topo) = &topology {
         for (slot, range) in node_ranges.iter_mut().zip(topo.memory()) {
-            *slot = mem::NodeRange { base: range.base, end: range.end, node: u32::from(range.node.0) };
+            *slot = mem::NodeRange {
+                base: range.base,
+                end: range.end,
+                node: u32::from(range.node.0),
+            };
             node_count += 1;
         }
     }
@@ -123,12 +140,18 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     let mut cpus_desc = alloc::vec::Vec::new();
     let mut nodes = 1;
     if let Some(topo) = &topology {
-        cpus_desc.extend(topo.cpus().iter().map(|c| CpuDesc { apic_id: c.apic_id, node: u32::from(c.node.0) }));
+        cpus_desc.extend(topo.cpus().iter().map(|c| CpuDesc {
+            apic_id: c.apic_id,
+            node: u32::from(c.node.0),
+        }));
         nodes = topo.nodes().len().max(1);
         print_topology(topo);
     }
     if cpus_desc.is_empty() {
-        cpus_desc.push(CpuDesc { apic_id: 0, node: 0 });
+        cpus_desc.push(CpuDesc {
+            apic_id: 0,
+            node: 0,
+        });
     }
     let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt, bsp_tss);
     crate::task::init(online as usize, tsc.hz / 100);
@@ -148,7 +171,11 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         nodes,
         meminfo.usable_bytes >> 20,
         mode.name(),
-        if mode.tsc_deadline { "tsc-deadline" } else { "oneshot" },
+        if mode.tsc_deadline {
+            "tsc-deadline"
+        } else {
+            "oneshot"
+        },
         hv.name(),
         config.accel.unwrap_or("unknown"),
         tsc.hz / 1_000_000,
@@ -167,7 +194,11 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         RunMode::Boot => qemu::exit(ExitCode::Success),
         RunMode::Test => {
             let ok = crate::ktest::run_all(config.test_filter);
-            qemu::exit(if ok { ExitCode::Success } else { ExitCode::Failure })
+            qemu::exit(if ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            })
         }
         RunMode::Bench => {
             let accel = match config.accel {
@@ -190,7 +221,11 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
                 nodes: nodes as u32,
             };
             let ok = crate::bench::run(&cfg);
-            qemu::exit(if ok { ExitCode::Success } else { ExitCode::Failure })
+            qemu::exit(if ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            })
         }
         RunMode::Idle => {
             kprintln!("idle (run=boot or run=test to exit)");
@@ -207,7 +242,9 @@ fn find_rsdp(mem: &DirectMap, from_loader: Option<RsdpSource<'_>>) -> Result<Rsd
         Some(RsdpSource::Copy(bytes)) => return Rsdp::parse(bytes),
         None => {}
     }
-    let ebda = mem.read(0x40e, 2).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])) << 4);
+    let ebda = mem
+        .read(0x40e, 2)
+        .map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])) << 4);
     let areas = [(ebda, 1024), (0xe0000, 0x20000)];
     for (base, len) in areas.into_iter().filter(|&(b, _)| b != 0) {
         for phys in (base..base + len).step_by(16) {
@@ -233,7 +270,9 @@ fn read_topology(mem: &DirectMap, rsdp: Option<RsdpSource<'_>>) -> Option<Topolo
                 match w {
                     // Normal on a machine without NUMA: not worth a warning.
                     TopologyWarning::SratMissing => kprintln!("acpi: no SRAT, one NUMA node"),
-                    TopologyWarning::SlitMissing => kprintln!("acpi: no SLIT, default distances (10 local, 20 remote)"),
+                    TopologyWarning::SlitMissing => {
+                        kprintln!("acpi: no SLIT, default distances (10 local, 20 remote)")
+                    }
                     other => kprintln!("warning: acpi: {other:?}"),
                 }
             }

@@ -47,12 +47,28 @@ pub struct Config<'a> {
 }
 
 /// Keys the kernel understands.
-pub const KNOWN_KEYS: &[&str] = &["run", "test.filter", "test.fault", "accel", "bench", "samples", "pi"];
+pub const KNOWN_KEYS: &[&str] = &[
+    "run",
+    "test.filter",
+    "test.fault",
+    "accel",
+    "bench",
+    "samples",
+    "pi",
+];
 
 impl<'a> Config<'a> {
     /// Parses `line`, printing a warning for every unknown key or bad value.
     pub fn parse(line: &'a str) -> Self {
-        let mut cfg = Config { run: RunMode::Idle, test_filter: "", fault: None, accel: None, pi: true, bench: "", samples: 0 };
+        let mut cfg = Config {
+            run: RunMode::Idle,
+            test_filter: "",
+            fault: None,
+            accel: None,
+            pi: true,
+            bench: "",
+            samples: 0,
+        };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
             match key {
@@ -60,14 +76,18 @@ impl<'a> Config<'a> {
                     "boot" => cfg.run = RunMode::Boot,
                     "test" => cfg.run = RunMode::Test,
                     "idle" => cfg.run = RunMode::Idle,
-                    other => crate::kprintln!("warning: cmdline: unknown run mode {other:?}; using idle"),
+                    other => {
+                        crate::kprintln!("warning: cmdline: unknown run mode {other:?}; using idle")
+                    }
                 },
                 "test.filter" => cfg.test_filter = value,
                 "test.fault" => match value {
                     "pf" => cfg.fault = Some(DeliberateFault::PageFault),
                     "ud" => cfg.fault = Some(DeliberateFault::InvalidOpcode),
                     "gp" => cfg.fault = Some(DeliberateFault::GeneralProtection),
-                    other => crate::kprintln!("warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"),
+                    other => crate::kprintln!(
+                        "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"
+                    ),
                 },
                 "accel" => cfg.accel = Some(value),
                 "bench" => {
@@ -76,12 +96,16 @@ impl<'a> Config<'a> {
                 }
                 "samples" => match value.parse() {
                     Ok(n) => cfg.samples = n,
-                    Err(_) => crate::kprintln!("warning: cmdline: samples={value:?} is not a number; using the default"),
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: samples={value:?} is not a number; using the default"
+                    ),
                 },
                 "pi" => match value {
                     "on" => cfg.pi = true,
                     "off" => cfg.pi = false,
-                    other => crate::kprintln!("warning: cmdline: pi={other:?} is not on|off; keeping on"),
+                    other => {
+                        crate::kprintln!("warning: cmdline: pi={other:?} is not on|off; keeping on")
+                    }
                 },
                 k if KNOWN_KEYS.contains(&k) => {}
                 other => crate::kprintln!("warning: cmdline: unknown key {other:?}; ignored"),

@@ -13,10 +13,10 @@ use crossbeam_queue::ArrayQueue;
 use spin::Once;
 
 use crate::arch::x86_64::apic::{self, Apic, ApicMode};
-use crate::arch::x86_64::trampoline::{self, TrampolineParams, TRAMPOLINE_PHYS};
+use crate::arch::x86_64::trampoline::{self, TRAMPOLINE_PHYS, TrampolineParams};
 use crate::arch::x86_64::{cpu, gdt, idt, tsc};
 use crate::mem;
-use crate::percpu::{self, CpuLocal, IrqGuard, PerCpu, MAX_CPUS};
+use crate::percpu::{self, CpuLocal, IrqGuard, MAX_CPUS, PerCpu};
 use crate::trap;
 
 /// A CPU to bring up, from the ACPI MADT (or just the BSP when there is none).
@@ -111,13 +111,18 @@ fn us_to_tsc(us: u64) -> u64 {
 
 /// Allocates and installs this CPU's per-CPU data, enables its APIC and
 /// starts its timer. Runs on every CPU (BSP first).
-fn setup_this_cpu(percpu: &'static PerCpu, tss: *mut x86_64::structures::tss::TaskStateSegment) -> &'static PerCpu {
+fn setup_this_cpu(
+    percpu: &'static PerCpu,
+    tss: *mut x86_64::structures::tss::TaskStateSegment,
+) -> &'static PerCpu {
     PerCpu::install(percpu);
     percpu.tss.store(tss, Ordering::Release);
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
     percpu::register(percpu);
-    let mode = *MODE.get().expect("APIC mode is set before any CPU is set up");
+    let mode = *MODE
+        .get()
+        .expect("APIC mode is set before any CPU is set up");
     let state: &'static CpuState = Box::leak(Box::new(CpuState {
         apic: CpuLocal::new(None),
         inbox: ArrayQueue::new(INBOX_CAPACITY),
@@ -131,14 +136,20 @@ fn setup_this_cpu(percpu: &'static PerCpu, tss: *mut x86_64::structures::tss::Ta
             arm_timer(&mut apic);
             state.apic.with(&guard, |slot| *slot = Some(apic));
         }
-        Err(why) => crate::kprintln!("warning: cpu {}: local APIC not enabled: {why}", percpu.index),
+        Err(why) => crate::kprintln!(
+            "warning: cpu {}: local APIC not enabled: {why}",
+            percpu.index
+        ),
     }
     percpu
 }
 
 fn arm_timer(apic: &mut Apic) {
     let period = TIMER_PERIOD_TSC.load(Ordering::Relaxed);
-    apic.arm_timer(cpu::rdtsc_ordered().wrapping_add(period), TIMER_PERIOD_APIC.load(Ordering::Relaxed));
+    apic.arm_timer(
+        cpu::rdtsc_ordered().wrapping_add(period),
+        TIMER_PERIOD_APIC.load(Ordering::Relaxed),
+    );
 }
 
 fn with_apic<R>(f: impl FnOnce(&mut Apic) -> R) -> Option<R> {
@@ -193,7 +204,10 @@ fn ipi_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
 fn spurious_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {}
 
 fn error_interrupt(_frame: &mut crate::arch::x86_64::idt::TrapFrame) {
-    crate::kprintln!("warning: local APIC error interrupt on cpu {}", percpu::index());
+    crate::kprintln!(
+        "warning: local APIC error interrupt on cpu {}",
+        percpu::index()
+    );
     with_apic(|apic| apic.eoi());
 }
 
@@ -234,7 +248,12 @@ fn alloc_on_node<T>(node: u32) -> &'static mut T {
 /// Brings up the BSP's per-CPU data and APIC, then every AP in `cpus`
 /// (the BSP is the entry whose APIC id matches ours). Returns the number of
 /// CPUs online.
-pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64, bsp_tss: *mut x86_64::structures::tss::TaskStateSegment) -> u32 {
+pub fn bring_up(
+    cpus: &[CpuDesc],
+    tsc_info: &tsc::TscInfo,
+    xapic_virt: u64,
+    bsp_tss: *mut x86_64::structures::tss::TaskStateSegment,
+) -> u32 {
     TSC_HZ.store(tsc_info.hz, Ordering::Relaxed);
     let mode = *MODE.call_once(|| ApicMode::detect(xapic_virt));
     TIMER_PERIOD_TSC.store(tsc_info.hz / TIMER_HZ, Ordering::Relaxed);
@@ -250,7 +269,10 @@ pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64, bsp_
     let bsp_apic_id = raw_cpuid::CpuId::new()
         .get_feature_info()
         .map_or(0, |f| u32::from(f.initial_local_apic_id()));
-    let bsp_node = cpus.iter().find(|c| c.apic_id == bsp_apic_id).map_or(0, |c| c.node);
+    let bsp_node = cpus
+        .iter()
+        .find(|c| c.apic_id == bsp_apic_id)
+        .map_or(0, |c| c.node);
     let bsp = PerCpu::init(alloc_on_node::<PerCpu>(bsp_node), 0, bsp_apic_id, bsp_node);
     let bsp = setup_this_cpu(bsp, bsp_tss);
     if !mode.tsc_deadline {
@@ -273,7 +295,12 @@ pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64, bsp_
             crate::kprintln!("warning: more than {MAX_CPUS} CPUs; the rest stay offline");
             break;
         }
-        let percpu = PerCpu::init(alloc_on_node::<PerCpu>(desc.node), next_index, desc.apic_id, desc.node);
+        let percpu = PerCpu::init(
+            alloc_on_node::<PerCpu>(desc.node),
+            next_index,
+            desc.apic_id,
+            desc.node,
+        );
         let tables = alloc_on_node::<gdt::CpuTables>(desc.node);
         let stack_pages = AP_STACK_SIZE / 4096;
         let stack = mem::alloc_zeroed_on(desc.node, stack_pages)
@@ -288,11 +315,19 @@ pub fn bring_up(cpus: &[CpuDesc], tsc_info: &tsc::TscInfo, xapic_virt: u64, bsp_
         };
         // SAFETY: the parameter block lies inside the blob copied above; the
         // AP reads it only after the SIPI below.
-        unsafe { tramp_virt.add(params_off).cast::<TrampolineParams>().write_volatile(params) };
+        unsafe {
+            tramp_virt
+                .add(params_off)
+                .cast::<TrampolineParams>()
+                .write_volatile(params)
+        };
         if start_ap(desc.apic_id, &percpu.online) {
             next_index += 1;
         } else {
-            crate::kprintln!("warning: CPU with APIC id {} did not come online", desc.apic_id);
+            crate::kprintln!(
+                "warning: CPU with APIC id {} did not come online",
+                desc.apic_id
+            );
         }
     }
     mem::paging::unmap_identity_low_page(identity);
@@ -364,7 +399,10 @@ fn calibrate_apic_timer() {
     let remaining = with_apic(|a| a.timer_current()).unwrap_or(start_count);
     let per_10ms = u64::from(start_count - remaining).max(1);
     let per_period = per_10ms * 100 / TIMER_HZ;
-    TIMER_PERIOD_APIC.store(per_period.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
+    TIMER_PERIOD_APIC.store(
+        per_period.min(u64::from(u32::MAX)) as u32,
+        Ordering::Relaxed,
+    );
     with_apic(|a| a.arm_timer(0, TIMER_PERIOD_APIC.load(Ordering::Relaxed)));
 }
 

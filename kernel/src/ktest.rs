@@ -79,7 +79,10 @@ pub fn run_all(filter: &str) -> bool {
     let tests = all();
     crate::kprintln!("running {} kernel tests", tests.len());
     for test in tests.iter().filter(|t| t.name.contains(filter)) {
-        CURRENT.store(test as *const KernelTest as *mut KernelTest, Ordering::SeqCst);
+        CURRENT.store(
+            test as *const KernelTest as *mut KernelTest,
+            Ordering::SeqCst,
+        );
         let result = (test.run)();
         CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
         match result {

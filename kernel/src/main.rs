@@ -25,12 +25,12 @@ pub mod panic;
 pub mod percpu;
 pub mod process;
 pub mod programs;
+pub mod serial;
 pub mod syscall;
 pub mod task;
+pub mod trap;
 pub mod usercopy;
 pub mod usertests;
-pub mod serial;
-pub mod trap;
 
 /// The index of the CPU executing this (0 = the bootstrap processor).
 pub fn cpu_index() -> u32 {

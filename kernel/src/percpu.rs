@@ -28,7 +28,10 @@ impl IrqGuard {
     pub fn new() -> Self {
         let was_enabled = x86_64::instructions::interrupts::are_enabled();
         x86_64::instructions::interrupts::disable();
-        Self { was_enabled, _not_send: core::marker::PhantomData }
+        Self {
+            was_enabled,
+            _not_send: core::marker::PhantomData,
+        }
     }
 }
 
@@ -60,7 +63,10 @@ unsafe impl<T: Send> Sync for CpuLocal<T> {}
 impl<T> CpuLocal<T> {
     /// A cell holding `value`.
     pub const fn new(value: T) -> Self {
-        Self { value: UnsafeCell::new(value), borrowed: AtomicBool::new(false) }
+        Self {
+            value: UnsafeCell::new(value),
+            borrowed: AtomicBool::new(false),
+        }
     }
 
     /// Runs `f` with exclusive access to the value.
@@ -68,7 +74,10 @@ impl<T> CpuLocal<T> {
     /// # Panics
     /// On re-entry (a `with` inside a `with` of the same cell): a kernel bug.
     pub fn with<R>(&self, _proof: &IrqGuard, f: impl FnOnce(&mut T) -> R) -> R {
-        assert!(!self.borrowed.swap(true, Ordering::Acquire), "CpuLocal borrowed twice");
+        assert!(
+            !self.borrowed.swap(true, Ordering::Acquire),
+            "CpuLocal borrowed twice"
+        );
         // SAFETY: interrupts are off on this CPU (the guard), only this CPU
         // touches this cell, and the flag rules out re-entry: the reference is
         // unique for the duration of `f`.

@@ -16,7 +16,10 @@ use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use sched::ThreadId;
 use spin::Mutex;
-use x86_64::structures::paging::{FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame, Size4KiB};
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame,
+    Size4KiB,
+};
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arch::x86_64::syscall::user_entry_frame;
@@ -138,13 +141,19 @@ fn free_all(frames: &[u64]) {
 
 /// Builds an address space with `image` loaded; returns (pml4, entry, frames).
 fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnError> {
-    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| SpawnError::BadElf("not an ELF64 little-endian image"))?;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image)
+        .map_err(|_| SpawnError::BadElf("not an ELF64 little-endian image"))?;
     if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
         return Err(SpawnError::BadElf("not an x86_64 executable"));
     }
-    let segments = elf.segments().ok_or(SpawnError::BadElf("no program headers"))?;
+    let segments = elf
+        .segments()
+        .ok_or(SpawnError::BadElf("no program headers"))?;
     let mut frames = Vec::new();
-    let mut rec = Recording { node, frames: &mut frames };
+    let mut rec = Recording {
+        node,
+        frames: &mut frames,
+    };
     let pml4 = match rec.allocate_frame() {
         Some(f) => f.start_address().as_u64(),
         None => return Err(SpawnError::OutOfMemory),
@@ -164,7 +173,9 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
         let mut m = unsafe { mapper(pml4) };
         for ph in segments.iter().filter(|p| p.p_type == PT_LOAD) {
             let (vaddr, memsz, filesz, off) = (ph.p_vaddr, ph.p_memsz, ph.p_filesz, ph.p_offset);
-            let end = vaddr.checked_add(memsz).ok_or(SpawnError::BadElf("segment wraps"))?;
+            let end = vaddr
+                .checked_add(memsz)
+                .ok_or(SpawnError::BadElf("segment wraps"))?;
             if vaddr < USER_MIN || end > USER_STACK_TOP - USER_STACK_SIZE - 4096 || filesz > memsz {
                 return Err(SpawnError::BadElf("segment outside the user range"));
             }
@@ -190,9 +201,17 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
                         let f = rec.allocate_frame().ok_or(SpawnError::OutOfMemory)?;
                         // SAFETY: maps a fresh frame at a user page of a
                         // private address space.
-                        unsafe { m.map_to_with_table_flags(page, f, flags, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE, &mut rec) }
-                            .map_err(|_| SpawnError::OutOfMemory)?
-                            .ignore();
+                        unsafe {
+                            m.map_to_with_table_flags(
+                                page,
+                                f,
+                                flags,
+                                F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
+                                &mut rec,
+                            )
+                        }
+                        .map_err(|_| SpawnError::OutOfMemory)?
+                        .ignore();
                         f
                     }
                 };
@@ -202,7 +221,10 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
                 let copy_to = page_end.min(vaddr + filesz);
                 if copy_from < copy_to {
                     let src = &data[(copy_from - vaddr) as usize..(copy_to - vaddr) as usize];
-                    let dst = paging::phys_to_virt(frame.start_address().as_u64() + (copy_from - page_addr)).as_mut_ptr::<u8>();
+                    let dst = paging::phys_to_virt(
+                        frame.start_address().as_u64() + (copy_from - page_addr),
+                    )
+                    .as_mut_ptr::<u8>();
                     // SAFETY: dst is inside the frame just mapped (zeroed,
                     // owned by this address space); src is in the image.
                     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
@@ -214,9 +236,17 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page_addr));
             let f = rec.allocate_frame().ok_or(SpawnError::OutOfMemory)?;
             // SAFETY: as above.
-            unsafe { m.map_to_with_table_flags(page, f, stack_flags, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE, &mut rec) }
-                .map_err(|_| SpawnError::OutOfMemory)?
-                .ignore();
+            unsafe {
+                m.map_to_with_table_flags(
+                    page,
+                    f,
+                    stack_flags,
+                    F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
+                    &mut rec,
+                )
+            }
+            .map_err(|_| SpawnError::OutOfMemory)?
+            .ignore();
         }
         Ok(elf.ehdr.e_entry)
     })();
@@ -238,17 +268,34 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
 ///
 /// # Errors
 /// See [`SpawnError`].
-pub fn spawn(name: &str, arg: u64, cpu: Option<u32>, priority: u8, parent: Pid) -> Result<Pid, SpawnError> {
+pub fn spawn(
+    name: &str,
+    arg: u64,
+    cpu: Option<u32>,
+    priority: u8,
+    parent: Pid,
+) -> Result<Pid, SpawnError> {
     let image = crate::programs::find(name).ok_or(SpawnError::NoSuchProgram)?;
     let cpu = cpu.unwrap_or_else(crate::cpu_index);
-    let Some(target) = crate::percpu::of(cpu).filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)) else {
+    let Some(target) =
+        crate::percpu::of(cpu).filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire))
+    else {
         return Err(SpawnError::BadCpu);
     };
     let (pml4, entry, frames) = build_space(image, target.node)?;
     let pid = NEXT_PID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     PROCS.lock().insert(
         pid,
-        Process { pid, name: String::from(name), parent, pml4, frames, threads: Vec::new(), exit: None, waiters: Vec::new() },
+        Process {
+            pid,
+            name: String::from(name),
+            parent,
+            pml4,
+            frames,
+            threads: Vec::new(),
+            exit: None,
+            waiters: Vec::new(),
+        },
     );
     let frame = user_entry_frame(entry, USER_STACK_TOP - 8, arg);
     match task::spawn(pid, pml4, &frame, cpu, priority) {
@@ -352,7 +399,11 @@ pub fn thread_reaped(pid: Pid, tid: ThreadId) {
         if p.threads.is_empty() && p.exit.is_none() {
             p.exit = Some(ExitReason::Killed);
         }
-        if p.threads.is_empty() { core::mem::take(&mut p.waiters) } else { Vec::new() }
+        if p.threads.is_empty() {
+            core::mem::take(&mut p.waiters)
+        } else {
+            Vec::new()
+        }
     };
     for w in waiters {
         task::wake(w);
@@ -401,14 +452,22 @@ pub fn poll_exit(pid: Pid) -> Option<ExitReason> {
 ///
 /// # Errors
 /// The spawn error, or `Err(None)` on timeout (the process is killed).
-pub fn run_and_wait(name: &str, arg: u64, max_ticks: u64) -> Result<ExitReason, Option<SpawnError>> {
+pub fn run_and_wait(
+    name: &str,
+    arg: u64,
+    max_ticks: u64,
+) -> Result<ExitReason, Option<SpawnError>> {
     let pid = spawn(name, arg, None, 10, 0).map_err(Some)?;
-    let me = crate::percpu::current().map_or(0, |c| c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed));
+    let me = crate::percpu::current().map_or(0, |c| {
+        c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed)
+    });
     loop {
         if let Some(reason) = poll_exit(pid) {
             return Ok(reason);
         }
-        let now = crate::percpu::current().map_or(0, |c| c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed));
+        let now = crate::percpu::current().map_or(0, |c| {
+            c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed)
+        });
         if now - me > max_ticks {
             let _ = kill(pid);
             // Let it die, then reap it.
@@ -434,7 +493,11 @@ pub fn run_and_wait(name: &str, arg: u64, max_ticks: u64) -> Result<ExitReason, 
 /// # Errors
 /// `ProcessNotFound`.
 pub fn info(pid: Pid) -> Result<[u64; 4], ipc::IpcError> {
-    let threads = PROCS.lock().get(&pid).map(|p| p.threads.clone()).ok_or(ipc::IpcError::ProcessNotFound)?;
+    let threads = PROCS
+        .lock()
+        .get(&pid)
+        .map(|p| p.threads.clone())
+        .ok_or(ipc::IpcError::ProcessNotFound)?;
     let switch_ins = threads.iter().map(|&t| task::switch_ins(t)).sum();
     let first = threads.first().copied();
     let cpu = first.and_then(task::cpu_of).map_or(u64::MAX, u64::from);

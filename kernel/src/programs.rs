@@ -6,11 +6,20 @@
 
 /// Name and ELF image of each embedded program.
 static PROGRAMS: &[(&str, &[u8])] = &[
-    ("init", include_bytes!(concat!(env!("OUT_DIR"), "/init.elf"))),
-    ("worker", include_bytes!(concat!(env!("OUT_DIR"), "/worker.elf"))),
+    (
+        "init",
+        include_bytes!(concat!(env!("OUT_DIR"), "/init.elf")),
+    ),
+    (
+        "worker",
+        include_bytes!(concat!(env!("OUT_DIR"), "/worker.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.
 pub fn find(name: &str) -> Option<&'static [u8]> {
-    PROGRAMS.iter().find(|(n, _)| *n == name).map(|(_, image)| *image)
+    PROGRAMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, image)| *image)
 }

@@ -40,7 +40,12 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             frame.rsi = frame.rdi;
             return;
         }
-        op::GET_TIME => Ok([rdtsc_ordered(), crate::cpus::tsc_hz(), u64::from(crate::cpu_index()), 0]),
+        op::GET_TIME => Ok([
+            rdtsc_ordered(),
+            crate::cpus::tsc_hz(),
+            u64::from(crate::cpu_index()),
+            0,
+        ]),
         op::DEBUG_WRITE => debug_write(data[0], data[1]),
         op::EXIT => process::exit_current(ExitReason::Exited(data[0])),
         op::SPAWN => spawn(data),
@@ -78,7 +83,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     frame.rsi = 0;
     if !canonical_user(frame.rip) {
         // SYSRET to a non-canonical rip would fault in ring 0.
-        process::exit_current(ExitReason::Fault { vector: 13, addr: frame.rip });
+        process::exit_current(ExitReason::Fault {
+            vector: 13,
+            addr: frame.rip,
+        });
     }
 }
 
@@ -125,8 +133,12 @@ fn spawn(data: [u64; 4]) -> SysResult {
     let parent = task::current_pid().unwrap_or(0);
     match process::spawn(name, data[2], cpu, priority, parent) {
         Ok(pid) => Ok([u64::from(pid), 0, 0, 0]),
-        Err(process::SpawnError::NoSuchProgram | process::SpawnError::BadElf(_)) => Err(IpcError::InvalidArgument),
+        Err(process::SpawnError::NoSuchProgram | process::SpawnError::BadElf(_)) => {
+            Err(IpcError::InvalidArgument)
+        }
         Err(process::SpawnError::BadCpu) => Err(IpcError::InvalidArgument),
-        Err(process::SpawnError::OutOfMemory | process::SpawnError::Sched) => Err(IpcError::OutOfMemory),
+        Err(process::SpawnError::OutOfMemory | process::SpawnError::Sched) => {
+            Err(IpcError::OutOfMemory)
+        }
     }
 }

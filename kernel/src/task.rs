@@ -12,7 +12,10 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use sched::{CpuId, CpuSet, Decision, Inboxes, PiConfig, Priority, SchedConfig, Scheduler, TableLimits, ThreadId, ThreadParams, ThreadTable};
+use sched::{
+    CpuId, CpuSet, Decision, Inboxes, PiConfig, Priority, SchedConfig, Scheduler, TableLimits,
+    ThreadId, ThreadParams, ThreadTable,
+};
 use spin::Mutex;
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
@@ -77,13 +80,28 @@ pub fn set_priority_inheritance(on: bool) {
 /// Sets up the scheduler for `cpus` CPUs with time slices of `slice_tsc`.
 pub fn init(cpus: usize, slice_tsc: u64) {
     SLICE.store(slice_tsc, Ordering::Relaxed);
-    let limits = TableLimits { threads: MAX_THREADS, mutexes: 64, cpus };
+    let limits = TableLimits {
+        threads: MAX_THREADS,
+        mutexes: 64,
+        cpus,
+    };
     let table = ThreadTable::new(limits, PiConfig::default()).expect("scheduler limits are valid");
     let inboxes = Inboxes::new(cpus, 256, MAX_THREADS).expect("inbox limits are valid");
     let cpus_v = (0..cpus)
-        .map(|c| Scheduler::new(CpuId(c as u16), SchedConfig { time_slice: slice_tsc }))
+        .map(|c| {
+            Scheduler::new(
+                CpuId(c as u16),
+                SchedConfig {
+                    time_slice: slice_tsc,
+                },
+            )
+        })
         .collect();
-    *SCHED.lock() = Some(SchedState { table, cpus: cpus_v, inboxes });
+    *SCHED.lock() = Some(SchedState {
+        table,
+        cpus: cpus_v,
+        inboxes,
+    });
     let mut threads = THREADS.lock();
     threads.resize_with(MAX_THREADS, || None);
 }
@@ -111,7 +129,13 @@ pub enum SpawnError {
 
 /// Creates a thread of `pid` in address space `cr3`, entering user mode with
 /// `frame` on CPU `cpu` at `priority`, and makes it runnable.
-pub fn spawn(pid: Pid, cr3: u64, frame: &TrapFrame, cpu: u32, priority: u8) -> Result<ThreadId, SpawnError> {
+pub fn spawn(
+    pid: Pid,
+    cr3: u64,
+    frame: &TrapFrame,
+    cpu: u32,
+    priority: u8,
+) -> Result<ThreadId, SpawnError> {
     let _irq = IrqGuard::new();
     let node = percpu::of(cpu).map_or(0, |c| c.node);
     let kstack = crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(SpawnError::OutOfMemory)?;
@@ -123,17 +147,31 @@ pub fn spawn(pid: Pid, cr3: u64, frame: &TrapFrame, cpu: u32, priority: u8) -> R
     let mut guard = SCHED.lock();
     let s = guard.as_mut().expect("scheduler initialised");
     let mut affinity = CpuSet::EMPTY;
-    let _ = affinity.insert(CpuId(cpu as u16));
-    let params = ThreadParams { priority: Priority(priority), affinity, cpu: CpuId(cpu as u16) };
+    affinity.insert(CpuId(cpu as u16));
+    let params = ThreadParams {
+        priority: Priority(priority),
+        affinity,
+        cpu: CpuId(cpu as u16),
+    };
     let Ok(tid) = s.table.spawn(params) else {
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
-    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread { tid, pid, kstack, saved_rsp: rsp, cr3, fpu, switch_ins: AtomicU64::new(0) }));
+    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread {
+        tid,
+        pid,
+        kstack,
+        saved_rsp: rsp,
+        cr3,
+        fpu,
+        switch_ins: AtomicU64::new(0),
+    }));
     // A fresh thread is Ready; queue it on its CPU (through the inbox when it
     // is another CPU's).
     if cpu == percpu::index() {
-        let decision = s.cpus[cpu as usize].enqueue(&mut s.table, tid).unwrap_or(Decision::Stay);
+        let decision = s.cpus[cpu as usize]
+            .enqueue(&mut s.table, tid)
+            .unwrap_or(Decision::Stay);
         drop(guard);
         let _ = decision; // the caller is mid-syscall; the new thread runs at the next pick
     } else {
@@ -150,7 +188,9 @@ pub fn spawn(pid: Pid, cr3: u64, frame: &TrapFrame, cpu: u32, priority: u8) -> R
 
 fn free_stack(kstack: *mut u8) {
     for i in 0..KSTACK_PAGES {
-        if let Some(phys) = crate::mem::paging::virt_to_phys_direct(x86_64::VirtAddr::from_ptr(kstack) + (i * 4096) as u64) {
+        if let Some(phys) = crate::mem::paging::virt_to_phys_direct(
+            x86_64::VirtAddr::from_ptr(kstack) + (i * 4096) as u64,
+        ) {
             let _ = crate::mem::free_frame(phys);
         }
     }
@@ -165,7 +205,9 @@ pub fn reschedule(decision: Decision) {
         let Some(s) = guard.as_mut() else { return };
         let now = rdtsc_ordered();
         let sched = &mut s.cpus[me];
-        let drained = sched.drain_inbox(&mut s.table, &s.inboxes).unwrap_or(Decision::Stay);
+        let drained = sched
+            .drain_inbox(&mut s.table, &s.inboxes)
+            .unwrap_or(Decision::Stay);
         let next = sched.apply(&mut s.table, decision.combine(drained), now);
         (next, sched.take_ipi_targets())
     };
@@ -209,7 +251,9 @@ fn switch_to(me: usize, prev: u64, next: u64) {
     let next_rsp = if next == u64::MAX {
         IDLE_RSP[me].load(Ordering::Acquire)
     } else {
-        let Some(t) = threads.get(next as usize).and_then(|t| t.as_ref()) else { return };
+        let Some(t) = threads.get(next as usize).and_then(|t| t.as_ref()) else {
+            return;
+        };
         let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
         let cpu = percpu::current().expect("per-CPU data is set up");
         cpu.kernel_rsp.store(top, Ordering::Relaxed);
@@ -284,13 +328,18 @@ pub fn block_current() {
 /// # Errors
 /// What the scheduler refuses (e.g. a PI cycle: `SchedError::Deadlock`); the
 /// thread then did not block.
-pub fn block_current_on(on: sched::BlockedOn, hint: Option<ThreadId>) -> Result<(), sched::SchedError> {
+pub fn block_current_on(
+    on: sched::BlockedOn,
+    hint: Option<ThreadId>,
+) -> Result<(), sched::SchedError> {
     let _irq = IrqGuard::new();
     let me = percpu::index() as usize;
     let Some(tid) = current() else { return Ok(()) };
     let decision = {
         let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return Ok(()) };
+        let Some(s) = guard.as_mut() else {
+            return Ok(());
+        };
         s.cpus[me].block(&mut s.table, &s.inboxes, tid, on)?
     };
     let decision = match hint {
@@ -303,7 +352,11 @@ pub fn block_current_on(on: sched::BlockedOn, hint: Option<ThreadId>) -> Result<
 
 /// The CPU a thread belongs to.
 pub fn cpu_of(tid: ThreadId) -> Option<u32> {
-    SCHED.lock().as_ref().and_then(|s| s.table.get(tid).ok()).map(|t| u32::from(t.cpu().0))
+    SCHED
+        .lock()
+        .as_ref()
+        .and_then(|s| s.table.get(tid).ok())
+        .map(|t| u32::from(t.cpu().0))
 }
 
 /// The effective (inherited) and base priority of a thread.
@@ -323,7 +376,9 @@ pub fn wake_and_maybe_switch(tid: ThreadId) {
     let (decision, targets) = {
         let mut guard = SCHED.lock();
         let Some(s) = guard.as_mut() else { return };
-        let d = s.cpus[me].wake(&mut s.table, &s.inboxes, tid).unwrap_or(Decision::Stay);
+        let d = s.cpus[me]
+            .wake(&mut s.table, &s.inboxes, tid)
+            .unwrap_or(Decision::Stay);
         (d, s.cpus[me].take_ipi_targets())
     };
     kick(targets);
@@ -339,7 +394,9 @@ pub fn wake(tid: ThreadId) {
     let (decision, targets) = {
         let mut guard = SCHED.lock();
         let Some(s) = guard.as_mut() else { return };
-        let d = s.cpus[me].wake(&mut s.table, &s.inboxes, tid).unwrap_or(Decision::Stay);
+        let d = s.cpus[me]
+            .wake(&mut s.table, &s.inboxes, tid)
+            .unwrap_or(Decision::Stay);
         (d, s.cpus[me].take_ipi_targets())
     };
     kick(targets);
@@ -388,7 +445,11 @@ pub fn live_threads() -> usize {
 
 /// Times thread `tid` was switched in (0 for an unknown thread).
 pub fn switch_ins(tid: ThreadId) -> u64 {
-    THREADS.lock().get(tid.0 as usize).and_then(|t| t.as_ref()).map_or(0, |t| t.switch_ins.load(Ordering::Relaxed))
+    THREADS
+        .lock()
+        .get(tid.0 as usize)
+        .and_then(|t| t.as_ref())
+        .map_or(0, |t| t.switch_ins.load(Ordering::Relaxed))
 }
 
 /// Threads sleeping until a TSC deadline.
@@ -412,7 +473,11 @@ fn wake_sleepers(now: u64) {
         if sleepers.is_empty() {
             return;
         }
-        let due = sleepers.iter().filter(|(d, _)| *d <= now).map(|&(_, t)| t).collect();
+        let due = sleepers
+            .iter()
+            .filter(|(d, _)| *d <= now)
+            .map(|&(_, t)| t)
+            .collect();
         sleepers.retain(|(d, _)| *d > now);
         due
     };

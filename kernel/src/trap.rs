@@ -64,14 +64,21 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    if (vector == 13 || vector == 6) && !frame.from_user() && crate::arch::x86_64::cpu::fixup_probe(&mut frame.rip) {
+    if (vector == 13 || vector == 6)
+        && !frame.from_user()
+        && crate::arch::x86_64::cpu::fixup_probe(&mut frame.rip)
+    {
         // A probed MSR or counter does not exist: the probe returns None.
         return;
     }
     if vector < 32 {
         if frame.from_user() && vector != 2 && vector != 8 && vector != 18 {
             // A user fault kills that process alone.
-            let addr = if vector == 14 { x86_64::registers::control::Cr2::read_raw() } else { frame.rip };
+            let addr = if vector == 14 {
+                x86_64::registers::control::Cr2::read_raw()
+            } else {
+                frame.rip
+            };
             crate::process::user_fault(vector, addr);
         }
         fatal_exception(frame);
@@ -82,7 +89,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         return;
     }
     if handler == 0 {
-        crate::kprintln!("warning: unexpected interrupt vector {vector} on cpu {}", crate::cpu_index());
+        crate::kprintln!(
+            "warning: unexpected interrupt vector {vector} on cpu {}",
+            crate::cpu_index()
+        );
         return;
     }
     // SAFETY: only `register` stores non-zero values, and it stores valid

@@ -8,8 +8,8 @@
 
 use ipc::IpcError;
 use x86_64::VirtAddr;
-use x86_64::structures::paging::mapper::{MappedFrame, Translate, TranslateResult};
 use x86_64::structures::paging::PageTableFlags as F;
+use x86_64::structures::paging::mapper::{MappedFrame, Translate, TranslateResult};
 
 use crate::mem::paging;
 
@@ -23,8 +23,13 @@ fn translate(pml4: u64, addr: u64, write: bool) -> Result<u64, IpcError> {
     // (it belongs to the calling process, which is running).
     let m = unsafe { crate::process::mapper(pml4) };
     match m.translate(VirtAddr::new(addr)) {
-        TranslateResult::Mapped { frame, offset, flags } => {
-            let ok = flags.contains(F::PRESENT | F::USER_ACCESSIBLE) && (!write || flags.contains(F::WRITABLE));
+        TranslateResult::Mapped {
+            frame,
+            offset,
+            flags,
+        } => {
+            let ok = flags.contains(F::PRESENT | F::USER_ACCESSIBLE)
+                && (!write || flags.contains(F::WRITABLE));
             if !ok {
                 return Err(IpcError::BadAddress);
             }
@@ -50,7 +55,13 @@ fn check_range(addr: u64, len: usize) -> Result<(), IpcError> {
     Ok(())
 }
 
-fn walk(pml4: u64, addr: u64, len: usize, write: bool, mut f: impl FnMut(*mut u8, usize, usize)) -> Result<(), IpcError> {
+fn walk(
+    pml4: u64,
+    addr: u64,
+    len: usize,
+    write: bool,
+    mut f: impl FnMut(*mut u8, usize, usize),
+) -> Result<(), IpcError> {
     check_range(addr, len)?;
     // First pass: validate everything, so a failed copy changes nothing.
     let mut at = addr;

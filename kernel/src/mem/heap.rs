@@ -30,13 +30,26 @@ pub fn init_early() {
     }
 }
 
+/// The heap refused memory (too small a span for its metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRefused;
+
 /// Adds `size` bytes at `base` (a direct-map address of frames the caller owns
 /// for good) to the heap.
 ///
 /// # Safety
 /// The memory must be mapped writable, unused by anything else, and never
 /// freed or reused by its previous owner.
-pub unsafe fn extend(base: *mut u8, size: usize) -> Result<(), ()> {
+///
+/// # Errors
+/// [`ClaimRefused`] when the allocator cannot use the span.
+pub unsafe fn extend(base: *mut u8, size: usize) -> Result<(), ClaimRefused> {
     // SAFETY: guaranteed by the caller.
-    unsafe { ALLOCATOR.lock().claim(Span::from_base_size(base, size)).map(|_| ()) }
+    unsafe {
+        ALLOCATOR
+            .lock()
+            .claim(Span::from_base_size(base, size))
+            .map(|_| ())
+            .map_err(|()| ClaimRefused)
+    }
 }

@@ -10,14 +10,14 @@ pub mod heap;
 pub mod paging;
 pub mod tlb;
 
+use smp::cpuset::NodeId;
 use smp::frames::{FrameBitmap, NodeFrames, PhysFrame as Frame};
 use smp::memmap::{MemoryMap, RegionKind};
-use smp::cpuset::NodeId;
 use spin::Mutex;
-use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 use x86_64::PhysAddr;
+use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
-use paging::{phys_to_virt, BOOT_DIRECT_MAP_LIMIT};
+use paging::{BOOT_DIRECT_MAP_LIMIT, phys_to_virt};
 
 /// Most zones (usable regions split by NUMA node) the allocator tracks.
 pub const MAX_ZONES: usize = 32;
@@ -77,7 +77,10 @@ pub fn kernel_image() -> (u64, u64) {
 
 /// The node of `addr` according to `nodes` (node 0 when none says).
 fn node_of(nodes: &[NodeRange], addr: u64) -> u32 {
-    nodes.iter().find(|r| r.base <= addr && addr < r.end).map_or(0, |r| r.node)
+    nodes
+        .iter()
+        .find(|r| r.base <= addr && addr < r.end)
+        .map_or(0, |r| r.node)
 }
 
 /// Splits `[base, end)` at node boundaries and calls `f(base, end, node)`.
@@ -116,8 +119,11 @@ fn add_zone(frames: &mut NodeFrames<'static, MAX_ZONES>, base: u64, end: u64, no
     // the bitmap's storage forever (marked used below, so never handed out);
     // they are reachable through the direct map (the caller only passes
     // regions the current tables map), and no other reference to them exists.
-    let storage: &'static mut [u64] = unsafe { core::slice::from_raw_parts_mut(storage_ptr, words) };
-    let Ok(mut bitmap) = FrameBitmap::new(base, count, storage) else { return false };
+    let storage: &'static mut [u64] =
+        unsafe { core::slice::from_raw_parts_mut(storage_ptr, words) };
+    let Ok(mut bitmap) = FrameBitmap::new(base, count, storage) else {
+        return false;
+    };
     bitmap.mark_used(base, bitmap_frames as u64 * 4096);
     frames.add_zone(NodeId(node as u16), bitmap).is_ok()
 }
@@ -126,18 +132,30 @@ fn add_zone(frames: &mut NodeFrames<'static, MAX_ZONES>, base: u64, end: u64, no
 ///
 /// # Errors
 /// When no memory below 4 GiB is usable or the page tables cannot be built.
-pub fn init(map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>, nodes: &[NodeRange]) -> Result<MemInfo, MemError> {
+pub fn init(
+    map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>,
+    nodes: &[NodeRange],
+) -> Result<MemInfo, MemError> {
     let mut map = map.clone();
     let (kstart, kend) = kernel_image();
     // Carve-outs: the first MiB (real-mode IVT, BIOS data, the AP trampoline,
     // PVH start info) and the kernel image. Failure to carve means the map is
     // full: then nothing of those ranges may be used, so refuse the regions.
-    let carve_ok = map.add(0, smp::memmap::LOW_MEMORY_END, RegionKind::Reserved).is_ok()
+    let carve_ok = map
+        .add(0, smp::memmap::LOW_MEMORY_END, RegionKind::Reserved)
+        .is_ok()
         && map.add(kstart, kend - kstart, RegionKind::Kernel).is_ok();
-    let mut info = MemInfo { usable_bytes: map.usable_bytes(), ..MemInfo::default() };
+    let mut info = MemInfo {
+        usable_bytes: map.usable_bytes(),
+        ..MemInfo::default()
+    };
 
     let mut frames = FRAMES.lock();
-    for (i, (a, b)) in nodes.iter().enumerate().flat_map(|(i, a)| nodes.iter().map(move |b| (i, (a, b)))) {
+    for (i, (a, b)) in nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| nodes.iter().map(move |b| (i, (a, b))))
+    {
         let _ = i;
         let d = if a.node == b.node { 10 } else { 20 };
         let _ = frames.set_distance(NodeId(a.node as u16), NodeId(b.node as u16), d);
@@ -183,7 +201,9 @@ pub fn init(map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>, nodes: &[NodeRa
     if let Ok((first, _)) = frames.alloc_contiguous_on(NodeId(0), heap_frames, 4096) {
         // SAFETY: the frames were just allocated for the heap alone and are
         // never freed; the direct map covers them.
-        if unsafe { heap::extend(phys_to_virt(first.addr()).as_mut_ptr(), heap_frames * 4096) }.is_ok() {
+        if unsafe { heap::extend(phys_to_virt(first.addr()).as_mut_ptr(), heap_frames * 4096) }
+            .is_ok()
+        {
             info.heap_bytes = heap_frames as u64 * 4096;
         }
     }
@@ -214,7 +234,10 @@ impl HighRegions {
 }
 
 fn heapless_regions() -> HighRegions {
-    HighRegions { items: [(0, 0, 0); MAX_ZONES], len: 0 }
+    HighRegions {
+        items: [(0, 0, 0); MAX_ZONES],
+        len: 0,
+    }
 }
 
 /// The frame allocator as the `x86_64` crate's paging code wants it (node 0
@@ -248,7 +271,10 @@ unsafe impl FrameAllocator<Size4KiB> for KernelFrames {
 /// Allocates `pages` contiguous zeroed frames on `node` (or the nearest node
 /// with room) and returns their direct-map address.
 pub fn alloc_zeroed_on(node: u32, pages: usize) -> Option<*mut u8> {
-    let (first, _) = FRAMES.lock().alloc_contiguous_on(NodeId(node as u16), pages, 4096).ok()?;
+    let (first, _) = FRAMES
+        .lock()
+        .alloc_contiguous_on(NodeId(node as u16), pages, 4096)
+        .ok()?;
     let virt = phys_to_virt(first.addr()).as_mut_ptr::<u8>();
     // SAFETY: freshly allocated frames, reachable through the direct map.
     unsafe { core::ptr::write_bytes(virt, 0, pages * 4096) };

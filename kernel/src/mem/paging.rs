@@ -9,8 +9,8 @@
 
 use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::structures::paging::{
-    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame, Size1GiB,
-    Size2MiB, Size4KiB,
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame,
+    Size1GiB, Size2MiB, Size4KiB,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -29,7 +29,9 @@ pub fn phys_to_virt(phys: u64) -> VirtAddr {
 /// The physical address behind a direct-map address, if it is one.
 pub fn virt_to_phys_direct(virt: VirtAddr) -> Option<u64> {
     let v = virt.as_u64();
-    (PHYS_OFFSET..KERNEL_VMA).contains(&v).then(|| v - PHYS_OFFSET)
+    (PHYS_OFFSET..KERNEL_VMA)
+        .contains(&v)
+        .then(|| v - PHYS_OFFSET)
 }
 
 unsafe extern "C" {
@@ -62,7 +64,9 @@ struct Reachable<'a, A>(&'a mut A);
 // through `Option::None`; it is leaked, never reused, which is safe).
 unsafe impl<A: FrameAllocator<Size4KiB>> FrameAllocator<Size4KiB> for Reachable<'_, A> {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        self.0.allocate_frame().filter(|f| f.start_address().as_u64() + 4096 <= BOOT_DIRECT_MAP_LIMIT)
+        self.0
+            .allocate_frame()
+            .filter(|f| f.start_address().as_u64() + 4096 <= BOOT_DIRECT_MAP_LIMIT)
     }
 }
 
@@ -130,7 +134,11 @@ pub fn build_kernel_space(
     }
 
     let sections = [
-        (core::ptr::addr_of!(__text_start), core::ptr::addr_of!(__text_end), F::PRESENT | F::GLOBAL),
+        (
+            core::ptr::addr_of!(__text_start),
+            core::ptr::addr_of!(__text_end),
+            F::PRESENT | F::GLOBAL,
+        ),
         (
             core::ptr::addr_of!(__rodata_start),
             core::ptr::addr_of!(__rodata_end),
@@ -149,9 +157,17 @@ pub fn build_kernel_space(
             let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(virt - KERNEL_VMA));
             // SAFETY: maps the kernel image's own pages at their link address
             // with the permissions of their section; not live yet.
-            unsafe { mapper.map_to_with_table_flags(page, frame, flags, F::PRESENT | F::WRITABLE, &mut frames) }
-                .map_err(|_| PagingError::MapFailed(virt))?
-                .ignore();
+            unsafe {
+                mapper.map_to_with_table_flags(
+                    page,
+                    frame,
+                    flags,
+                    F::PRESENT | F::WRITABLE,
+                    &mut frames,
+                )
+            }
+            .map_err(|_| PagingError::MapFailed(virt))?
+            .ignore();
         }
     }
 
@@ -164,8 +180,15 @@ pub fn build_kernel_space(
         Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
         Cr3::write(pml4_frame, Cr3Flags::empty());
     }
-    KERNEL_PML4.store(pml4_frame.start_address().as_u64(), core::sync::atomic::Ordering::Release);
-    Ok(KernelSpace { pml4: pml4_frame, direct_map_bytes: end, huge_1g })
+    KERNEL_PML4.store(
+        pml4_frame.start_address().as_u64(),
+        core::sync::atomic::Ordering::Release,
+    );
+    Ok(KernelSpace {
+        pml4: pml4_frame,
+        direct_map_bytes: end,
+        huge_1g,
+    })
 }
 
 static KERNEL_PML4: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -206,7 +229,8 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<VirtAddr, PagingError> {
     let virt = MMIO_NEXT.fetch_add(pages * 4096, core::sync::atomic::Ordering::AcqRel);
     // SAFETY: MAPPER_LOCK is held.
     let mut mapper = unsafe { kernel_mapper() };
-    let flags = F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::NO_CACHE | F::WRITE_THROUGH | F::GLOBAL;
+    let flags =
+        F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::NO_CACHE | F::WRITE_THROUGH | F::GLOBAL;
     for i in 0..pages {
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt + i * 4096));
         let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(first + i * 4096));
@@ -229,7 +253,14 @@ pub fn map_identity_low_page(phys: u64) -> Option<Page<Size4KiB>> {
     let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
     // SAFETY: the lower half holds no kernel mappings (and no user process
     // exists during AP bring-up); the page is reserved low memory.
-    let flush = unsafe { mapper.map_to(page, frame, F::PRESENT | F::WRITABLE, &mut crate::mem::KernelFrames) };
+    let flush = unsafe {
+        mapper.map_to(
+            page,
+            frame,
+            F::PRESENT | F::WRITABLE,
+            &mut crate::mem::KernelFrames,
+        )
+    };
     flush.ok().map(|f| {
         f.flush();
         page

@@ -45,8 +45,15 @@ pub fn handle_shootdown() {
 pub fn shootdown(start: VirtAddr, pages: u64, targets: u64) {
     let me = crate::cpu_index();
     let mask = targets & online_mask();
-    let set: CpuSet = (0..64u32).filter(|c| mask & (1 << c) != 0).map(CpuId).collect();
-    let request = FlushRequest { address_space: 0, start: start.as_u64(), end: start.as_u64() + pages * 4096 };
+    let set: CpuSet = (0..64u32)
+        .filter(|c| mask & (1 << c) != 0)
+        .map(CpuId)
+        .collect();
+    let request = FlushRequest {
+        address_space: 0,
+        start: start.as_u64(),
+        end: start.as_u64() + pages * 4096,
+    };
     let ticket = PROTOCOL.begin(CpuId(me), request, &set, flush_local, core::hint::spin_loop);
     for cpu in ticket.targets().iter() {
         let mut sent = cpus::send(cpu.0, IpiMessage::TlbShootdown);

@@ -31,7 +31,11 @@ pub fn raw(opcode: u64, cap: u64, data: [u64; 4]) -> arch::Raw {
 /// # Errors
 /// What the kernel returns for a bad buffer.
 pub fn debug_write(bytes: &[u8]) -> SysResult {
-    call(Opcode::DebugWrite, 0, [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0])
+    call(
+        Opcode::DebugWrite,
+        0,
+        [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0],
+    )
 }
 
 /// Ends the process.
@@ -57,7 +61,12 @@ pub struct Placement {
 pub fn spawn(name: &str, arg: u64, at: Placement) -> Result<u32, IpcError> {
     let cpu = at.cpu.map_or(0, |c| u64::from(c) + 1);
     let packed = cpu | (u64::from(at.priority) << 16);
-    call(Opcode::Spawn, 0, [name.as_ptr() as u64, name.len() as u64, arg, packed]).map(|d| d[0] as u32)
+    call(
+        Opcode::Spawn,
+        0,
+        [name.as_ptr() as u64, name.len() as u64, arg, packed],
+    )
+    .map(|d| d[0] as u32)
 }
 
 /// How a child ended: `(kind, detail, address)`; kind 0 exit(detail),
@@ -118,7 +127,10 @@ pub const CONSOLE_BUF: usize = 32 * 1024;
 impl Console {
     /// An empty line buffer.
     pub const fn new() -> Self {
-        Self { buf: [0; CONSOLE_BUF], len: 0 }
+        Self {
+            buf: [0; CONSOLE_BUF],
+            len: 0,
+        }
     }
 
     /// Sends what is buffered.
@@ -169,7 +181,12 @@ static mut ARENA: [u8; 256 * 1024] = [0; 256 * 1024];
 #[global_allocator]
 static ALLOCATOR: talc::Talck<spin::Mutex<()>, talc::ClaimOnOom> =
     // SAFETY: the arena is a static used by nothing else; talc claims it once.
-    talc::Talc::new(unsafe { talc::ClaimOnOom::new(talc::Span::from_array(core::ptr::addr_of!(ARENA).cast_mut())) }).lock();
+    talc::Talc::new(unsafe {
+        talc::ClaimOnOom::new(talc::Span::from_array(
+            core::ptr::addr_of!(ARENA).cast_mut(),
+        ))
+    })
+    .lock();
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {

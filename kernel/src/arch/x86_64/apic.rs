@@ -82,7 +82,11 @@ impl Apic {
             .spurious_vector(VECTOR_SPURIOUS as usize)
             .timer_divide(TimerDivide::Div16)
             .timer_initial(0)
-            .timer_mode(if mode.tsc_deadline { TimerMode::TscDeadline } else { TimerMode::OneShot });
+            .timer_mode(if mode.tsc_deadline {
+                TimerMode::TscDeadline
+            } else {
+                TimerMode::OneShot
+            });
         if !mode.x2apic {
             builder.set_xapic_base(mode.xapic_virt);
         }
@@ -95,7 +99,11 @@ impl Apic {
 
     /// The destination value the crate expects for `apic_id`.
     fn dest(&self, apic_id: u32) -> u32 {
-        if self.mode.x2apic { apic_id } else { apic_id << 24 }
+        if self.mode.x2apic {
+            apic_id
+        } else {
+            apic_id << 24
+        }
     }
 
     /// This CPU's APIC id.

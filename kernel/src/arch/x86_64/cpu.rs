@@ -33,7 +33,12 @@ pub fn load_address_space(pml4: u64) {
     }
     // SAFETY: every address space shares the kernel half (entries 256..512 of
     // the kernel's PML4), so the code and stack in use stay mapped.
-    unsafe { Cr3::write(PhysFrame::containing_address(x86_64::PhysAddr::new(pml4)), Cr3Flags::empty()) };
+    unsafe {
+        Cr3::write(
+            PhysFrame::containing_address(x86_64::PhysAddr::new(pml4)),
+            Cr3Flags::empty(),
+        )
+    };
 }
 
 /// The hypervisor we run under, from CPUID leaf 4000_0000h.
@@ -66,7 +71,11 @@ impl Hypervisor {
                 sig[0..4].copy_from_slice(&b.to_le_bytes());
                 sig[4..8].copy_from_slice(&c.to_le_bytes());
                 sig[8..12].copy_from_slice(&d.to_le_bytes());
-                if &sig == b"TCGTCGTCGTCG" { Self::Tcg } else { Self::Other }
+                if &sig == b"TCGTCGTCGTCG" {
+                    Self::Tcg
+                } else {
+                    Self::Other
+                }
             }
             Some(_) => Self::Other,
             // QEMU's TCG sets the hypervisor bit but older versions leave the
@@ -91,7 +100,7 @@ impl Hypervisor {
 pub fn breakpoint_preserving(a: &mut u64, b: &mut u64) {
     // SAFETY: int3 traps to the kernel's breakpoint handler, which returns;
     // the asm only reads and writes the two named registers.
-    unsafe { core::arch::asm!("int3", inout("r12") *a, inout("r13") *b) };
+    unsafe { core::arch::asm!("int3", inout("r12") * a, inout("r13") * b) };
 }
 
 /// Deliberately causes the named fault (test-only command-line switch).
@@ -186,8 +195,14 @@ unsafe extern "C" {
 /// fixup and returns true.
 pub fn fixup_probe(rip: &mut u64) -> bool {
     let pairs = [
-        (core::ptr::addr_of!(veridian_rdmsr_probe_insn), core::ptr::addr_of!(veridian_rdmsr_probe_fixup)),
-        (core::ptr::addr_of!(veridian_rdpmc_probe_insn), core::ptr::addr_of!(veridian_rdpmc_probe_fixup)),
+        (
+            core::ptr::addr_of!(veridian_rdmsr_probe_insn),
+            core::ptr::addr_of!(veridian_rdmsr_probe_fixup),
+        ),
+        (
+            core::ptr::addr_of!(veridian_rdpmc_probe_insn),
+            core::ptr::addr_of!(veridian_rdpmc_probe_fixup),
+        ),
     ];
     for (insn, fixup) in pairs {
         if *rip == insn as u64 {

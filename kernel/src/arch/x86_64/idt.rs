@@ -167,7 +167,8 @@ fn build() -> InterruptDescriptorTable {
         idt.invalid_tss.set_handler_addr(stub_address(10));
         idt.segment_not_present.set_handler_addr(stub_address(11));
         idt.stack_segment_fault.set_handler_addr(stub_address(12));
-        idt.general_protection_fault.set_handler_addr(stub_address(13));
+        idt.general_protection_fault
+            .set_handler_addr(stub_address(13));
         idt.page_fault.set_handler_addr(stub_address(14));
         idt.x87_floating_point.set_handler_addr(stub_address(16));
         idt.alignment_check.set_handler_addr(stub_address(17));
@@ -176,9 +177,12 @@ fn build() -> InterruptDescriptorTable {
             .set_stack_index(gdt::IST_MACHINE_CHECK);
         idt.simd_floating_point.set_handler_addr(stub_address(19));
         idt.virtualization.set_handler_addr(stub_address(20));
-        idt.cp_protection_exception.set_handler_addr(stub_address(21));
-        idt.hv_injection_exception.set_handler_addr(stub_address(28));
-        idt.vmm_communication_exception.set_handler_addr(stub_address(29));
+        idt.cp_protection_exception
+            .set_handler_addr(stub_address(21));
+        idt.hv_injection_exception
+            .set_handler_addr(stub_address(28));
+        idt.vmm_communication_exception
+            .set_handler_addr(stub_address(29));
         idt.security_exception.set_handler_addr(stub_address(30));
         for vector in 32..256 {
             idt[vector as u8].set_handler_addr(stub_address(vector));

@@ -28,6 +28,8 @@ pub fn self_ptr() -> *const u8 {
     let p: *const u8;
     // SAFETY: GS base points at a live PerCpu whose first word is its address
     // (contract of `install`); the load has no other effect.
-    unsafe { core::arch::asm!("mov {}, gs:[0]", out(reg) p, options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0]", out(reg) p, options(nostack, readonly, preserves_flags))
+    };
     p
 }

@@ -34,7 +34,12 @@ pub fn init_this_cpu() {
     unsafe {
         Star::write(USER_CS, USER_DS, KERNEL_CS, KERNEL_DS).expect("GDT layout fits STAR");
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK);
+        SFMask::write(
+            RFlags::INTERRUPT_FLAG
+                | RFlags::DIRECTION_FLAG
+                | RFlags::TRAP_FLAG
+                | RFlags::ALIGNMENT_CHECK,
+        );
         Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
     }
 }
@@ -219,7 +224,9 @@ pub fn fpu_save(area: &mut FpuArea) {
     if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
         // SAFETY: OSXSAVE is enabled and the area is 64-byte aligned and large
         // enough for the components enabled in XCR0 (x87, SSE, AVX: 832 bytes).
-        unsafe { core::arch::asm!("xsave64 [{}]", in(reg) area.0.as_mut_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack)) };
+        unsafe {
+            core::arch::asm!("xsave64 [{}]", in(reg) area.0.as_mut_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack))
+        };
     } else {
         // SAFETY: OSFXSR is enabled; the area is 16-byte aligned, >= 512 bytes.
         unsafe { core::arch::asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
@@ -230,7 +237,9 @@ pub fn fpu_save(area: &mut FpuArea) {
 pub fn fpu_restore(area: &FpuArea) {
     if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
         // SAFETY: the area holds a valid XSAVE image (as above).
-        unsafe { core::arch::asm!("xrstor64 [{}]", in(reg) area.0.as_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack)) };
+        unsafe {
+            core::arch::asm!("xrstor64 [{}]", in(reg) area.0.as_ptr(), in("eax") u32::MAX, in("edx") u32::MAX, options(nostack))
+        };
     } else {
         // SAFETY: the area holds a valid FXSAVE image.
         unsafe { core::arch::asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack)) };

@@ -46,18 +46,36 @@ const PIT_HZ: u64 = 1_193_182;
 /// Determines the TSC frequency.
 pub fn detect() -> TscInfo {
     let cpuid = CpuId::new();
-    let invariant = cpuid.get_advanced_power_mgmt_info().is_some_and(|p| p.has_invariant_tsc());
-    if let Some(hz) = cpuid.get_tsc_info().and_then(|t| t.tsc_frequency()).filter(|&hz| hz > 0) {
-        return TscInfo { hz, source: TscSource::Cpuid15, invariant };
+    let invariant = cpuid
+        .get_advanced_power_mgmt_info()
+        .is_some_and(|p| p.has_invariant_tsc());
+    if let Some(hz) = cpuid
+        .get_tsc_info()
+        .and_then(|t| t.tsc_frequency())
+        .filter(|&hz| hz > 0)
+    {
+        return TscInfo {
+            hz,
+            source: TscSource::Cpuid15,
+            invariant,
+        };
     }
     if let Some(mhz) = cpuid
         .get_processor_frequency_info()
         .map(|f| f.processor_base_frequency())
         .filter(|&mhz| mhz > 0)
     {
-        return TscInfo { hz: u64::from(mhz) * 1_000_000, source: TscSource::Cpuid16, invariant };
+        return TscInfo {
+            hz: u64::from(mhz) * 1_000_000,
+            source: TscSource::Cpuid16,
+            invariant,
+        };
     }
-    TscInfo { hz: calibrate_pit(), source: TscSource::Pit, invariant }
+    TscInfo {
+        hz: calibrate_pit(),
+        source: TscSource::Pit,
+        invariant,
+    }
 }
 
 /// Measures TSC ticks over 10 ms of PIT channel 2 (mode 0, gate via port

@@ -37,7 +37,11 @@ pub fn syscall(cap: u64, opcode_flags: u64, data: [u64; 4]) -> Raw {
             options(nostack),
         );
     }
-    Raw { status, data: [d0, d1, d2, d3], badge }
+    Raw {
+        status,
+        data: [d0, d1, d2, d3],
+        badge,
+    }
 }
 
 /// The value [`syscall_capture_registers`] puts in rbx, rbp and r12-r15
@@ -136,6 +140,15 @@ pub mod fault {
     /// #DE: division by zero.
     pub fn divide_error() -> ! {
         // SAFETY: div by zero raises #DE; the kernel kills the process.
-        unsafe { core::arch::asm!("xor ecx, ecx", "xor edx, edx", "mov eax, 1", "div ecx", "ud2", options(noreturn)) }
+        unsafe {
+            core::arch::asm!(
+                "xor ecx, ecx",
+                "xor edx, edx",
+                "mov eax, 1",
+                "div ecx",
+                "ud2",
+                options(noreturn)
+            )
+        }
     }
 }

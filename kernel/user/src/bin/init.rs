@@ -35,7 +35,10 @@ mod worker {
     pub const SYSCALLS: u64 = 8;
 }
 
-const HERE: Placement = Placement { cpu: None, priority: 10 };
+const HERE: Placement = Placement {
+    cpu: None,
+    priority: 10,
+};
 
 macro_rules! check {
     ($n:expr, $cond:expr, $($why:tt)*) => {
@@ -68,13 +71,28 @@ fn hello() -> u64 {
     check!(1, r == Ok([21, 0, 0, 0]), "debug_write returned {r:?}");
     // Every ABI register round-trips: capability (rdi -> rsi badge) and the
     // four data words (rdx r10 r8 r9).
-    let words = [0x1111_2222_3333_4444, 0x5555_6666_7777_8888, 0x9999_aaaa_bbbb_cccc, 0xdddd_eeee_ffff_0001];
+    let words = [
+        0x1111_2222_3333_4444,
+        0x5555_6666_7777_8888,
+        0x9999_aaaa_bbbb_cccc,
+        0xdddd_eeee_ffff_0001,
+    ];
     let r = rt::echo(0x0123_4567_89ab_cdef, words);
     check!(2, r.status == 0, "echo status {}", r.status);
     check!(3, r.data == words, "echo data {:x?}", r.data);
-    check!(4, r.badge == 0x0123_4567_89ab_cdef, "echo badge {:#x}", r.badge);
+    check!(
+        4,
+        r.badge == 0x0123_4567_89ab_cdef,
+        "echo badge {:#x}",
+        r.badge
+    );
     let bad = rt::raw(0xdead, 0, [0; 4]);
-    check!(5, bad.status == IpcError::InvalidArgument.code(), "unknown opcode gave status {}", bad.status);
+    check!(
+        5,
+        bad.status == IpcError::InvalidArgument.code(),
+        "unknown opcode gave status {}",
+        bad.status
+    );
     0
 }
 
@@ -101,51 +119,137 @@ fn faults() -> u64 {
         check!(10 + i as u64, ok, "{name}: wrong exit reason");
         println!("init: {name} killed only its own process");
     }
-    let ok = expect_reason(rt::spawn("worker", worker::EXIT | (42 << 8), HERE), 0, Some(42));
+    let ok = expect_reason(
+        rt::spawn("worker", worker::EXIT | (42 << 8), HERE),
+        0,
+        Some(42),
+    );
     check!(20, ok, "exit code 42 not reported");
     let sib = sibling.unwrap_or(0);
-    check!(21, rt::wait(sib) == Ok((0, 0, 0)), "the sibling did not finish cleanly");
+    check!(
+        21,
+        rt::wait(sib) == Ok((0, 0, 0)),
+        "the sibling did not finish cleanly"
+    );
     0
 }
 
 fn bad_pointers() -> u64 {
-    let invalid = |r: rt::SysResult| matches!(r, Err(IpcError::BadAddress | IpcError::MessageTooLarge | IpcError::InvalidArgument));
-    let dw = |addr: u64, len: u64| rt::raw(ipc::abi::Opcode::DebugWrite as u64, 0, [addr, len, 0, 0]).status;
+    let invalid = |r: rt::SysResult| {
+        matches!(
+            r,
+            Err(IpcError::BadAddress | IpcError::MessageTooLarge | IpcError::InvalidArgument)
+        )
+    };
+    let dw = |addr: u64, len: u64| {
+        rt::raw(ipc::abi::Opcode::DebugWrite as u64, 0, [addr, len, 0, 0]).status
+    };
     let bad = IpcError::BadAddress.code();
     check!(1, dw(0, 8) == bad, "null pointer accepted");
-    check!(2, dw(0xffff_8000_0000_0000, 8) == bad, "kernel address accepted");
-    check!(3, dw(0xffff_ffff_8010_0000, 8) == bad, "kernel image address accepted");
+    check!(
+        2,
+        dw(0xffff_8000_0000_0000, 8) == bad,
+        "kernel address accepted"
+    );
+    check!(
+        3,
+        dw(0xffff_ffff_8010_0000, 8) == bad,
+        "kernel image address accepted"
+    );
     check!(4, dw(0x5000_0000, 8) == bad, "unmapped address accepted");
     check!(5, dw(u64::MAX - 4, 16) == bad, "wrapping range accepted");
-    check!(6, dw(0x0000_7fff_ffff_fff0, 64) == bad, "range crossing the user boundary accepted");
-    check!(7, dw(0x400000, 1 << 40) == IpcError::MessageTooLarge.code(), "huge length accepted");
-    check!(8, invalid(rt::debug_write(&[0xff, 0xfe])), "invalid UTF-8 accepted");
-    let spawn_raw = |ptr: u64, len: u64| rt::raw(ipc::abi::Opcode::Spawn as u64, 0, [ptr, len, 0, 0]).status;
-    check!(9, spawn_raw(0xffff_8000_0000_0000, 6) == bad, "spawn with a kernel name pointer accepted");
-    check!(10, spawn_raw(0x400000, 100_000) == IpcError::InvalidArgument.code(), "spawn with a huge name accepted");
-    check!(11, rt::spawn("no-such-program", 0, HERE) == Err(IpcError::InvalidArgument), "unknown program accepted");
-    check!(12, rt::wait(999_999) == Err(IpcError::ProcessNotFound), "wait on a bogus pid");
-    check!(13, rt::kill(999_999) == Err(IpcError::ProcessNotFound), "kill of a bogus pid");
-    let big_cpu = Placement { cpu: Some(4000), priority: 10 };
-    check!(14, rt::spawn("worker", 0, big_cpu) == Err(IpcError::InvalidArgument), "spawn on a missing CPU");
+    check!(
+        6,
+        dw(0x0000_7fff_ffff_fff0, 64) == bad,
+        "range crossing the user boundary accepted"
+    );
+    check!(
+        7,
+        dw(0x400000, 1 << 40) == IpcError::MessageTooLarge.code(),
+        "huge length accepted"
+    );
+    check!(
+        8,
+        invalid(rt::debug_write(&[0xff, 0xfe])),
+        "invalid UTF-8 accepted"
+    );
+    let spawn_raw =
+        |ptr: u64, len: u64| rt::raw(ipc::abi::Opcode::Spawn as u64, 0, [ptr, len, 0, 0]).status;
+    check!(
+        9,
+        spawn_raw(0xffff_8000_0000_0000, 6) == bad,
+        "spawn with a kernel name pointer accepted"
+    );
+    check!(
+        10,
+        spawn_raw(0x400000, 100_000) == IpcError::InvalidArgument.code(),
+        "spawn with a huge name accepted"
+    );
+    check!(
+        11,
+        rt::spawn("no-such-program", 0, HERE) == Err(IpcError::InvalidArgument),
+        "unknown program accepted"
+    );
+    check!(
+        12,
+        rt::wait(999_999) == Err(IpcError::ProcessNotFound),
+        "wait on a bogus pid"
+    );
+    check!(
+        13,
+        rt::kill(999_999) == Err(IpcError::ProcessNotFound),
+        "kill of a bogus pid"
+    );
+    let big_cpu = Placement {
+        cpu: Some(4000),
+        priority: 10,
+    };
+    check!(
+        14,
+        rt::spawn("worker", 0, big_cpu) == Err(IpcError::InvalidArgument),
+        "spawn on a missing CPU"
+    );
     0
 }
 
 fn scrub() -> u64 {
-    for op in [ipc::abi::Opcode::Echo as u64, ipc::abi::Opcode::GetTime as u64, 0xdead] {
+    for op in [
+        ipc::abi::Opcode::Echo as u64,
+        ipc::abi::Opcode::GetTime as u64,
+        0xdead,
+    ] {
         let regs = rt::arch::syscall_capture_registers(op);
         for (i, r) in regs.iter().enumerate() {
-            check!(1 + i as u64, *r < 0xffff_8000_0000_0000, "register #{i} holds a kernel address {r:#x} after opcode {op:#x}");
+            check!(
+                1 + i as u64,
+                *r < 0xffff_8000_0000_0000,
+                "register #{i} holds a kernel address {r:#x} after opcode {op:#x}"
+            );
         }
         // rbx rbp r12 r13 r14 r15 come back exactly as the user left them.
         for i in [1usize, 6, 11, 12, 13, 14] {
             let sentinel = rt::arch::SCRUB_SENTINEL;
-            check!(20 + i as u64, regs[i] == sentinel, "register #{i} changed to {:#x} by opcode {op:#x}", regs[i]);
+            check!(
+                20 + i as u64,
+                regs[i] == sentinel,
+                "register #{i} changed to {:#x} by opcode {op:#x}",
+                regs[i]
+            );
         }
         // rdi (0 in) is preserved; rcx/r11 are the user rip and rflags.
         check!(40, regs[5] == 0, "rdi changed to {:#x}", regs[5]);
-        check!(41, regs[2] >= 0x400000 && regs[2] < 0x0000_8000_0000_0000, "rcx {:#x} is not a user rip", regs[2]);
-        check!(42, regs[10] & 0x200 != 0 && regs[10] < 1 << 22, "r11 {:#x} is not user rflags", regs[10]);
+        check!(
+            41,
+            regs[2] >= 0x400000 && regs[2] < 0x0000_8000_0000_0000,
+            "rcx {:#x} is not a user rip",
+            regs[2]
+        );
+        check!(
+            42,
+            regs[10] & 0x200 != 0 && regs[10] < 1 << 22,
+            "r11 {:#x} is not user rflags",
+            regs[10]
+        );
     }
     0
 }
@@ -167,7 +271,11 @@ fn spawn_many(count: u64) -> u64 {
             }
         }
         for &p in pids.iter().take(n as usize) {
-            check!(2, rt::wait(p) == Ok((0, 5, 0)), "process {p} did not do its 5 syscalls");
+            check!(
+                2,
+                rt::wait(p) == Ok((0, 5, 0)),
+                "process {p} did not do its 5 syscalls"
+            );
         }
         done += n;
     }
@@ -183,7 +291,11 @@ fn kill_spinner() -> u64 {
         rt::yield_now();
     }
     check!(2, rt::kill(pid).is_ok(), "kill failed");
-    check!(3, rt::wait(pid).map(|r| r.0) == Ok(1), "killed spinner not reported as killed");
+    check!(
+        3,
+        rt::wait(pid).map(|r| r.0) == Ok(1),
+        "killed spinner not reported as killed"
+    );
     0
 }
 
@@ -193,7 +305,11 @@ static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
 /// overhead measured first and subtracted.
 fn bench_syscall(arg: u64) -> u64 {
     // Bit 63 (after the shift: 55): the TSC counts instructions (-icount).
-    let unit = if arg & (1 << 55) != 0 { perf::record::Unit::Instructions } else { perf::record::Unit::Cycles };
+    let unit = if arg & (1 << 55) != 0 {
+        perf::record::Unit::Instructions
+    } else {
+        perf::record::Unit::Cycles
+    };
     let samples = arg & ((1 << 55) - 1);
     let samples = if samples == 0 { 10_000 } else { samples };
     // SAFETY: the histogram is only touched by this single-threaded program.
@@ -215,11 +331,20 @@ fn bench_syscall(arg: u64) -> u64 {
         hist.record((b - a).saturating_sub(overhead).max(1));
     }
     let (end, _, _) = rt::time();
-    let secs = |t: u64| core::time::Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64);
+    let secs = |t: u64| {
+        core::time::Duration::from_nanos(
+            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
+        )
+    };
     let mut c = rt::Console::new();
     let res = perf::record::BenchResult::from_histogram("syscall.null", unit, hist);
     let _ = res.write_to(&mut c);
-    let h = perf::record::Hist { name: "syscall.null", histogram: hist, start: secs(start), interval: secs(end - start) };
+    let h = perf::record::Hist {
+        name: "syscall.null",
+        histogram: hist,
+        start: secs(start),
+        interval: secs(end - start),
+    };
     let _ = h.write_to(&mut c);
     c.flush();
     println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
@@ -231,7 +356,10 @@ fn bench_syscall(arg: u64) -> u64 {
 /// every one of them is switched in again and again.
 fn fairness() -> u64 {
     let (_, _, cpu) = rt::time();
-    let spinner_at = Placement { cpu: Some(cpu as u32), priority: 5 };
+    let spinner_at = Placement {
+        cpu: Some(cpu as u32),
+        priority: 5,
+    };
     let mut pids = [0u32; 4];
     for p in pids.iter_mut() {
         match rt::spawn("worker", worker::SPIN, spinner_at) {
@@ -257,9 +385,16 @@ fn fairness() -> u64 {
     }
     println!("init: switch-ins of four equal spinners: {ins:?}");
     for (i, n) in ins.iter().enumerate() {
-        check!(10 + i as u64, *n >= 3, "spinner {i} was switched in only {n} times");
+        check!(
+            10 + i as u64,
+            *n >= 3,
+            "spinner {i} was switched in only {n} times"
+        );
     }
-    let (lo, hi) = (ins.iter().min().copied().unwrap_or(0), ins.iter().max().copied().unwrap_or(0));
+    let (lo, hi) = (
+        ins.iter().min().copied().unwrap_or(0),
+        ins.iter().max().copied().unwrap_or(0),
+    );
     check!(20, hi <= lo + 3, "round robin is lopsided: {ins:?}");
     0
 }
