@@ -530,7 +530,11 @@ impl Scheduler {
             // even when it is switched out for another reason (a more urgent
             // thread woke in the same tick): otherwise a preemption every tick
             // would put it back in front forever and starve its peers.
-            let end = if thread.slice_left == 0 { QueueEnd::Back } else { end };
+            let end = if thread.slice_left == 0 {
+                QueueEnd::Back
+            } else {
+                end
+            };
             let level = thread.effective;
             let _ = self
                 .queue

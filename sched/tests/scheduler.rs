@@ -117,14 +117,22 @@ fn preempted_with_an_exhausted_slice_goes_to_the_back() {
     let _ = cpu.enqueue(&mut t, b).unwrap();
     let _ = cpu.enqueue(&mut t, sleeper).unwrap();
     assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(sleeper));
-    let _ = cpu.block(&mut t, &inbox, sleeper, BlockedOn::Sleep).unwrap();
+    let _ = cpu
+        .block(&mut t, &inbox, sleeper, BlockedOn::Sleep)
+        .unwrap();
     assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(a));
     // A whole slice later the sleeper wakes and preempts `a` in the same tick.
     let _ = cpu.wake(&mut t, &inbox, sleeper).unwrap();
     let decision = cpu.tick(&mut t, SLICE);
     assert_eq!(cpu.apply(&mut t, decision, SLICE), Some(sleeper));
-    let _ = cpu.block(&mut t, &inbox, sleeper, BlockedOn::Sleep).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, SLICE), Some(b), "b's turn: a used its slice");
+    let _ = cpu
+        .block(&mut t, &inbox, sleeper, BlockedOn::Sleep)
+        .unwrap();
+    assert_eq!(
+        cpu.apply(&mut t, Decision::Reschedule, SLICE),
+        Some(b),
+        "b's turn: a used its slice"
+    );
 }
 
 /// The inversion inheritance exists to prevent: a client at 50 waits for a
