@@ -1,0 +1,300 @@
+//! The `veridian-run` command line: subcommands, flags and their defaults.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::probe::AccelChoice;
+use crate::size::MemSize;
+use crate::verdict::Expectation;
+
+/// Builds and boots the Veridian kernel: QEMU runs, GRUB ISOs, in-kernel tests.
+///
+/// Exit status: 0 pass, 1 failure, 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "veridian-run", version)]
+pub struct Cli {
+    /// The QEMU program to run.
+    #[arg(
+        long,
+        global = true,
+        default_value = "qemu-system-x86_64",
+        value_name = "PROGRAM"
+    )]
+    pub qemu: String,
+    /// The KVM device the probe opens (a test hook).
+    #[arg(
+        long,
+        global = true,
+        default_value = "/dev/kvm",
+        value_name = "PATH",
+        hide = true
+    )]
+    pub kvm_device: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot the kernel in QEMU (q35), echo its serial console and judge the run.
+    Qemu(QemuArgs),
+    /// Build a GRUB ISO that boots the kernel under BIOS and UEFI.
+    Iso(IsoArgs),
+    /// Run the in-kernel tests (run=test) in several machine configurations.
+    TestKernel(TestKernelArgs),
+}
+
+/// How the kernel reaches the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BootChoice {
+    /// `-kernel` through the ELF's PVH note; the command line goes in `-append`.
+    Pvh,
+    /// A GRUB ISO (built into target/veridian-run/) under `SeaBIOS`.
+    IsoBios,
+    /// A GRUB ISO (built into target/veridian-run/) under OVMF.
+    IsoUefi,
+}
+
+/// Flags of `veridian-run qemu`.
+#[derive(Debug, Args)]
+pub struct QemuArgs {
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus: u32,
+    /// Guest memory: <n>[K|M|G|T], no suffix means MiB.
+    #[arg(long, default_value = "512M")]
+    pub mem: MemSize,
+    /// Split CPUs and memory evenly into N NUMA nodes (distances 10 local, 20 remote).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub numa: Option<u32>,
+    /// Accelerator; `auto` uses KVM only if a probe boot under KVM works and is not
+    /// slower than under TCG (the result is cached under target/).
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// Re-run the KVM probe instead of using its cached result.
+    #[arg(long)]
+    pub reprobe: bool,
+    /// Boot path.
+    #[arg(long, value_enum, default_value_t = BootChoice::Pvh)]
+    pub boot: BootChoice,
+    /// Kernel command line: space-separated key=value (run=boot, run=test, bench=<suite>, ...).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub cmdline: String,
+    /// Wait for gdb on :1234 before the first instruction (-s -S); disables the timeout.
+    #[arg(long)]
+    pub gdb: bool,
+    /// Kill QEMU and fail after S seconds.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+    /// Also write the raw serial output to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// A user-program ELF for the kernel (repeatable). Only ISO boots carry
+    /// modules (as grub.cfg `module2` lines); under PVH the kernel embeds its
+    /// programs and modules are ignored with a note.
+    #[arg(long = "module", value_name = "PATH")]
+    pub modules: Vec<PathBuf>,
+    /// Kernel ELF [default: <target>/x86_64-unknown-none/release/veridian].
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// What the serial console must show [default: test for run=test, boot for run=boot, else none].
+    #[arg(long, value_enum)]
+    pub expect: Option<Expectation>,
+}
+
+/// Flags of `veridian-run iso`.
+#[derive(Debug, Args)]
+pub struct IsoArgs {
+    /// Where to write the ISO.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Kernel command line, written into grub.cfg's multiboot2 line.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub cmdline: String,
+    /// A user-program ELF to add as a `module2` (repeatable).
+    #[arg(long = "module", value_name = "PATH")]
+    pub modules: Vec<PathBuf>,
+    /// Kernel ELF [default: <target>/x86_64-unknown-none/release/veridian].
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+}
+
+/// Flags of `veridian-run test-kernel`.
+#[derive(Debug, Args)]
+pub struct TestKernelArgs {
+    /// CPU counts to test, each without NUMA (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus: Vec<u32>,
+    /// Further NUMA configurations as CPUS:NODES (comma-separated), e.g. 4:2.
+    #[arg(long, value_delimiter = ',', value_name = "CPUS:NODES")]
+    pub numa_configs: Vec<NumaConfig>,
+    /// Guest memory per configuration.
+    #[arg(long, default_value = "512M")]
+    pub mem: MemSize,
+    /// Accelerator (probed once for all configurations).
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// Re-run the KVM probe instead of using its cached result.
+    #[arg(long)]
+    pub reprobe: bool,
+    /// Per-configuration timeout in seconds.
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Extra kernel command-line words after run=test (e.g. test.filter=ipc).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub cmdline: String,
+    /// Kernel ELF [default: <target>/x86_64-unknown-none/release/veridian].
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+}
+
+/// A NUMA test configuration, `CPUS:NODES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumaConfig {
+    pub cpus: u32,
+    pub nodes: u32,
+}
+
+impl FromStr for NumaConfig {
+    type Err = String;
+
+    /// # Errors
+    /// Anything but two positive integers around a colon.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let positive = |part: &str| part.trim().parse::<u32>().ok().filter(|&n| n > 0);
+        text.split_once(':')
+            .and_then(|(cpus, nodes)| {
+                Some(Self {
+                    cpus: positive(cpus)?,
+                    nodes: positive(nodes)?,
+                })
+            })
+            .ok_or_else(|| format!("'{text}' is not CPUS:NODES with positive numbers (e.g. 4:2)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("veridian-run").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn qemu_defaults_match_the_contract() {
+        let Command::Qemu(args) = parse(&["qemu"]).unwrap().command else {
+            panic!("expected the qemu subcommand");
+        };
+        assert_eq!(args.cpus, 2);
+        assert_eq!(args.mem.mib(), 512);
+        assert_eq!(args.accel, AccelChoice::Auto);
+        assert_eq!(args.boot, BootChoice::Pvh);
+        assert_eq!((args.numa, args.timeout, args.expect), (None, None, None));
+        assert!(args.cmdline.is_empty() && !args.gdb && args.modules.is_empty());
+    }
+
+    #[test]
+    fn qemu_flags_parse() {
+        let cli = parse(&[
+            "qemu",
+            "--cpus",
+            "4",
+            "--mem",
+            "4G",
+            "--numa",
+            "2",
+            "--accel",
+            "icount",
+            "--boot",
+            "iso-uefi",
+            "--cmdline",
+            "run=test test.fault=pf",
+            "--timeout",
+            "30",
+            "--module",
+            "a",
+            "--module",
+            "b",
+            "--expect",
+            "none",
+            "--log",
+            "x.log",
+        ])
+        .unwrap();
+        let Command::Qemu(args) = cli.command else {
+            panic!("expected the qemu subcommand");
+        };
+        assert_eq!((args.cpus, args.mem.mib(), args.numa), (4, 4096, Some(2)));
+        assert_eq!(
+            (args.accel, args.boot),
+            (AccelChoice::Icount, BootChoice::IsoUefi)
+        );
+        assert_eq!(args.cmdline, "run=test test.fault=pf");
+        assert_eq!(args.modules, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(
+            (args.timeout, args.expect),
+            (Some(30), Some(Expectation::None))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["qemu", "--mem", "12Q"][..],
+            &["qemu", "--cpus", "0"],
+            &["qemu", "--numa", "0"],
+            &["qemu", "--timeout", "0"],
+            &["test-kernel", "--numa-configs", "4-2"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{bad:?}");
+            assert_eq!(err.exit_code(), 2);
+        }
+        let err = parse(&["qemu", "--mem", "12Q"]).unwrap_err().to_string();
+        assert!(err.contains("unknown size suffix 'Q'"), "{err}");
+        assert_eq!(
+            parse(&["qemu", "--accel", "hvf"]).unwrap_err().kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse(&["qemu", "--frobnicate"]).unwrap_err().kind(),
+            ErrorKind::UnknownArgument
+        );
+    }
+
+    #[test]
+    fn test_kernel_lists_parse() {
+        let Command::TestKernel(args) = parse(&[
+            "test-kernel",
+            "--cpus",
+            "1,4",
+            "--numa-configs",
+            "4:2,8:4",
+            "--accel",
+            "tcg",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("expected the test-kernel subcommand");
+        };
+        assert_eq!(args.cpus, [1, 4]);
+        assert_eq!(
+            args.numa_configs,
+            [
+                NumaConfig { cpus: 4, nodes: 2 },
+                NumaConfig { cpus: 8, nodes: 4 }
+            ]
+        );
+        assert_eq!((args.accel, args.timeout), (AccelChoice::Tcg, 300));
+        assert_eq!(
+            "0:2".parse::<NumaConfig>().unwrap_err(),
+            "'0:2' is not CPUS:NODES with positive numbers (e.g. 4:2)"
+        );
+    }
+}
