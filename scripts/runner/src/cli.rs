@@ -45,6 +45,47 @@ pub enum Command {
     Iso(IsoArgs),
     /// Run the in-kernel tests (run=test) in several machine configurations.
     TestKernel(TestKernelArgs),
+    /// Run the benchmark suite and write a run directory with a dashboard.
+    Bench(BenchArgs),
+}
+
+/// Flags of `veridian-run bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus: u32,
+    /// Split CPUs and memory evenly into N NUMA nodes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub numa: Option<u32>,
+    /// Guest memory: <n>[K|M|G|T].
+    #[arg(long, default_value = "512M")]
+    pub mem: MemSize,
+    /// Accelerator (auto: KVM when the probe shows it usable and fast, else TCG).
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// `quick` (every benchmark, few samples: CI), `full` (many samples), or a
+    /// benchmark-name prefix such as `ipc.call`.
+    #[arg(long, default_value = "quick")]
+    pub suite: String,
+    /// Samples per benchmark [default: the suite's].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub samples: Option<u64>,
+    /// Run directory [default: target/bench/<UTC time>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Earlier run directories (or serial logs) to compare with.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub compare: Vec<PathBuf>,
+    /// Kill QEMU and fail after S seconds.
+    #[arg(long, value_name = "S", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Also echo the raw serial console.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Kernel ELF [default: <target>/x86_64-unknown-none/release/veridian].
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
 }
 
 /// How the kernel reaches the machine.

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod iso;
 mod kernel_tests;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Qemu(args) => qemu_cmd::run(&host, args, &workspace),
         Command::TestKernel(args) => kernel_tests::run(&host, args, &workspace),
         Command::Iso(args) => build_iso(args, &workspace).map(|()| true),
+        Command::Bench(args) => bench::run(&host, args, &workspace),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -325,6 +325,7 @@ fn probe_attempt(context: &ProbeContext<'_>, accel: &Accel) -> anyhow::Result<Qe
         echo: false,
         interactive: false,
         stop_when: Some(|scan| scan.boot_record.is_some()),
+        on_line: None,
     })
 }
 

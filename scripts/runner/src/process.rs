@@ -28,8 +28,11 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(2);
 /// A condition on the serial console that ends the run early.
 pub type StopCondition = fn(&SerialScan) -> bool;
 
+/// Called with every complete serial line as it arrives (progress displays).
+pub type LineObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to run QEMU.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct RunOptions<'a> {
     /// The QEMU program.
     pub qemu: &'a str,
@@ -45,6 +48,8 @@ pub struct RunOptions<'a> {
     pub interactive: bool,
     /// Stop QEMU as soon as this holds.
     pub stop_when: Option<StopCondition>,
+    /// Sees every serial line as it arrives.
+    pub on_line: Option<LineObserver>,
 }
 
 /// What a run produced.
@@ -96,8 +101,18 @@ pub fn run_qemu(options: &RunOptions<'_>) -> anyhow::Result<QemuRun> {
     let stdout_reader = child.stdout.take().map(|stdout| {
         let scan = Arc::clone(&scan);
         let stop_requested = Arc::clone(&stop_requested);
-        let (echo, stop_when) = (options.echo, options.stop_when);
-        thread::spawn(move || pump_serial(stdout, log, echo, &scan, stop_when, &stop_requested))
+        let (echo, stop_when, on_line) = (options.echo, options.stop_when, options.on_line.clone());
+        thread::spawn(move || {
+            pump_serial(
+                stdout,
+                log,
+                echo,
+                &scan,
+                stop_when,
+                &stop_requested,
+                on_line,
+            )
+        })
     });
     let stderr_reader = child.stderr.take().map(|stderr| {
         let echo = options.echo;
@@ -184,6 +199,7 @@ fn pump_serial(
     scan: &Mutex<SerialScan>,
     stop_when: Option<StopCondition>,
     stop_requested: &AtomicBool,
+    on_line: Option<LineObserver>,
 ) {
     let mut splitter = LineSplitter::default();
     let mut buffer = [0_u8; 4096];
@@ -191,6 +207,9 @@ fn pump_serial(
     let mut observe = |line: &str| {
         let mut scan = scan.lock().unwrap_or_else(PoisonError::into_inner);
         scan.observe_line(line);
+        if let Some(observer) = &on_line {
+            observer(line);
+        }
         if stop_when.is_some_and(|holds| holds(&scan)) {
             stop_requested.store(true, Ordering::Relaxed);
         }

@@ -85,13 +85,29 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
             }
         }
     };
+    // The kernel reports the accelerator in its records; tell it which.
+    let cmdline = if args
+        .cmdline
+        .split_whitespace()
+        .any(|w| w.starts_with("accel="))
+    {
+        args.cmdline.clone()
+    } else {
+        format!(
+            "{} accel={}",
+            args.cmdline,
+            crate::bench::accel_word(&accel)
+        )
+        .trim()
+        .to_owned()
+    };
     let spec = MachineSpec {
         cpus: args.cpus,
         mem: args.mem,
         numa_nodes: args.numa,
         accel,
         boot,
-        cmdline: args.cmdline.clone(),
+        cmdline,
         gdb: args.gdb,
     };
     if args.gdb {
@@ -187,6 +203,7 @@ pub fn boot_and_judge(
         echo: true,
         interactive,
         stop_when: None,
+        on_line: None,
     })?;
     let verdict = verdict::judge(run.end, expectation, &run.scan);
     Ok((run, verdict))
