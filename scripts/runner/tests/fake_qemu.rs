@@ -113,7 +113,7 @@ fn passing_test_run_echoes_serial_logs_it_and_exits_zero() {
     assert!(stderr.contains("veridian-run: PASS"), "{stderr}");
     let argv = fixture.argv_log();
     assert!(
-        argv.contains("-append\nrun=test\n") && argv.contains("-accel\ntcg\n-cpu\nmax\n"),
+        argv.contains("-append\nrun=test accel=tcg\n") && argv.contains("-accel\ntcg\n-cpu\nmax\n"),
         "{argv}"
     );
 }
@@ -382,6 +382,6 @@ fn kvm_slower_than_tcg_is_not_used() {
     );
     let argv = fixture.argv_log();
     assert!(
-        argv.ends_with("-append\nrun=boot\n---\n") && argv.contains("-accel\ntcg\n-cpu\nmax\n")
+        argv.ends_with("-append\nrun=boot accel=tcg\n---\n") && argv.contains("-accel\ntcg\n-cpu\nmax\n")
     );
 }
