@@ -85,6 +85,109 @@ kernel_tests() {
     return "$status"
 }
 
+# boot_at_memory_sizes: the boot record appears with 64 MiB and with 4 GiB.
+boot_at_memory_sizes() {
+    "$RUNNER" qemu --mem 64M --cmdline run=boot --accel tcg --timeout 120 &&
+        "$RUNNER" qemu --mem 4G --cmdline run=boot --accel tcg --timeout 120
+}
+
+# deliberate_fault: test.fault=pf must print the register dump and fail.
+deliberate_fault() {
+    local log="$logs/fault.log"
+    if "$RUNNER" qemu --cmdline "run=boot test.fault=pf" --accel tcg --timeout 120 >"$log" 2>&1; then
+        say "a deliberate page fault exited with success"
+        return 1
+    fi
+    grep -q "kernel exception on cpu 0: #PF page fault" "$log" && grep -q "faulting address (cr2)=0x00007fffdead0000" "$log"
+}
+
+# unknown_flags: every entry point rejects an unknown flag with status 2.
+unknown_flags() {
+    local script status
+    for script in scripts/qemu.sh scripts/bench.sh scripts/iso.sh; do
+        status=0
+        "$script" --no-such-flag >/dev/null 2>&1 || status=$?
+        if ((status != 2)); then
+            say "$script --no-such-flag exited $status, expected 2"
+            return 1
+        fi
+    done
+}
+
+# bench_quick: the quick suite completes and every record parses (the run
+# directory writer fails on a missing @done; warnings are checked here).
+bench_quick() {
+    local out="$TARGET_DIR/ci-bench/tcg"
+    rm -rf "$out"
+    "$RUNNER" bench --accel tcg --cpus 2 --suite quick --samples 200 --out "$out" || return 1
+    for f in serial.log summary.json histograms.hlog dashboard.html syscall.null.hgrm; do
+        [[ -s $out/$f ]] || { say "bench: $f missing"; return 1; }
+    done
+    python3 - "$out/summary.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert not doc["warnings"], doc["warnings"]
+names = {r["name"] for r in doc["results"]} | {s["name"] for s in doc["skipped"]}
+assert "syscall.null" in names, names
+print(f"bench: {len(doc['results'])} results, {len(doc['skipped'])} skipped, no warnings")
+PY
+}
+
+# icount_repeatable: two icount runs give identical p50 per benchmark.
+icount_repeatable() {
+    local a="$TARGET_DIR/ci-bench/icount-a" b="$TARGET_DIR/ci-bench/icount-b"
+    rm -rf "$a" "$b"
+    "$RUNNER" bench --accel icount --cpus 2 --suite syscall --samples 300 --out "$a" >/dev/null &&
+        "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 --out "$a.ipc" >/dev/null &&
+        "$RUNNER" bench --accel icount --cpus 2 --suite syscall --samples 300 --out "$b" >/dev/null &&
+        "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 --out "$b.ipc" >/dev/null || return 1
+    python3 - "$a" "$b" <<'PY'
+import json, sys
+def p50s(d):
+    out = {}
+    for sub in (d, d + ".ipc"):
+        for r in json.load(open(sub + "/summary.json"))["results"]:
+            out[r["name"]] = r["p50"]
+    return out
+a, b = p50s(sys.argv[1]), p50s(sys.argv[2])
+assert a, "no results"
+assert a == b, f"p50 differs between icount runs: {a} vs {b}"
+print(f"icount: identical p50 in both runs: {a}")
+PY
+}
+
+# browser_check: headless Chromium renders the CI run's dashboard; the
+# screenshot must not be blank. Installs Debian's chromium when root.
+browser_check() {
+    local html="$TARGET_DIR/ci-bench/tcg/dashboard.html" png="$logs/dashboard.png" browser=""
+    if [[ ! -s $html ]]; then
+        say "browser check: no dashboard (the bench step failed)"
+        return 1
+    fi
+    if ! command -v chromium >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        say "installing chromium (apt-get) for the dashboard check"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || true
+    fi
+    browser="$(command -v chromium || true)"
+    if [[ -z $browser ]]; then
+        say "SKIP browser check: chromium is not installed and cannot be (not root or no package)"
+        return 0
+    fi
+    local dom="$logs/dom.html" err="$logs/chromium.err"
+    local flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+        --disable-background-networking --disable-component-update --disable-sync
+        --user-data-dir="$logs/chromium-profile" --enable-logging=stderr --v=0)
+    timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$html" >"$dom" 2>"$err" || return 1
+    grep -q "Veridian benchmark dashboard" "$dom" || { say "dashboard did not load"; return 1; }
+    if grep -E "CONSOLE.*(Uncaught|Error)|:ERROR:CONSOLE" "$err"; then
+        say "console errors in the dashboard"
+        return 1
+    fi
+    timeout 120 "$browser" "${flags[@]}" --window-size=1280,1600 --screenshot="$png" "file://$html" >/dev/null 2>&1 || return 1
+    python3 scripts/png_check.py "$png"
+}
+
 ensure_rust
 ensure_qemu
 
@@ -98,17 +201,19 @@ step "build kernel" build_kernel
 kernel_built=$last_step_ok
 
 if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
-    step "kernel tests (cpus 1,4; TCG)" kernel_tests --cpus 1,4 --accel tcg
-
-    # ---- MORE KERNEL CONFIGURATIONS GO HERE (lead) -----------------------------
-    # Each line is one step; failures are collected, counts added up. E.g.:
-    #   step "kernel tests (NUMA 4:2, 8:4)" kernel_tests --cpus 2 --numa-configs 4:2,8:4 --accel tcg
-    #   step "kernel tests (icount)" kernel_tests --cpus 1 --accel icount
-    # ISO boot checks need the ISO tools first:
-    #   ensure_iso_tools
-    #   step "ISO boot (BIOS)" "$RUNNER" qemu --boot iso-bios --cmdline run=boot --accel tcg --timeout 120
-    #   step "ISO boot (UEFI)" "$RUNNER" qemu --boot iso-uefi --cmdline run=boot --accel tcg --timeout 180
-    # -----------------------------------------------------------------------------
+    # Every CPU count the SMP issue names, and a two-node NUMA machine.
+    step "kernel tests (cpus 1,2,4,8 and NUMA 4:2; TCG)" kernel_tests --cpus 1,2,4,8 --numa-configs 4:2 --accel tcg
+    # Deterministic instruction counting; SMP bring-up must not hang under it.
+    step "kernel tests (icount, 2 CPUs)" kernel_tests --cpus 2 --accel icount
+    step "boot record at 64M and 4G" boot_at_memory_sizes
+    step "deliberate kernel page fault is reported" deliberate_fault
+    step "unknown script flags exit 2" unknown_flags
+    step "benchmark suite (quick, TCG, 2 CPUs)" bench_quick
+    step "icount runs repeat exactly" icount_repeatable
+    step "dashboard in headless Chromium" browser_check
+    ensure_iso_tools
+    step "ISO boot (SeaBIOS)" "$RUNNER" qemu --boot iso-bios --cmdline run=boot --accel tcg --timeout 300
+    step "ISO boot (OVMF)" "$RUNNER" qemu --boot iso-uefi --cmdline run=boot --accel tcg --timeout 300
 else
     failed_steps+=("kernel tests (not run: the runner or the kernel at $KERNEL_ELF did not build)")
     failed_total=$((failed_total + 1))

@@ -382,6 +382,7 @@ fn kvm_slower_than_tcg_is_not_used() {
     );
     let argv = fixture.argv_log();
     assert!(
-        argv.ends_with("-append\nrun=boot accel=tcg\n---\n") && argv.contains("-accel\ntcg\n-cpu\nmax\n")
+        argv.ends_with("-append\nrun=boot accel=tcg\n---\n")
+            && argv.contains("-accel\ntcg\n-cpu\nmax\n")
     );
 }
