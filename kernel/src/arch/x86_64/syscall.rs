@@ -213,7 +213,9 @@ pub fn init_fpu() {
             if avx {
                 x |= XCr0Flags::AVX;
             }
-            XCr0::write(x);
+            // write_raw: no read-back of XCR0 first (xgetbv), which some
+            // nested-virtualisation instruction emulators cannot execute.
+            XCr0::write_raw(x.bits());
         }
     }
     XSAVE.store(xsave, core::sync::atomic::Ordering::Relaxed);
