@@ -32,6 +32,19 @@ pub fn accel_word(accel: &Accel) -> &'static str {
     }
 }
 
+/// `cmdline` with `accel=<accel>` appended unless it names one already (the
+/// kernel reports the accelerator in its boot and benchmark records).
+#[must_use]
+pub fn with_accel_word(cmdline: &str, accel: &Accel) -> String {
+    if cmdline.split_whitespace().any(|w| w.starts_with("accel=")) {
+        cmdline.to_owned()
+    } else {
+        format!("{cmdline} accel={}", accel_word(accel))
+            .trim()
+            .to_owned()
+    }
+}
+
 /// The kernel command line of a benchmark run.
 #[must_use]
 pub fn bench_cmdline(suite: &str, samples: Option<u64>, accel: &Accel) -> String {
@@ -255,6 +268,19 @@ mod tests {
         assert_eq!(
             bench_cmdline("full", Some(1), &kvm),
             "bench=full accel=kvm samples=1"
+        );
+    }
+
+    #[test]
+    fn accel_word_is_added_once() {
+        assert_eq!(
+            with_accel_word("run=boot", &Accel::Tcg),
+            "run=boot accel=tcg"
+        );
+        assert_eq!(with_accel_word("", &Accel::Icount), "accel=icount");
+        assert_eq!(
+            with_accel_word("run=test accel=bare", &Accel::Tcg),
+            "run=test accel=bare"
         );
     }
 

@@ -103,7 +103,7 @@ pub fn run(
         },
     )?;
     eprintln!("veridian-run: {accel_line}");
-    let cmdline = test_cmdline(&args.cmdline);
+    let cmdline = crate::bench::with_accel_word(&test_cmdline(&args.cmdline), &accel);
 
     let mut total = TestTally::default();
     let mut summaries = Vec::new();

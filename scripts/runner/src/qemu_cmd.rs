@@ -60,6 +60,8 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
     };
     let (accel, accel_line) = probe::resolve_accel(args.accel, &probe_context)?;
     eprintln!("veridian-run: {accel_line}");
+    // The kernel reports the accelerator in its records; tell it which.
+    let cmdline = crate::bench::with_accel_word(&args.cmdline, &accel);
 
     // Holds OVMF's writable variable store for as long as QEMU runs.
     let mut _uefi_vars = None;
@@ -72,7 +74,7 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
             iso::build_iso(&IsoRequest {
                 kernel: &kernel,
                 out: &iso,
-                cmdline: &args.cmdline,
+                cmdline: &cmdline,
                 modules: &args.modules,
             })?;
             eprintln!("veridian-run: built {}", iso.display());
@@ -84,22 +86,6 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
                 BootMedium::IsoUefi { iso, firmware }
             }
         }
-    };
-    // The kernel reports the accelerator in its records; tell it which.
-    let cmdline = if args
-        .cmdline
-        .split_whitespace()
-        .any(|w| w.starts_with("accel="))
-    {
-        args.cmdline.clone()
-    } else {
-        format!(
-            "{} accel={}",
-            args.cmdline,
-            crate::bench::accel_word(&accel)
-        )
-        .trim()
-        .to_owned()
     };
     let spec = MachineSpec {
         cpus: args.cpus,

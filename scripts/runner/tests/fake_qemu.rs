@@ -218,7 +218,7 @@ fn test_kernel_sums_configurations_and_counts_crashes_as_failures() {
         Some("6 passed, 0 failed")
     );
     let argv = fixture.argv_log();
-    assert_eq!(argv.matches("-append\nrun=test\n").count(), 3);
+    assert_eq!(argv.matches("-append\nrun=test accel=tcg\n").count(), 3);
     assert!(argv.contains("node,nodeid=1,cpus=2-3,memdev=m1"), "{argv}");
 
     let output = fixture.run(
