@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["init", "worker"];
+const PROGRAMS: &[&str] = &["init", "worker", "ipctest", "ipcbench"];
 
 fn main() {
     let dir =

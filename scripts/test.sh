@@ -188,12 +188,19 @@ browser_check() {
     python3 scripts/png_check.py "$png"
 }
 
+# user_programs_lint: kernel/user is its own cargo project (other code
+# generation flags), so the workspace-wide fmt and clippy do not see it.
+user_programs_lint() {
+    (cd kernel/user && cargo fmt --check && cargo clippy --release --target "$KERNEL_TARGET" -- -D warnings)
+}
+
 ensure_rust
 ensure_qemu
 
 step "cargo fmt --all --check" cargo fmt --all --check
 step "clippy (host crates)" cargo clippy --workspace --exclude kernel --all-targets -- -D warnings
 step "clippy (kernel)" cargo clippy -p kernel --target "$KERNEL_TARGET" -- -D warnings
+step "fmt + clippy (user programs, kernel/user)" user_programs_lint
 step "host tests (cargo test)" host_tests
 step "build runner" build_runner
 runner_built=$last_step_ok

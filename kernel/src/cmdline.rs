@@ -55,6 +55,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "bench",
     "samples",
     "pi",
+    "ipc.fastpath",
 ];
 
 impl<'a> Config<'a> {

@@ -19,6 +19,8 @@ pub mod bench;
 pub mod boot;
 pub mod cmdline;
 pub mod cpus;
+pub mod kipc;
+pub mod kipc_tests;
 pub mod ktest;
 pub mod mem;
 pub mod panic;

@@ -297,6 +297,9 @@ pub fn spawn(
             waiters: Vec::new(),
         },
     );
+    // Without a capability space the process simply has no IPC
+    // (ProcessNotFound); it can still run.
+    let _ = crate::kipc::on_spawn(pid);
     let frame = user_entry_frame(entry, USER_STACK_TOP - 8, arg);
     match task::spawn(pid, pml4, &frame, cpu, priority) {
         Ok(tid) => {
@@ -306,6 +309,7 @@ pub fn spawn(
             Ok(pid)
         }
         Err(e) => {
+            crate::kipc::on_process_exit(pid);
             if let Some(p) = PROCS.lock().remove(&pid) {
                 free_all(&p.frames);
             }
@@ -319,17 +323,22 @@ pub fn spawn(
 
 /// Records `reason` for process `pid` (first reason wins) and wakes waiters.
 fn set_exit(pid: Pid, reason: ExitReason) {
-    let waiters = {
+    let (waiters, died) = {
         let mut procs = PROCS.lock();
         let Some(p) = procs.get_mut(&pid) else { return };
-        if p.exit.is_none() {
+        let died = p.exit.is_none();
+        if died {
             p.exit = Some(reason);
             if !matches!(reason, ExitReason::Exited(_)) {
                 crate::kprintln!("process {} ({}) killed: {:?}", p.pid, p.name, reason);
             }
         }
-        core::mem::take(&mut p.waiters)
+        (core::mem::take(&mut p.waiters), died)
     };
+    if died {
+        // IPC partners wake with errors; its capabilities die.
+        crate::kipc::on_process_exit(pid);
+    }
     for w in waiters {
         task::wake(w);
     }

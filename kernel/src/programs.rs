@@ -14,6 +14,14 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "worker",
         include_bytes!(concat!(env!("OUT_DIR"), "/worker.elf")),
     ),
+    (
+        "ipctest",
+        include_bytes!(concat!(env!("OUT_DIR"), "/ipctest.elf")),
+    ),
+    (
+        "ipcbench",
+        include_bytes!(concat!(env!("OUT_DIR"), "/ipcbench.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.

@@ -33,6 +33,7 @@ type SysResult = Result<[u64; 4], IpcError>;
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
     let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
+    let mut badge = 0;
     let result: SysResult = match opcode {
         op::ECHO => {
             // The fast case first: no state touched at all.
@@ -65,6 +66,37 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             task::yield_now();
             Ok([0; 4])
         }
+        crate::kipc::op::CALL
+        | crate::kipc::op::RECV
+        | crate::kipc::op::REPLY
+        | crate::kipc::op::REPLY_RECV
+        | crate::kipc::op::SEND
+        | crate::kipc::op::ENDPOINT_CREATE
+        | crate::kipc::op::CAP_GRANT
+        | crate::kipc::op::CAP_DERIVE
+        | crate::kipc::op::CAP_REVOKE
+        | crate::kipc::op::CAP_INFO
+        | crate::kipc::op::METRICS_READ
+        | crate::kipc::op::AUDIT_DUMP => {
+            match crate::kipc::syscall(
+                opcode,
+                frame.rdi,
+                (frame.rsi >> 32) as u32,
+                data,
+                &mut badge,
+            ) {
+                // Success returns at once, like echo (a thread whose process
+                // was killed meanwhile dies at its next interrupt); errors
+                // take the common tail, which reaps a killed caller.
+                Ok(out) if canonical_user(frame.rip) => {
+                    frame.rax = 0;
+                    [frame.rdx, frame.r10, frame.r8, frame.r9] = out;
+                    frame.rsi = badge;
+                    return;
+                }
+                other => other,
+            }
+        }
         _ => Err(IpcError::InvalidArgument),
     };
     if process::current_doomed() {
@@ -80,7 +112,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         }
         Err(e) => frame.rax = e.code(),
     }
-    frame.rsi = 0;
+    frame.rsi = badge;
     if !canonical_user(frame.rip) {
         // SYSRET to a non-canonical rip would fault in ring 0.
         process::exit_current(ExitReason::Fault {

@@ -249,6 +249,10 @@ fn switch_to(me: usize, prev: u64, next: u64) {
         }
     };
     let next_rsp = if next == u64::MAX {
+        // The idle context must not keep a user address space: the process
+        // may be reaped and its PML4 frame reused (and zeroed) while this CPU
+        // idles, and the next interrupt would then fault in the IDT lookup.
+        crate::arch::x86_64::cpu::load_address_space(crate::mem::paging::kernel_pml4_phys());
         IDLE_RSP[me].load(Ordering::Acquire)
     } else {
         let Some(t) = threads.get(next as usize).and_then(|t| t.as_ref()) else {
@@ -350,6 +354,107 @@ pub fn block_current_on(
     Ok(())
 }
 
+/// As [`block_current_on`], for waits whose end is announced through a flag
+/// (the IPC layer's per-thread result slots): `woken` is read under the
+/// scheduler lock and, if it is already set, the thread does not block. A
+/// waker that sets `woken` and then calls [`wake`] is therefore never lost,
+/// whatever CPU it runs on: either the check sees the flag, or the thread is
+/// blocked before `wake` can take the lock. With `deadline` (a TSC value) the
+/// thread is also woken at the first timer tick at or after it. Returns when
+/// the thread runs again; the caller re-checks its flag (wake-ups may be
+/// spurious).
+///
+/// # Errors
+/// As [`block_current_on`]; the thread then did not block.
+pub fn block_current_unless_woken(
+    on: sched::BlockedOn,
+    hint: Option<ThreadId>,
+    woken: &core::sync::atomic::AtomicBool,
+    deadline: Option<u64>,
+) -> Result<(), sched::SchedError> {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let Some(tid) = current() else { return Ok(()) };
+    if let Some(deadline) = deadline {
+        SLEEPERS.lock().push((deadline, tid));
+    }
+    let blocked = {
+        let mut guard = SCHED.lock();
+        match guard.as_mut() {
+            Some(_) if woken.load(Ordering::Acquire) => Ok(None),
+            Some(s) => s.cpus[me]
+                .block(&mut s.table, &s.inboxes, tid, on)
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    if let Ok(Some(decision)) = blocked {
+        let decision = match hint {
+            Some(target) => Decision::SwitchTo(target).combine(decision),
+            None => decision.combine(Decision::Reschedule),
+        };
+        reschedule(decision);
+    }
+    if deadline.is_some() {
+        SLEEPERS.lock().retain(|&(_, t)| t != tid);
+    }
+    blocked.map(|_| ())
+}
+
+/// The IPC hand-off (a call delivered to a receiver waiting on this CPU, or
+/// a reply to a caller of this CPU): makes the blocked thread `to` runnable,
+/// blocks the current thread on `on` unless `woken` is already set (see
+/// [`block_current_unless_woken`]), and switches straight to `to` when the
+/// scheduler allows it (otherwise it picks). One scheduler-lock hold, and
+/// IPIs only when another CPU must be told. Returns when the current thread
+/// runs again; the caller re-checks its flag.
+///
+/// # Errors
+/// What the scheduler refuses for the wait (e.g. `to` is dead); `to` is
+/// runnable anyway and the current thread did not block.
+pub fn ipc_handoff(
+    to: ThreadId,
+    on: sched::BlockedOn,
+    woken: &core::sync::atomic::AtomicBool,
+) -> Result<(), sched::SchedError> {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let Some(tid) = current() else { return Ok(()) };
+    let (next, targets, blocked) = {
+        let mut guard = SCHED.lock();
+        let Some(s) = guard.as_mut() else {
+            return Ok(());
+        };
+        let sched = &mut s.cpus[me];
+        let woke = sched
+            .wake(&mut s.table, &s.inboxes, to)
+            .unwrap_or(Decision::Stay);
+        let blocked = if woken.load(Ordering::Acquire) {
+            Ok(Decision::Stay)
+        } else {
+            sched
+                .block(&mut s.table, &s.inboxes, tid, on)
+                .map(|d| Decision::SwitchTo(to).combine(d))
+        };
+        let decision = woke.combine(*blocked.as_ref().unwrap_or(&Decision::Stay));
+        let drained = sched
+            .drain_inbox(&mut s.table, &s.inboxes)
+            .unwrap_or(Decision::Stay);
+        let next = sched.apply(&mut s.table, decision.combine(drained), rdtsc_ordered());
+        (next, sched.take_ipi_targets(), blocked)
+    };
+    if !targets.is_empty() {
+        kick(targets);
+    }
+    let prev = CURRENT[me].load(Ordering::Acquire);
+    let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
+    if prev != next_raw {
+        switch_to(me, prev, next_raw);
+        finish_switch();
+    }
+    blocked.map(|_| ())
+}
+
 /// The CPU a thread belongs to.
 pub fn cpu_of(tid: ThreadId) -> Option<u32> {
     SCHED
@@ -368,39 +473,40 @@ pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
         .map(|t| (t.effective_priority().0, t.base_priority().0))
 }
 
-/// Makes a blocked thread runnable again (on its own CPU) and, when it runs on
-/// this CPU and should preempt, switches to it now.
-pub fn wake_and_maybe_switch(tid: ThreadId) {
-    let _irq = IrqGuard::new();
+/// Makes a blocked thread runnable again (on its own CPU, through its inbox
+/// and an IPI when that is another CPU) and returns the scheduling decision
+/// for this CPU. Interrupts must be off.
+fn wake_decision(tid: ThreadId) -> Decision {
     let me = percpu::index() as usize;
     let (decision, targets) = {
         let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
+        let Some(s) = guard.as_mut() else {
+            return Decision::Stay;
+        };
         let d = s.cpus[me]
             .wake(&mut s.table, &s.inboxes, tid)
             .unwrap_or(Decision::Stay);
         (d, s.cpus[me].take_ipi_targets())
     };
     kick(targets);
+    decision
+}
+
+/// Makes a blocked thread runnable again (on its own CPU) and, when it runs on
+/// this CPU and should preempt, switches to it now.
+pub fn wake_and_maybe_switch(tid: ThreadId) {
+    let _irq = IrqGuard::new();
+    let decision = wake_decision(tid);
     if decision != Decision::Stay {
         reschedule(decision);
     }
 }
 
-/// Makes a blocked thread runnable again (on its own CPU).
+/// Makes a blocked thread runnable again (on its own CPU); a preemption it
+/// calls for happens at this CPU's next reschedule point.
 pub fn wake(tid: ThreadId) {
     let _irq = IrqGuard::new();
-    let me = percpu::index() as usize;
-    let (decision, targets) = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
-        let d = s.cpus[me]
-            .wake(&mut s.table, &s.inboxes, tid)
-            .unwrap_or(Decision::Stay);
-        (d, s.cpus[me].take_ipi_targets())
-    };
-    kick(targets);
-    let _ = decision; // applied at the next reschedule point on this CPU
+    let _ = wake_decision(tid);
 }
 
 /// Gives up the rest of the slice.

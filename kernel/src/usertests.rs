@@ -17,7 +17,7 @@ mod mode {
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
-const MAX_TICKS: u64 = 60_000;
+const MAX_TICKS: u64 = 20_000;
 
 fn scenario(arg: u64) -> crate::ktest::TestResult {
     match process::run_and_wait("init", arg, MAX_TICKS) {

@@ -4,6 +4,7 @@
 
 #[path = "../../src/arch/x86_64/user_syscall.rs"]
 pub mod arch;
+pub mod ipc;
 
 use core::fmt::{self, Write};
 

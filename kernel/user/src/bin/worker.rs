@@ -14,13 +14,12 @@ fn main(arg: u64) -> u64 {
         1 => {
             // #PF: read an unmapped user address.
             // SAFETY: none; the fault is the point (the kernel kills us).
-            let v = unsafe { core::ptr::read_volatile(0x10 as *const u64) };
-            v
+            unsafe { core::ptr::read_volatile(0x10 as *const u64) }
         }
         2 => fault::general_protection(),
         3 => fault::invalid_opcode(),
         4 => fault::divide_error(),
-        5 => recurse(0) as u64,
+        5 => recurse(0),
         6 => {
             // A sibling that keeps running while others die: many slices of
             // work with syscalls in between, then exit 0.
@@ -57,7 +56,12 @@ fn main(arg: u64) -> u64 {
     }
 }
 
+/// Recurses until the stack's guard page stops it: the point of mode 5.
 #[inline(never)]
+#[allow(
+    unconditional_recursion,
+    reason = "runs off the end of the stack on purpose"
+)]
 fn recurse(depth: u64) -> u64 {
     let pad = core::hint::black_box([depth; 64]);
     pad[0] + recurse(depth + 1)

@@ -1,0 +1,490 @@
+//! The kernel's IPC layer: capability-checked synchronous IPC (issue 5),
+//! wiring the host-tested `ipc` crate to threads, the scheduler and the
+//! syscall ABI.
+//!
+//! What lives where:
+//! - `ipc::endpoint::IpcState` decides (capabilities, endpoint queues,
+//!   who serves whom) and returns `Action`s; this module carries them out.
+//! - One global [`IpcState`] under a spin lock ([`KIPC`]), created lazily;
+//!   every process gets its capability space at spawn ([`on_spawn`]) and
+//!   loses it, with everything derived from it, when it is marked dead
+//!   ([`on_process_exit`]). A kernel thread becomes an `ipc` thread at its
+//!   first IPC syscall.
+//! - Each kernel thread has a result [`Slot`] (status, four data words,
+//!   badge) written by whoever completes its operation, and a `woken` flag.
+//!   A blocked thread resumes inside its syscall and reads its slot.
+//!
+//! The blocking protocol (no lost wake-ups across CPUs): a waker writes the
+//! slot and sets `woken` under [`KIPC`], releases it, then calls
+//! [`task::wake`]; the waiter blocks with
+//! [`task::block_current_unless_woken`], which reads the flag under the
+//! scheduler lock, and loops until the flag is set (so stray wake-ups are
+//! harmless). Syscalls run with interrupts off, so nothing else runs on this
+//! CPU between releasing [`KIPC`] and blocking.
+//!
+//! The fast path (`sync.rs`) is seL4's: `plan_fastpath` (guards only,
+//! mutating nothing), the point of no return, `commit`, and a direct switch
+//! to the receiver. `ipc.fastpath=off` on the command line turns it off.
+//!
+//! Ids: `ipc` process ids map to kernel pids through [`Kipc::procs`]; `ipc`
+//! threads to kernel thread ids through [`Kipc::threads`] / [`Kipc::tids`].
+
+mod audit;
+mod caps;
+mod sync;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use ipc::IpcError;
+use ipc::cap::{CapRegistry, CapTarget, CapToken, EndpointId, IpcCapability, ProcessId};
+use ipc::endpoint::{CpuId, IpcState, ThreadRef};
+use ipc::metrics::IpcMetrics;
+use sched::ThreadId;
+use spin::Mutex;
+
+use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::task::{self, MAX_THREADS, Pid};
+
+pub use audit::dump as audit_dump;
+
+/// Capability slots per process.
+pub const SLOTS_PER_SPACE: u32 = 1024;
+/// Capability objects in the whole system.
+const MAX_CAP_OBJECTS: u32 = 1 << 16;
+/// Default and smallest useful `max_message_size` of a new endpoint: the four
+/// data words of a small message.
+pub const SMALL_MESSAGE_BYTES: u64 = ipc::endpoint::SMALL_PAYLOAD_BYTES;
+
+/// The syscall opcodes this module serves (see `ipc::abi::Opcode`).
+pub mod op {
+    use ipc::abi::Opcode;
+    /// `call` (the design's `send_recv`).
+    pub const CALL: u32 = Opcode::Call as u32;
+    /// `recv` (flags: NONBLOCK, TIMEOUT with a TSC deadline in data word 0).
+    pub const RECV: u32 = Opcode::Recv as u32;
+    /// `reply` to the caller being served.
+    pub const REPLY: u32 = Opcode::Reply as u32;
+    /// `reply` then `recv`, in one syscall.
+    pub const REPLY_RECV: u32 = Opcode::ReplyRecv as u32;
+    /// Non-blocking `send` to a waiting receiver.
+    pub const SEND: u32 = Opcode::Send as u32;
+    /// Creates an endpoint.
+    pub const ENDPOINT_CREATE: u32 = Opcode::EndpointCreate as u32;
+    /// Grants a derived capability to another process.
+    pub const CAP_GRANT: u32 = Opcode::CapGrant as u32;
+    /// Derives a capability in the caller's space.
+    pub const CAP_DERIVE: u32 = Opcode::CapDerive as u32;
+    /// Revokes a capability and everything derived from it.
+    pub const CAP_REVOKE: u32 = Opcode::CapRevoke as u32;
+    /// Describes a capability.
+    pub const CAP_INFO: u32 = Opcode::CapInfo as u32;
+    /// Reads an endpoint's metrics.
+    pub const METRICS_READ: u32 = Opcode::MetricsRead as u32;
+    /// Prints the audit rings as `@audit v1` lines.
+    pub const AUDIT_DUMP: u32 = Opcode::AuditDump as u32;
+}
+
+static FASTPATH: AtomicBool = AtomicBool::new(true);
+
+/// Turns the IPC fast path on or off (`ipc.fastpath=on|off`).
+pub fn set_fastpath(on: bool) {
+    FASTPATH.store(on, Ordering::Relaxed);
+}
+
+/// Whether the fast path is on.
+pub fn fastpath() -> bool {
+    FASTPATH.load(Ordering::Relaxed)
+}
+
+/// The `ipc.fastpath=on|off` setting of a kernel command line (default on;
+/// a bad value is reported and ignored).
+pub fn fastpath_from_cmdline(line: &str) -> bool {
+    let mut on = true;
+    for token in smp::cmdline::tokens(line).filter(|t| t.key == "ipc.fastpath") {
+        match token.value {
+            Some("on") => on = true,
+            Some("off") => on = false,
+            other => crate::kprintln!(
+                "warning: cmdline: ipc.fastpath={other:?} is not on|off; keeping {}",
+                if on { "on" } else { "off" }
+            ),
+        }
+    }
+    on
+}
+
+/// Where a blocked thread finds its result.
+#[repr(align(64))]
+struct Slot {
+    /// Set (under [`KIPC`]) once the result below is final.
+    woken: AtomicBool,
+    /// 0 or an `IpcError` code.
+    status: AtomicU64,
+    data: [AtomicU64; 4],
+    badge: AtomicU64,
+    /// TSC when this thread's last call was made (queueing latency).
+    sent_tsc: AtomicU64,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Self {
+            woken: AtomicBool::new(false),
+            status: AtomicU64::new(0),
+            data: [const { AtomicU64::new(0) }; 4],
+            badge: AtomicU64::new(0),
+            sent_tsc: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes a delivered message (the waker holds [`KIPC`]).
+    fn deliver(&self, data: [u64; 4], badge: u64) {
+        for (word, value) in self.data.iter().zip(data) {
+            word.store(value, Ordering::Relaxed);
+        }
+        self.badge.store(badge, Ordering::Relaxed);
+    }
+
+    /// The delivered message.
+    fn message(&self) -> ([u64; 4], u64) {
+        let data = [0, 1, 2, 3].map(|i| self.data[i].load(Ordering::Relaxed));
+        (data, self.badge.load(Ordering::Relaxed))
+    }
+
+    /// The final status.
+    fn result(&self) -> Result<(), IpcError> {
+        match self.status.load(Ordering::Acquire) {
+            0 => Ok(()),
+            code => Err(IpcError::from_code(code).unwrap_or(IpcError::InvalidArgument)),
+        }
+    }
+}
+
+/// One result slot per kernel thread id (256 KiB).
+static SLOTS: [Slot; MAX_THREADS] = [const { Slot::new() }; MAX_THREADS];
+
+fn slot(tid: ThreadId) -> &'static Slot {
+    // Thread ids are below MAX_THREADS (the scheduler table's size); an id
+    // out of range would be a kernel bug, caught by the bounds check.
+    &SLOTS[tid.0 as usize]
+}
+
+/// The kernel side of an `ipc` thread.
+#[derive(Clone, Copy, Debug)]
+struct ThreadEntry {
+    tref: ThreadRef,
+    pid: Pid,
+    process: ProcessId,
+}
+
+/// The kernel side of an `ipc` process.
+struct ProcEntry {
+    id: ProcessId,
+    /// Endpoint (and its incarnation) of every endpoint capability token
+    /// this process was given, so that a call through a token that died with
+    /// its endpoint's owner reports `ProcessNotFound` rather than
+    /// `InvalidCapability`. Consulted on errors only.
+    endpoints_of_tokens: BTreeMap<u64, (EndpointId, u64)>,
+}
+
+/// The kernel side of an endpoint.
+struct EndpointInfo {
+    /// Bumped at every creation in this id (ids are reused).
+    incarnation: u64,
+    /// Process that created it (it dies with it).
+    owner: Pid,
+    /// The owner died: the endpoint is gone.
+    owner_dead: bool,
+    /// A receive right was ever granted to another process (so the owner
+    /// is not the only possible receiver).
+    foreign_receiver: bool,
+    metrics: IpcMetrics,
+}
+
+/// The IPC state and the maps between its ids and the kernel's.
+pub(crate) struct Kipc {
+    state: IpcState,
+    procs: BTreeMap<Pid, ProcEntry>,
+    /// `ipc` thread of each kernel thread id.
+    threads: Vec<Option<ThreadEntry>>,
+    /// Kernel thread of each `ipc` thread.
+    tids: Vec<Option<ThreadId>>,
+    endpoints: Vec<EndpointInfo>,
+    incarnations: u64,
+    /// Nanoseconds per TSC tick, 32.32 fixed point.
+    ns_per_tick: u64,
+}
+
+static KIPC: Mutex<Option<Kipc>> = Mutex::new(None);
+
+impl Kipc {
+    fn new() -> Result<Self, IpcError> {
+        let hz = crate::cpus::tsc_hz().max(1);
+        let registry = CapRegistry::new(MAX_CAP_OBJECTS, hz)?;
+        let mut threads = Vec::new();
+        threads.resize(MAX_THREADS, None);
+        Ok(Self {
+            state: IpcState::new(registry, SLOTS_PER_SPACE),
+            procs: BTreeMap::new(),
+            threads,
+            tids: Vec::new(),
+            endpoints: Vec::new(),
+            incarnations: 0,
+            ns_per_tick: u64::try_from((1_000_000_000u128 << 32) / u128::from(hz))
+                .unwrap_or(u64::MAX),
+        })
+    }
+
+    /// TSC ticks to nanoseconds (one multiplication: this runs per message).
+    fn tsc_to_ns(&self, ticks: u64) -> u64 {
+        u64::try_from((u128::from(ticks) * u128::from(self.ns_per_tick)) >> 32).unwrap_or(u64::MAX)
+    }
+
+    /// The `ipc` thread of kernel thread `tid` of process `pid`, created at
+    /// its first use.
+    fn thread_for(&mut self, tid: ThreadId) -> Result<ThreadEntry, IpcError> {
+        let index = tid.0 as usize;
+        if let Some(Some(entry)) = self.threads.get(index) {
+            return Ok(*entry);
+        }
+        let pid = task::current_pid().ok_or(IpcError::ProcessNotFound)?;
+        let process = self.procs.get(&pid).ok_or(IpcError::ProcessNotFound)?.id;
+        // Threads are pinned to the CPU they were spawned on, which is the
+        // one running this syscall.
+        let tref = self
+            .state
+            .create_thread(process, CpuId(crate::cpu_index()))?;
+        let entry = ThreadEntry { tref, pid, process };
+        *self.threads.get_mut(index).ok_or(IpcError::OutOfMemory)? = Some(entry);
+        let t = tref.0 as usize;
+        if self.tids.len() <= t {
+            self.tids.resize(t + 1, None);
+        }
+        self.tids[t] = Some(tid);
+        Ok(entry)
+    }
+
+    /// The kernel thread of an `ipc` thread.
+    fn tid_of(&self, tref: ThreadRef) -> Option<ThreadId> {
+        *self.tids.get(tref.0 as usize)?
+    }
+
+    /// The capability `token` names in `process`'s space (no rights checked).
+    fn capability(
+        &self,
+        process: ProcessId,
+        token: CapToken,
+        now: u64,
+    ) -> Result<&IpcCapability, IpcError> {
+        self.state
+            .space(process)
+            .ok_or(IpcError::ProcessNotFound)?
+            .lookup(self.state.registry(), token, now)
+    }
+
+    /// The endpoint `token` designates in `process`'s space, if it is a
+    /// valid endpoint capability.
+    fn endpoint_of(&self, process: ProcessId, token: CapToken, now: u64) -> Option<EndpointId> {
+        match self.capability(process, token, now).ok()?.target() {
+            CapTarget::Endpoint(endpoint) => Some(endpoint),
+            _ => None,
+        }
+    }
+
+    fn endpoint_info(&self, endpoint: EndpointId) -> Option<&EndpointInfo> {
+        self.endpoints.get(endpoint.0 as usize)
+    }
+
+    /// Refines an `InvalidCapability` from an operation through `token`: a
+    /// token that died because its endpoint's owner died reports
+    /// `ProcessNotFound`.
+    fn refine(&self, pid: Pid, token: CapToken, error: IpcError) -> IpcError {
+        if error != IpcError::InvalidCapability {
+            return error;
+        }
+        let Some(&(endpoint, incarnation)) = self
+            .procs
+            .get(&pid)
+            .and_then(|p| p.endpoints_of_tokens.get(&token.0))
+        else {
+            return error;
+        };
+        match self.endpoint_info(endpoint) {
+            Some(info) if info.incarnation == incarnation && !info.owner_dead => error,
+            _ => IpcError::ProcessNotFound,
+        }
+    }
+
+    /// Remembers that `token` in `pid`'s space designates `endpoint`.
+    fn remember(&mut self, pid: Pid, token: CapToken, endpoint: EndpointId) {
+        let Some(incarnation) = self.endpoint_info(endpoint).map(|i| i.incarnation) else {
+            return;
+        };
+        let Some(entry) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        // Tokens of revoked slots never come back (generations), so the map
+        // only grows; prune tokens that no longer resolve now and then.
+        if entry.endpoints_of_tokens.len() >= 4 * SLOTS_PER_SPACE as usize
+            && let Some(space) = self.state.space(entry.id)
+        {
+            let registry = self.state.registry();
+            entry
+                .endpoints_of_tokens
+                .retain(|&t, _| space.lookup(registry, CapToken(t), 0).is_ok());
+        }
+        entry
+            .endpoints_of_tokens
+            .insert(token.0, (endpoint, incarnation));
+    }
+}
+
+/// Runs `f` on the IPC state, creating it at first use.
+fn with_kipc<R>(f: impl FnOnce(&mut Kipc) -> Result<R, IpcError>) -> Result<R, IpcError> {
+    let mut guard = KIPC.lock();
+    if guard.is_none() {
+        *guard = Some(Kipc::new()?);
+    }
+    match guard.as_mut() {
+        Some(kipc) => f(kipc),
+        None => Err(IpcError::OutOfMemory),
+    }
+}
+
+/// A new process `pid` gets an empty capability space (called by
+/// `process::spawn` before its first thread can run).
+///
+/// # Errors
+/// `OutOfMemory` if `ipc` process ids ran out.
+pub fn on_spawn(pid: Pid) -> Result<(), IpcError> {
+    with_kipc(|k| {
+        let id = k.state.create_process()?;
+        k.procs.insert(
+            pid,
+            ProcEntry {
+                id,
+                endpoints_of_tokens: BTreeMap::new(),
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Process `pid` was marked dead (`process::set_exit`): its threads leave
+/// IPC (a blocked one wakes with `ProcessNotFound` and dies at the end of its
+/// syscall), its endpoints are destroyed (their queued callers and waiting
+/// receivers wake with an error), the callers its threads were serving wake
+/// with `ProcessNotFound`, and its capability space is destroyed, which
+/// revokes everything derived from its capabilities in every other space.
+pub fn on_process_exit(pid: Pid) {
+    let mut wakes = Vec::new();
+    {
+        let mut guard = KIPC.lock();
+        let Some(k) = guard.as_mut() else { return };
+        let Some(process) = k.procs.remove(&pid) else {
+            return;
+        };
+        for index in 0..k.threads.len() {
+            let Some(entry) = k.threads[index].filter(|e| e.pid == pid) else {
+                continue;
+            };
+            // u32 fits: the table has MAX_THREADS entries.
+            let tid = ThreadId(index as u32);
+            let waiting = k
+                .state
+                .thread_state(entry.tref)
+                .is_some_and(|s| s != ipc::endpoint::ThreadState::Running);
+            if waiting {
+                let s = slot(tid);
+                s.status
+                    .store(IpcError::ProcessNotFound.code(), Ordering::Relaxed);
+                s.woken.store(true, Ordering::Release);
+                wakes.push(tid);
+            }
+            k.threads[index] = None;
+            if let Some(t) = k.tids.get_mut(entry.tref.0 as usize) {
+                *t = None;
+            }
+        }
+        for info in &mut k.endpoints {
+            if info.owner == pid {
+                info.owner_dead = true;
+            }
+        }
+        let actions = k.state.on_process_death(process.id).unwrap_or_default();
+        for action in actions {
+            if let ipc::endpoint::Action::Wake { thread, status } = action
+                && let Some(tid) = k.tid_of(thread)
+            {
+                let s = slot(tid);
+                s.status
+                    .store(ipc::error::status_from_result(status), Ordering::Relaxed);
+                s.woken.store(true, Ordering::Release);
+                wakes.push(tid);
+            }
+        }
+    }
+    for tid in wakes {
+        task::wake(tid);
+    }
+}
+
+/// Serves the IPC syscall `opcode` for the current thread: `capability`
+/// (`rdi`), `flags` (the high half of `rsi`) and `data` (`rdx r10 r8 r9`).
+/// Returns the data words; the badge for `rsi` goes to `badge`.
+///
+/// # Errors
+/// The operation's `IpcError`.
+pub fn syscall(
+    opcode: u32,
+    capability: u64,
+    flags: u32,
+    data: [u64; 4],
+    badge: &mut u64,
+) -> Result<[u64; 4], IpcError> {
+    let tid = task::current().ok_or(IpcError::ProcessNotFound)?;
+    let token = CapToken(capability);
+    let flags = ipc::abi::SyscallFlags::from_bits(flags).ok_or(IpcError::InvalidArgument)?;
+    match opcode {
+        op::CALL => sync::call(tid, token, flags, data),
+        op::RECV => sync::recv(tid, token, flags, data).map(|(d, b)| {
+            *badge = b;
+            d
+        }),
+        op::REPLY_RECV => sync::reply_recv(tid, token, flags, data).map(|(d, b)| {
+            *badge = b;
+            d
+        }),
+        op::REPLY => sync::reply(tid, flags, data),
+        op::SEND => sync::send(tid, token, flags, data),
+        op::ENDPOINT_CREATE => caps::endpoint_create(tid, data),
+        op::CAP_GRANT => caps::grant(tid, token, data),
+        op::CAP_DERIVE => caps::derive(tid, token, data),
+        op::CAP_REVOKE => caps::revoke(tid, token),
+        op::CAP_INFO => caps::info(tid, token),
+        op::METRICS_READ => caps::metrics_read(tid, token, data).map(|(d, throughput)| {
+            *badge = throughput;
+            d
+        }),
+        op::AUDIT_DUMP => Ok(audit::dump()),
+        _ => Err(IpcError::InvalidArgument),
+    }
+}
+
+/// The TSC now.
+fn now() -> u64 {
+    rdtsc_ordered()
+}
+
+/// Live `ipc` processes and threads (for leak checks in tests).
+pub fn census() -> (usize, usize) {
+    let guard = KIPC.lock();
+    guard.as_ref().map_or((0, 0), |k| {
+        (
+            k.state.process_count(),
+            k.threads.iter().filter(|t| t.is_some()).count(),
+        )
+    })
+}

@@ -1,0 +1,219 @@
+//! `ipcbench`: synchronous IPC latency, measured from user space through the
+//! real syscall path, printed as `@bench` + `@hist` records.
+//!
+//! `arg & 0xff` selects the benchmark (`arg >> 8` = samples, 0 = 10 000;
+//! bit 63 = the TSC counts instructions, `-icount`):
+//! - 1 `ipc.call.same_cpu`: round trip (call with four words, reply with
+//!   four), client and server on this CPU, user `rdtsc` to user `rdtsc`
+//!   minus the back-to-back `rdtsc` overhead;
+//! - 2 `ipc.call.cross_cpu`: the same with the client on CPU 0 and the
+//!   server on CPU 1 (`@skip` and exit code 2 with one CPU);
+//! - 3 `ipc.call.same_cpu.oneway`: call to server-receive, from the TSC
+//!   stamp the client puts in a data word to the server's stamp after its
+//!   receive returns.
+//!
+//! This process only places the two halves and waits: it spawns the client
+//! (which measures and prints) and then the server, which grants the client
+//! its capability (slot 0).
+#![no_std]
+#![no_main]
+
+use rt::ipc::{Endpoint, Rights, initial_cap};
+use rt::{Placement, println};
+
+rt::entry!(main);
+
+/// Benchmarks.
+mod bench {
+    pub const SAME_CPU: u64 = 1;
+    pub const CROSS_CPU: u64 = 2;
+    pub const ONEWAY: u64 = 3;
+}
+
+/// Roles of the spawned halves (`role | bench`).
+mod role {
+    pub const CLIENT: u64 = 0x10;
+    pub const SERVER: u64 = 0x20;
+}
+
+/// Message word 0 that stops the server.
+const QUIT: u64 = u64::MAX;
+/// Bit of `arg` that says the TSC counts instructions.
+const ICOUNT: u64 = 1 << 63;
+
+fn main(arg: u64) -> u64 {
+    let mode = arg & 0xff;
+    match mode & 0xf0 {
+        role::CLIENT => client(mode & 0x0f, arg),
+        role::SERVER => server(mode & 0x0f, arg >> 8),
+        _ => place(mode, arg),
+    }
+}
+
+fn name(bench: u64) -> &'static str {
+    match bench {
+        bench::CROSS_CPU => "ipc.call.cross_cpu",
+        bench::ONEWAY => "ipc.call.same_cpu.oneway",
+        _ => "ipc.call.same_cpu",
+    }
+}
+
+/// Spawns the client and the server where `bench` wants them and waits.
+fn place(bench: u64, arg: u64) -> u64 {
+    if !matches!(bench, bench::SAME_CPU | bench::CROSS_CPU | bench::ONEWAY) {
+        println!("ipcbench: unknown benchmark {bench}");
+        return 1;
+    }
+    let here = rt::time().2 as u32;
+    let (client_cpu, server_cpu) = if bench == bench::CROSS_CPU {
+        (0, 1)
+    } else {
+        (here, here)
+    };
+    let at = |cpu| Placement {
+        cpu: Some(cpu),
+        priority: 10,
+    };
+    let client_arg = (arg & !0xff) | role::CLIENT | bench;
+    let client = match rt::spawn("ipcbench", client_arg, at(client_cpu)) {
+        Ok(pid) => pid,
+        Err(e) => {
+            println!("ipcbench: spawn client: {e:?}");
+            return 1;
+        }
+    };
+    let server_arg = role::SERVER | bench | (u64::from(client) << 8);
+    let server = match rt::spawn("ipcbench", server_arg, at(server_cpu)) {
+        Ok(pid) => pid,
+        Err(_) if bench == bench::CROSS_CPU => {
+            // One CPU: tell the client to stand down.
+            let _ = rt::kill(client);
+            let _ = rt::wait(client);
+            println!("@skip v1 name=ipc.call.cross_cpu reason=needs%202%20CPUs");
+            return 2;
+        }
+        Err(e) => {
+            println!("ipcbench: spawn server: {e:?}");
+            let _ = rt::kill(client);
+            let _ = rt::wait(client);
+            return 1;
+        }
+    };
+    let client_end = rt::wait(client);
+    let server_end = rt::wait(server);
+    match (client_end, server_end) {
+        (Ok((0, 0, _)), Ok((0, 0, _))) => 0,
+        other => {
+            println!("ipcbench: {} ended with {other:?}", name(bench));
+            1
+        }
+    }
+}
+
+/// The server: grants the client (pid `client`) a send capability, then
+/// answers until QUIT. For the one-way benchmark the reply carries the
+/// latency from the client's stamp to this receive.
+fn server(bench: u64, client: u64) -> u64 {
+    let Ok((receive, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    if rt::ipc::grant(send.0, client as u32, Rights::SEND, 1).is_err() {
+        println!("ipcbench: grant failed");
+        return 1;
+    }
+    let mut message = receive.recv();
+    loop {
+        let stamp = rt::arch::rdtsc();
+        let Ok(m) = message else {
+            println!("ipcbench: server receive failed: {message:?}");
+            return 1;
+        };
+        if m.data[0] == QUIT {
+            let _ = rt::ipc::reply([0; 4]);
+            return 0;
+        }
+        let reply = if bench == bench::ONEWAY {
+            [stamp.wrapping_sub(m.data[0]), 0, 0, 0]
+        } else {
+            m.data
+        };
+        message = receive.reply_recv(reply);
+    }
+}
+
+/// The histogram (221 KB: not on the stack); only the client touches it.
+static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
+
+/// The client: waits for its capability, warms up, measures, prints.
+fn client(bench: u64, arg: u64) -> u64 {
+    let unit = if arg & ICOUNT != 0 {
+        perf::record::Unit::Instructions
+    } else {
+        perf::record::Unit::Cycles
+    };
+    let samples = (arg & !ICOUNT) >> 8;
+    let samples = if samples == 0 { 10_000 } else { samples };
+    if !rt::ipc::wait_for_cap(initial_cap(0), 100_000) {
+        println!("ipcbench: no capability granted");
+        return 1;
+    }
+    let server = Endpoint(initial_cap(0));
+    // SAFETY: this single-threaded program is the histogram's only user.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
+    let mut overhead = u64::MAX;
+    for _ in 0..1000 {
+        let a = rt::arch::rdtsc();
+        let b = rt::arch::rdtsc();
+        overhead = overhead.min(b - a);
+    }
+    for i in 0..(samples / 10).max(100) {
+        if server.send_recv([i, 1, 2, 3]).is_err() {
+            println!("ipcbench: warm-up call failed");
+            return 1;
+        }
+    }
+    let (start, hz, _) = rt::time();
+    for i in 0..samples {
+        let a = rt::arch::rdtsc();
+        let words = if bench == bench::ONEWAY {
+            [a, 1, 2, 3]
+        } else {
+            [i, 1, 2, 3]
+        };
+        let reply = server.send_recv(words);
+        let b = rt::arch::rdtsc();
+        let sample = match (bench, reply) {
+            (bench::ONEWAY, Ok(r)) => r[0],
+            (_, Ok(_)) => b - a,
+            (_, Err(e)) => {
+                println!("ipcbench: call failed: {e}");
+                return 1;
+            }
+        };
+        hist.record(sample.saturating_sub(overhead).max(1));
+    }
+    let (end, _, _) = rt::time();
+    let _ = server.send_recv([QUIT, 0, 0, 0]);
+    let secs = |t: u64| {
+        core::time::Duration::from_nanos(
+            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
+        )
+    };
+    let mut c = rt::Console::new();
+    let result = perf::record::BenchResult::from_histogram(name(bench), unit, hist);
+    let _ = result.write_to(&mut c);
+    let record = perf::record::Hist {
+        name: name(bench),
+        histogram: hist,
+        start: secs(start),
+        interval: secs(end - start),
+    };
+    let _ = record.write_to(&mut c);
+    c.flush();
+    println!(
+        "ipcbench: {} tsc_overhead={overhead} samples={samples} fastpath_eligible={}",
+        name(bench),
+        bench != bench::CROSS_CPU
+    );
+    0
+}

@@ -1,0 +1,782 @@
+//! `ipctest`: synchronous IPC and capability scenarios, run by the kernel's
+//! `kipc_tests`. `arg & 0xff` picks a scenario (exit code 0 = every check
+//! passed, else the failed check's number with the reason printed) or, for
+//! the copies a scenario spawns of itself, a role; the other bits carry the
+//! role's parameters (pids).
+//!
+//! Capability bootstrap: the first capability a process is granted is its
+//! slot 0 (`rt::ipc::initial_cap(0)`), the next slot 1, and so on; a child
+//! waits (yielding) until its slot is filled.
+#![no_std]
+#![no_main]
+
+use ipc::IpcError;
+use rt::ipc::{Endpoint, Rights, initial_cap};
+use rt::{Placement, println};
+
+rt::entry!(main);
+
+/// Scenarios (the kernel's tests name them).
+mod scenario {
+    pub const SAME_CPU: u64 = 1;
+    pub const CROSS_CPU: u64 = 2;
+    pub const ERRORS: u64 = 3;
+    pub const REVOKE: u64 = 4;
+    pub const RATE: u64 = 5;
+    pub const KILL_SERVER: u64 = 6;
+    pub const HAMMER: u64 = 7;
+}
+
+/// Roles of the spawned copies.
+mod role {
+    /// Calls the echo server at slot 0 `param` times, then quits.
+    pub const ECHO_CLIENT: u64 = 0x10;
+    /// The REVOKE scenario's client.
+    pub const REVOKE_CLIENT: u64 = 0x11;
+    /// The RATE scenario's client (slot 0 rate limited, slot 1 not).
+    pub const RATE_CLIENT: u64 = 0x12;
+    /// Serves the KILL_SERVER clients (pids in the parameter) and tells the
+    /// driver (slot 0) when it holds a call with another one queued.
+    pub const DOOMED_SERVER: u64 = 0x13;
+    /// A KILL_SERVER client: its call must fail with ProcessNotFound.
+    pub const DOOMED_CLIENT: u64 = 0x14;
+    /// A HAMMER client: `HAMMER_CALLS` sequenced calls, then quit.
+    pub const HAMMER_CLIENT: u64 = 0x15;
+}
+
+/// Message word 0 that ends a conversation.
+const QUIT: u64 = u64::MAX;
+/// Badge the echo server gives its client.
+const ECHO_BADGE: u64 = 0xec40;
+/// Calls of the echo scenarios.
+const ECHO_CALLS: u64 = 2_000;
+/// HAMMER: clients and calls per client.
+const HAMMER_CLIENTS: usize = 64;
+const HAMMER_CALLS: u64 = 100;
+/// RATE: the limit (messages per second) and the calls offered back to
+/// back. Every call finishes long before one token refills (1/3 s), so
+/// exactly `RATE_LIMIT` pass: the bucket starts full with one second's worth.
+const RATE_LIMIT: u32 = 3;
+const RATE_CALLS: u64 = 30;
+/// Checks of `wait_for_cap` before a child gives up.
+const CAP_TRIES: u32 = 100_000;
+
+macro_rules! check {
+    ($n:expr, $cond:expr, $($why:tt)*) => {
+        if !$cond {
+            println!("ipctest: check {} failed: {}", $n, format_args!($($why)*));
+            return $n;
+        }
+    };
+}
+
+fn main(arg: u64) -> u64 {
+    let param = arg >> 8;
+    match arg & 0xff {
+        scenario::SAME_CPU => echo_scenario(false),
+        scenario::CROSS_CPU => echo_scenario(true),
+        scenario::ERRORS => errors(),
+        scenario::REVOKE => revoke(),
+        scenario::RATE => rate(),
+        scenario::KILL_SERVER => kill_server(),
+        scenario::HAMMER => hammer(),
+        role::ECHO_CLIENT => echo_client(param),
+        role::REVOKE_CLIENT => revoke_client(),
+        role::RATE_CLIENT => rate_client(),
+        role::DOOMED_SERVER => doomed_server(param),
+        role::DOOMED_CLIENT => doomed_client(),
+        role::HAMMER_CLIENT => hammer_client(param),
+        other => {
+            println!("ipctest: unknown mode {other:#x}");
+            255
+        }
+    }
+}
+
+/// The CPU this process runs on.
+fn this_cpu() -> u32 {
+    rt::time().2 as u32
+}
+
+/// Whether a process can be placed on `cpu`.
+fn cpu_online(cpu: u32) -> bool {
+    match rt::spawn(
+        "worker",
+        0,
+        Placement {
+            cpu: Some(cpu),
+            priority: 10,
+        },
+    ) {
+        Ok(pid) => {
+            let _ = rt::wait(pid);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Spawns `role | param << 8` on `cpu` (None = here).
+fn spawn_role(role: u64, param: u64, cpu: Option<u32>) -> Result<u32, IpcError> {
+    rt::spawn(
+        "ipctest",
+        role | (param << 8),
+        Placement { cpu, priority: 10 },
+    )
+}
+
+/// Whether child `pid` exited with code 0 (its own output says why not).
+fn exited_ok(pid: u32) -> bool {
+    matches!(rt::wait(pid), Ok((0, 0, _)))
+}
+
+/// SAME_CPU / CROSS_CPU: this process serves (echo with the badge), a child
+/// client on this CPU or on another one calls `ECHO_CALLS` times.
+fn echo_scenario(cross: bool) -> u64 {
+    let here = this_cpu();
+    let client_cpu = if cross {
+        let other = if here == 0 { 1 } else { 0 };
+        if cpu_online(other) {
+            println!("ipctest: server on CPU {here}, client on CPU {other}");
+            other
+        } else {
+            println!(
+                "ipctest: only one CPU online: running the cross-CPU scenario on CPU {here} alone"
+            );
+            here
+        }
+    } else {
+        println!("ipctest: server and client on CPU {here}");
+        here
+    };
+    let Ok((server, send)) = Endpoint::create(0) else {
+        println!("ipctest: endpoint_create failed");
+        return 1;
+    };
+    let client = spawn_role(role::ECHO_CLIENT, ECHO_CALLS, Some(client_cpu));
+    check!(2, client.is_ok(), "spawn: {client:?}");
+    let client = client.unwrap_or(0);
+    let granted = rt::ipc::grant(send.0, client, Rights::SEND, ECHO_BADGE);
+    check!(3, granted == Ok(initial_cap(0)), "grant: {granted:?}");
+    let served = echo_serve(server);
+    check!(4, served == Ok(ECHO_CALLS), "served {served:?}");
+    check!(5, exited_ok(client), "client failed");
+    let m = server.metrics();
+    check!(6, m.is_ok(), "metrics: {m:?}");
+    let m = m.unwrap_or_default();
+    check!(
+        7,
+        m.messages_sent == ECHO_CALLS + 1 && m.messages_received == ECHO_CALLS + 1,
+        "metrics {m:?}"
+    );
+    println!(
+        "ipctest: {ECHO_CALLS} calls answered with badge {ECHO_BADGE:#x}; metrics sent={} received={}",
+        m.messages_sent, m.messages_received
+    );
+    0
+}
+
+/// Serves echo calls on `server` until QUIT; returns how many were served.
+fn echo_serve(server: Endpoint) -> Result<u64, IpcError> {
+    let mut served = 0;
+    let mut message = server.recv()?;
+    loop {
+        if message.badge != ECHO_BADGE {
+            println!("ipctest: wrong badge {:#x}", message.badge);
+            return Err(IpcError::InvalidCapability);
+        }
+        let [a, b, c, _] = message.data;
+        if a == QUIT {
+            rt::ipc::reply([QUIT, 0, 0, 0])?;
+            return Ok(served);
+        }
+        served += 1;
+        message = server.reply_recv([a + 1, !b, c, message.badge])?;
+    }
+}
+
+/// ECHO_CLIENT: `calls` calls through slot 0, every reply checked.
+fn echo_client(calls: u64) -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability granted"
+    );
+    let server = Endpoint(initial_cap(0));
+    for i in 0..calls {
+        let reply = server.send_recv([i, i * 3, 7, 0]);
+        check!(
+            2,
+            reply == Ok([i + 1, !(i * 3), 7, ECHO_BADGE]),
+            "call {i}: {reply:?}"
+        );
+    }
+    let reply = server.send_recv([QUIT, 0, 0, 0]);
+    check!(3, reply == Ok([QUIT, 0, 0, 0]), "quit: {reply:?}");
+    0
+}
+
+/// ERRORS: every `IpcError` the IPC syscalls can return, each from a real
+/// misuse.
+fn errors() -> u64 {
+    let Ok((own, own_send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let mut seen = 0u32;
+    let mut expect = |n: u64, error: IpcError, got: Result<(), IpcError>, how: &str| -> u64 {
+        if got == Err(error) {
+            println!("ipctest: error {error}: {how}");
+            seen |= 1 << error.code();
+            0
+        } else {
+            println!("ipctest: check {n} failed: {how}: expected {error}, got {got:?}");
+            n
+        }
+    };
+    macro_rules! try_check {
+        ($e:expr) => {
+            let failed = $e;
+            if failed != 0 {
+                return failed;
+            }
+        };
+    }
+
+    // InvalidCapability: a token that names nothing.
+    try_check!(expect(
+        10,
+        IpcError::InvalidCapability,
+        Endpoint(0x0000_0007_0000_0123)
+            .send_recv([0; 4])
+            .map(|_| ()),
+        "call through a forged token"
+    ));
+    // ProcessNotFound: granting to a process that does not exist.
+    try_check!(expect(
+        11,
+        IpcError::ProcessNotFound,
+        rt::ipc::grant(own_send.0, 999_999, Rights::SEND, 0).map(|_| ()),
+        "grant to pid 999999"
+    ));
+    // MessageTooLarge: a 32-byte message through a 16-byte endpoint.
+    let Ok((_small, small_send)) = Endpoint::create(16) else {
+        return 12;
+    };
+    try_check!(expect(
+        12,
+        IpcError::MessageTooLarge,
+        small_send.send_recv([1, 2, 3, 4]).map(|_| ()),
+        "call with 32 bytes through a capability limited to 16"
+    ));
+    // OutOfMemory: derive until the capability space is full.
+    let Ok((hoard, _)) = Endpoint::create(0) else {
+        return 13;
+    };
+    let mut derived = 0;
+    let full = loop {
+        match rt::ipc::derive(hoard.0, Rights::SEND.shareable(), 0) {
+            Ok(_) => derived += 1,
+            Err(e) => break Err(e),
+        }
+        if derived > 10_000 {
+            break Ok(());
+        }
+    };
+    try_check!(expect(
+        13,
+        IpcError::OutOfMemory,
+        full,
+        "derive until the capability space is full"
+    ));
+    println!("ipctest: (the space took {derived} derived capabilities)");
+    let freed = rt::ipc::revoke(hoard.0);
+    check!(
+        14,
+        freed == Ok(derived + 2),
+        "revoking the hoard (root, its send capability and {derived} derived) freed {freed:?}"
+    );
+    // WouldBlock: send with no receiver waiting; non-blocking receive with
+    // no caller queued.
+    try_check!(expect(
+        15,
+        IpcError::WouldBlock,
+        own_send.send([1, 0, 0, 0]),
+        "send with no receiver waiting"
+    ));
+    try_check!(expect(
+        16,
+        IpcError::WouldBlock,
+        own.try_recv().map(|_| ()),
+        "non-blocking receive with no caller"
+    ));
+    // Timeout: a receive whose deadline passes.
+    let (now, hz, _) = rt::time();
+    try_check!(expect(
+        17,
+        IpcError::Timeout,
+        own.recv_until(now + hz / 500).map(|_| ()),
+        "receive with a 2 ms deadline and no caller"
+    ));
+    // PermissionDenied: receiving through a send-only capability; deriving
+    // more rights than the source has.
+    try_check!(expect(
+        18,
+        IpcError::PermissionDenied,
+        own_send.recv().map(|_| ()),
+        "receive through a send-only capability"
+    ));
+    try_check!(expect(
+        19,
+        IpcError::PermissionDenied,
+        rt::ipc::derive(own_send.0, Rights::RECEIVE, 0).map(|_| ()),
+        "derive a receive right from a send-only capability"
+    ));
+    // BadAddress: metrics into a kernel address.
+    let r = rt::raw(
+        ipc::abi::Opcode::MetricsRead as u64,
+        own.0,
+        [0xffff_8000_0000_0000, 0, 0, 0],
+    );
+    try_check!(expect(
+        20,
+        IpcError::BadAddress,
+        match r.status {
+            0 => Ok(()),
+            code => Err(IpcError::from_code(code).unwrap_or(IpcError::InvalidArgument)),
+        },
+        "metrics_read into a kernel address"
+    ));
+    // Deadlock: calling our own endpoint, which nobody else can receive on.
+    try_check!(expect(
+        21,
+        IpcError::Deadlock,
+        own_send.send_recv([0; 4]).map(|_| ()),
+        "call to our own endpoint with no other receiver possible"
+    ));
+    // InvalidArgument: contradictory flags.
+    let r = rt::raw(ipc::abi::Opcode::Recv as u64 | (3 << 32), own.0, [0; 4]);
+    try_check!(expect(
+        22,
+        IpcError::InvalidArgument,
+        match r.status {
+            0 => Ok(()),
+            code => Err(IpcError::from_code(code).unwrap_or(IpcError::BadAddress)),
+        },
+        "receive with both NONBLOCK and TIMEOUT"
+    ));
+    // RateLimitExceeded: a child calls twice through a 1 message/s
+    // capability (then quits through an unlimited one).
+    let child = spawn_role(role::RATE_CLIENT, 1, None);
+    check!(23, child.is_ok(), "spawn: {child:?}");
+    let child = child.unwrap_or(0);
+    let limited = rt::ipc::grant(own_send.0, child, Rights::SEND.rate(1), 0);
+    let plain = rt::ipc::grant(own_send.0, child, Rights::SEND, 0);
+    check!(
+        24,
+        limited.is_ok() && plain.is_ok(),
+        "grants {limited:?} {plain:?}"
+    );
+    let served = serve_until_quit(own);
+    check!(
+        25,
+        served == Ok(1),
+        "the rate-limited child got {served:?} calls through"
+    );
+    check!(26, exited_ok(child), "rate child failed");
+    seen |= 1 << IpcError::RateLimitExceeded.code();
+    println!(
+        "ipctest: error rate_limit_exceeded: second call within a second through a 1 msg/s capability"
+    );
+    println!(
+        "ipctest: error checksum_mismatch: not reachable from user space (no large-message syscall yet, issue 7)"
+    );
+    let missing: u32 = IpcError::ALL
+        .iter()
+        .filter(|e| **e != IpcError::ChecksumMismatch && seen & (1 << e.code()) == 0)
+        .count() as u32;
+    check!(27, missing == 0, "{missing} error variants not produced");
+    let dumped = rt::ipc::audit_dump();
+    check!(
+        28,
+        matches!(dumped, Ok((n, _)) if n > 0),
+        "audit dump {dumped:?}"
+    );
+    0
+}
+
+/// Serves calls on `server` (replying with the message) until QUIT;
+/// returns how many non-QUIT calls came.
+fn serve_until_quit(server: Endpoint) -> Result<u64, IpcError> {
+    let mut served = 0;
+    let mut message = server.recv()?;
+    loop {
+        if message.data[0] == QUIT {
+            rt::ipc::reply(message.data)?;
+            return Ok(served);
+        }
+        served += 1;
+        message = server.reply_recv(message.data)?;
+    }
+}
+
+/// RATE_CLIENT: `RATE_CALLS` (or, from ERRORS, 2) calls through slot 0,
+/// counted, then QUIT through slot 1; exit 0 iff exactly the limit passed.
+fn rate_client() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(1), CAP_TRIES),
+        "no capabilities"
+    );
+    let limited = Endpoint(initial_cap(0));
+    let plain = Endpoint(initial_cap(1));
+    let info = rt::ipc::info(limited.0);
+    let limit = info.map_or(0, |i| i.rights.rate_limit);
+    check!(2, limit > 0, "slot 0 is not rate limited: {info:?}");
+    let offered = if limit == 1 { 2 } else { RATE_CALLS };
+    let (mut passed, mut rejected) = (0, 0);
+    for i in 0..offered {
+        match limited.send_recv([i, 0, 0, 0]) {
+            Ok(_) => passed += 1,
+            Err(IpcError::RateLimitExceeded) => rejected += 1,
+            Err(e) => {
+                println!("ipctest: call {i} failed: {e}");
+                return 3;
+            }
+        }
+    }
+    println!(
+        "ipctest: rate {limit}/s: {offered} calls offered, {passed} passed, {rejected} rejected"
+    );
+    let _ = plain.send_recv([QUIT, 0, 0, 0]);
+    check!(
+        4,
+        passed == u64::from(limit) && rejected == offered - passed,
+        "expected exactly {limit} to pass"
+    );
+    0
+}
+
+/// RATE: a child offers `RATE_CALLS` calls back to back through a capability
+/// limited to `RATE_LIMIT`/s; exactly `RATE_LIMIT` reach this server.
+fn rate() -> u64 {
+    let Ok((server, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let child = spawn_role(role::RATE_CLIENT, 0, None);
+    check!(2, child.is_ok(), "spawn: {child:?}");
+    let child = child.unwrap_or(0);
+    let limited = rt::ipc::grant(send.0, child, Rights::SEND.rate(RATE_LIMIT), 0);
+    let plain = rt::ipc::grant(send.0, child, Rights::SEND, 0);
+    check!(
+        3,
+        limited == Ok(initial_cap(0)) && plain == Ok(initial_cap(1)),
+        "grants"
+    );
+    let served = serve_until_quit(server);
+    check!(
+        4,
+        served == Ok(u64::from(RATE_LIMIT)),
+        "{served:?} calls reached the server"
+    );
+    check!(5, exited_ok(child), "client failed");
+    0
+}
+
+/// Message word 0 of the REVOKE client's calls.
+mod revoke_step {
+    pub const GRANTED: u64 = 1;
+    pub const DERIVED: u64 = 2;
+    pub const REVOKE_NOW: u64 = 3;
+}
+
+/// REVOKE: this server grants a child a capability derived from an
+/// intermediate one (`middle`); the child derives its own from it; when the
+/// child asks, the server revokes `middle` before replying, and the child's
+/// very next operations through either capability fail.
+fn revoke() -> u64 {
+    let Ok((server, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let middle = rt::ipc::derive(send.0, Rights::SEND.shareable(), 0);
+    check!(2, middle.is_ok(), "derive: {middle:?}");
+    let middle = middle.unwrap_or(0);
+    let child = spawn_role(role::REVOKE_CLIENT, 0, None);
+    check!(3, child.is_ok(), "spawn: {child:?}");
+    let child = child.unwrap_or(0);
+    let granted = rt::ipc::grant(middle, child, Rights::SEND.shareable(), 0x77);
+    check!(4, granted == Ok(initial_cap(0)), "grant: {granted:?}");
+    let mut message = server.recv();
+    for expected in [revoke_step::GRANTED, revoke_step::DERIVED] {
+        let Ok(m) = message else {
+            println!("ipctest: recv failed: {message:?}");
+            return 5;
+        };
+        check!(6, m.data[0] == expected && m.badge == 0x77, "got {m:?}");
+        message = server.reply_recv([expected, 0, 0, 0]);
+    }
+    let Ok(m) = message else { return 7 };
+    check!(8, m.data[0] == revoke_step::REVOKE_NOW, "got {m:?}");
+    // The middle capability, the child's, and the one the child derived.
+    let killed = rt::ipc::revoke(middle);
+    check!(9, killed == Ok(3), "revoke killed {killed:?}");
+    check!(
+        10,
+        rt::ipc::info(send.0).is_ok(),
+        "our own send capability died too"
+    );
+    check!(
+        11,
+        rt::ipc::reply([revoke_step::REVOKE_NOW, 0, 0, 0]).is_ok(),
+        "reply"
+    );
+    check!(12, exited_ok(child), "client failed");
+    check!(
+        13,
+        server.try_recv() == Err(IpcError::WouldBlock),
+        "a call got through after revocation"
+    );
+    println!("ipctest: revoking the delegated parent killed 3 capabilities in 2 spaces at once");
+    0
+}
+
+/// REVOKE_CLIENT: see [`revoke`].
+fn revoke_client() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let granted = Endpoint(initial_cap(0));
+    let r = granted.send_recv([revoke_step::GRANTED, 0, 0, 0]);
+    check!(
+        2,
+        r == Ok([revoke_step::GRANTED, 0, 0, 0]),
+        "granted call: {r:?}"
+    );
+    let derived = rt::ipc::derive(granted.0, Rights::SEND, 0);
+    check!(3, derived.is_ok(), "derive: {derived:?}");
+    let derived = Endpoint(derived.unwrap_or(0));
+    let r = derived.send_recv([revoke_step::DERIVED, 0, 0, 0]);
+    check!(
+        4,
+        r == Ok([revoke_step::DERIVED, 0, 0, 0]),
+        "derived call: {r:?}"
+    );
+    let r = granted.send_recv([revoke_step::REVOKE_NOW, 0, 0, 0]);
+    check!(
+        5,
+        r == Ok([revoke_step::REVOKE_NOW, 0, 0, 0]),
+        "revoke call: {r:?}"
+    );
+    // The server revoked before replying: nothing works any more.
+    let r = granted.send_recv([9, 0, 0, 0]);
+    check!(
+        6,
+        r == Err(IpcError::InvalidCapability),
+        "granted after revoke: {r:?}"
+    );
+    let r = derived.send_recv([9, 0, 0, 0]);
+    check!(
+        7,
+        r == Err(IpcError::InvalidCapability),
+        "derived after revoke: {r:?}"
+    );
+    let r = rt::ipc::info(derived.0);
+    check!(
+        8,
+        r == Err(IpcError::InvalidCapability),
+        "info after revoke: {r:?}"
+    );
+    let r = rt::ipc::derive(granted.0, Rights::SEND, 0);
+    check!(
+        9,
+        r == Err(IpcError::InvalidCapability),
+        "derive after revoke: {r:?}"
+    );
+    0
+}
+
+/// KILL_SERVER: a server holds one client's call (another client's call is
+/// queued behind it) and is killed; both clients wake with ProcessNotFound,
+/// and calling the dead server again fails the same way.
+fn kill_server() -> u64 {
+    let Ok((driver, driver_send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let a = spawn_role(role::DOOMED_CLIENT, 0, None);
+    let b = spawn_role(role::DOOMED_CLIENT, 0, None);
+    check!(2, a.is_ok() && b.is_ok(), "spawn clients: {a:?} {b:?}");
+    let (a, b) = (a.unwrap_or(0), b.unwrap_or(0));
+    let server = spawn_role(
+        role::DOOMED_SERVER,
+        u64::from(a) | (u64::from(b) << 24),
+        None,
+    );
+    check!(3, server.is_ok(), "spawn server: {server:?}");
+    let server = server.unwrap_or(0);
+    let granted = rt::ipc::grant(driver_send.0, server, Rights::SEND, 0x5e);
+    check!(4, granted == Ok(initial_cap(0)), "grant: {granted:?}");
+    let holding = driver.recv();
+    check!(
+        5,
+        matches!(holding, Ok(m) if m.badge == 0x5e),
+        "server did not report: {holding:?}"
+    );
+    check!(6, rt::kill(server).is_ok(), "kill");
+    check!(
+        7,
+        rt::wait(server).map(|r| r.0) == Ok(1),
+        "server not killed"
+    );
+    let r = rt::ipc::reply([0; 4]);
+    check!(
+        8,
+        r == Err(IpcError::InvalidCapability),
+        "reply to the dead server: {r:?}"
+    );
+    check!(9, exited_ok(a), "client A failed");
+    check!(10, exited_ok(b), "client B failed");
+    println!("ipctest: killed server woke its caller and its queued caller with process_not_found");
+    0
+}
+
+/// DOOMED_SERVER: grants both clients (pids in `param`), receives one call,
+/// waits until the other is queued, tells the driver, and is killed there.
+fn doomed_server(param: u64) -> u64 {
+    let (a, b) = ((param & 0xff_ffff) as u32, (param >> 24) as u32);
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no driver capability"
+    );
+    let driver = Endpoint(initial_cap(0));
+    let Ok((server, send)) = Endpoint::create(0) else {
+        return 2;
+    };
+    for pid in [a, b] {
+        let g = rt::ipc::grant(send.0, pid, Rights::SEND, 0);
+        check!(3, g == Ok(initial_cap(0)), "grant to {pid}: {g:?}");
+    }
+    let held = server.recv();
+    check!(4, held.is_ok(), "recv {held:?}");
+    // Both calls arrived (one held, one queued) once two were sent.
+    for _ in 0..CAP_TRIES {
+        if server.metrics().is_ok_and(|m| m.messages_sent >= 2) {
+            break;
+        }
+        rt::yield_now();
+    }
+    let _ = driver.send_recv([1, 0, 0, 0]);
+    println!("ipctest: doomed server was not killed");
+    5
+}
+
+/// DOOMED_CLIENT: see [`kill_server`].
+fn doomed_client() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let server = Endpoint(initial_cap(0));
+    let r = server.send_recv([1, 2, 3, 4]);
+    check!(2, r == Err(IpcError::ProcessNotFound), "call: {r:?}");
+    let r = server.send_recv([1, 2, 3, 4]);
+    check!(
+        3,
+        r == Err(IpcError::ProcessNotFound),
+        "call to the dead server: {r:?}"
+    );
+    0
+}
+
+/// HAMMER: `HAMMER_CLIENTS` clients (spread over two CPUs when there are
+/// two) each make `HAMMER_CALLS` calls with sequence numbers to this
+/// server; every message arrives, in order per client, none twice.
+fn hammer() -> u64 {
+    let Ok((server, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let here = this_cpu();
+    let other = if here == 0 { 1 } else { 0 };
+    let two = cpu_online(other);
+    let mut pids = [0u32; HAMMER_CLIENTS];
+    for (i, pid) in pids.iter_mut().enumerate() {
+        let cpu = if two && i % 2 == 1 { other } else { here };
+        let badge = i as u64 + 1;
+        let spawned = spawn_role(role::HAMMER_CLIENT, badge, Some(cpu));
+        check!(2, spawned.is_ok(), "spawn {i}: {spawned:?}");
+        *pid = spawned.unwrap_or(0);
+        let g = rt::ipc::grant(send.0, *pid, Rights::SEND, badge);
+        check!(3, g == Ok(initial_cap(0)), "grant {i}: {g:?}");
+    }
+    println!(
+        "ipctest: {HAMMER_CLIENTS} clients on {} CPU(s), {HAMMER_CALLS} calls each",
+        if two { 2 } else { 1 }
+    );
+    let mut next = [0u64; HAMMER_CLIENTS];
+    let (mut done, mut total) = (0, 0u64);
+    let mut message = server.recv();
+    loop {
+        let Ok(m) = message else {
+            println!("ipctest: receive failed: {message:?}");
+            return 4;
+        };
+        let client = m.badge.wrapping_sub(1) as usize;
+        check!(5, client < HAMMER_CLIENTS, "unknown badge {:#x}", m.badge);
+        let [seq, id, _, _] = m.data;
+        check!(6, id == m.badge, "client {client} claims to be {id}");
+        if seq == QUIT {
+            check!(
+                7,
+                next[client] == HAMMER_CALLS,
+                "client {client} quit after {} calls",
+                next[client]
+            );
+            done += 1;
+            if done == HAMMER_CLIENTS {
+                check!(8, rt::ipc::reply([QUIT, id, 0, 0]).is_ok(), "last reply");
+                break;
+            }
+        } else {
+            check!(
+                9,
+                seq == next[client],
+                "client {client}: got #{seq}, expected #{}",
+                next[client]
+            );
+            next[client] += 1;
+            total += 1;
+        }
+        message = server.reply_recv([seq, id, 0, 0]);
+    }
+    for (i, &pid) in pids.iter().enumerate() {
+        check!(10, exited_ok(pid), "client {i} failed");
+    }
+    check!(
+        11,
+        total == HAMMER_CLIENTS as u64 * HAMMER_CALLS,
+        "{total} messages"
+    );
+    println!(
+        "ipctest: {total} sequenced calls from {HAMMER_CLIENTS} clients, none lost or repeated"
+    );
+    0
+}
+
+/// HAMMER_CLIENT with badge `id`.
+fn hammer_client(id: u64) -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let server = Endpoint(initial_cap(0));
+    for seq in 0..HAMMER_CALLS {
+        let r = server.send_recv([seq, id, 0, 0]);
+        check!(2, r == Ok([seq, id, 0, 0]), "call #{seq}: {r:?}");
+    }
+    let r = server.send_recv([QUIT, id, 0, 0]);
+    check!(3, r.is_ok(), "quit: {r:?}");
+    0
+}
