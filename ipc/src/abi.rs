@@ -49,7 +49,8 @@ pub enum Opcode {
     /// Return the four data words and the capability word unchanged (ABI
     /// round-trip tests and the null-syscall benchmark).
     Echo = 0x0009,
-    /// Scheduling facts about process `data[0]`: times its threads were
+    /// Scheduling facts about live process `data[0]` (an ended one is
+    /// `ProcessNotFound`): times its threads were
     /// switched in, the CPU of its first thread, its effective and base
     /// priority.
     ProcInfo = 0x000a,

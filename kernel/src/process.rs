@@ -502,9 +502,11 @@ pub fn run_and_wait(
 /// # Errors
 /// `ProcessNotFound`.
 pub fn info(pid: Pid) -> Result<[u64; 4], ipc::IpcError> {
+    // A process that has ended (a zombie until its parent waits) is gone.
     let threads = PROCS
         .lock()
         .get(&pid)
+        .filter(|p| p.exit.is_none())
         .map(|p| p.threads.clone())
         .ok_or(ipc::IpcError::ProcessNotFound)?;
     let switch_ins = threads.iter().map(|&t| task::switch_ins(t)).sum();

@@ -25,6 +25,11 @@ mod scenario {
     pub const RATE: u64 = 5;
     pub const KILL_SERVER: u64 = 6;
     pub const HAMMER: u64 = 7;
+    /// Priority inversion: `param` 1 = inheritance on (the client must be
+    /// served while the hog still runs), 0 = off (the hog finishes first).
+    pub const INVERSION: u64 = 8;
+    /// 50,000 cross-CPU calls: 100,000 wake/sleep cycles across CPUs.
+    pub const WAKEUPS: u64 = 9;
 }
 
 /// Roles of the spawned copies.
@@ -42,7 +47,24 @@ mod role {
     pub const DOOMED_CLIENT: u64 = 0x14;
     /// A HAMMER client: `HAMMER_CALLS` sequenced calls, then quit.
     pub const HAMMER_CLIENT: u64 = 0x15;
+    /// INVERSION's low-priority server: one call, `SERVER_WORK_MS` of work.
+    pub const INV_SERVER: u64 = 0x16;
+    /// INVERSION's medium-priority hog: spins `HOG_MS`, never blocks.
+    pub const INV_HOG: u64 = 0x17;
+    /// INVERSION's high-priority client (CPU in the parameter): starts the
+    /// hog, sleeps, calls, then exits `HOG_ALIVE` or `HOG_DONE`.
+    pub const INV_CLIENT: u64 = 0x18;
 }
+
+/// INVERSION timing (TSC-measured spins; the verdict is by ordering).
+const HOG_MS: u64 = 1_500;
+const SERVER_WORK_MS: u64 = 30;
+const CLIENT_DELAY_MS: u64 = 200;
+/// The client's exit codes: how the hog was doing when the reply came.
+const HOG_ALIVE: u64 = 10;
+const HOG_DONE: u64 = 20;
+/// WAKEUPS: calls (each wakes the other CPU twice).
+const WAKEUP_CALLS: u64 = 50_000;
 
 /// Message word 0 that ends a conversation.
 const QUIT: u64 = u64::MAX;
@@ -80,6 +102,11 @@ fn main(arg: u64) -> u64 {
         scenario::RATE => rate(),
         scenario::KILL_SERVER => kill_server(),
         scenario::HAMMER => hammer(),
+        scenario::INVERSION => inversion(param == 1),
+        scenario::WAKEUPS => wakeups(),
+        role::INV_SERVER => inv_server(),
+        role::INV_HOG => spin_ms(HOG_MS),
+        role::INV_CLIENT => inv_client(param as u32),
         role::ECHO_CLIENT => echo_client(param),
         role::REVOKE_CLIENT => revoke_client(),
         role::RATE_CLIENT => rate_client(),
@@ -133,6 +160,24 @@ fn exited_ok(pid: u32) -> bool {
 /// SAME_CPU / CROSS_CPU: this process serves (echo with the badge), a child
 /// client on this CPU or on another one calls `ECHO_CALLS` times.
 fn echo_scenario(cross: bool) -> u64 {
+    echo_scenario_with(cross, ECHO_CALLS)
+}
+
+/// WAKEUPS: the cross-CPU echo scenario with `WAKEUP_CALLS` calls; every
+/// call wakes the server on one CPU and the reply wakes the client on the
+/// other, so a single lost wake-up hangs it (and the kernel test times out).
+fn wakeups() -> u64 {
+    let code = echo_scenario_with(true, WAKEUP_CALLS);
+    if code == 0 {
+        println!(
+            "ipctest: {} cross-CPU wake/sleep cycles, none lost",
+            2 * WAKEUP_CALLS
+        );
+    }
+    code
+}
+
+fn echo_scenario_with(cross: bool, calls: u64) -> u64 {
     let here = this_cpu();
     let client_cpu = if cross {
         let other = if here == 0 { 1 } else { 0 };
@@ -153,24 +198,24 @@ fn echo_scenario(cross: bool) -> u64 {
         println!("ipctest: endpoint_create failed");
         return 1;
     };
-    let client = spawn_role(role::ECHO_CLIENT, ECHO_CALLS, Some(client_cpu));
+    let client = spawn_role(role::ECHO_CLIENT, calls, Some(client_cpu));
     check!(2, client.is_ok(), "spawn: {client:?}");
     let client = client.unwrap_or(0);
     let granted = rt::ipc::grant(send.0, client, Rights::SEND, ECHO_BADGE);
     check!(3, granted == Ok(initial_cap(0)), "grant: {granted:?}");
     let served = echo_serve(server);
-    check!(4, served == Ok(ECHO_CALLS), "served {served:?}");
+    check!(4, served == Ok(calls), "served {served:?}");
     check!(5, exited_ok(client), "client failed");
     let m = server.metrics();
     check!(6, m.is_ok(), "metrics: {m:?}");
     let m = m.unwrap_or_default();
     check!(
         7,
-        m.messages_sent == ECHO_CALLS + 1 && m.messages_received == ECHO_CALLS + 1,
+        m.messages_sent == calls + 1 && m.messages_received == calls + 1,
         "metrics {m:?}"
     );
     println!(
-        "ipctest: {ECHO_CALLS} calls answered with badge {ECHO_BADGE:#x}; metrics sent={} received={}",
+        "ipctest: {calls} calls answered with badge {ECHO_BADGE:#x}; metrics sent={} received={}",
         m.messages_sent, m.messages_received
     );
     0
@@ -779,4 +824,122 @@ fn hammer_client(id: u64) -> u64 {
     let r = server.send_recv([QUIT, id, 0, 0]);
     check!(3, r.is_ok(), "quit: {r:?}");
     0
+}
+
+/// Spins for `ms` milliseconds of TSC time without blocking; exits 0.
+fn spin_ms(ms: u64) -> u64 {
+    let (start, hz, _) = rt::time();
+    let until = start + hz / 1000 * ms;
+    let mut x = 1u64;
+    while rt::arch::rdtsc() < until {
+        x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    0
+}
+
+/// INVERSION: a low-priority server (5) holds the endpoint, a medium hog
+/// (15) spins on the same CPU, a high-priority client (25) calls the server.
+/// With inheritance the server runs at the client's priority and the reply
+/// comes while the hog still runs; without it the hog finishes first. The
+/// verdict is the order of events, not a time.
+fn inversion(pi: bool) -> u64 {
+    let cpu = this_cpu();
+    let at = |priority| Placement {
+        cpu: Some(cpu),
+        priority,
+    };
+    let Ok((recv_ep, send_ep)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let server = rt::spawn("ipctest", role::INV_SERVER, at(5));
+    check!(2, server.is_ok(), "server spawn: {server:?}");
+    let server = server.unwrap_or(0);
+    check!(
+        3,
+        rt::ipc::grant(recv_ep.0, server, Rights::RECEIVE, 0) == Ok(initial_cap(0)),
+        "grant to server"
+    );
+    // The client starts the hog itself (so it knows the hog's pid), on this
+    // CPU below its own priority, then sleeps so the hog gets the CPU.
+    let client = rt::spawn("ipctest", role::INV_CLIENT | (u64::from(cpu) << 8), at(25));
+    check!(4, client.is_ok(), "client spawn: {client:?}");
+    let client = client.unwrap_or(0);
+    check!(
+        5,
+        rt::ipc::grant(send_ep.0, client, Rights::SEND, 0) == Ok(initial_cap(0)),
+        "grant to client"
+    );
+    let client_code = rt::wait(client);
+    let server_ok = exited_ok(server);
+    let expected = if pi { HOG_ALIVE } else { HOG_DONE };
+    let got = client_code.map(|r| r.1).unwrap_or(0);
+    println!(
+        "ipctest: inversion with inheritance {}: the client's reply came {} (expected {})",
+        if pi { "on" } else { "off" },
+        if got == HOG_ALIVE {
+            "while the hog still ran"
+        } else {
+            "after the hog finished"
+        },
+        if expected == HOG_ALIVE {
+            "while the hog ran"
+        } else {
+            "after the hog"
+        }
+    );
+    check!(7, server_ok, "server failed");
+    check!(
+        8,
+        got == expected,
+        "client exit code {got}, expected {expected}"
+    );
+    0
+}
+
+fn inv_server() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no receive capability"
+    );
+    let ep = Endpoint(initial_cap(0));
+    let Ok(call) = ep.recv() else { return 2 };
+    spin_ms(SERVER_WORK_MS);
+    check!(
+        3,
+        rt::ipc::reply([call.data[0] + 1, 0, 0, 0]).is_ok(),
+        "reply failed"
+    );
+    0
+}
+
+fn inv_client(cpu: u32) -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no send capability"
+    );
+    let hog = rt::spawn(
+        "ipctest",
+        role::INV_HOG,
+        Placement {
+            cpu: Some(cpu),
+            priority: 15,
+        },
+    );
+    check!(2, hog.is_ok(), "hog spawn: {hog:?}");
+    let hog = hog.unwrap_or(0);
+    rt::sleep_ns(CLIENT_DELAY_MS * 1_000_000);
+    // The hog must be running (alive) when we call, or the test proves nothing.
+    check!(
+        3,
+        rt::proc_info(hog).is_ok(),
+        "the hog is not running when the client calls"
+    );
+    let reply = Endpoint(initial_cap(0)).send_recv([41, 0, 0, 0]);
+    let alive = rt::proc_info(hog).is_ok();
+    let hog_end = rt::wait(hog);
+    check!(4, reply.map(|r| r[0]) == Ok(42), "call failed: {reply:?}");
+    check!(5, hog_end == Ok((0, 0, 0)), "hog ended with {hog_end:?}");
+    if alive { HOG_ALIVE } else { HOG_DONE }
 }
