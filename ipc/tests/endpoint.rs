@@ -507,3 +507,27 @@ fn a_thousand_client_processes_come_and_go_without_leaking() {
     );
     assert!(w.state.space(w.client_process).is_some());
 }
+
+/// A caller queued behind a busy server can name the thread it waits for
+/// (the kernel lends that thread the caller's priority): the endpoint's server
+/// is the thread that last received on it, and nobody before any receive.
+#[test]
+fn queued_callers_know_the_endpoint_server() {
+    let mut w = world(0);
+    let endpoint = match w.state.call(w.client, w.client_token, message(1), 0) {
+        Ok(_) => match w.state.thread_state(w.client) {
+            Some(ThreadState::Calling { endpoint, .. }) => endpoint,
+            other => panic!("a call without a receiver queues: {other:?}"),
+        },
+        Err(e) => panic!("call failed: {e:?}"),
+    };
+    assert_eq!(w.state.endpoint_server(endpoint), None, "no receive yet");
+    w.state.recv(w.server, w.server_token, RecvMode::Block, 0).unwrap();
+    assert_eq!(w.state.endpoint_server(endpoint), Some(w.server));
+    // A second caller queued while the server is busy with the first call
+    // waits for that same server.
+    let second = w.state.create_thread(w.client_process, CpuId(0)).unwrap();
+    w.state.call(second, w.client_token, message(2), 0).unwrap();
+    assert!(matches!(w.state.thread_state(second), Some(ThreadState::Calling { .. })));
+    assert_eq!(w.state.endpoint_server(endpoint), Some(w.server));
+}

@@ -128,6 +128,9 @@ struct Endpoint {
     callers: VecDeque<ThreadRef>,
     /// Threads in [`ThreadState::Receiving`] on this endpoint, oldest first.
     receivers: VecDeque<ThreadRef>,
+    /// The thread that most recently received (or began waiting to receive)
+    /// on this endpoint: its server, to which queued callers lend priority.
+    last_receiver: Option<ThreadRef>,
 }
 
 /// Capabilities, processes, threads and endpoints of synchronous IPC.
@@ -204,6 +207,15 @@ impl IpcState {
         self.threads.get_mut(thread.0 as usize)?.as_mut()
     }
 
+    /// The server of `endpoint`: the live thread that most recently received
+    /// (or began waiting to receive) on it. A caller queued on the endpoint
+    /// waits for this thread, and lends it its priority.
+    #[must_use]
+    pub fn endpoint_server(&self, endpoint: EndpointId) -> Option<ThreadRef> {
+        let server = self.endpoint(endpoint)?.last_receiver?;
+        self.thread(server).map(|_| server)
+    }
+
     fn endpoint(&self, endpoint: EndpointId) -> Option<&Endpoint> {
         self.endpoints.get(endpoint.0 as usize)?.as_ref()
     }
@@ -269,6 +281,7 @@ impl IpcState {
             owner: process,
             callers: VecDeque::new(),
             receivers: VecDeque::new(),
+            last_receiver: None,
         });
         Ok((endpoint, token))
     }

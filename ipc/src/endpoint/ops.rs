@@ -203,9 +203,10 @@ impl IpcState {
         mode: RecvMode,
         actions: &mut Actions,
     ) {
-        let caller = self
-            .endpoint_mut(endpoint)
-            .and_then(|queue| queue.callers.pop_front());
+        let caller = self.endpoint_mut(endpoint).and_then(|queue| {
+            queue.last_receiver = Some(receiver);
+            queue.callers.pop_front()
+        });
         match caller.and_then(|caller| Some((caller, self.thread(caller)?.state))) {
             Some((caller, ThreadState::Calling { message, badge, .. })) => {
                 if let Some(client) = self.thread_mut(caller) {

@@ -43,6 +43,15 @@ fn wait_reason(k: &Kipc, me: ThreadEntry) -> BlockedOn {
             k.tid_of(server).map_or(BlockedOn::Sleep, BlockedOn::Reply)
         }
         Some(ThreadState::Receiving { .. }) => BlockedOn::Receive,
+        // Queued behind a busy server: wait for (and lend priority to) the
+        // endpoint's server, so a low-priority server holding another call
+        // is not starved by medium-priority work (priority inheritance).
+        Some(ThreadState::Calling { endpoint, .. }) => k
+            .state
+            .endpoint_server(endpoint)
+            .filter(|&server| server != me.tref)
+            .and_then(|server| k.tid_of(server))
+            .map_or(BlockedOn::Sleep, BlockedOn::Reply),
         _ => BlockedOn::Sleep,
     }
 }

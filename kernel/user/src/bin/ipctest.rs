@@ -47,8 +47,11 @@ mod role {
     pub const DOOMED_CLIENT: u64 = 0x14;
     /// A HAMMER client: `HAMMER_CALLS` sequenced calls, then quit.
     pub const HAMMER_CLIENT: u64 = 0x15;
-    /// INVERSION's low-priority server: one call, `SERVER_WORK_MS` of work.
+    /// INVERSION's low-priority server: serves two calls, the first with
+    /// `LOW_WORK_MS` of work, the second with `SERVER_WORK_MS`.
     pub const INV_SERVER: u64 = 0x16;
+    /// INVERSION's low client: the call the server is busy with.
+    pub const INV_LOW: u64 = 0x19;
     /// INVERSION's medium-priority hog: spins `HOG_MS`, never blocks.
     pub const INV_HOG: u64 = 0x17;
     /// INVERSION's high-priority client (CPU in the parameter): starts the
@@ -57,9 +60,11 @@ mod role {
 }
 
 /// INVERSION timing (TSC-measured spins; the verdict is by ordering).
-const HOG_MS: u64 = 1_500;
+const HOG_MS: u64 = 2_000;
+const LOW_WORK_MS: u64 = 600;
 const SERVER_WORK_MS: u64 = 30;
 const CLIENT_DELAY_MS: u64 = 200;
+const SETTLE_MS: u64 = 50;
 /// The client's exit codes: how the hog was doing when the reply came.
 const HOG_ALIVE: u64 = 10;
 const HOG_DONE: u64 = 20;
@@ -105,6 +110,7 @@ fn main(arg: u64) -> u64 {
         scenario::INVERSION => inversion(param == 1),
         scenario::WAKEUPS => wakeups(),
         role::INV_SERVER => inv_server(),
+        role::INV_LOW => inv_low(),
         role::INV_HOG => spin_ms(HOG_MS),
         role::INV_CLIENT => inv_client(param as u32),
         role::ECHO_CLIENT => echo_client(param),
@@ -837,10 +843,12 @@ fn spin_ms(ms: u64) -> u64 {
     0
 }
 
-/// INVERSION: a low-priority server (5) holds the endpoint, a medium hog
-/// (15) spins on the same CPU, a high-priority client (25) calls the server.
-/// With inheritance the server runs at the client's priority and the reply
-/// comes while the hog still runs; without it the hog finishes first. The
+/// INVERSION, the classic scenario on one CPU: a low-priority server (5) is
+/// busy with a low client's (8) call when a medium hog (15) starts spinning;
+/// then a high client (25) calls the server and is queued behind the call in
+/// progress. With inheritance the queued client lends 25 to the server, which
+/// preempts the hog, finishes, and serves the client while the hog still
+/// runs; without it the hog starves the server and finishes first. The
 /// verdict is the order of events, not a time.
 fn inversion(pi: bool) -> u64 {
     let cpu = this_cpu();
@@ -859,22 +867,32 @@ fn inversion(pi: bool) -> u64 {
         rt::ipc::grant(recv_ep.0, server, Rights::RECEIVE, 0) == Ok(initial_cap(0)),
         "grant to server"
     );
-    // The client starts the hog itself (so it knows the hog's pid), on this
-    // CPU below its own priority, then sleeps so the hog gets the CPU.
-    let client = rt::spawn("ipctest", role::INV_CLIENT | (u64::from(cpu) << 8), at(25));
-    check!(4, client.is_ok(), "client spawn: {client:?}");
-    let client = client.unwrap_or(0);
+    rt::sleep_ns(SETTLE_MS * 1_000_000); // the server reaches recv
+    let low = rt::spawn("ipctest", role::INV_LOW, at(8));
+    check!(4, low.is_ok(), "low client spawn: {low:?}");
+    let low = low.unwrap_or(0);
     check!(
         5,
+        rt::ipc::grant(send_ep.0, low, Rights::SEND, 0) == Ok(initial_cap(0)),
+        "grant to low client"
+    );
+    rt::sleep_ns(SETTLE_MS * 1_000_000); // the server takes the low call
+    // The high client starts the hog itself (so it knows the hog's pid).
+    let client = rt::spawn("ipctest", role::INV_CLIENT | (u64::from(cpu) << 8), at(25));
+    check!(6, client.is_ok(), "client spawn: {client:?}");
+    let client = client.unwrap_or(0);
+    check!(
+        7,
         rt::ipc::grant(send_ep.0, client, Rights::SEND, 0) == Ok(initial_cap(0)),
         "grant to client"
     );
     let client_code = rt::wait(client);
+    let low_ok = exited_ok(low);
     let server_ok = exited_ok(server);
     let expected = if pi { HOG_ALIVE } else { HOG_DONE };
     let got = client_code.map(|r| r.1).unwrap_or(0);
     println!(
-        "ipctest: inversion with inheritance {}: the client's reply came {} (expected {})",
+        "ipctest: inversion with inheritance {}: the high client's reply came {} (expected {})",
         if pi { "on" } else { "off" },
         if got == HOG_ALIVE {
             "while the hog still ran"
@@ -887,9 +905,9 @@ fn inversion(pi: bool) -> u64 {
             "after the hog"
         }
     );
-    check!(7, server_ok, "server failed");
+    check!(8, low_ok && server_ok, "low client or server failed");
     check!(
-        8,
+        9,
         got == expected,
         "client exit code {got}, expected {expected}"
     );
@@ -903,12 +921,29 @@ fn inv_server() -> u64 {
         "no receive capability"
     );
     let ep = Endpoint(initial_cap(0));
-    let Ok(call) = ep.recv() else { return 2 };
-    spin_ms(SERVER_WORK_MS);
+    for work in [LOW_WORK_MS, SERVER_WORK_MS] {
+        let Ok(call) = ep.recv() else { return 2 };
+        spin_ms(work);
+        check!(
+            3,
+            rt::ipc::reply([call.data[0] + 1, 0, 0, 0]).is_ok(),
+            "reply failed"
+        );
+    }
+    0
+}
+
+fn inv_low() -> u64 {
     check!(
-        3,
-        rt::ipc::reply([call.data[0] + 1, 0, 0, 0]).is_ok(),
-        "reply failed"
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no send capability"
+    );
+    let reply = Endpoint(initial_cap(0)).send_recv([1, 0, 0, 0]);
+    check!(
+        2,
+        reply.map(|r| r[0]) == Ok(2),
+        "low call failed: {reply:?}"
     );
     0
 }
@@ -936,8 +971,15 @@ fn inv_client(cpu: u32) -> u64 {
         rt::proc_info(hog).is_ok(),
         "the hog is not running when the client calls"
     );
+    let (t0, hz, _) = rt::time();
     let reply = Endpoint(initial_cap(0)).send_recv([41, 0, 0, 0]);
     let alive = rt::proc_info(hog).is_ok();
+    let (t1, _, _) = rt::time();
+    println!(
+        "ipctest: high client's call took {} us (hog {})",
+        (t1 - t0) * 1_000_000 / hz.max(1),
+        if alive { "still running" } else { "finished" }
+    );
     let hog_end = rt::wait(hog);
     check!(4, reply.map(|r| r[0]) == Ok(42), "call failed: {reply:?}");
     check!(5, hog_end == Ok((0, 0, 0)), "hog ended with {hog_end:?}");
