@@ -522,12 +522,17 @@ fn queued_callers_know_the_endpoint_server() {
         Err(e) => panic!("call failed: {e:?}"),
     };
     assert_eq!(w.state.endpoint_server(endpoint), None, "no receive yet");
-    w.state.recv(w.server, w.server_token, RecvMode::Block, 0).unwrap();
+    w.state
+        .recv(w.server, w.server_token, RecvMode::Block, 0)
+        .unwrap();
     assert_eq!(w.state.endpoint_server(endpoint), Some(w.server));
     // A second caller queued while the server is busy with the first call
     // waits for that same server.
     let second = w.state.create_thread(w.client_process, CpuId(0)).unwrap();
     w.state.call(second, w.client_token, message(2), 0).unwrap();
-    assert!(matches!(w.state.thread_state(second), Some(ThreadState::Calling { .. })));
+    assert!(matches!(
+        w.state.thread_state(second),
+        Some(ThreadState::Calling { .. })
+    ));
     assert_eq!(w.state.endpoint_server(endpoint), Some(w.server));
 }
