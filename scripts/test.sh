@@ -191,7 +191,7 @@ browser_check() {
 # user_programs_lint: kernel/user is its own cargo project (other code
 # generation flags), so the workspace-wide fmt and clippy do not see it.
 user_programs_lint() {
-    (cd kernel/user && cargo fmt --check && cargo clippy --release --target "$KERNEL_TARGET" -- -D warnings)
+    (cd kernel/user && cargo fmt --check && cargo clippy --release --target "$KERNEL_TARGET" --target-dir "$TARGET_DIR/user-lint" -- -D warnings)
 }
 
 ensure_rust

@@ -25,6 +25,9 @@ enum How {
     User(&'static str, u64),
     /// In-kernel capability lookup over a table of this many slots.
     CapLookup(u32),
+    /// The priority-inversion scenario (ipctest), inheritance on or off: the
+    /// high-priority client's call latency over repeated runs.
+    Inversion(bool),
     /// A mechanism not built yet: the reason printed in `@skip`.
     Missing(&'static str),
 }
@@ -65,14 +68,8 @@ const SUITE: &[(&str, How)] = &[
     ),
     ("cap.lookup.16", How::CapLookup(16)),
     ("cap.lookup.65536", How::CapLookup(65536)),
-    (
-        "sched.pi.with_pi",
-        How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)"),
-    ),
-    (
-        "sched.pi.without_pi",
-        How::Missing("the priority-inversion benchmark needs the in-kernel PI scenario (issue 6)"),
-    ),
+    ("sched.pi.with_pi", How::Inversion(true)),
+    ("sched.pi.without_pi", How::Inversion(false)),
     (
         "stress.procs.1024",
         How::Missing(
@@ -248,6 +245,21 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
                 .write_to(&mut line);
                 emit(&line);
                 skipped += 1;
+            }
+            How::Inversion(pi) => {
+                // Each run takes a few seconds (a 2 s hog): few repetitions.
+                let reps: u64 = if cfg.suite == "full" { 20 } else { 3 };
+                crate::task::set_priority_inheritance(*pi);
+                let arg = 8 | ((u64::from(*pi) | 2 | (reps << 2)) << 8);
+                let result = process::run_and_wait("ipctest", arg, 360_000);
+                crate::task::set_priority_inheritance(true);
+                match result {
+                    Ok(ExitReason::Exited(0)) => benches += 1,
+                    other => {
+                        kprintln!("bench: {name}: ipctest ended with {other:?}");
+                        ok = false;
+                    }
+                }
             }
             How::CapLookup(slots) => {
                 cap_lookup(name, *slots, samples, cfg);

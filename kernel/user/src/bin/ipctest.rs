@@ -88,6 +88,16 @@ const RATE_CALLS: u64 = 30;
 /// Checks of `wait_for_cap` before a child gives up.
 const CAP_TRIES: u32 = 100_000;
 
+/// `check!` for functions that return `(code, value)`.
+macro_rules! check2 {
+    ($n:expr, $cond:expr, $($why:tt)*) => {
+        if !$cond {
+            println!("ipctest: check {} failed: {}", $n, format_args!($($why)*));
+            return ($n, 0);
+        }
+    };
+}
+
 macro_rules! check {
     ($n:expr, $cond:expr, $($why:tt)*) => {
         if !$cond {
@@ -107,7 +117,7 @@ fn main(arg: u64) -> u64 {
         scenario::RATE => rate(),
         scenario::KILL_SERVER => kill_server(),
         scenario::HAMMER => hammer(),
-        scenario::INVERSION => inversion(param == 1),
+        scenario::INVERSION => inversion_runs(param),
         scenario::WAKEUPS => wakeups(),
         role::INV_SERVER => inv_server(),
         role::INV_LOW => inv_low(),
@@ -850,28 +860,77 @@ fn spin_ms(ms: u64) -> u64 {
 /// preempts the hog, finishes, and serves the client while the hog still
 /// runs; without it the hog starves the server and finishes first. The
 /// verdict is the order of events, not a time.
-fn inversion(pi: bool) -> u64 {
+/// INVERSION's parameter: bit 0 inheritance expected on; bit 1 benchmark
+/// mode; bits 2.. the number of repetitions in benchmark mode. In benchmark
+/// mode the high client's call latencies go into `sched.pi.with_pi` or
+/// `sched.pi.without_pi` (`@bench` + `@hist`, unit ns).
+fn inversion_runs(param: u64) -> u64 {
+    let pi = param & 1 == 1;
+    if param & 2 == 0 {
+        return inversion(pi).0;
+    }
+    let reps = (param >> 2).max(1);
+    // SAFETY: the histogram is touched only by this single-threaded program.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(PI_HIST) };
+    let (start, hz, _) = rt::time();
+    for _ in 0..reps {
+        let (code, latency_ns) = inversion(pi);
+        if code != 0 {
+            return code;
+        }
+        hist.record(latency_ns.max(1));
+    }
+    let (end, _, _) = rt::time();
+    let name = if pi {
+        "sched.pi.with_pi"
+    } else {
+        "sched.pi.without_pi"
+    };
+    let secs = |t: u64| {
+        core::time::Duration::from_nanos(
+            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
+        )
+    };
+    let mut c = rt::Console::new();
+    let _ = perf::record::BenchResult::from_histogram(name, perf::record::Unit::Ns, hist)
+        .write_to(&mut c);
+    let h = perf::record::Hist {
+        name,
+        histogram: hist,
+        start: secs(start),
+        interval: secs(end - start),
+    };
+    let _ = h.write_to(&mut c);
+    c.flush();
+    0
+}
+
+static mut PI_HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
+
+/// One run of the inversion scenario: (0 or the failed check, the high
+/// client's call latency in ns).
+fn inversion(pi: bool) -> (u64, u64) {
     let cpu = this_cpu();
     let at = |priority| Placement {
         cpu: Some(cpu),
         priority,
     };
     let Ok((recv_ep, send_ep)) = Endpoint::create(0) else {
-        return 1;
+        return (1, 0);
     };
     let server = rt::spawn("ipctest", role::INV_SERVER, at(5));
-    check!(2, server.is_ok(), "server spawn: {server:?}");
+    check2!(2, server.is_ok(), "server spawn: {server:?}");
     let server = server.unwrap_or(0);
-    check!(
+    check2!(
         3,
         rt::ipc::grant(recv_ep.0, server, Rights::RECEIVE, 0) == Ok(initial_cap(0)),
         "grant to server"
     );
     rt::sleep_ns(SETTLE_MS * 1_000_000); // the server reaches recv
     let low = rt::spawn("ipctest", role::INV_LOW, at(8));
-    check!(4, low.is_ok(), "low client spawn: {low:?}");
+    check2!(4, low.is_ok(), "low client spawn: {low:?}");
     let low = low.unwrap_or(0);
-    check!(
+    check2!(
         5,
         rt::ipc::grant(send_ep.0, low, Rights::SEND, 0) == Ok(initial_cap(0)),
         "grant to low client"
@@ -879,9 +938,9 @@ fn inversion(pi: bool) -> u64 {
     rt::sleep_ns(SETTLE_MS * 1_000_000); // the server takes the low call
     // The high client starts the hog itself (so it knows the hog's pid).
     let client = rt::spawn("ipctest", role::INV_CLIENT | (u64::from(cpu) << 8), at(25));
-    check!(6, client.is_ok(), "client spawn: {client:?}");
+    check2!(6, client.is_ok(), "client spawn: {client:?}");
     let client = client.unwrap_or(0);
-    check!(
+    check2!(
         7,
         rt::ipc::grant(send_ep.0, client, Rights::SEND, 0) == Ok(initial_cap(0)),
         "grant to client"
@@ -890,7 +949,8 @@ fn inversion(pi: bool) -> u64 {
     let low_ok = exited_ok(low);
     let server_ok = exited_ok(server);
     let expected = if pi { HOG_ALIVE } else { HOG_DONE };
-    let got = client_code.map(|r| r.1).unwrap_or(0);
+    let code = client_code.map(|r| r.1).unwrap_or(0);
+    let (got, latency_ns) = (code & 0xff, code >> 8);
     println!(
         "ipctest: inversion with inheritance {}: the high client's reply came {} (expected {})",
         if pi { "on" } else { "off" },
@@ -905,13 +965,13 @@ fn inversion(pi: bool) -> u64 {
             "after the hog"
         }
     );
-    check!(8, low_ok && server_ok, "low client or server failed");
-    check!(
+    check2!(8, low_ok && server_ok, "low client or server failed");
+    check2!(
         9,
         got == expected,
         "client exit code {got}, expected {expected}"
     );
-    0
+    (0, latency_ns)
 }
 
 fn inv_server() -> u64 {
@@ -983,5 +1043,7 @@ fn inv_client(cpu: u32) -> u64 {
     let hog_end = rt::wait(hog);
     check!(4, reply.map(|r| r[0]) == Ok(42), "call failed: {reply:?}");
     check!(5, hog_end == Ok((0, 0, 0)), "hog ended with {hog_end:?}");
-    if alive { HOG_ALIVE } else { HOG_DONE }
+    let latency_ns = (t1 - t0) * 1_000_000_000 / hz.max(1);
+    // Exit code: the verdict in the low byte, the latency (ns) above it.
+    (latency_ns << 8) | if alive { HOG_ALIVE } else { HOG_DONE }
 }
