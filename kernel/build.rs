@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["init", "worker", "ipctest", "ipcbench"];
+const PROGRAMS: &[&str] = &[
+    "init", "worker", "ipctest", "ipcbench", "ipcload", "chantest",
+];
 
 fn main() {
     let dir =

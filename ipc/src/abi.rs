@@ -44,7 +44,7 @@ pub enum Opcode {
     Yield = 0x0006,
     /// Sleep for `data[0]` nanoseconds.
     Sleep = 0x0007,
-    /// Read the TSC and its frequency.
+    /// Read the TSC, its frequency, the CPU index and the caller's pid.
     GetTime = 0x0008,
     /// Return the four data words and the capability word unchanged (ABI
     /// round-trip tests and the null-syscall benchmark).

@@ -332,6 +332,76 @@ impl LargeMessage {
         Ok(())
     }
 
+    /// Size of the wire form ([`Self::to_bytes`]).
+    pub const BYTES: usize = 120;
+
+    /// The wire form: the `repr(C)` layout, little-endian.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        let h = &self.header;
+        let r = &self.memory_region;
+        out[0..8].copy_from_slice(&h.capability.to_le_bytes());
+        out[8..12].copy_from_slice(&h.opcode.to_le_bytes());
+        out[12..16].copy_from_slice(&h.flags.to_le_bytes());
+        out[16..24].copy_from_slice(&h.total_size.to_le_bytes());
+        out[24..28].copy_from_slice(&h.checksum.to_le_bytes());
+        out[28..32].copy_from_slice(&h.reserved.to_le_bytes());
+        out[32..40].copy_from_slice(&r.base_addr.to_le_bytes());
+        out[40..48].copy_from_slice(&r.size.to_le_bytes());
+        out[48..52].copy_from_slice(&r.permissions.to_le_bytes());
+        out[52..56].copy_from_slice(&r.cache_policy.to_le_bytes());
+        out[56..120].copy_from_slice(&self.inline_data);
+        out
+    }
+
+    /// Decodes the wire form. Every byte pattern decodes; [`Self::verify`]
+    /// says whether the result is consistent and intact.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8; Self::BYTES]) -> Self {
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let u32_at = |i: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[i..i + 4]);
+            u32::from_le_bytes(w)
+        };
+        let mut inline_data = [0u8; INLINE_CAPACITY];
+        inline_data.copy_from_slice(&bytes[56..120]);
+        Self {
+            header: MessageHeader {
+                capability: u64_at(0),
+                opcode: u32_at(8),
+                flags: u32_at(12),
+                total_size: u64_at(16),
+                checksum: u32_at(24),
+                reserved: u32_at(28),
+            },
+            memory_region: MemoryRegion {
+                base_addr: u64_at(32),
+                size: u64_at(40),
+                permissions: u32_at(48),
+                cache_policy: u32_at(52),
+            },
+            inline_data,
+        }
+    }
+
+    /// The same message as seen by a receiver that mapped the region at
+    /// `base_addr` with `capability` naming it there, resealed (the kernel
+    /// does this after it has verified the sender's checksum).
+    #[must_use]
+    pub fn rebased(&self, capability: u64, base_addr: u64) -> Self {
+        let mut message = *self;
+        message.header.capability = capability;
+        message.memory_region.base_addr = base_addr;
+        message.header.checksum = message.compute_checksum();
+        message
+    }
+
     /// CRC-32C over the covered bytes, in a fixed little-endian encoding so
     /// that the value does not depend on host layout.
     #[must_use]
@@ -367,6 +437,29 @@ impl LargeMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_form_round_trips_and_rebasing_reseals() {
+        let region = MemoryRegion::new(
+            0x4000_0000,
+            8192,
+            RegionPermissions::READ | RegionPermissions::WRITE,
+            CachePolicy::WriteBack,
+        );
+        let message = LargeMessage::new(7, 3, 0, &[0xab; 64], region, 4096).unwrap();
+        let bytes = message.to_bytes();
+        assert_eq!(LargeMessage::from_bytes(&bytes), message);
+        let moved = message.rebased(9, 0x5000_0000);
+        assert_eq!(moved.verify(), Ok(()));
+        assert_eq!(moved.memory_region().base_addr(), 0x5000_0000);
+        assert_eq!(moved.header().capability(), 9);
+        let mut bad = bytes;
+        bad[60] ^= 1;
+        assert_eq!(
+            LargeMessage::from_bytes(&bad).verify(),
+            Err(IpcError::ChecksumMismatch)
+        );
+    }
 
     #[test]
     fn crc32c_matches_the_standard_check_value() {

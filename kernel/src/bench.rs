@@ -23,13 +23,14 @@ use crate::{kprint, kprintln};
 enum How {
     /// A user program: (program, argument low byte).
     User(&'static str, u64),
+    /// Program `ipcload` in this mode, told the sample count and the number
+    /// of CPUs online (it prints its own records).
+    Load(u64),
     /// In-kernel capability lookup over a table of this many slots.
     CapLookup(u32),
     /// The priority-inversion scenario (ipctest), inheritance on or off: the
     /// high-priority client's call latency over repeated runs.
     Inversion(bool),
-    /// A mechanism not built yet: the reason printed in `@skip`.
-    Missing(&'static str),
 }
 
 /// The suite, in order. Names are part of the record contract.
@@ -38,48 +39,26 @@ const SUITE: &[(&str, How)] = &[
     ("ipc.call.same_cpu", How::User("ipcbench", 1)),
     ("ipc.call.cross_cpu", How::User("ipcbench", 2)),
     ("ipc.call.same_cpu.oneway", How::User("ipcbench", 3)),
-    (
-        "ipc.async.latency.cross_cpu",
-        How::Missing("asynchronous channels are not built yet (issue 7)"),
-    ),
+    ("ipc.async.latency.cross_cpu", How::User("chantest", 0x40)),
     (
         "ipc.async.throughput.cross_cpu.b1",
-        How::Missing("asynchronous channels are not built yet (issue 7)"),
+        How::User("chantest", 0x41),
     ),
     (
         "ipc.async.throughput.cross_cpu.b16",
-        How::Missing("asynchronous channels are not built yet (issue 7)"),
+        How::User("chantest", 0x42),
     ),
-    (
-        "ipc.large.4096",
-        How::Missing("large messages are not built yet (issue 7)"),
-    ),
-    (
-        "ipc.large.1048576",
-        How::Missing("large messages are not built yet (issue 7)"),
-    ),
-    (
-        "ipc.shm.transfer.4096",
-        How::Missing("shared memory regions are not built yet (issue 7)"),
-    ),
-    (
-        "ipc.shm.transfer.1048576",
-        How::Missing("shared memory regions are not built yet (issue 7)"),
-    ),
+    ("ipc.large.4096", How::User("chantest", 0x43)),
+    ("ipc.large.1048576", How::User("chantest", 0x44)),
+    ("ipc.shm.transfer.4096", How::User("chantest", 0x45)),
+    ("ipc.shm.transfer.1048576", How::User("chantest", 0x46)),
     ("cap.lookup.16", How::CapLookup(16)),
     ("cap.lookup.65536", How::CapLookup(65536)),
     ("sched.pi.with_pi", How::Inversion(true)),
     ("sched.pi.without_pi", How::Inversion(false)),
-    (
-        "stress.procs.1024",
-        How::Missing(
-            "the client/server stress benchmark needs synchronous IPC between 1,024 processes (issue 5)",
-        ),
-    ),
-    (
-        "scale.call",
-        How::Missing("the call-scaling benchmark needs synchronous IPC on every CPU (issue 5)"),
-    ),
+    ("stress.procs.1024", How::Load(1)),
+    // Prints `scale.call.cpus<N>` for N = 1..online.
+    ("scale.call", How::Load(2)),
 ];
 
 /// How the run was configured.
@@ -246,6 +225,18 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
                 emit(&line);
                 skipped += 1;
             }
+            How::Load(mode) => {
+                let arg = mode | (samples.min((1 << 40) - 1) << 8) | (u64::from(cfg.cpus) << 48);
+                match process::run_and_wait("ipcload", arg, 360_000) {
+                    // `scale.call` prints one record per CPU count.
+                    Ok(ExitReason::Exited(0)) if *mode == 2 => benches += u64::from(cfg.cpus),
+                    Ok(ExitReason::Exited(0)) => benches += 1,
+                    other => {
+                        kprintln!("bench: {name}: ipcload ended with {other:?}");
+                        ok = false;
+                    }
+                }
+            }
             How::Inversion(pi) => {
                 // Each run takes a few seconds (a 2 s hog): few repetitions.
                 let reps: u64 = if cfg.suite == "full" { 20 } else { 3 };
@@ -264,12 +255,6 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             How::CapLookup(slots) => {
                 cap_lookup(name, *slots, samples, cfg);
                 benches += 1;
-            }
-            How::Missing(reason) => {
-                let mut line = String::new();
-                let _ = Skip { name, reason }.write_to(&mut line);
-                emit(&line);
-                skipped += 1;
             }
         }
         let mut line = String::new();

@@ -72,7 +72,7 @@ crate::ktest! {
 
 crate::ktest! {
     /// Every IpcError variant a syscall can return, each produced from user
-    /// space by a real misuse (ChecksumMismatch has no syscall yet).
+    /// space by a real misuse.
     fn ipc_every_error_from_user_space() {
         scenario(scenario::ERRORS)
     }

@@ -28,6 +28,8 @@ pub mod percpu;
 pub mod process;
 pub mod programs;
 pub mod serial;
+pub mod shm_tests;
+pub mod sync;
 pub mod syscall;
 pub mod task;
 pub mod trap;

@@ -15,7 +15,6 @@ use elf::ElfBytes;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use sched::ThreadId;
-use spin::Mutex;
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame,
     Size4KiB,
@@ -28,10 +27,15 @@ use crate::task::{self, Pid};
 
 /// Top of the user stack (exclusive).
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
-/// User stack size.
-pub const USER_STACK_SIZE: u64 = 256 * 1024;
+/// User stack size (mapped eagerly: 1,024 processes at once must fit in a
+/// 512 MiB machine; there is no demand paging yet).
+pub const USER_STACK_SIZE: u64 = 128 * 1024;
 /// Lowest address a program may be linked at.
 pub const USER_MIN: u64 = 0x1000;
+/// The window where shared regions are mapped (ELF segments stay below it).
+pub const SHARED_BASE: u64 = 0x0000_1000_0000_0000;
+/// End of the shared-region window (exclusive).
+pub const SHARED_END: u64 = 0x0000_7000_0000_0000;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +89,13 @@ pub struct Process {
     pub exit: Option<ExitReason>,
     /// Threads blocked in `wait` on this process.
     waiters: Vec<ThreadId>,
+    /// Next free address of the shared-region window (addresses are not
+    /// reused: the window is 96 TiB).
+    next_shared: u64,
 }
 
-static PROCS: Mutex<BTreeMap<Pid, Process>> = Mutex::new(BTreeMap::new());
+static PROCS: crate::sync::IrqMutex<BTreeMap<Pid, Process>> =
+    crate::sync::IrqMutex::new(BTreeMap::new());
 static NEXT_PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
 /// Why a process could not be created.
@@ -176,7 +184,7 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
             let end = vaddr
                 .checked_add(memsz)
                 .ok_or(SpawnError::BadElf("segment wraps"))?;
-            if vaddr < USER_MIN || end > USER_STACK_TOP - USER_STACK_SIZE - 4096 || filesz > memsz {
+            if vaddr < USER_MIN || end > SHARED_BASE || filesz > memsz {
                 return Err(SpawnError::BadElf("segment outside the user range"));
             }
             let data = off
@@ -295,6 +303,7 @@ pub fn spawn(
             threads: Vec::new(),
             exit: None,
             waiters: Vec::new(),
+            next_shared: SHARED_BASE,
         },
     );
     // Without a capability space the process simply has no IPC
@@ -514,4 +523,118 @@ pub fn info(pid: Pid) -> Result<[u64; 4], ipc::IpcError> {
     let cpu = first.and_then(task::cpu_of).map_or(u64::MAX, u64::from);
     let (eff, base) = first.and_then(task::priorities_of).unwrap_or((0, 0));
     Ok([switch_ins, cpu, u64::from(eff), u64::from(base)])
+}
+
+/// The page table (level 1) that holds the entry for `va` in address space
+/// `pml4`, creating missing tables with `alloc` (when given).
+///
+/// Hand-written rather than `OffsetPageTable::map_to` because mapping a
+/// region walks once per 512 pages instead of once per page, which keeps a
+/// 16 MiB hand-over close in cost to a 4 KiB one.
+fn leaf_table(
+    pml4: u64,
+    va: u64,
+    mut alloc: Option<&mut Recording<'_>>,
+) -> Option<&'static mut PageTable> {
+    let addr = VirtAddr::new(va);
+    let indices = [addr.p4_index(), addr.p3_index(), addr.p2_index()];
+    let mut table_phys = pml4;
+    for index in indices {
+        // SAFETY: `table_phys` is a live page table of this address space,
+        // reachable through the direct map; callers hold PROCS, which
+        // serialises every change to user page tables.
+        let table = unsafe { &mut *paging::phys_to_virt(table_phys).as_mut_ptr::<PageTable>() };
+        let entry = &mut table[index];
+        if entry.is_unused() {
+            let frame = alloc.as_mut()?.allocate_frame()?;
+            entry.set_frame(frame, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE);
+        } else if entry.flags().contains(F::HUGE_PAGE) {
+            return None;
+        }
+        table_phys = entry.addr().as_u64();
+    }
+    // SAFETY: as above, for the level-1 table.
+    Some(unsafe { &mut *paging::phys_to_virt(table_phys).as_mut_ptr::<PageTable>() })
+}
+
+/// Maps `frames` (shared, not owned: teardown does not free them) into
+/// live process `pid` at a fresh address of the shared window, followed by
+/// an unmapped guard page; returns the address. Page tables created for it
+/// belong to the process.
+///
+/// # Errors
+/// `ProcessNotFound` for a dead process, `OutOfMemory` when frames for page
+/// tables or the window ran out.
+pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcError> {
+    use ipc::IpcError;
+    let node = crate::percpu::current().map_or(0, |c| c.node);
+    let mut procs = PROCS.lock();
+    let p = procs
+        .get_mut(&pid)
+        .filter(|p| p.exit.is_none())
+        .ok_or(IpcError::ProcessNotFound)?;
+    let bytes = (frames.len() as u64 + 1) * 4096;
+    let va = p.next_shared;
+    let end = va.checked_add(bytes).ok_or(IpcError::OutOfMemory)?;
+    if end > SHARED_END {
+        return Err(IpcError::OutOfMemory);
+    }
+    let pml4 = p.pml4;
+    let mut rec = Recording {
+        node,
+        frames: &mut p.frames,
+    };
+    let mut table: Option<&'static mut PageTable> = None;
+    for (i, &phys) in frames.iter().enumerate() {
+        let page = va + i as u64 * 4096;
+        let index = VirtAddr::new(page).p1_index();
+        if table.is_none() || u16::from(index) == 0 {
+            table = leaf_table(pml4, page, Some(&mut rec));
+        }
+        let Some(t) = table.as_mut() else {
+            // Out of frames for page tables: undo what was mapped.
+            clear_ptes(pml4, va, i as u64);
+            return Err(IpcError::OutOfMemory);
+        };
+        t[index].set_addr(PhysAddr::new(phys), flags);
+    }
+    // The next region starts on a fresh 2 MiB boundary (one leaf table
+    // each), past the guard page.
+    p.next_shared = end.next_multiple_of(2 << 20);
+    Ok(va)
+}
+
+/// Clears `pages` entries from `va` (no flush: the caller shoots down).
+fn clear_ptes(pml4: u64, va: u64, pages: u64) {
+    let mut table: Option<&'static mut PageTable> = None;
+    for i in 0..pages {
+        let page = va + i * 4096;
+        let index = VirtAddr::new(page).p1_index();
+        if table.is_none() || u16::from(index) == 0 {
+            table = leaf_table(pml4, page, None);
+        }
+        if let Some(t) = table.as_mut() {
+            t[index].set_unused();
+        }
+    }
+}
+
+/// Unmaps `pages` pages of a shared mapping at `va` in process `pid` (whose
+/// threads may still run: it may be dying). Returns the CPUs whose TLBs may
+/// hold the entries (where its threads run, and this one), for the caller's
+/// shootdown, or `None` if the process is gone (its page tables with it).
+pub fn unmap_shared(pid: Pid, va: u64, pages: u64) -> Option<u64> {
+    let procs = PROCS.lock();
+    let p = procs.get(&pid)?;
+    clear_ptes(p.pml4, va, pages);
+    // Threads are pinned, and with no PCID a CPU that switched to another
+    // address space has flushed these entries; so the CPUs of its threads
+    // are the only ones that may cache them.
+    let mut mask = 1u64 << crate::cpu_index();
+    for &t in &p.threads {
+        if let Some(cpu) = task::cpu_of(t).filter(|&c| c < 64) {
+            mask |= 1 << cpu;
+        }
+    }
+    Some(mask)
 }

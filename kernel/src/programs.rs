@@ -22,6 +22,14 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "ipcbench",
         include_bytes!(concat!(env!("OUT_DIR"), "/ipcbench.elf")),
     ),
+    (
+        "ipcload",
+        include_bytes!(concat!(env!("OUT_DIR"), "/ipcload.elf")),
+    ),
+    (
+        "chantest",
+        include_bytes!(concat!(env!("OUT_DIR"), "/chantest.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.

@@ -6,13 +6,12 @@
 //! `kprintln!` is one uninterrupted line on the wire.
 
 use core::fmt::{self, Write};
-use spin::Mutex;
 use uart_16550::SerialPort;
 
 /// The I/O port base of COM1.
 const COM1: u16 = 0x3f8;
 
-static CONSOLE: Mutex<Option<SerialPort>> = Mutex::new(None);
+static CONSOLE: crate::sync::IrqMutex<Option<SerialPort>> = crate::sync::IrqMutex::new(None);
 
 /// Initialises COM1 (115200 8N1, FIFOs on). Safe to call more than once.
 pub fn init() {

@@ -45,7 +45,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             rdtsc_ordered(),
             crate::cpus::tsc_hz(),
             u64::from(crate::cpu_index()),
-            0,
+            u64::from(task::current_pid().unwrap_or(0)),
         ]),
         op::DEBUG_WRITE => debug_write(data[0], data[1]),
         op::EXIT => process::exit_current(ExitReason::Exited(data[0])),
@@ -66,18 +66,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             task::yield_now();
             Ok([0; 4])
         }
-        crate::kipc::op::CALL
-        | crate::kipc::op::RECV
-        | crate::kipc::op::REPLY
-        | crate::kipc::op::REPLY_RECV
-        | crate::kipc::op::SEND
-        | crate::kipc::op::ENDPOINT_CREATE
-        | crate::kipc::op::CAP_GRANT
-        | crate::kipc::op::CAP_DERIVE
-        | crate::kipc::op::CAP_REVOKE
-        | crate::kipc::op::CAP_INFO
-        | crate::kipc::op::METRICS_READ
-        | crate::kipc::op::AUDIT_DUMP => {
+        opcode if crate::kipc::op::is_ipc(opcode) => {
             match crate::kipc::syscall(
                 opcode,
                 frame.rdi,

@@ -376,12 +376,16 @@ pub fn block_current_unless_woken(
     let me = percpu::index() as usize;
     let Some(tid) = current() else { return Ok(()) };
     if let Some(deadline) = deadline {
-        SLEEPERS.lock().push((deadline, tid));
+        add_sleeper(tid, deadline);
     }
+    // A deadline that passed before the thread blocked must not be lost
+    // either (see DEADLINE_PASSED).
+    let timed_out =
+        || deadline.is_some() && deadline_flag(tid).is_some_and(|f| f.load(Ordering::Acquire));
     let blocked = {
         let mut guard = SCHED.lock();
         match guard.as_mut() {
-            Some(_) if woken.load(Ordering::Acquire) => Ok(None),
+            Some(_) if woken.load(Ordering::Acquire) || timed_out() => Ok(None),
             Some(s) => s.cpus[me]
                 .block(&mut s.table, &s.inboxes, tid, on)
                 .map(Some),
@@ -559,17 +563,36 @@ pub fn switch_ins(tid: ThreadId) -> u64 {
 }
 
 /// Threads sleeping until a TSC deadline.
-static SLEEPERS: Mutex<Vec<(u64, ThreadId)>> = Mutex::new(Vec::new());
+static SLEEPERS: crate::sync::IrqMutex<Vec<(u64, ThreadId)>> =
+    crate::sync::IrqMutex::new(Vec::new());
+/// Per thread: its deadline passed (set by [`wake_sleepers`] before it wakes
+/// the thread). A sleeper checks it under the scheduler lock before blocking,
+/// so a tick that fires between queueing the sleeper and blocking it (on any
+/// CPU) is never lost.
+static DEADLINE_PASSED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_THREADS];
+
+fn deadline_flag(tid: ThreadId) -> Option<&'static core::sync::atomic::AtomicBool> {
+    DEADLINE_PASSED.get(tid.0 as usize)
+}
+
+/// Queues `tid` to be woken at the first tick at or after `deadline`.
+fn add_sleeper(tid: ThreadId, deadline: u64) {
+    if let Some(flag) = deadline_flag(tid) {
+        flag.store(false, Ordering::Relaxed);
+    }
+    SLEEPERS.lock().push((deadline, tid));
+}
 
 /// Blocks the current thread until the TSC passes `deadline` (checked on
-/// every timer tick, so the resolution is one tick).
+/// every timer tick, so the resolution is one tick). It may return early
+/// when something else wakes the thread (a kill, for one).
 pub fn sleep_until(deadline: u64) {
     let Some(tid) = current() else { return };
-    {
-        let _irq = IrqGuard::new();
-        SLEEPERS.lock().push((deadline, tid));
-    }
-    block_current();
+    let Some(flag) = deadline_flag(tid) else {
+        return;
+    };
+    let _ = block_current_unless_woken(sched::BlockedOn::Sleep, None, flag, Some(deadline));
 }
 
 /// Wakes every sleeper whose deadline passed (called on each timer tick).
@@ -588,6 +611,10 @@ fn wake_sleepers(now: u64) {
         due
     };
     for tid in due {
+        // The flag first: a sleeper not blocked yet sees it and stays up.
+        if let Some(flag) = deadline_flag(tid) {
+            flag.store(true, Ordering::Release);
+        }
         wake(tid);
     }
 }

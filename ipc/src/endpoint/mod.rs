@@ -286,6 +286,52 @@ impl IpcState {
         Ok((endpoint, token))
     }
 
+    /// Mints a root capability to a kernel object other than an endpoint
+    /// (a region, a channel) into `process`'s space, unbadged and unlimited.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process;
+    /// [`IpcError::OutOfMemory`] if the registry or the space is full.
+    pub fn mint(
+        &mut self,
+        process: ProcessId,
+        target: CapTarget,
+        permissions: IpcPermissions,
+    ) -> Result<CapToken, IpcError> {
+        let space = self
+            .spaces
+            .get_mut(process.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(IpcError::ProcessNotFound)?;
+        self.registry
+            .mint(space, target, permissions, IpcLimits::NONE, 0)
+    }
+
+    /// Checks `token` in `process`'s space for `access` of `bytes` and, for
+    /// a send, charges the capability's rate and bandwidth limits (see
+    /// [`CapRegistry::check`]); returns a copy of the capability.
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process, else as
+    /// [`CapRegistry::check`].
+    pub fn check(
+        &mut self,
+        process: ProcessId,
+        token: CapToken,
+        access: crate::cap::Access,
+        bytes: u64,
+        now_tsc: u64,
+    ) -> Result<crate::cap::IpcCapability, IpcError> {
+        let space = self
+            .spaces
+            .get(process.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(IpcError::ProcessNotFound)?;
+        self.registry
+            .check(space, token, access, bytes, now_tsc)
+            .copied()
+    }
+
     /// Derives a capability within `process`'s space (see
     /// [`CapRegistry::derive`]).
     ///

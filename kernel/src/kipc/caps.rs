@@ -225,6 +225,13 @@ pub(super) fn grant(tid: ThreadId, token: CapToken, data: [u64; 4]) -> Result<[u
 /// `cap_revoke(token)`: revokes the capability and everything derived from
 /// it, in every space, at once; returns how many capabilities died.
 pub(super) fn revoke(tid: ThreadId, token: CapToken) -> Result<[u64; 4], IpcError> {
+    let result = revoke_caps(tid, token);
+    // Mappings made through what died go, everywhere, before this returns.
+    super::shm::sweep_now();
+    result
+}
+
+fn revoke_caps(tid: ThreadId, token: CapToken) -> Result<[u64; 4], IpcError> {
     with_kipc(|k| {
         let me = k.thread_for(tid)?;
         let object = k.capability(me.process, token, 0).map_or(0, |c| c.id());

@@ -31,6 +31,7 @@
 
 mod audit;
 mod caps;
+pub mod shm;
 mod sync;
 
 use alloc::collections::BTreeMap;
@@ -42,7 +43,6 @@ use ipc::cap::{CapRegistry, CapTarget, CapToken, EndpointId, IpcCapability, Proc
 use ipc::endpoint::{CpuId, IpcState, ThreadRef};
 use ipc::metrics::IpcMetrics;
 use sched::ThreadId;
-use spin::Mutex;
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
 use crate::task::{self, MAX_THREADS, Pid};
@@ -84,6 +84,48 @@ pub mod op {
     pub const METRICS_READ: u32 = Opcode::MetricsRead as u32;
     /// Prints the audit rings as `@audit v1` lines.
     pub const AUDIT_DUMP: u32 = Opcode::AuditDump as u32;
+    /// Creates a shared memory region.
+    pub const REGION_CREATE: u32 = Opcode::RegionCreate as u32;
+    /// Maps a region.
+    pub const REGION_MAP: u32 = Opcode::RegionMap as u32;
+    /// Unmaps a region.
+    pub const REGION_UNMAP: u32 = Opcode::RegionUnmap as u32;
+    /// Moves a region to another process (or sends it as a large message).
+    pub const REGION_TRANSFER: u32 = Opcode::RegionTransfer as u32;
+    /// Creates an asynchronous channel.
+    pub const CHANNEL_CREATE: u32 = Opcode::ChannelCreate as u32;
+    /// Maps a channel's ring.
+    pub const CHANNEL_CONNECT: u32 = Opcode::ChannelConnect as u32;
+    /// Waits for a channel's notification.
+    pub const NOTIFY_WAIT: u32 = Opcode::NotifyWait as u32;
+    /// Signals a channel's notification.
+    pub const NOTIFY_SIGNAL: u32 = Opcode::NotifySignal as u32;
+
+    /// Whether `opcode` is served by [`super::syscall`].
+    pub const fn is_ipc(opcode: u32) -> bool {
+        matches!(
+            opcode,
+            CALL | RECV
+                | REPLY
+                | REPLY_RECV
+                | SEND
+                | ENDPOINT_CREATE
+                | CAP_GRANT
+                | CAP_DERIVE
+                | CAP_REVOKE
+                | CAP_INFO
+                | METRICS_READ
+                | AUDIT_DUMP
+                | REGION_CREATE
+                | REGION_MAP
+                | REGION_UNMAP
+                | REGION_TRANSFER
+                | CHANNEL_CREATE
+                | CHANNEL_CONNECT
+                | NOTIFY_WAIT
+                | NOTIFY_SIGNAL
+        )
+    }
 }
 
 static FASTPATH: AtomicBool = AtomicBool::new(true);
@@ -215,9 +257,11 @@ pub(crate) struct Kipc {
     incarnations: u64,
     /// Nanoseconds per TSC tick, 32.32 fixed point.
     ns_per_tick: u64,
+    /// Shared regions and channels.
+    shm: shm::Shm,
 }
 
-static KIPC: Mutex<Option<Kipc>> = Mutex::new(None);
+static KIPC: crate::sync::IrqMutex<Option<Kipc>> = crate::sync::IrqMutex::new(None);
 
 impl Kipc {
     fn new() -> Result<Self, IpcError> {
@@ -234,6 +278,7 @@ impl Kipc {
             incarnations: 0,
             ns_per_tick: u64::try_from((1_000_000_000u128 << 32) / u128::from(hz))
                 .unwrap_or(u64::MAX),
+            shm: shm::Shm::default(),
         })
     }
 
@@ -380,6 +425,7 @@ pub fn on_spawn(pid: Pid) -> Result<(), IpcError> {
 /// revokes everything derived from its capabilities in every other space.
 pub fn on_process_exit(pid: Pid) {
     let mut wakes = Vec::new();
+    let mut deferred = shm::Deferred::default();
     {
         let mut guard = KIPC.lock();
         let Some(k) = guard.as_mut() else { return };
@@ -425,7 +471,10 @@ pub fn on_process_exit(pid: Pid) {
                 wakes.push(tid);
             }
         }
+        // Its mappings go, and the regions and channels it owned.
+        shm::sweep(k, &mut deferred);
     }
+    deferred.run();
     for tid in wakes {
         task::wake(tid);
     }
@@ -469,6 +518,14 @@ pub fn syscall(
             d
         }),
         op::AUDIT_DUMP => Ok(audit::dump()),
+        op::REGION_CREATE => shm::region_create(tid, data),
+        op::REGION_MAP => shm::region_map(tid, token, data),
+        op::REGION_UNMAP => shm::region_unmap(tid, token, data),
+        op::REGION_TRANSFER => shm::region_transfer(tid, token, data),
+        op::CHANNEL_CREATE => shm::channel_create(tid, data),
+        op::CHANNEL_CONNECT => shm::channel_connect(tid, token),
+        op::NOTIFY_WAIT => shm::notify_wait(tid, token, flags, data),
+        op::NOTIFY_SIGNAL => shm::notify_signal(tid, token, data),
         _ => Err(IpcError::InvalidArgument),
     }
 }

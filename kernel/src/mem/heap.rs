@@ -15,7 +15,7 @@ struct Arena([u8; EARLY_ARENA_SIZE]);
 static mut EARLY_ARENA: Arena = Arena([0; EARLY_ARENA_SIZE]);
 
 #[global_allocator]
-static ALLOCATOR: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
+static ALLOCATOR: Talck<crate::sync::RawIrqSpin, ErrOnOom> = Talc::new(ErrOnOom).lock();
 
 /// Gives the early arena to the allocator. Call once, first thing at boot.
 pub fn init_early() {

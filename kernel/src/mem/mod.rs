@@ -13,7 +13,6 @@ pub mod tlb;
 use smp::cpuset::NodeId;
 use smp::frames::{FrameBitmap, NodeFrames, PhysFrame as Frame};
 use smp::memmap::{MemoryMap, RegionKind};
-use spin::Mutex;
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
@@ -22,7 +21,8 @@ use paging::{BOOT_DIRECT_MAP_LIMIT, phys_to_virt};
 /// Most zones (usable regions split by NUMA node) the allocator tracks.
 pub const MAX_ZONES: usize = 32;
 
-static FRAMES: Mutex<NodeFrames<'static, MAX_ZONES>> = Mutex::new(NodeFrames::new());
+static FRAMES: crate::sync::IrqMutex<NodeFrames<'static, MAX_ZONES>> =
+    crate::sync::IrqMutex::new(NodeFrames::new());
 /// The SRAT memory ranges memory was split by (for node-locality checks).
 static NODE_RANGES: spin::Once<alloc::vec::Vec<NodeRange>> = spin::Once::new();
 
@@ -242,7 +242,9 @@ fn heapless_regions() -> HighRegions {
 
 /// The frame allocator as the `x86_64` crate's paging code wants it (node 0
 /// first, nearest other node when it runs dry).
-struct LockedFrames<'a, 'b>(&'a mut spin::MutexGuard<'b, NodeFrames<'static, MAX_ZONES>>);
+struct LockedFrames<'a, 'b>(
+    &'a mut lock_api::MutexGuard<'b, crate::sync::RawIrqSpin, NodeFrames<'static, MAX_ZONES>>,
+);
 
 // SAFETY: hands out frames the allocator marked used, each exactly once.
 unsafe impl FrameAllocator<Size4KiB> for LockedFrames<'_, '_> {
@@ -286,6 +288,13 @@ pub fn alloc_zeroed_on(node: u32, pages: usize) -> Option<*mut u8> {
 pub fn alloc_frame_on(node: u32) -> Option<(u64, u32)> {
     let (frame, got) = FRAMES.lock().alloc_on(NodeId(node as u16)).ok()?;
     Some((frame.addr(), u32::from(got.0)))
+}
+
+/// Whether `node` has memory (a node of the SRAT, or 0 without one).
+pub fn node_exists(node: u32) -> bool {
+    NODE_RANGES
+        .get()
+        .is_some_and(|ranges| ranges.iter().any(|r| r.node == node))
 }
 
 /// Frees one frame. Double frees and foreign frames are reported, not fatal.

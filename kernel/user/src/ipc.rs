@@ -38,7 +38,12 @@ pub struct Message {
 }
 
 #[inline(always)]
-fn raw(op: Opcode, flags: SyscallFlags, cap: u64, data: Words) -> Result<Message, IpcError> {
+pub(crate) fn raw(
+    op: Opcode,
+    flags: SyscallFlags,
+    cap: u64,
+    data: Words,
+) -> Result<Message, IpcError> {
     let r = arch::syscall(cap, op as u64 | (u64::from(flags.bits()) << 32), data);
     if r.status == 0 {
         Ok(Message {

@@ -5,6 +5,7 @@
 #[path = "../../src/arch/x86_64/user_syscall.rs"]
 pub mod arch;
 pub mod ipc;
+pub mod shm;
 
 use core::fmt::{self, Write};
 
@@ -111,6 +112,11 @@ pub fn time() -> (u64, u64, u64) {
     call(Opcode::GetTime, 0, [0; 4]).map_or((0, 0, 0), |d| (d[0], d[1], d[2]))
 }
 
+/// This process's id.
+pub fn self_pid() -> u32 {
+    call(Opcode::GetTime, 0, [0; 4]).map_or(0, |d| d[3] as u32)
+}
+
 /// The echo syscall: returns (status, data words, badge = cap).
 pub fn echo(cap: u64, data: [u64; 4]) -> arch::Raw {
     arch::syscall(cap, Opcode::Echo as u64, data)
@@ -176,8 +182,10 @@ macro_rules! println {
     }};
 }
 
-/// The heap's backing memory (the `ipc` crate's tables allocate).
-static mut ARENA: [u8; 256 * 1024] = [0; 256 * 1024];
+/// The heap's backing memory: small, because it is mapped eagerly into every
+/// process (no demand paging yet) and 1,024 processes must fit in 512 MiB;
+/// only the benchmark orchestrators allocate (pid lists, names).
+static mut ARENA: [u8; 64 * 1024] = [0; 64 * 1024];
 
 #[global_allocator]
 static ALLOCATOR: talc::Talck<spin::Mutex<()>, talc::ClaimOnOom> =

@@ -1,0 +1,115 @@
+//! In-kernel tests of asynchronous channels, shared regions and large
+//! messages (issue 7): each runs the `chantest` user program in one scenario
+//! (kernel/user/src/bin/chantest.rs; exit code 0 = every check inside
+//! passed) and checks that frames (on every node), processes, threads, IPC
+//! state and regions return to where they were.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use crate::process::{self, ExitReason};
+
+/// `chantest` scenario numbers.
+mod scenario {
+    pub const CHANNELS: u64 = 1;
+    pub const WAKEUPS: u64 = 2;
+    pub const REVOKE: u64 = 3;
+    pub const TRANSFER: u64 = 4;
+    pub const LARGE: u64 = 5;
+    pub const ERRORS: u64 = 6;
+}
+
+/// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
+const MAX_TICKS: u64 = 60_000;
+
+/// Sequence-numbered messages per channel. The issue asks for 10,000,000;
+/// under TCG on the 2-core CI machine that is minutes per CPU
+/// configuration, so the full count runs at `--cpus 2` only (see
+/// `channels_ten_million_messages`), and the other configurations run the
+/// same check with fewer.
+const MESSAGES_FULL: u64 = 10_000_000;
+const MESSAGES_QUICK: u64 = 200_000;
+
+fn frames_per_node() -> Vec<usize> {
+    (0..8).map(crate::mem::free_frames_on).collect()
+}
+
+fn scenario(arg: u64) -> crate::ktest::TestResult {
+    let before = (
+        frames_per_node(),
+        process::count(),
+        crate::task::live_threads(),
+        crate::kipc::census(),
+        crate::kipc::shm::census(),
+    );
+    match process::run_and_wait("chantest", arg, MAX_TICKS) {
+        Ok(ExitReason::Exited(0)) => {}
+        Ok(other) => return Err(format!("chantest ended with {other:?}")),
+        Err(Some(e)) => return Err(format!("spawn failed: {e:?}")),
+        Err(None) => return Err(format!("timed out after {MAX_TICKS} ticks")),
+    }
+    let after = (
+        frames_per_node(),
+        process::count(),
+        crate::task::live_threads(),
+        crate::kipc::census(),
+        crate::kipc::shm::census(),
+    );
+    crate::kensure!(
+        after == before,
+        "leak: (free frames per node, processes, threads, ipc, (regions, region frames)) \
+         {before:?} -> {after:?}"
+    );
+    Ok(())
+}
+
+crate::ktest! {
+    /// Three channels at once (SPSC, MPSC with two producers, SPSC),
+    /// producers on CPU 1 and receivers on CPU 0: every sequence-numbered
+    /// message arrives once and in order, at batch 1 and batch 16.
+    fn channels_lose_duplicate_and_reorder_nothing() {
+        let n = if crate::cpus::online() == 2 { MESSAGES_FULL } else { MESSAGES_QUICK };
+        scenario(scenario::CHANNELS | (n << 8))?;
+        scenario(scenario::CHANNELS | ((MESSAGES_QUICK | 16 << 40) << 8))
+    }
+}
+
+crate::ktest! {
+    /// A receiver that sleeps before each of 200 paced messages is woken
+    /// for every one (a lost wake-up would time out).
+    fn channel_receiver_wakeups_are_never_lost() {
+        scenario(scenario::WAKEUPS)
+    }
+}
+
+crate::ktest! {
+    /// Revoking a region granted to two processes unmaps it from both (each
+    /// faults on its next touch and dies alone); the owner keeps it.
+    fn region_revocation_unmaps_everywhere() {
+        scenario(scenario::REVOKE)
+    }
+}
+
+crate::ktest! {
+    /// After `transfer_region` the target reads the data and the sender's
+    /// touch faults, killing only the sender.
+    fn region_transfer_moves_ownership() {
+        scenario(scenario::TRANSFER)
+    }
+}
+
+crate::ktest! {
+    /// Large messages of 4 KiB, 64 KiB, 1 MiB and 16 MiB make a round trip
+    /// intact (zero copy); over the limit is MessageTooLarge, a damaged one
+    /// ChecksumMismatch.
+    fn large_messages_round_trip_intact() {
+        scenario(scenario::LARGE)
+    }
+}
+
+crate::ktest! {
+    /// Region and channel misuse: each gets its documented error.
+    fn region_and_channel_errors() {
+        scenario(scenario::ERRORS)
+    }
+}

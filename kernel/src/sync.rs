@@ -1,0 +1,85 @@
+//! Interrupt-safe spin locks.
+//!
+//! Kernel code runs with interrupts enabled in a few places (the test and
+//! benchmark drivers, idle loops), and the timer tick preempts it there. A
+//! plain spin lock taken in such a place can be held across a preemption:
+//! every CPU that then wants it spins with interrupts off, forever (seen as
+//! a hang of both CPUs in `process::current_doomed`). [`RawIrqSpin`] disables
+//! interrupts on this CPU before it spins and restores them after the
+//! unlock, so a holder is never preempted.
+//!
+//! Written here because `spin`'s locks leave interrupts alone and no
+//! well-kept crate offers an x86_64 interrupt-disabling `lock_api` mutex on
+//! stable; `lock_api` supplies the guard types.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use x86_64::instructions::interrupts;
+
+/// A test-and-test-and-set spin lock that keeps interrupts off while held.
+///
+/// Nested locks must be released in reverse order (each restores the
+/// interrupt state it found).
+pub struct RawIrqSpin {
+    locked: AtomicBool,
+    /// Whether interrupts were on when the holder locked (written by the
+    /// holder only).
+    irq_was_enabled: AtomicBool,
+}
+
+// SAFETY: `lock` returns only once this CPU owns `locked` (acquire CAS), and
+// `unlock` (release store) is only called by the owner, per the trait's
+// contract; so at most one holder at a time.
+unsafe impl lock_api::RawMutex for RawIrqSpin {
+    #[allow(clippy::declare_interior_mutable_const)] // The trait's pattern.
+    const INIT: Self = Self {
+        locked: AtomicBool::new(false),
+        irq_was_enabled: AtomicBool::new(false),
+    };
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        let was = interrupts::are_enabled();
+        interrupts::disable();
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+        self.irq_was_enabled.store(was, Ordering::Relaxed);
+    }
+
+    fn try_lock(&self) -> bool {
+        let was = interrupts::are_enabled();
+        interrupts::disable();
+        let got = self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if got {
+            self.irq_was_enabled.store(was, Ordering::Relaxed);
+        } else if was {
+            interrupts::enable();
+        }
+        got
+    }
+
+    unsafe fn unlock(&self) {
+        let was = self.irq_was_enabled.load(Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+        if was {
+            interrupts::enable();
+        }
+    }
+
+    fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+}
+
+/// A mutex whose holder cannot be interrupted (see the module docs).
+pub type IrqMutex<T> = lock_api::Mutex<RawIrqSpin, T>;

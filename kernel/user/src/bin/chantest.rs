@@ -1,0 +1,1132 @@
+//! `chantest`: asynchronous channels, shared regions and large messages
+//! (issue 7), as tests (run by the kernel's `shm_tests`; exit code 0 = every
+//! check passed) and as benchmarks (run by the bench suite; `@bench`
+//! records).
+//!
+//! `arg & 0xff` picks a scenario, a benchmark, or (for the copies a
+//! scenario spawns of itself) a role; `arg >> 8` carries parameters.
+//! Benchmarks: bit 63 of `arg` = the TSC counts instructions (`-icount`).
+//!
+//! Placement: consumers and servers on CPU 0, producers and clients on CPU
+//! 1 (CPU 0 too when only one is online: the test still runs, the
+//! benchmark says so).
+#![no_std]
+#![no_main]
+
+use ipc::IpcError;
+use ipc::message::{CachePolicy, LargeMessage, MemoryRegion, RegionPermissions};
+use ipc::ring::RingMessage;
+use rt::ipc::{Endpoint, Rights, initial_cap};
+use rt::shm::{
+    Channel, Flavor, LARGE_TAG, MAP_EXECUTE, MAP_WRITE, Mapping, Receiver, Region, Sender,
+};
+use rt::{Placement, println};
+
+rt::entry!(main);
+
+/// Scenarios (the kernel's tests name them).
+mod scenario {
+    /// Three channels at once (SPSC, MPSC with two producers, SPSC), every
+    /// message sequence-numbered; `param` = messages per channel | batch
+    /// << 40.
+    pub const CHANNELS: u64 = 1;
+    /// A paced producer: the receiver sleeps before every message and must
+    /// be woken every time.
+    pub const WAKEUPS: u64 = 2;
+    /// A region granted read-only to two processes, then revoked: both lose
+    /// it (and die touching it); the owner keeps it.
+    pub const REVOKE: u64 = 3;
+    /// A region transferred: the target reads the data, the sender's touch
+    /// faults and only the sender dies.
+    pub const TRANSFER: u64 = 4;
+    /// Large messages of 4 KiB, 64 KiB, 1 MiB and 16 MiB: round trips
+    /// intact; too large and damaged ones refused.
+    pub const LARGE: u64 = 5;
+    /// Misuse of the region and channel calls, each with its error.
+    pub const ERRORS: u64 = 6;
+}
+
+/// Benchmarks (the bench suite names them).
+mod bench {
+    pub const ASYNC_LATENCY: u64 = 0x40;
+    pub const ASYNC_B1: u64 = 0x41;
+    pub const ASYNC_B16: u64 = 0x42;
+    pub const LARGE_4K: u64 = 0x43;
+    pub const LARGE_1M: u64 = 0x44;
+    pub const TRANSFER_4K: u64 = 0x45;
+    pub const TRANSFER_1M: u64 = 0x46;
+}
+
+/// Roles of spawned copies.
+mod role {
+    /// Receives on the channel at slot 0: `param` = producers | per-producer
+    /// count << 4 | bench flag << 44.
+    pub const CONSUMER: u64 = 0x10;
+    /// Sends on the channel at slot 0: `param` = id | count << 4 | batch <<
+    /// 40 | paced << 48.
+    pub const PRODUCER: u64 = 0x11;
+    /// Maps the region at slot 0 read-only, checks it, tells the endpoint at
+    /// slot 1, then touches it again (after a revocation it must fault).
+    pub const READER: u64 = 0x12;
+    /// Creates a region, fills it, transfers it to `param` (a pid) and
+    /// tells it through the endpoint at slot 0, then touches its old mapping.
+    pub const GIVER: u64 = 0x13;
+    /// Serves large messages and region hand-backs for client `param`.
+    pub const SERVER: u64 = 0x14;
+    /// Async latency: echoes every message of slot 0 to slot 1.
+    pub const ECHO: u64 = 0x15;
+    /// Exits at once (probes whether a CPU is online).
+    pub const NOP: u64 = 0xff;
+}
+
+const ICOUNT: u64 = 1 << 63;
+const QUIT: u64 = u64::MAX;
+/// Word 0 of a call that hands a region back and forth (`data[1]` token).
+const TRANSFER_TAG: u64 = 0x7472_616e;
+/// Word 5 of every channel message (checked).
+const MAGIC: u64 = 0x5a5a_a5a5_0f0f_f0f0;
+
+fn main(arg: u64) -> u64 {
+    let icount = arg & ICOUNT != 0;
+    let arg = arg & !ICOUNT;
+    let param = arg >> 8;
+    match arg & 0xff {
+        scenario::CHANNELS => channels(param),
+        scenario::WAKEUPS => wakeups(),
+        scenario::REVOKE => revoke(),
+        scenario::TRANSFER => transfer(),
+        scenario::LARGE => large(),
+        scenario::ERRORS => errors(),
+        bench::ASYNC_LATENCY => async_latency(param, icount),
+        bench::ASYNC_B1 => async_throughput(param, 1, icount),
+        bench::ASYNC_B16 => async_throughput(param, 16, icount),
+        bench::LARGE_4K => large_bench(param, 4096, false, icount),
+        bench::LARGE_1M => large_bench(param, 1 << 20, false, icount),
+        bench::TRANSFER_4K => large_bench(param, 4096, true, icount),
+        bench::TRANSFER_1M => large_bench(param, 1 << 20, true, icount),
+        role::CONSUMER => consumer(param),
+        role::PRODUCER => producer(param),
+        role::READER => reader(),
+        role::GIVER => giver(param as u32),
+        role::SERVER => server(param as u32),
+        role::ECHO => echo(),
+        role::NOP => 0,
+        other => {
+            println!("chantest: unknown mode {other:#x}");
+            99
+        }
+    }
+}
+
+/// A failed check: prints it and yields its number as the exit code.
+fn fail(code: u64, what: &str) -> u64 {
+    println!("chantest: check {code} failed: {what}");
+    code
+}
+
+macro_rules! ensure {
+    ($code:expr, $cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return fail($code, &alloc::format!($($fmt)*));
+        }
+    };
+}
+
+extern crate alloc;
+
+/// Spawns `arg` on `cpu` (falling back to CPU 0 when it is offline).
+fn spawn_on(cpu: u32, arg: u64, priority: u8) -> Result<u32, IpcError> {
+    let at = |cpu| Placement {
+        cpu: Some(cpu),
+        priority,
+    };
+    rt::spawn("chantest", arg, at(cpu)).or_else(|_| rt::spawn("chantest", arg, at(0)))
+}
+
+/// Whether a second CPU is online (spawn there succeeds).
+fn two_cpus() -> bool {
+    match rt::spawn(
+        "chantest",
+        role::NOP,
+        Placement {
+            cpu: Some(1),
+            priority: 1,
+        },
+    ) {
+        Ok(pid) => {
+            let _ = rt::wait(pid);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits (sleeping 1 ms at a time, up to 60 s) until capability slot
+/// `slot` is filled: yielding is not enough when the granter runs at a
+/// lower priority on this CPU.
+fn wait_cap(slot: u32) -> bool {
+    for _ in 0..60_000 {
+        if rt::ipc::info(initial_cap(slot)).is_ok() {
+            return true;
+        }
+        rt::sleep_ns(1_000_000);
+    }
+    false
+}
+
+/// TSC ticks per second.
+fn hz() -> u64 {
+    rt::time().1.max(1)
+}
+
+fn deadline_in(secs: u64) -> u64 {
+    rt::arch::rdtsc().saturating_add(hz().saturating_mul(secs))
+}
+
+/// Waits for child `pid`; `Ok(exit code)` if it exited, else its end.
+fn exit_code(pid: u32) -> Result<u64, (u64, u64, u64)> {
+    match rt::wait(pid) {
+        Ok((0, code, _)) => Ok(code),
+        Ok(other) => Err(other),
+        Err(_) => Err((u64::MAX, 0, 0)),
+    }
+}
+
+// ---------------------------------------------------------------- channels
+
+/// One channel of [`channels`]: its capability, consumer and producers.
+struct Lane {
+    consumer: u32,
+    producers: [u32; 2],
+    count: usize,
+}
+
+fn start_lane(flavor: Flavor, producers: u64, per_producer: u64, batch: u64) -> Result<Lane, u64> {
+    let channel =
+        Channel::create(256, flavor).map_err(|e| fail(1, &alloc::format!("create: {e}")))?;
+    let consumer = spawn_on(
+        0,
+        role::CONSUMER | ((producers | per_producer << 4) << 8),
+        5,
+    )
+    .map_err(|e| fail(2, &alloc::format!("spawn consumer: {e}")))?;
+    rt::ipc::grant(channel.0, consumer, Rights::RECEIVE, 0)
+        .map_err(|e| fail(3, &alloc::format!("grant receive: {e}")))?;
+    let mut lane = Lane {
+        consumer,
+        producers: [0; 2],
+        count: 0,
+    };
+    for id in 0..producers {
+        let p = role::PRODUCER | ((id | per_producer << 4 | batch << 40) << 8);
+        let pid = spawn_on(1, p, 5).map_err(|e| fail(4, &alloc::format!("spawn producer: {e}")))?;
+        rt::ipc::grant(channel.0, pid, Rights::SEND, 0)
+            .map_err(|e| fail(5, &alloc::format!("grant send: {e}")))?;
+        lane.producers[lane.count] = pid;
+        lane.count += 1;
+    }
+    Ok(lane)
+}
+
+fn channels(param: u64) -> u64 {
+    let total = (param & 0xff_ffff_ffff).max(2);
+    let batch = ((param >> 40) & 0xff).max(1);
+    let (t0, hz, _) = rt::time();
+    let mut lanes = alloc::vec::Vec::new();
+    for (flavor, producers) in [(Flavor::Spsc, 1), (Flavor::Mpsc, 2), (Flavor::Spsc, 1)] {
+        match start_lane(flavor, producers, total / producers, batch) {
+            Ok(lane) => lanes.push(lane),
+            Err(code) => return code,
+        }
+    }
+    let mut failed = 0;
+    for lane in &lanes {
+        for &pid in &lane.producers[..lane.count] {
+            if exit_code(pid) != Ok(0) {
+                failed = 10;
+            }
+        }
+        if exit_code(lane.consumer) != Ok(0) {
+            failed = 11;
+        }
+    }
+    let (t1, _, _) = rt::time();
+    println!(
+        "chantest: {} channels x {} messages (batch {batch}) in {} ms",
+        lanes.len(),
+        total / 2 * 2,
+        (t1 - t0) * 1000 / hz.max(1)
+    );
+    failed
+}
+
+fn message(id: u64, seq: u64) -> RingMessage {
+    RingMessage {
+        words: [id, seq, seq ^ MAGIC, !seq, id ^ MAGIC, MAGIC],
+    }
+}
+
+fn producer(param: u64) -> u64 {
+    let id = param & 0xf;
+    let count = (param >> 4) & ((1 << 36) - 1);
+    let batch = ((param >> 40) & 0xff).clamp(1, 64) as usize;
+    let paced = (param >> 48) & 1 != 0;
+    if !wait_cap(0) {
+        return fail(20, "producer: no channel capability");
+    }
+    let channel = Channel(initial_cap(0));
+    let mut sender = match channel.connect().and_then(Sender::new) {
+        Ok(s) => s,
+        Err(e) => return fail(21, &alloc::format!("producer: connect: {e}")),
+    };
+    let mut buffer = [RingMessage::default(); 64];
+    let mut seq = 0;
+    let mut full = 0u64;
+    while seq < count {
+        let n = batch.min((count - seq) as usize);
+        for (i, slot) in buffer[..n].iter_mut().enumerate() {
+            *slot = message(id, seq + i as u64);
+        }
+        let result = if n == 1 {
+            sender.send_async(buffer[0]).map(|()| 1)
+        } else {
+            sender.send_batch(&buffer[..n])
+        };
+        match result {
+            Ok(sent) => seq += sent as u64,
+            Err(IpcError::WouldBlock) => {
+                full += 1;
+                rt::yield_now();
+            }
+            Err(e) => return fail(22, &alloc::format!("producer: send: {e}")),
+        }
+        if paced {
+            rt::sleep_ns(1_000_000);
+        }
+    }
+    let _ = full;
+    0
+}
+
+fn consumer(param: u64) -> u64 {
+    let producers = (param & 0xf).clamp(1, 8) as usize;
+    let per = (param >> 4) & ((1 << 36) - 1);
+    if !wait_cap(0) {
+        return fail(30, "consumer: no channel capability");
+    }
+    let channel = Channel(initial_cap(0));
+    let mut receiver = match channel.connect().and_then(Receiver::new) {
+        Ok(r) => r,
+        Err(e) => return fail(31, &alloc::format!("consumer: connect: {e}")),
+    };
+    let mut expected = [0u64; 8];
+    let (mut lost, mut duplicated, mut reordered, mut garbled) = (0u64, 0u64, 0u64, 0u64);
+    let mut received = 0u64;
+    let total = per * producers as u64;
+    let mut buffer = [RingMessage::default(); 16];
+    while received < total {
+        // No progress for 60 s is a hang.
+        let n = match receiver.recv_batch_timeout(&mut buffer, Some(deadline_in(60))) {
+            Ok(n) => n,
+            Err(e) => {
+                println!("chantest: consumer: receive failed after {received} of {total}: {e}");
+                return 32;
+            }
+        };
+        for m in &buffer[..n] {
+            let [id, seq, check, not, idm, magic] = m.words;
+            if id as usize >= producers
+                || check != seq ^ MAGIC
+                || not != !seq
+                || idm != id ^ MAGIC
+                || magic != MAGIC
+            {
+                garbled += 1;
+                continue;
+            }
+            let e = &mut expected[id as usize];
+            if seq == *e {
+                *e += 1;
+            } else if seq < *e {
+                duplicated += 1;
+            } else {
+                reordered += 1;
+                lost += seq - *e;
+                *e = seq + 1;
+            }
+        }
+        received += n as u64;
+    }
+    let complete = expected[..producers].iter().all(|&e| e == per);
+    println!(
+        "chantest: channel: {received} of {total} received from {producers} producer(s): \
+         lost {lost}, duplicated {duplicated}, reordered {reordered}, garbled {garbled}; \
+         receiver slept {} times",
+        receiver.sleeps
+    );
+    ensure!(
+        33,
+        complete && lost + duplicated + reordered + garbled == 0,
+        "sequence errors"
+    );
+    // The next receive sees that every producer has gone (an error, not a
+    // hang), once they have.
+    match receiver.recv_timeout(Some(deadline_in(60))) {
+        Err(IpcError::ProcessNotFound) => 0,
+        other => fail(34, &alloc::format!("after the producers left: {other:?}")),
+    }
+}
+
+fn wakeups() -> u64 {
+    const MESSAGES: u64 = 200;
+    let channel = match Channel::create(64, Flavor::Spsc) {
+        Ok(c) => c,
+        Err(e) => return fail(40, &alloc::format!("create: {e}")),
+    };
+    let Ok(consumer) = spawn_on(0, role::CONSUMER | ((1 | MESSAGES << 4) << 8), 5) else {
+        return fail(41, "spawn consumer");
+    };
+    let _ = rt::ipc::grant(channel.0, consumer, Rights::RECEIVE, 0);
+    let p = role::PRODUCER | ((MESSAGES << 4 | 1 << 40 | 1 << 48) << 8);
+    let Ok(producer) = spawn_on(1, p, 5) else {
+        return fail(42, "spawn producer");
+    };
+    let _ = rt::ipc::grant(channel.0, producer, Rights::SEND, 0);
+    ensure!(43, exit_code(producer) == Ok(0), "producer failed");
+    ensure!(
+        44,
+        exit_code(consumer) == Ok(0),
+        "consumer failed (a lost wake-up times out)"
+    );
+    println!("chantest: {MESSAGES} paced messages, each after a sleep, all received");
+    0
+}
+
+// ----------------------------------------------------------------- regions
+
+fn pattern(i: usize, seed: u64) -> u64 {
+    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed
+}
+
+fn fill(mapping: Mapping, bytes: u64, seed: u64) {
+    let words = mapping.base.cast::<u64>();
+    for i in 0..(bytes / 8) as usize {
+        // SAFETY: inside a live writable mapping of at least `bytes`.
+        unsafe { words.add(i).write_volatile(pattern(i, seed)) };
+    }
+}
+
+fn check(mapping: Mapping, bytes: u64, seed: u64) -> bool {
+    let words = mapping.base.cast::<u64>();
+    (0..(bytes / 8) as usize).all(|i| {
+        // SAFETY: inside a live mapping of at least `bytes`.
+        unsafe { words.add(i).read_volatile() == pattern(i, seed) }
+    })
+}
+
+fn reader() -> u64 {
+    if !wait_cap(1) {
+        return fail(50, "reader: no capabilities");
+    }
+    let region = Region(initial_cap(0));
+    let tell = Endpoint(initial_cap(1));
+    let mapping = match region.map(0) {
+        Ok(m) => m,
+        Err(e) => return fail(51, &alloc::format!("reader: map: {e}")),
+    };
+    ensure!(52, check(mapping, 4096, 7), "reader: data differs");
+    // Writing through a read-only capability is refused.
+    ensure!(
+        53,
+        region.map(MAP_WRITE) == Err(IpcError::PermissionDenied),
+        "reader: write mapping allowed"
+    );
+    let _ = tell.send_recv([mapping.base as u64, 0, 0, 0]);
+    // Answered once the capability has been revoked.
+    let _ = tell.send_recv([0, 0, 0, 0]);
+    // Revoked by now: this read must fault and kill only this process.
+    // SAFETY: deliberately reads a mapping that should be gone.
+    let value = unsafe { mapping.base.cast::<u64>().read_volatile() };
+    println!("chantest: reader still reads {value:#x} after the revocation");
+    55
+}
+
+fn revoke() -> u64 {
+    let Ok((region, size, node)) = Region::create(64 * 1024, None) else {
+        return fail(60, "create");
+    };
+    ensure!(61, size == 64 * 1024, "size {size}");
+    let Ok(mapping) = region.map(MAP_WRITE) else {
+        return fail(62, "map");
+    };
+    fill(mapping, size, 7);
+    let Ok((root, tell)) = Endpoint::create(0) else {
+        return fail(63, "endpoint");
+    };
+    // Derived (share) for the readers: revoking it leaves the root alone.
+    let Ok(shared) = rt::ipc::derive(region.0, Rights::RECEIVE.shareable(), 0) else {
+        return fail(64, "derive");
+    };
+    let mut readers = [0u32; 2];
+    for r in &mut readers {
+        let Ok(pid) = spawn_on(1, role::READER, 5) else {
+            return fail(65, "spawn reader");
+        };
+        let g1 = rt::ipc::grant(shared, pid, Rights::RECEIVE, 0);
+        let g2 = rt::ipc::grant(tell.0, pid, Rights::SEND, 0);
+        ensure!(66, g1.is_ok() && g2.is_ok(), "grants {g1:?} {g2:?}");
+        *r = pid;
+    }
+    // Both map and check, then report their address (answered at once)...
+    let mut addresses = [0u64; 2];
+    for a in &mut addresses {
+        match root.recv() {
+            Ok(m) => *a = m.data[0],
+            Err(e) => return fail(67, &alloc::format!("recv: {e}")),
+        }
+        let _ = rt::ipc::reply([0; 4]);
+    }
+    // ...and wait in a second call while their capability is revoked.
+    ensure!(68, rt::ipc::revoke(shared).is_ok(), "revoke");
+    for _ in 0..2 {
+        if root.recv().is_ok() {
+            let _ = rt::ipc::reply([0; 4]);
+        }
+    }
+    for (pid, addr) in readers.iter().zip(addresses) {
+        match rt::wait(*pid) {
+            Ok((2, 14, a)) if a == addr => {}
+            other => {
+                return fail(
+                    69,
+                    &alloc::format!("reader {pid}: {other:?}, wanted #PF at {addr:#x}"),
+                );
+            }
+        }
+    }
+    ensure!(70, check(mapping, size, 7), "the owner's mapping changed");
+    ensure!(71, region.unmap(mapping).is_ok(), "unmap");
+    ensure!(
+        72,
+        region.unmap(mapping) == Err(IpcError::BadAddress),
+        "second unmap"
+    );
+    ensure!(73, rt::ipc::revoke(region.0).is_ok(), "revoke root");
+    println!(
+        "chantest: region on node {node} revoked from 2 readers: both faulted, owner unharmed"
+    );
+    0
+}
+
+fn giver(target: u32) -> u64 {
+    if !wait_cap(0) {
+        return fail(80, "giver: no capability");
+    }
+    let tell = Endpoint(initial_cap(0));
+    let Ok((region, size, _)) = Region::create(3 * 4096, None) else {
+        return fail(81, "giver: create");
+    };
+    let Ok(mapping) = region.map(MAP_WRITE) else {
+        return fail(82, "giver: map");
+    };
+    fill(mapping, size, 9);
+    let theirs = match region.transfer(target) {
+        Ok(r) => r,
+        Err(e) => return fail(83, &alloc::format!("giver: transfer: {e}")),
+    };
+    // The old capability died with the transfer.
+    ensure!(
+        84,
+        region.map(0) == Err(IpcError::InvalidCapability),
+        "giver: still maps"
+    );
+    let _ = tell.send_recv([theirs.0, mapping.base as u64 + 4096, 0, 0]);
+    // SAFETY: deliberately touches the mapping the transfer removed.
+    unsafe { mapping.base.add(4096).write_volatile(1) };
+    fail(85, "giver: wrote after the transfer")
+}
+
+fn transfer() -> u64 {
+    let Ok((root, tell)) = Endpoint::create(0) else {
+        return fail(90, "endpoint");
+    };
+    let self_pid = rt::self_pid();
+    let Ok(giver) = spawn_on(1, role::GIVER | (u64::from(self_pid) << 8), 5) else {
+        return fail(91, "spawn giver");
+    };
+    ensure!(
+        92,
+        rt::ipc::grant(tell.0, giver, Rights::SEND, 0).is_ok(),
+        "grant"
+    );
+    let m = match root.recv() {
+        Ok(m) => m,
+        Err(e) => return fail(93, &alloc::format!("recv: {e}")),
+    };
+    let region = Region(m.data[0]);
+    let Ok(mapping) = region.map(0) else {
+        return fail(94, "map the transferred region");
+    };
+    ensure!(95, check(mapping, 3 * 4096, 9), "transferred data differs");
+    let _ = rt::ipc::reply([0; 4]);
+    match rt::wait(giver) {
+        Ok((2, 14, a)) if a == m.data[1] => {}
+        other => {
+            return fail(
+                96,
+                &alloc::format!("giver: {other:?}, wanted #PF at {:#x}", m.data[1]),
+            );
+        }
+    }
+    ensure!(
+        97,
+        check(mapping, 3 * 4096, 9),
+        "data changed after the giver died"
+    );
+    // Frames go back when we drop it (the kernel test counts them).
+    let _ = rt::ipc::revoke(region.0);
+    println!("chantest: transferred region read by the target; the sender faulted alone");
+    0
+}
+
+// ---------------------------------------------------------- large messages
+
+/// Builds a sealed large message of `total` bytes (64 inline + the rest at
+/// the start of `mapping`) through `endpoint`.
+fn large_message(
+    endpoint: Endpoint,
+    mapping: Mapping,
+    total: u64,
+) -> Result<LargeMessage, IpcError> {
+    let inline: [u8; 64] = core::array::from_fn(|i| i as u8 ^ 0xa5);
+    let region = MemoryRegion::new(
+        mapping.base as u64,
+        mapping.size,
+        RegionPermissions::READ | RegionPermissions::WRITE,
+        CachePolicy::WriteBack,
+    );
+    LargeMessage::new(endpoint.0, 1, 0, &inline, region, total - 64)
+}
+
+/// Serves client `client`: large messages (checked when `data[2]` is 1)
+/// and region hand-backs; each region goes back to the client.
+fn server(client: u32) -> u64 {
+    let Ok((root, send)) = Endpoint::create(32 << 20) else {
+        return fail(100, "server: endpoint");
+    };
+    if let Err(e) = rt::ipc::grant(send.0, client, Rights::SEND.shareable(), 0) {
+        return fail(101, &alloc::format!("server: grant to {client}: {e}"));
+    }
+    let mut m = match root.recv() {
+        Ok(m) => m,
+        Err(e) => return fail(102, &alloc::format!("server: recv: {e}")),
+    };
+    loop {
+        let reply = match m.data[0] {
+            QUIT => {
+                let _ = rt::ipc::reply([0; 4]);
+                return 0;
+            }
+            LARGE_TAG => match rt::shm::recv_large(m.data) {
+                Ok((message, region, mapping)) => {
+                    let payload = message.region_payload_len();
+                    let inline_ok = message
+                        .inline_payload()
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &b)| b == i as u8 ^ 0xa5);
+                    // Benchmarks (word 3 = 1) skip the check of the contents.
+                    let intact = m.data[3] == 1 || (inline_ok && check(mapping, payload, payload));
+                    match region.transfer(client) {
+                        Ok(back) => [back.0, u64::from(intact), message.header().total_size(), 0],
+                        Err(e) => [0, 0, e.code(), 0],
+                    }
+                }
+                Err(e) => [0, 0, e.code(), 0],
+            },
+            TRANSFER_TAG => {
+                let region = Region(m.data[1]);
+                match region.map(0).and_then(|_| region.transfer(client)) {
+                    Ok(back) => [back.0, 1, 0, 0],
+                    Err(e) => [0, 0, e.code(), 0],
+                }
+            }
+            _ => [0, 0, IpcError::InvalidArgument.code(), 0],
+        };
+        m = match root.reply_recv(reply) {
+            Ok(m) => m,
+            Err(e) => return fail(103, &alloc::format!("server: reply_recv: {e}")),
+        };
+    }
+}
+
+fn start_server() -> Result<(u32, Endpoint), u64> {
+    let me = rt::self_pid();
+    let pid = spawn_on(0, role::SERVER | (u64::from(me) << 8), 5)
+        .map_err(|_| fail(110, "spawn server"))?;
+    if !wait_cap(0) {
+        return Err(fail(111, "no server capability"));
+    }
+    Ok((pid, Endpoint(initial_cap(0))))
+}
+
+fn large() -> u64 {
+    let (server_pid, endpoint) = match start_server() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for size in [4096u64, 64 << 10, 1 << 20, 16 << 20] {
+        let Ok((region, _, _)) = Region::create(size, None) else {
+            return fail(120, "create");
+        };
+        let Ok(mapping) = region.map(MAP_WRITE) else {
+            return fail(121, "map");
+        };
+        let payload = size - 64;
+        fill(mapping, payload, payload);
+        let Ok(message) = large_message(endpoint, mapping, size) else {
+            return fail(122, "message");
+        };
+        let r = match rt::shm::send_large(endpoint, region, &message) {
+            Ok(r) => r,
+            Err(e) => return fail(123, &alloc::format!("{size} B: send: {e}")),
+        };
+        ensure!(124, r[0] != 0, "{size} B: server error {}", r[2]);
+        ensure!(
+            125,
+            r[1] == 1 && r[2] == size,
+            "{size} B: arrived damaged ({r:?})"
+        );
+        // Round trip: the region came back; map it and check again.
+        let back = Region(r[0]);
+        let Ok(again) = back.map(0) else {
+            return fail(126, "map the returned region");
+        };
+        ensure!(
+            127,
+            check(again, payload, payload),
+            "{size} B: damaged on the way back"
+        );
+        ensure!(128, rt::ipc::revoke(back.0).is_ok(), "revoke");
+        println!("chantest: large message of {size} bytes: round trip intact");
+    }
+    // Over the capability's limit: MessageTooLarge; damaged: ChecksumMismatch.
+    let Ok(small) = rt::ipc::derive(endpoint.0, Rights::SEND.max_size(64 << 10), 0) else {
+        return fail(130, "derive");
+    };
+    let Ok((region, _, _)) = Region::create(1 << 20, None) else {
+        return fail(131, "create");
+    };
+    let Ok(mapping) = region.map(MAP_WRITE) else {
+        return fail(132, "map");
+    };
+    let Ok(message) = large_message(Endpoint(small), mapping, 1 << 20) else {
+        return fail(133, "message");
+    };
+    let too_large = rt::shm::send_large(Endpoint(small), region, &message);
+    ensure!(
+        134,
+        too_large == Err(IpcError::MessageTooLarge),
+        "over the limit: {too_large:?}"
+    );
+    let mut bytes = message.to_bytes();
+    bytes[70] ^= 0x10;
+    let damaged = LargeMessage::from_bytes(&bytes);
+    let result = rt::shm::send_large(endpoint, region, &damaged);
+    ensure!(
+        135,
+        result == Err(IpcError::ChecksumMismatch),
+        "damaged: {result:?}"
+    );
+    // A descriptor that is not our mapping of the region.
+    let Ok(other) = large_message(
+        endpoint,
+        Mapping {
+            base: 0x1000 as *mut u8,
+            size: 1 << 20,
+        },
+        4096,
+    ) else {
+        return fail(136, "message");
+    };
+    let result = rt::shm::send_large(endpoint, region, &other);
+    ensure!(
+        137,
+        result == Err(IpcError::BadAddress),
+        "foreign descriptor: {result:?}"
+    );
+    // Still ours and intact after the refusals.
+    ensure!(138, region.unmap(mapping).is_ok(), "unmap");
+    let _ = rt::ipc::revoke(region.0);
+    let _ = endpoint.send_recv([QUIT, 0, 0, 0]);
+    ensure!(139, exit_code(server_pid) == Ok(0), "server failed");
+    0
+}
+
+fn errors() -> u64 {
+    ensure!(
+        140,
+        Region::create(0, None).map(|r| r.0) == Err(IpcError::InvalidArgument),
+        "size 0"
+    );
+    ensure!(
+        141,
+        Region::create(1 << 40, None).map(|r| r.0) == Err(IpcError::InvalidArgument),
+        "1 TiB"
+    );
+    ensure!(
+        142,
+        Region::create(4096, Some(63)).map(|r| r.0) == Err(IpcError::InvalidArgument),
+        "node 63"
+    );
+    let Ok((region, _, _)) = Region::create(4096, None) else {
+        return fail(143, "create");
+    };
+    ensure!(
+        144,
+        region.map(MAP_WRITE | MAP_EXECUTE) == Err(IpcError::InvalidArgument),
+        "W+X"
+    );
+    ensure!(
+        145,
+        region.map(3 << rt::shm::MAP_CACHE_SHIFT) == Err(IpcError::InvalidArgument),
+        "write-combining"
+    );
+    ensure!(
+        146,
+        region.map(1 << 5) == Err(IpcError::InvalidArgument),
+        "unknown flag"
+    );
+    ensure!(
+        147,
+        Region(0xdead_0000_0001).map(0) == Err(IpcError::InvalidCapability),
+        "bad cap"
+    );
+    ensure!(
+        148,
+        region.transfer(999_999) == Err(IpcError::ProcessNotFound),
+        "no such pid"
+    );
+    let Ok(read_only) = rt::ipc::derive(region.0, Rights::RECEIVE.shareable(), 0) else {
+        return fail(149, "derive");
+    };
+    ensure!(
+        150,
+        Region(read_only).map(MAP_WRITE) == Err(IpcError::PermissionDenied),
+        "write through a read-only cap"
+    );
+    ensure!(
+        151,
+        Region(read_only).transfer(1) == Err(IpcError::PermissionDenied),
+        "transfer via derived"
+    );
+    // Execute-only mapping of a read capability works.
+    let x = Region(read_only).map(MAP_EXECUTE);
+    ensure!(152, x.is_ok(), "execute mapping: {x:?}");
+    ensure!(
+        153,
+        Channel::create(3, Flavor::Spsc) == Err(IpcError::InvalidArgument),
+        "capacity 3"
+    );
+    ensure!(
+        154,
+        Channel::create(1 << 20, Flavor::Spsc) == Err(IpcError::InvalidArgument),
+        "capacity 2^20"
+    );
+    ensure!(
+        155,
+        Channel(region.0).connect().is_err(),
+        "connect a region"
+    );
+    let Ok(channel) = Channel::create(16, Flavor::Spsc) else {
+        return fail(156, "channel");
+    };
+    let Ok(send_only) = rt::ipc::derive(channel.0, Rights::SEND, 0) else {
+        return fail(157, "derive");
+    };
+    ensure!(
+        158,
+        Channel(send_only).wait(Some(0)) == Err(IpcError::PermissionDenied),
+        "wait without receive right"
+    );
+    ensure!(
+        159,
+        channel.wait(Some(1)) == Err(IpcError::Timeout),
+        "timeout"
+    );
+    ensure!(160, channel.signal(48).is_ok(), "signal");
+    ensure!(
+        161,
+        channel.wait(None).is_ok(),
+        "a signal before the wait is kept"
+    );
+    let _ = rt::ipc::revoke(channel.0);
+    let _ = rt::ipc::revoke(region.0);
+    println!("chantest: region and channel misuse: every error as documented");
+    0
+}
+
+// -------------------------------------------------------------- benchmarks
+
+/// The histogram (221 KB: not on the stack).
+static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
+
+fn unit(icount: bool) -> perf::record::Unit {
+    if icount {
+        perf::record::Unit::Instructions
+    } else {
+        perf::record::Unit::Cycles
+    }
+}
+
+fn report_hist(name: &str, icount: bool, start: u64, end: u64) {
+    // SAFETY: this single-threaded program is the histogram's only user.
+    let hist = unsafe { &*core::ptr::addr_of!(HIST) };
+    let hz = hz();
+    let secs = |t: u64| {
+        core::time::Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(hz)) as u64)
+    };
+    let mut c = rt::Console::new();
+    let result = perf::record::BenchResult::from_histogram(name, unit(icount), hist);
+    let _ = result.write_to(&mut c);
+    let record = perf::record::Hist {
+        name,
+        histogram: hist,
+        start: secs(start),
+        interval: secs(end - start),
+    };
+    let _ = record.write_to(&mut c);
+    c.flush();
+}
+
+fn samples_of(param: u64) -> u64 {
+    match param & 0xff_ffff_ffff {
+        0 => 2_000,
+        n => n,
+    }
+}
+
+fn echo() -> u64 {
+    if !wait_cap(1) {
+        return fail(170, "echo: no capabilities");
+    }
+    let (Ok(mut rx), Ok(mut tx)) = (
+        Channel(initial_cap(0)).connect().and_then(Receiver::new),
+        Channel(initial_cap(1)).connect().and_then(Sender::new),
+    ) else {
+        return fail(171, "echo: connect");
+    };
+    loop {
+        match rx.recv_timeout(None) {
+            Ok(m) if m.words[0] == QUIT => return 0,
+            Ok(m) => {
+                let stamp = rt::arch::rdtsc();
+                let mut reply = m;
+                reply.words[1] = stamp;
+                while tx.send_async(reply) == Err(IpcError::WouldBlock) {
+                    rt::yield_now();
+                }
+            }
+            Err(e) => return fail(172, &alloc::format!("echo: {e}")),
+        }
+    }
+}
+
+/// One-way cross-CPU latency: the sender's `rdtsc` (in the message) to the
+/// receiver's after its receive returns (the receiver sleeps when the ring
+/// is empty, so a wake-up by IPI is inside every sample).
+fn async_latency(param: u64, icount: bool) -> u64 {
+    let samples = samples_of(param);
+    if !two_cpus() {
+        println!("@skip v1 name=ipc.async.latency.cross_cpu reason=\"one CPU online\"");
+        return 2;
+    }
+    let (Ok(there), Ok(back)) = (
+        Channel::create(64, Flavor::Spsc),
+        Channel::create(64, Flavor::Spsc),
+    ) else {
+        return fail(180, "channels");
+    };
+    let Ok(pid) = spawn_on(1, role::ECHO, 5) else {
+        return fail(181, "spawn");
+    };
+    let _ = rt::ipc::grant(there.0, pid, Rights::RECEIVE, 0);
+    let _ = rt::ipc::grant(back.0, pid, Rights::SEND, 0);
+    let (Ok(mut tx), Ok(mut rx)) = (
+        there.connect().and_then(Sender::new),
+        back.connect().and_then(Receiver::new),
+    ) else {
+        return fail(182, "connect");
+    };
+    // SAFETY: this single-threaded program is the histogram's only user.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
+    let (start, _, _) = rt::time();
+    for i in 0..samples + 100 {
+        let sent = rt::arch::rdtsc();
+        let _ = tx.send_async(RingMessage {
+            words: [i, sent, 0, 0, 0, 0],
+        });
+        match rx.recv_timeout(Some(deadline_in(60))) {
+            Ok(m) if i >= 100 => hist.record(m.words[1].saturating_sub(sent).max(1)),
+            Ok(_) => {}
+            Err(e) => return fail(183, &alloc::format!("latency: {e}")),
+        }
+    }
+    let (end, _, _) = rt::time();
+    let _ = tx.send_async(RingMessage {
+        words: [QUIT, 0, 0, 0, 0, 0],
+    });
+    let _ = rt::wait(pid);
+    report_hist("ipc.async.latency.cross_cpu", icount, start, end);
+    println!(
+        "chantest: receiver on CPU 1 slept {} times for {samples} samples",
+        tx.wakes
+    );
+    0
+}
+
+/// Cross-CPU throughput at batch 1 or 16: a producer on CPU 1 streams
+/// sequence-numbered messages to a receiver here (CPU 0) that checks them.
+fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
+    let name = if batch == 1 {
+        "ipc.async.throughput.cross_cpu.b1"
+    } else {
+        "ipc.async.throughput.cross_cpu.b16"
+    };
+    if !two_cpus() {
+        println!("@skip v1 name={name} reason=\"one CPU online\"");
+        return 2;
+    }
+    let count = samples_of(param) * 100;
+    let Ok(channel) = Channel::create(256, Flavor::Spsc) else {
+        return fail(190, "channel");
+    };
+    let Ok(mut rx) = channel.connect().and_then(Receiver::new) else {
+        return fail(191, "connect");
+    };
+    let p = role::PRODUCER | ((count << 4 | batch << 40) << 8);
+    let Ok(pid) = spawn_on(1, p, 5) else {
+        return fail(192, "spawn");
+    };
+    let _ = rt::ipc::grant(channel.0, pid, Rights::SEND, 0);
+    let mut buffer = [RingMessage::default(); 16];
+    let (mut received, mut next) = (0u64, 0u64);
+    let mut start = 0;
+    while received < count {
+        let n = match rx.recv_batch_timeout(&mut buffer, Some(deadline_in(60))) {
+            Ok(n) => n,
+            Err(e) => return fail(193, &alloc::format!("throughput: {e}")),
+        };
+        if received == 0 {
+            start = rt::arch::rdtsc();
+        }
+        for m in &buffer[..n] {
+            if m.words[1] != next || m.words[5] != MAGIC {
+                return fail(194, "throughput: sequence error");
+            }
+            next += 1;
+        }
+        received += n as u64;
+    }
+    let end = rt::arch::rdtsc();
+    let _ = rt::wait(pid);
+    let ticks = (end - start).max(1);
+    let rate = (u128::from(count - 1) * u128::from(hz()) / u128::from(ticks)) as f64;
+    let per = ticks as f64 / (count - 1) as f64;
+    let result = perf::record::BenchResult {
+        name,
+        unit: perf::record::Unit::MsgsPerS,
+        kind: perf::record::BenchKind::Throughput,
+        count: 1,
+        min: rate,
+        p50: rate,
+        p90: rate,
+        p99: rate,
+        p999: rate,
+        max: rate,
+        mean: rate,
+    };
+    let mut c = rt::Console::new();
+    let _ = result.write_to(&mut c);
+    c.flush();
+    println!(
+        "chantest: {name}: {count} messages, {per:.1} {} per message (machine-wide), receiver slept {} times",
+        if icount { "instructions" } else { "TSC ticks" },
+        rx.sleeps
+    );
+    0
+}
+
+/// Region hand-over cost. Large: `send_large` (checksum and limit check,
+/// transfer, the call) plus the receiver's map and the transfer back;
+/// transfer: `Region::transfer` alone (unmapping ours, a shootdown, a new
+/// root for the target). The region is filled once; nothing copies it.
+fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 {
+    let name = match (transfer_only, size) {
+        (false, 4096) => "ipc.large.4096",
+        (false, _) => "ipc.large.1048576",
+        (true, 4096) => "ipc.shm.transfer.4096",
+        (true, _) => "ipc.shm.transfer.1048576",
+    };
+    let samples = samples_of(param).min(20_000);
+    let (server_pid, endpoint) = match start_server() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let Ok((mut region, _, _)) = Region::create(size, None) else {
+        return fail(200, "create");
+    };
+    let Ok(mut mapping) = region.map(MAP_WRITE) else {
+        return fail(201, "map");
+    };
+    fill(mapping, size, 1);
+    // SAFETY: this single-threaded program is the histogram's only user.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
+    let (start, _, _) = rt::time();
+    for i in 0..samples + 20 {
+        let a = rt::arch::rdtsc();
+        let back = if transfer_only {
+            let theirs = match region.transfer(server_pid) {
+                Ok(t) => t,
+                Err(e) => return fail(202, &alloc::format!("transfer: {e}")),
+            };
+            let b = rt::arch::rdtsc();
+            if i >= 20 {
+                hist.record((b - a).max(1));
+            }
+            endpoint.send_recv([TRANSFER_TAG, theirs.0, 0, 0])
+        } else {
+            let Ok(message) = large_message(endpoint, mapping, size) else {
+                return fail(203, "message");
+            };
+            let r = rt::shm::hand_over(endpoint, region, &message).and_then(|theirs| {
+                // Word 3 = 1: the server skips checking the contents.
+                endpoint.send_recv([LARGE_TAG, theirs, size, 1])
+            });
+            let b = rt::arch::rdtsc();
+            if i >= 20 {
+                hist.record((b - a).max(1));
+            }
+            r
+        };
+        match back {
+            Ok(r) if r[0] != 0 => region = Region(r[0]),
+            other => return fail(204, &alloc::format!("{name}: {other:?}")),
+        }
+        mapping = match region.map(MAP_WRITE) {
+            Ok(m) => m,
+            Err(e) => return fail(205, &alloc::format!("map back: {e}")),
+        };
+    }
+    let (end, _, _) = rt::time();
+    ensure!(
+        206,
+        check(mapping, size, 1),
+        "data changed over {samples} hand-overs"
+    );
+    let _ = endpoint.send_recv([QUIT, 0, 0, 0]);
+    let _ = rt::wait(server_pid);
+    let _ = rt::ipc::revoke(region.0);
+    report_hist(name, icount, start, end);
+    0
+}
