@@ -44,6 +44,9 @@ pub struct Config<'a> {
     pub bench: &'a str,
     /// Samples per benchmark (`samples=N`, 0 = the suite's default).
     pub samples: u64,
+    /// Messages per channel in the channel test (`test.channel_messages=N`,
+    /// 0 = the test's default).
+    pub channel_messages: u64,
 }
 
 /// Keys the kernel understands.
@@ -56,6 +59,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "samples",
     "pi",
     "ipc.fastpath",
+    "test.channel_messages",
 ];
 
 impl<'a> Config<'a> {
@@ -69,6 +73,7 @@ impl<'a> Config<'a> {
             pi: true,
             bench: "",
             samples: 0,
+            channel_messages: 0,
         };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
@@ -99,6 +104,12 @@ impl<'a> Config<'a> {
                     Ok(n) => cfg.samples = n,
                     Err(_) => crate::kprintln!(
                         "warning: cmdline: samples={value:?} is not a number; using the default"
+                    ),
+                },
+                "test.channel_messages" => match value.parse() {
+                    Ok(n) => cfg.channel_messages = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: test.channel_messages={value:?} is not a number; ignored"
                     ),
                 },
                 "pi" => match value {

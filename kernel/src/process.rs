@@ -94,6 +94,21 @@ pub struct Process {
     next_shared: u64,
 }
 
+/// Per thread: a child it waits for has ended (set before the wake-up, read
+/// under the scheduler lock before blocking; see `wait`).
+static WAIT_WOKEN: [core::sync::atomic::AtomicBool; task::MAX_THREADS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; task::MAX_THREADS];
+
+/// Wakes threads blocked in `wait` without losing a wake-up.
+fn wake_waiters(waiters: Vec<ThreadId>) {
+    for w in waiters {
+        if let Some(flag) = WAIT_WOKEN.get(w.0 as usize) {
+            flag.store(true, core::sync::atomic::Ordering::Release);
+        }
+        task::wake(w);
+    }
+}
+
 static PROCS: crate::sync::IrqMutex<BTreeMap<Pid, Process>> =
     crate::sync::IrqMutex::new(BTreeMap::new());
 static NEXT_PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
@@ -348,9 +363,7 @@ fn set_exit(pid: Pid, reason: ExitReason) {
         // IPC partners wake with errors; its capabilities die.
         crate::kipc::on_process_exit(pid);
     }
-    for w in waiters {
-        task::wake(w);
-    }
+    wake_waiters(waiters);
 }
 
 /// Ends the calling process with `reason` and never returns.
@@ -398,10 +411,20 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
                 return Ok(reason);
             }
             if let Some(tid) = task::current() {
+                if let Some(flag) = WAIT_WOKEN.get(tid.0 as usize) {
+                    flag.store(false, core::sync::atomic::Ordering::Relaxed);
+                }
                 p.waiters.push(tid);
             }
         }
-        task::block_current();
+        // The child may end on another CPU between the unlock above and the
+        // block: the flag (set before the wake) keeps that wake-up.
+        match task::current().and_then(|t| WAIT_WOKEN.get(t.0 as usize)) {
+            Some(flag) => {
+                let _ = task::block_current_unless_woken(sched::BlockedOn::Sleep, None, flag, None);
+            }
+            None => task::block_current(),
+        }
         if current_doomed() {
             exit_current(ExitReason::Killed);
         }
@@ -423,9 +446,7 @@ pub fn thread_reaped(pid: Pid, tid: ThreadId) {
             Vec::new()
         }
     };
-    for w in waiters {
-        task::wake(w);
-    }
+    wake_waiters(waiters);
 }
 
 /// A user-mode exception: the process dies alone, with the reason printed.

@@ -6,6 +6,7 @@
 
 use alloc::format;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::process::{self, ExitReason};
 
@@ -22,13 +23,11 @@ mod scenario {
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
 const MAX_TICKS: u64 = 60_000;
 
-/// Sequence-numbered messages per channel. The issue asks for 10,000,000;
-/// under TCG on the 2-core CI machine that is minutes per CPU
-/// configuration, so the full count runs at `--cpus 2` only (see
-/// `channels_ten_million_messages`), and the other configurations run the
-/// same check with fewer.
-const MESSAGES_FULL: u64 = 10_000_000;
-const MESSAGES_QUICK: u64 = 200_000;
+/// Sequence-numbered messages per channel (`test.channel_messages=N`). The
+/// issue asks for 10,000,000: `scripts/test.sh` runs that as its own step at
+/// 2 CPUs (30,000,000 messages take about 50 s under TCG); the default
+/// keeps the runs at every CPU count (and under icount) short.
+pub static CHANNEL_MESSAGES: AtomicU64 = AtomicU64::new(200_000);
 
 fn frames_per_node() -> Vec<usize> {
     (0..8).map(crate::mem::free_frames_on).collect()
@@ -68,9 +67,9 @@ crate::ktest! {
     /// producers on CPU 1 and receivers on CPU 0: every sequence-numbered
     /// message arrives once and in order, at batch 1 and batch 16.
     fn channels_lose_duplicate_and_reorder_nothing() {
-        let n = if crate::cpus::online() == 2 { MESSAGES_FULL } else { MESSAGES_QUICK };
+        let n = CHANNEL_MESSAGES.load(Ordering::Relaxed).min((1 << 36) - 1);
         scenario(scenario::CHANNELS | (n << 8))?;
-        scenario(scenario::CHANNELS | ((MESSAGES_QUICK | 16 << 40) << 8))
+        scenario(scenario::CHANNELS | ((n.min(1_000_000) | 16 << 40) << 8))
     }
 }
 

@@ -16,7 +16,6 @@ use sched::{
     CpuId, CpuSet, Decision, Inboxes, PiConfig, Priority, SchedConfig, Scheduler, TableLimits,
     ThreadId, ThreadParams, ThreadTable,
 };
-use spin::Mutex;
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
 use crate::arch::x86_64::idt::TrapFrame;
@@ -59,8 +58,11 @@ struct SchedState {
     inboxes: Inboxes,
 }
 
-static SCHED: Mutex<Option<SchedState>> = Mutex::new(None);
-static THREADS: Mutex<Vec<Option<Box<KThread>>>> = Mutex::new(Vec::new());
+// Both are taken on the switch path and in the timer interrupt: a holder
+// must never be interruptible (see `crate::sync`).
+static SCHED: crate::sync::IrqMutex<Option<SchedState>> = crate::sync::IrqMutex::new(None);
+static THREADS: crate::sync::IrqMutex<Vec<Option<Box<KThread>>>> =
+    crate::sync::IrqMutex::new(Vec::new());
 /// The thread each CPU runs (u64::MAX = its idle context).
 static CURRENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
 /// Saved stack pointer of each CPU's idle context.

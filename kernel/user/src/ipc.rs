@@ -313,14 +313,22 @@ pub fn info(cap: u64) -> Result<CapInfo, IpcError> {
     })
 }
 
-/// Waits (yielding) until `cap` is valid in our space, at most `tries`
-/// checks; whether it became valid.
+/// Waits until `cap` is valid in our space: `tries` checks with a yield
+/// between them, then checks every millisecond (sleeping: a yield does not
+/// let a lower-priority granter on this CPU run) for up to 60 s more;
+/// whether it became valid.
 pub fn wait_for_cap(cap: u64, tries: u32) -> bool {
-    for _ in 0..tries {
+    for _ in 0..tries.min(1_000) {
         if info(cap).is_ok() {
             return true;
         }
         crate::yield_now();
+    }
+    for _ in 0..60_000 {
+        if info(cap).is_ok() {
+            return true;
+        }
+        crate::sleep_ns(1_000_000);
     }
     false
 }

@@ -425,11 +425,12 @@ fn check(mapping: Mapping, bytes: u64, seed: u64) -> bool {
 }
 
 fn reader() -> u64 {
-    if !wait_cap(1) {
+    if !wait_cap(2) {
         return fail(50, "reader: no capabilities");
     }
     let region = Region(initial_cap(0));
     let tell = Endpoint(initial_cap(1));
+    let go = Endpoint(initial_cap(2));
     let mapping = match region.map(0) {
         Ok(m) => m,
         Err(e) => return fail(51, &alloc::format!("reader: map: {e}")),
@@ -443,7 +444,7 @@ fn reader() -> u64 {
     );
     let _ = tell.send_recv([mapping.base as u64, 0, 0, 0]);
     // Answered once the capability has been revoked.
-    let _ = tell.send_recv([0, 0, 0, 0]);
+    let _ = go.send_recv([0, 0, 0, 0]);
     // Revoked by now: this read must fault and kill only this process.
     // SAFETY: deliberately reads a mapping that should be gone.
     let value = unsafe { mapping.base.cast::<u64>().read_volatile() };
@@ -460,36 +461,42 @@ fn revoke() -> u64 {
         return fail(62, "map");
     };
     fill(mapping, size, 7);
-    let Ok((root, tell)) = Endpoint::create(0) else {
-        return fail(63, "endpoint");
+    let (Ok((root, tell)), Ok((go_root, go))) = (Endpoint::create(0), Endpoint::create(0)) else {
+        return fail(63, "endpoints");
     };
     // Derived (share) for the readers: revoking it leaves the root alone.
     let Ok(shared) = rt::ipc::derive(region.0, Rights::RECEIVE.shareable(), 0) else {
         return fail(64, "derive");
     };
     let mut readers = [0u32; 2];
-    for r in &mut readers {
+    for (i, r) in readers.iter_mut().enumerate() {
         let Ok(pid) = spawn_on(1, role::READER, 5) else {
             return fail(65, "spawn reader");
         };
         let g1 = rt::ipc::grant(shared, pid, Rights::RECEIVE, 0);
-        let g2 = rt::ipc::grant(tell.0, pid, Rights::SEND, 0);
-        ensure!(66, g1.is_ok() && g2.is_ok(), "grants {g1:?} {g2:?}");
+        // The badge says which reader reports.
+        let g2 = rt::ipc::grant(tell.0, pid, Rights::SEND, i as u64 + 1);
+        let g3 = rt::ipc::grant(go.0, pid, Rights::SEND, 0);
+        ensure!(
+            66,
+            g1.is_ok() && g2.is_ok() && g3.is_ok(),
+            "grants {g1:?} {g2:?} {g3:?}"
+        );
         *r = pid;
     }
     // Both map and check, then report their address (answered at once)...
     let mut addresses = [0u64; 2];
-    for a in &mut addresses {
-        match root.recv() {
-            Ok(m) => *a = m.data[0],
-            Err(e) => return fail(67, &alloc::format!("recv: {e}")),
+    for _ in 0..2 {
+        match root.recv_until(deadline_in(60)) {
+            Ok(m) if (1..=2).contains(&m.badge) => addresses[m.badge as usize - 1] = m.data[0],
+            other => return fail(67, &alloc::format!("recv: {other:?}")),
         }
         let _ = rt::ipc::reply([0; 4]);
     }
-    // ...and wait in a second call while their capability is revoked.
+    // ...then wait on the go endpoint while their capability is revoked.
     ensure!(68, rt::ipc::revoke(shared).is_ok(), "revoke");
     for _ in 0..2 {
-        if root.recv().is_ok() {
+        if go_root.recv_until(deadline_in(60)).is_ok() {
             let _ = rt::ipc::reply([0; 4]);
         }
     }
@@ -559,7 +566,7 @@ fn transfer() -> u64 {
         rt::ipc::grant(tell.0, giver, Rights::SEND, 0).is_ok(),
         "grant"
     );
-    let m = match root.recv() {
+    let m = match root.recv_until(deadline_in(60)) {
         Ok(m) => m,
         Err(e) => return fail(93, &alloc::format!("recv: {e}")),
     };
