@@ -325,14 +325,20 @@ pub fn spawn(
     // (ProcessNotFound); it can still run.
     let _ = crate::kipc::on_spawn(pid);
     let frame = user_entry_frame(entry, USER_STACK_TOP - 8, arg);
+    // The thread is recorded under the same PROCS hold that creates it: it
+    // may run (on another CPU, or here after a preemption of a kernel
+    // caller), exit and be reaped at once, and a record added after that
+    // would never be removed (the process would never be reapable).
+    let mut procs = PROCS.lock();
     match task::spawn(pid, pml4, &frame, cpu, priority) {
         Ok(tid) => {
-            if let Some(p) = PROCS.lock().get_mut(&pid) {
+            if let Some(p) = procs.get_mut(&pid) {
                 p.threads.push(tid);
             }
             Ok(pid)
         }
         Err(e) => {
+            drop(procs);
             crate::kipc::on_process_exit(pid);
             if let Some(p) = PROCS.lock().remove(&pid) {
                 free_all(&p.frames);
@@ -508,6 +514,8 @@ pub fn run_and_wait(
             c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed)
         });
         if now - me > max_ticks {
+            crate::kprintln!("run_and_wait: {name} (pid {pid}) timed out; threads:");
+            task::dump_threads();
             let _ = kill(pid);
             // Let it die, then reap it.
             for _ in 0..1000 {

@@ -550,6 +550,36 @@ pub fn idle_loop() -> ! {
     }
 }
 
+/// Prints every thread's scheduling state, queue membership and process
+/// (run when a kernel test times out, so a hang says what everyone waits on).
+pub fn dump_threads() {
+    let lines: Vec<alloc::string::String> = {
+        let guard = SCHED.lock();
+        let Some(s) = guard.as_ref() else { return };
+        let current: Vec<u64> = CURRENT.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        s.table
+            .thread_ids()
+            .filter_map(|tid| {
+                let t = s.table.get(tid).ok()?;
+                Some(alloc::format!(
+                    "thread {} cpu {} prio {}/{} {:?} queued={} running_on={:?} slice_left={}",
+                    tid.0,
+                    t.cpu().0,
+                    t.effective_priority().0,
+                    t.base_priority().0,
+                    t.state(),
+                    s.table.is_queued(tid),
+                    current.iter().position(|&c| c == u64::from(tid.0)),
+                    t.slice_left()
+                ))
+            })
+            .collect()
+    };
+    for line in lines {
+        crate::kprintln!("  {line}");
+    }
+}
+
 /// Threads alive (for leak checks).
 pub fn live_threads() -> usize {
     THREADS.lock().iter().filter(|t| t.is_some()).count()
