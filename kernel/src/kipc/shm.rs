@@ -124,9 +124,9 @@ struct Channel {
     capacity: u32,
     flavor: RingFlavor,
     notify: Arc<Notify>,
-    /// A sender (a capability with the send right) has connected at some
-    /// point; once every process but the waiter has gone, waits fail.
-    peer_seen: bool,
+    /// Processes that connected with the send right; once one other than
+    /// the waiter has, and every process but the waiter has gone, waits fail.
+    senders: Vec<Pid>,
 }
 
 /// All regions and channels (inside [`Kipc`]).
@@ -136,6 +136,36 @@ pub(super) struct Shm {
     channels: BTreeMap<u32, Channel>,
     next_region: u32,
     next_channel: u32,
+}
+
+impl Shm {
+    /// Records a new region owned by `me` whose life is `root`'s; returns
+    /// its id (the next one: callers mint `root` for that id first).
+    fn add_region(
+        &mut self,
+        me: ThreadEntry,
+        root: CapToken,
+        frames: Vec<u64>,
+        node: u32,
+        channel: Option<u32>,
+    ) -> u32 {
+        let id = self.next_region;
+        self.next_region += 1;
+        self.regions.insert(
+            id,
+            Region {
+                frames,
+                node,
+                owner: me.pid,
+                owner_process: me.process,
+                root,
+                mappings: Vec::new(),
+                envelope: None,
+                channel,
+            },
+        );
+        id
+    }
 }
 
 /// Work for after [`super::KIPC`] is released.
@@ -300,20 +330,8 @@ pub(super) fn region_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4], I
             CapTarget::Region(RegionId(id)),
             region_permissions(pages * 4096),
         )?;
-        k.shm.next_region += 1;
-        k.shm.regions.insert(
-            id,
-            Region {
-                frames: frames.take().unwrap_or_default(),
-                node,
-                owner: me.pid,
-                owner_process: me.process,
-                root: token,
-                mappings: Vec::new(),
-                envelope: None,
-                channel: None,
-            },
-        );
+        k.shm
+            .add_region(me, token, frames.take().unwrap_or_default(), node, None);
         Ok([token.0, pages * 4096, u64::from(node), 0])
     });
     if let Some(frames) = frames {
@@ -593,20 +611,12 @@ pub(super) fn channel_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4], 
             ),
         )?;
         k.shm.next_channel += 1;
-        let rid = k.shm.next_region;
-        k.shm.next_region += 1;
-        k.shm.regions.insert(
-            rid,
-            Region {
-                frames: frames.take().unwrap_or_default(),
-                node,
-                owner: me.pid,
-                owner_process: me.process,
-                root: token,
-                mappings: Vec::new(),
-                envelope: None,
-                channel: Some(cid),
-            },
+        let rid = k.shm.add_region(
+            me,
+            token,
+            frames.take().unwrap_or_default(),
+            node,
+            Some(cid),
         );
         k.shm.channels.insert(
             cid,
@@ -619,7 +629,7 @@ pub(super) fn channel_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4], 
                     waiter: AtomicU32::new(0),
                     dead: AtomicBool::new(false),
                 }),
-                peer_seen: false,
+                senders: Vec::new(),
             },
         );
         Ok([token.0, u64::from(layout.capacity()), 0, 0])
@@ -656,8 +666,9 @@ pub(super) fn channel_connect(tid: ThreadId, token: CapToken) -> Result<[u64; 4]
         let (va, size) = map_into(k, me, token, rid, flags)?;
         if rights.can_send
             && let Some(c) = k.shm.channels.get_mut(&cid)
+            && !c.senders.contains(&me.pid)
         {
-            c.peer_seen = true;
+            c.senders.push(me.pid);
         }
         let flavor = match flavor {
             RingFlavor::SingleProducer => 1,
@@ -727,7 +738,10 @@ pub(super) fn notify_wait(
                 .regions
                 .get(&channel.region)
                 .is_some_and(|r| r.mappings.iter().any(|m| m.pid != me.pid));
-            if channel.peer_seen && !peers && !channel.notify.pending.load(Ordering::Acquire) {
+            if channel.senders.iter().any(|&p| p != me.pid)
+                && !peers
+                && !channel.notify.pending.load(Ordering::Acquire)
+            {
                 return Err(IpcError::ProcessNotFound);
             }
             Ok(channel.notify.clone())
