@@ -122,13 +122,8 @@ pub fn send_large(
     region: Region,
     message: &LargeMessage,
 ) -> Result<Words, IpcError> {
-    let bytes = message.to_bytes();
-    let r = sys(
-        Opcode::RegionTransfer,
-        region.0,
-        [endpoint.0, bytes.as_ptr() as u64, 0, 0],
-    )?;
-    endpoint.send_recv([LARGE_TAG, r[0], message.header().total_size(), 0])
+    let theirs = hand_over(endpoint, region, message)?;
+    endpoint.send_recv([LARGE_TAG, theirs, message.header().total_size(), 0])
 }
 
 /// Hand-over half of [`send_large`] alone (for benchmarks): returns the

@@ -161,17 +161,10 @@ fn two_cpus() -> bool {
     }
 }
 
-/// Waits (sleeping 1 ms at a time, up to 60 s) until capability slot
-/// `slot` is filled: yielding is not enough when the granter runs at a
-/// lower priority on this CPU.
+/// Waits until capability slot `slot` is filled (see
+/// `rt::ipc::wait_for_cap`: it sleeps, so a lower-priority granter runs).
 fn wait_cap(slot: u32) -> bool {
-    for _ in 0..60_000 {
-        if rt::ipc::info(initial_cap(slot)).is_ok() {
-            return true;
-        }
-        rt::sleep_ns(1_000_000);
-    }
-    false
+    rt::ipc::wait_for_cap(initial_cap(slot), 1_000)
 }
 
 /// TSC ticks per second.
