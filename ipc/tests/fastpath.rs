@@ -300,6 +300,78 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// `reply_recv`'s fast path: where `plan_reply_recv_fast` accepts,
+    /// `commit_reply_recv` leaves exactly the slow path's state, and the slow
+    /// path's actions are the reply, the block and the switch the kernel
+    /// carries out itself; where it refuses, the slow path never switches
+    /// straight to the caller.
+    #[test]
+    fn reply_recv_fast_path_equals_slow_path(
+        cpus in prop::collection::vec(prop::sample::select(vec![0u32, 0, 0, 1]), PROCESSES * THREADS_PER_PROCESS),
+        ops in prop::collection::vec(op(), 0..24),
+        server in 0..PROCESSES * THREADS_PER_PROCESS,
+        server_token in 0usize..8,
+        caller_offset in 1..PROCESSES * THREADS_PER_PROCESS,
+        caller_token in 0usize..8,
+        aim in prop::bool::weighted(0.8),
+        data in any::<[u64; 4]>(),
+    ) {
+        let mut world = World::new(&cpus);
+        for op in &ops {
+            world.apply(op);
+        }
+        // Mostly: the server receives on its own endpoint and a caller of
+        // another process calls it, so the server serves that caller.
+        let caller = (server + caller_offset) % (PROCESSES * THREADS_PER_PROCESS);
+        let server_process = server / THREADS_PER_PROCESS;
+        let recv_token = if aim { 0 } else { server_token };
+        world.apply(&Op::Recv { thread: server, token: recv_token, deadline: None });
+        let call_token = world
+            .token_for(caller, server_process, caller_token)
+            .filter(|_| aim)
+            .unwrap_or_else(|| world.token(caller, caller_token));
+        let _ = world.state.call(
+            world.threads[caller],
+            call_token,
+            SmallMessage::new(call_token.0, 0x0100, 0, [7; 4]),
+            world.now,
+        );
+        let server_ref = world.threads[server];
+        let token = world.token(server, recv_token);
+        let message = SmallMessage::new(0, 0x0102, 0, data);
+        let now = world.now;
+
+        let before = world.state.clone();
+        let mut slow = world.state.clone();
+        let slow_actions = slow.reply_recv(server_ref, token, message, RecvMode::Block, now);
+        match world.state.plan_reply_recv_fast(server_ref, token, now) {
+            Ok(plan) => {
+                prop_assert_eq!(&world.state, &before, "planning must not mutate");
+                let mut fast = world.state.clone();
+                fast.commit_reply_recv(plan);
+                prop_assert_eq!(&fast, &slow);
+                let caller_ref = plan.caller();
+                let expected = vec![
+                    Action::Deliver { from: server_ref, to: caller_ref, message, badge: 0 },
+                    Action::Wake { thread: caller_ref, status: Ok(()) },
+                    Action::Block { thread: server_ref, deadline: None },
+                    Action::SwitchTo { thread: caller_ref },
+                ];
+                prop_assert_eq!(slow_actions.map(|a| a.to_vec()), Ok(expected));
+            }
+            Err(_) => {
+                if let Ok(actions) = slow_actions {
+                    let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
+                    prop_assert!(!switched, "the fast path missed a same-CPU reply: {actions:?}");
+                }
+            }
+        }
+    }
+}
+
 /// Whether `token` (held by `caller`'s process) carries a rate limit.
 fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
     let process = world.processes[caller / THREADS_PER_PROCESS];
@@ -337,4 +409,36 @@ fn fast_path_applies_to_the_common_case() {
         }
     );
     assert_eq!(world.state.serving(world.threads[0]), Some(client));
+}
+
+#[test]
+fn reply_recv_fast_path_applies_to_the_common_case() {
+    let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
+    world.apply(&Op::Recv {
+        thread: 0,
+        token: 0,
+        deadline: None,
+    });
+    let client = world.threads[THREADS_PER_PROCESS];
+    let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
+    let call = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
+    let plan = world
+        .state
+        .plan_fastpath(client, token, call, world.now)
+        .unwrap();
+    world.state.commit_state(plan);
+    let server = world.threads[0];
+    let server_token = world.token(0, 0);
+    let reply = world
+        .state
+        .plan_reply_recv_fast(server, server_token, world.now)
+        .unwrap();
+    assert_eq!(reply.caller(), client);
+    world.state.commit_reply_recv(reply);
+    // The server waits again and the next call takes the fast path too.
+    let again = world
+        .state
+        .plan_fastpath(client, token, call, world.now)
+        .unwrap();
+    assert_eq!(again.receiver(), server);
 }

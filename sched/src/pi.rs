@@ -122,6 +122,23 @@ impl ThreadTable {
     /// the wait would close a cycle; [`SchedError::ChainTooLong`]. Nothing
     /// changes on error.
     pub fn block_thread(&mut self, tid: ThreadId, on: BlockedOn) -> Result<(), SchedError> {
+        let donee = self.check_block(tid, on)?;
+        // --- point of no return ---
+        self.thread_mut(tid).state = ThreadState::Blocked(on);
+        self.link_waiter(tid, on);
+        if let Some(donee) = donee {
+            self.propagate_from(donee);
+        }
+        Ok(())
+    }
+
+    /// The checks of [`ThreadTable::block_thread`], changing nothing: the
+    /// thread `tid` would lend its priority to (if any).
+    pub(crate) fn check_block(
+        &self,
+        tid: ThreadId,
+        on: BlockedOn,
+    ) -> Result<Option<ThreadId>, SchedError> {
         self.check_can_block(tid)?;
         let donee = match on {
             BlockedOn::Reply(server) => {
@@ -146,13 +163,7 @@ impl ThreadTable {
         if let Some(donee) = donee {
             self.check_new_edge(tid, donee)?;
         }
-        // --- point of no return ---
-        self.thread_mut(tid).state = ThreadState::Blocked(on);
-        self.link_waiter(tid, on);
-        if let Some(donee) = donee {
-            self.propagate_from(donee);
-        }
-        Ok(())
+        Ok(donee)
     }
 
     /// Ends a thread's wait, whatever ended it (reply, timeout, cancellation):

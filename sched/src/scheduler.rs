@@ -253,6 +253,65 @@ impl Scheduler {
         Ok(self.settle(table, inboxes))
     }
 
+    /// The IPC hand-off in one step: the current thread `me` blocks on `on`
+    /// and the blocked thread `to` of this CPU (the partner of a call or a
+    /// reply) wakes and runs at once unless something more urgent is queued.
+    /// Equal, in every state it leaves, to charging the current thread
+    /// (`apply(Stay)`), then [`Scheduler::wake`] of `to`,
+    /// [`Scheduler::block`] of `me` and `apply(SwitchTo(to))`, but it checks
+    /// everything first: on error nothing changed and the caller takes the
+    /// general path. Returns the thread to run (`to` unless something more
+    /// urgent waits). Wake-ups other CPUs posted here stay in the inbox for
+    /// the next reschedule (their IPI is pending).
+    ///
+    /// # Errors
+    /// [`SchedError::InboxesMismatch`]; [`SchedError::InvalidState`] unless
+    /// `me` is this CPU's current thread and `to` (another thread) is blocked,
+    /// belongs to this CPU and may run on it (and, if `me`'s wait lends
+    /// priority, `to` lends to nobody); as [`ThreadTable::block_thread`] for
+    /// `me`'s wait.
+    pub fn handoff(
+        &mut self,
+        table: &mut ThreadTable,
+        inboxes: &Inboxes,
+        me: ThreadId,
+        on: BlockedOn,
+        to: ThreadId,
+        now: u64,
+    ) -> Result<ThreadId, SchedError> {
+        self.check_current(table, inboxes, me)?;
+        let target = table.get(to)?;
+        let invalid = SchedError::InvalidState {
+            thread: to,
+            state: target.state,
+        };
+        if to == me
+            || !matches!(target.state, ThreadState::Blocked(_))
+            || target.cpu != self.cpu
+            || !target.affinity.contains(self.cpu)
+            || table.is_queued(to)
+        {
+            return Err(invalid);
+        }
+        // `to` leaves its wait first. When `me`'s wait lends priority, the
+        // checks below must see the state after that: exact only if `to`
+        // lends to nobody now (else a cycle through `to` would be refused
+        // that its wake-up breaks); the general path handles the rest.
+        let lends = matches!(on, BlockedOn::Reply(_) | BlockedOn::Mutex(_));
+        if lends && table.donee_of(to).is_some() {
+            return Err(invalid);
+        }
+        table.check_block(me, on)?;
+        // --- point of no return ---
+        self.charge(table, now);
+        table.unblock_thread(to)?;
+        table.block_thread(me, on)?;
+        self.current = None;
+        let _ = self.settle(table, inboxes);
+        self.apply(table, Decision::SwitchTo(to), now)
+            .ok_or(invalid)
+    }
+
     /// The current thread locks a kernel mutex: `Stay` if it got it,
     /// `Reschedule` if it now waits (lending its priority to the owner).
     ///

@@ -30,6 +30,36 @@ impl FastPlan {
     pub const fn receiver(&self) -> ThreadRef {
         self.receiver
     }
+
+    /// The endpoint called (for its metrics).
+    #[must_use]
+    pub const fn endpoint(&self) -> EndpointId {
+        self.endpoint
+    }
+
+    /// The capability's badge the receiver gets.
+    #[must_use]
+    pub const fn badge(&self) -> u64 {
+        self.badge
+    }
+}
+
+/// Everything [`IpcState::commit_reply_recv`] needs, gathered by
+/// [`IpcState::plan_reply_recv_fast`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub struct FastReplyPlan {
+    server: ThreadRef,
+    caller: ThreadRef,
+    endpoint: EndpointId,
+}
+
+impl FastReplyPlan {
+    /// The caller that gets the reply and runs next.
+    #[must_use]
+    pub const fn caller(&self) -> ThreadRef {
+        self.caller
+    }
 }
 
 /// The fast path does not apply; take the slow path.
@@ -96,25 +126,14 @@ impl IpcState {
     /// between (the kernel holds the state across both); a stale plan is a
     /// kernel bug, caught by debug assertions.
     pub fn commit(&mut self, plan: FastPlan) -> Actions {
+        self.commit_state(plan);
         let FastPlan {
             caller,
             receiver,
-            endpoint,
             message,
             badge,
+            ..
         } = plan;
-        let dequeued = self
-            .endpoint_mut(endpoint)
-            .and_then(|queue| queue.receivers.pop_front());
-        debug_assert_eq!(dequeued, Some(receiver), "stale fast-path plan");
-        if let Some(server) = self.thread_mut(receiver) {
-            server.state = ThreadState::Running;
-            server.serving = Some(caller);
-        }
-        if let Some(me) = self.thread_mut(caller) {
-            debug_assert_eq!(me.state, ThreadState::Running, "stale fast-path plan");
-            me.state = ThreadState::AwaitingReply { server: receiver };
-        }
         let mut actions = Actions::new();
         actions.push(Action::Deliver {
             from: caller,
@@ -132,6 +151,107 @@ impl IpcState {
         });
         actions.push(Action::SwitchTo { thread: receiver });
         actions
+    }
+
+    /// The state change of [`IpcState::commit`] without building its
+    /// actions: the kernel's fast path delivers `plan`'s message itself
+    /// (the receiver gets the words and [`FastPlan::badge`]; the caller
+    /// blocks; the kernel switches to the receiver).
+    pub fn commit_state(&mut self, plan: FastPlan) {
+        let FastPlan {
+            caller,
+            receiver,
+            endpoint,
+            ..
+        } = plan;
+        let dequeued = self
+            .endpoint_mut(endpoint)
+            .and_then(|queue| queue.receivers.pop_front());
+        debug_assert_eq!(dequeued, Some(receiver), "stale fast-path plan");
+        if let Some(server) = self.thread_mut(receiver) {
+            server.state = ThreadState::Running;
+            server.serving = Some(caller);
+        }
+        if let Some(me) = self.thread_mut(caller) {
+            debug_assert_eq!(me.state, ThreadState::Running, "stale fast-path plan");
+            me.state = ThreadState::AwaitingReply { server: receiver };
+        }
+    }
+
+    /// Decides whether `server`'s `reply_recv` through `token` (blocking
+    /// mode) can take the fast path, changing nothing: the server serves a
+    /// caller of its CPU that awaits its reply, the capability admits
+    /// receiving (receiving is never metered), and no call is queued on the
+    /// endpoint, so the server will wait and the caller runs next (seL4's
+    /// `fastpath_reply_recv`).
+    ///
+    /// # Errors
+    /// [`Slow`] if any guard fails.
+    pub fn plan_reply_recv_fast(
+        &self,
+        server: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+    ) -> Result<FastReplyPlan, Slow> {
+        let me = self.thread(server).ok_or(Slow)?;
+        if me.state != ThreadState::Running {
+            return Err(Slow);
+        }
+        let caller = me.serving.ok_or(Slow)?;
+        let space = self.space(me.process).ok_or(Slow)?;
+        let capability = self
+            .registry
+            .admits(space, token, crate::cap::Access::Receive, 0, now_tsc)
+            .map_err(|_| Slow)?;
+        let CapTarget::Endpoint(endpoint) = capability.target() else {
+            return Err(Slow);
+        };
+        if !self.endpoint(endpoint).ok_or(Slow)?.callers.is_empty() {
+            return Err(Slow);
+        }
+        let client = self.thread(caller).ok_or(Slow)?;
+        if client.state != (ThreadState::AwaitingReply { server }) || client.cpu != me.cpu {
+            return Err(Slow);
+        }
+        Ok(FastReplyPlan {
+            server,
+            caller,
+            endpoint,
+        })
+    }
+
+    // --- POINT OF NO RETURN ---
+
+    /// Carries out a plan from [`IpcState::plan_reply_recv_fast`]: the caller
+    /// is answered (the kernel delivers the reply words, badge 0) and runs;
+    /// the server waits on the endpoint. The state is what
+    /// [`IpcState::reply_recv`] leaves.
+    pub fn commit_reply_recv(&mut self, plan: FastReplyPlan) {
+        let FastReplyPlan {
+            server,
+            caller,
+            endpoint,
+        } = plan;
+        if let Some(client) = self.thread_mut(caller) {
+            debug_assert_eq!(
+                client.state,
+                ThreadState::AwaitingReply { server },
+                "stale fast-path plan"
+            );
+            client.state = ThreadState::Running;
+        }
+        if let Some(me) = self.thread_mut(server) {
+            me.serving = None;
+            me.state = ThreadState::Receiving {
+                endpoint,
+                deadline: None,
+            };
+        }
+        if let Some(queue) = self.endpoint_mut(endpoint) {
+            debug_assert!(queue.callers.is_empty(), "stale fast-path plan");
+            queue.last_receiver = Some(server);
+            queue.receivers.push_back(server);
+        }
     }
 
     /// The fast path in one call: plan, then commit. The kernel's syscall
