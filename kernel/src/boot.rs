@@ -55,6 +55,7 @@ fn keep_cmdline(line: &str) -> &'static str {
 /// The Rust entry point, called once by the 64-bit boot code on the BSP with
 /// the loader kind and the physical address of its boot information.
 pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
+    crate::arch::x86_64::percpu::early_init();
     crate::serial::init();
     mem::heap::init_early();
     kprintln!(

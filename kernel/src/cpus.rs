@@ -372,6 +372,7 @@ fn start_ap(apic_id: u32, online: &core::sync::atomic::AtomicBool) -> bool {
 
 /// The AP's first Rust code, called by the trampoline on the AP's own stack.
 extern "C" fn ap_entry(arg: u64) -> ! {
+    crate::arch::x86_64::percpu::early_init();
     // SAFETY: `arg` is the leaked ApBoot the BSP built for exactly this AP.
     let boot = unsafe { &*(arg as *const ApBoot) };
     // SAFETY: the tables were allocated for this AP alone, the BSP dropped its

@@ -34,6 +34,21 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
     let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
     let mut badge = 0;
+    if (opcode == crate::kipc::op::CALL || opcode == crate::kipc::op::REPLY_RECV)
+        && frame.rsi >> 32 == 0
+        && let Some(result) = crate::kipc::fast_syscall(opcode, frame.rdi, data)
+    {
+        match result {
+            Ok((out, out_badge)) if canonical_user(frame.rip) => {
+                frame.rax = 0;
+                [frame.rdx, frame.r10, frame.r8, frame.r9] = out;
+                frame.rsi = out_badge;
+                return;
+            }
+            Ok((out, out_badge)) => return finish(frame, Ok(out), out_badge),
+            Err(e) => return finish(frame, Err(e), 0),
+        }
+    }
     let result: SysResult = match opcode {
         op::ECHO => {
             // The fast case first: no state touched at all.
@@ -88,6 +103,12 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         }
         _ => Err(IpcError::InvalidArgument),
     };
+    finish(frame, result, badge);
+}
+
+/// The common tail: a killed caller dies here; the status, result words and
+/// badge go into the frame; a non-canonical return address kills the caller.
+fn finish(frame: &mut TrapFrame, result: SysResult, badge: u64) {
     if process::current_doomed() {
         process::exit_current(ExitReason::Killed);
     }

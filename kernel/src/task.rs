@@ -232,7 +232,16 @@ fn kick(targets: CpuSet) {
     }
 }
 
+/// How [`switch_to`] may enter a thread parked by [`park_and_switch`]:
+/// writes its syscall result into its TrapFrame and says whether it did
+/// (`false`: the result is not final; enter it through its kernel stack).
+pub type ResumeParked = fn(ThreadId, &mut TrapFrame) -> bool;
+
 fn switch_to(me: usize, prev: u64, next: u64) {
+    switch_to_resuming(me, prev, next, None);
+}
+
+fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumeParked>) {
     let threads = THREADS.lock();
     let prev_slot: *mut u64 = if prev == u64::MAX {
         IDLE_RSP[me].as_ptr()
@@ -272,6 +281,25 @@ fn switch_to(me: usize, prev: u64, next: u64) {
         crate::arch::x86_64::cpu::load_address_space(t.cr3);
         t.switch_ins.fetch_add(1, Ordering::Relaxed);
         arch::fpu_restore(&t.fpu);
+        if let Some(resume) = resume
+            && PARKED[next as usize].load(Ordering::Relaxed)
+        {
+            let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+            // SAFETY: a parked thread is blocked inside a syscall, so the top
+            // of its kernel stack holds the syscall entry's TrapFrame, which
+            // nothing else touches while it is not running.
+            if resume(t.tid, unsafe { &mut *frame }) {
+                PARKED[next as usize].store(false, Ordering::Relaxed);
+                CURRENT[me].store(next, Ordering::Release);
+                drop(threads);
+                // SAFETY: interrupts are off; the address space, RSP0, the
+                // kernel stack top and the FPU are the parked thread's, whose
+                // kernel stack below the frame holds nothing to run (see
+                // `park_and_switch`); its rip is the user's syscall return.
+                unsafe { arch::resume_user_frame(prev_slot, frame) };
+                return;
+            }
+        }
         t.saved_rsp
     };
     CURRENT[me].store(next, Ordering::Release);
@@ -459,6 +487,63 @@ pub fn ipc_handoff(
         finish_switch();
     }
     blocked.map(|_| ())
+}
+
+/// Threads parked by [`park_and_switch`]: blocked in an IPC syscall with
+/// nothing on their kernel stack that must run again (no locks, no heap
+/// objects, no deadline), so they may be resumed straight into user mode.
+/// Set and cleared only by the CPU the thread belongs to, with interrupts off.
+static PARKED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_THREADS];
+
+/// The scheduler half of the IPC fast path: the current thread `me` blocks
+/// on `on` and the blocked thread `to` of this CPU runs, in one checked step
+/// ([`sched::Scheduler::handoff`]). Returns the thread to switch to (`to`
+/// unless something more urgent waits).
+///
+/// # Errors
+/// What the scheduler refuses; nothing changed.
+pub fn ipc_fast_handoff(
+    me: ThreadId,
+    on: sched::BlockedOn,
+    to: ThreadId,
+) -> Result<ThreadId, sched::SchedError> {
+    let cpu = percpu::index() as usize;
+    let (next, targets) = {
+        let mut guard = SCHED.lock();
+        let s = guard
+            .as_mut()
+            .ok_or(sched::SchedError::NoSuchCpu(CpuId(cpu as u16)))?;
+        let sched = &mut s.cpus[cpu];
+        let next = sched.handoff(&mut s.table, &s.inboxes, me, on, to, rdtsc_ordered())?;
+        (next, sched.take_ipi_targets())
+    };
+    if !targets.is_empty() {
+        kick(targets);
+    }
+    Ok(next)
+}
+
+/// Switches from the current thread, which [`ipc_fast_handoff`] blocked and
+/// whose syscall has nothing left to do but return its result, to `next`:
+/// straight into user mode if `next` is parked and `resume` fills its
+/// result in, else through `next`'s kernel stack. The current thread is
+/// parked meanwhile. Returns when it is resumed through its kernel stack (a
+/// wake-up by the general path, or a result not yet final); if it is resumed
+/// into user mode instead, this call never returns and its kernel stack is
+/// abandoned (nothing on it holds a lock or owns memory).
+pub fn park_and_switch(next: ThreadId, resume: ResumeParked) {
+    let _irq = IrqGuard::new();
+    let me = percpu::index() as usize;
+    let prev = CURRENT[me].load(Ordering::Acquire);
+    let next_raw = u64::from(next.0);
+    if prev == next_raw || prev == u64::MAX {
+        return;
+    }
+    PARKED[prev as usize].store(true, Ordering::Relaxed);
+    switch_to_resuming(me, prev, next_raw, Some(resume));
+    PARKED[prev as usize].store(false, Ordering::Relaxed);
+    finish_switch();
 }
 
 /// The CPU a thread belongs to.

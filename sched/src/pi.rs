@@ -124,12 +124,18 @@ impl ThreadTable {
     pub fn block_thread(&mut self, tid: ThreadId, on: BlockedOn) -> Result<(), SchedError> {
         let donee = self.check_block(tid, on)?;
         // --- point of no return ---
+        self.block_checked(tid, on, donee);
+        Ok(())
+    }
+
+    /// The change of [`ThreadTable::block_thread`] after its checks passed
+    /// ([`ThreadTable::check_block`] returned `donee`, nothing changed since).
+    pub(crate) fn block_checked(&mut self, tid: ThreadId, on: BlockedOn, donee: Option<ThreadId>) {
         self.thread_mut(tid).state = ThreadState::Blocked(on);
         self.link_waiter(tid, on);
         if let Some(donee) = donee {
             self.propagate_from(donee);
         }
-        Ok(())
     }
 
     /// The checks of [`ThreadTable::block_thread`], changing nothing: the

@@ -301,15 +301,46 @@ impl Scheduler {
         if lends && table.donee_of(to).is_some() {
             return Err(invalid);
         }
-        table.check_block(me, on)?;
+        let donee = table.check_block(me, on)?;
         // --- point of no return ---
         self.charge(table, now);
         table.unblock_thread(to)?;
-        table.block_thread(me, on)?;
+        table.block_checked(me, on, donee);
         self.current = None;
-        let _ = self.settle(table, inboxes);
-        self.apply(table, Decision::SwitchTo(to), now)
-            .ok_or(invalid)
+        // Settle as `wake` and `block` would, except that `to` is queued only
+        // if it must be: when it would run at once, queueing it only to take
+        // it out again changes nothing. Its place among other threads
+        // settled here is kept by queueing it before any that come after it.
+        let mut to_unqueued = false;
+        let mut to_queued = false;
+        while let Some(tid) = table.take_attention() {
+            if tid == me {
+                continue; // blocked: reconciling it changes nothing
+            }
+            if tid == to {
+                to_unqueued = !to_queued;
+                continue;
+            }
+            if core::mem::take(&mut to_unqueued) {
+                let _ = self.reconcile(table, inboxes, to);
+                to_queued = true;
+            }
+            let _ = self.reconcile(table, inboxes, tid);
+        }
+        if to_queued {
+            return self
+                .apply(table, Decision::SwitchTo(to), now)
+                .ok_or(invalid);
+        }
+        let level = table.thread(to).effective;
+        if self.queue.highest() <= Some(level) {
+            // `apply(SwitchTo(to))`'s direct switch, `to` never queued.
+            self.current_requeue_end = QueueEnd::Front;
+            self.make_current(table, to);
+            return Ok(to);
+        }
+        let _ = self.reconcile(table, inboxes, to);
+        self.pick_next(table, now).ok_or(invalid)
     }
 
     /// The current thread locks a kernel mutex: `Stay` if it got it,

@@ -480,6 +480,20 @@ pub fn on_process_exit(pid: Pid) {
     }
 }
 
+/// The IPC fast path for `call` and `reply_recv` without flags (the
+/// dispatcher tries it first): `None` if it does not apply (nothing
+/// changed), else the operation's result words and badge.
+pub fn fast_syscall(
+    opcode: u32,
+    capability: u64,
+    data: [u64; 4],
+) -> Option<Result<([u64; 4], u64), IpcError>> {
+    if !fastpath() {
+        return None;
+    }
+    sync::fast(task::current()?, opcode, CapToken(capability), data)
+}
+
 /// Serves the IPC syscall `opcode` for the current thread: `capability`
 /// (`rdi`), `flags` (the high half of `rsi`) and `data` (`rdx r10 r8 r9`).
 /// Returns the data words; the badge for `rsi` goes to `badge`.

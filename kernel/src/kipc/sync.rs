@@ -316,6 +316,82 @@ pub(super) fn call(
     finish(tid, after).map(|(data, _)| data)
 }
 
+/// The fast paths of `call` and `reply_recv` (seL4's `fastpath_call` and
+/// `fastpath_reply_recv`), tried by the syscall dispatcher before anything
+/// else. Under [`KIPC`]: the `ipc` guards (`plan_fastpath` /
+/// `plan_reply_recv_fast`: the partner waits on this CPU, the capability
+/// admits the operation unmetered) and the scheduler's checked hand-off;
+/// then the point of no return: `ipc`'s state change, the partner's result
+/// slot, the endpoint's metrics. After the lock, a direct switch to the
+/// partner, straight into user mode when it is parked in its own fast path
+/// ([`task::park_and_switch`]). Returns `None` when the fast path does not
+/// apply (nothing changed; the slow path runs), else this thread's result
+/// once it runs again.
+pub(super) fn fast(
+    tid: ThreadId,
+    opcode: u32,
+    token: CapToken,
+    data: [u64; 4],
+) -> Option<Result<([u64; 4], u64), IpcError>> {
+    let t = now();
+    let mut guard = KIPC.lock();
+    let k = guard.as_mut()?;
+    let me = (*k.threads.get(tid.0 as usize)?)?;
+    let (next, on, to, badge) = match opcode {
+        op::CALL => {
+            let message = SmallMessage::new(token.0, op::CALL, 0, data);
+            let plan = k.state.plan_fastpath(me.tref, token, message, t).ok()?;
+            let to = k.tid_of(plan.receiver())?;
+            let on = BlockedOn::Reply(to);
+            let next = task::ipc_fast_handoff(tid, on, to).ok()?;
+            // --- POINT OF NO RETURN ---
+            k.state.commit_state(plan);
+            if let Some(info) = k.endpoint_info(plan.endpoint()) {
+                // Received at once: no queueing latency.
+                info.metrics.record_send();
+                info.metrics.record_recv(0);
+            }
+            (next, on, to, plan.badge())
+        }
+        op::REPLY_RECV => {
+            let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
+            let to = k.tid_of(plan.caller())?;
+            let on = BlockedOn::Receive;
+            let next = task::ipc_fast_handoff(tid, on, to).ok()?;
+            // --- POINT OF NO RETURN ---
+            k.state.commit_reply_recv(plan);
+            (next, on, to, 0)
+        }
+        _ => return None,
+    };
+    begin(tid, t);
+    let partner = slot(to);
+    partner.deliver(data, badge);
+    partner.status.store(0, Ordering::Relaxed);
+    partner.woken.store(true, Ordering::Release);
+    drop(guard);
+    task::park_and_switch(next, resume_parked);
+    // Resumed through the kernel stack: the general wake-up protocol.
+    wait(tid, on, None, None);
+    let s = slot(tid);
+    Some(s.result().map(|()| s.message()))
+}
+
+/// Writes the final, successful result of parked thread `tid` into its
+/// syscall frame (as the dispatcher's success return would); `false` if
+/// there is none yet, or an error (the general path reports errors).
+fn resume_parked(tid: ThreadId, frame: &mut crate::arch::x86_64::idt::TrapFrame) -> bool {
+    let s = slot(tid);
+    if !s.woken.load(Ordering::Acquire) || s.status.load(Ordering::Acquire) != 0 {
+        return false;
+    }
+    let (data, badge) = s.message();
+    frame.rax = 0;
+    [frame.rdx, frame.r10, frame.r8, frame.r9] = data;
+    frame.rsi = badge;
+    true
+}
+
 /// `send`: delivers `data` to a receiver waiting on `token`'s endpoint, or
 /// fails with `WouldBlock`.
 pub(super) fn send(

@@ -18,16 +18,25 @@ pub unsafe fn install(ptr: *const u8) {
     KernelGsBase::write(VirtAddr::zero());
 }
 
+/// What `gs:[0]` reads before [`install`]: a null self pointer.
+static NO_PERCPU: u64 = 0;
+
+/// Points this CPU's GS base at a null self pointer, so that [`self_ptr`]
+/// reads null until [`install`]. The first thing the BSP's and every AP's
+/// Rust entry does (GS base is 0 out of reset, and address 0 may be mapped).
+pub fn early_init() {
+    GsBase::write(VirtAddr::from_ptr(&raw const NO_PERCPU));
+}
+
 /// The address stored at `gs:[0]` (the per-CPU self pointer), or null before
-/// [`install`] ran on this CPU (GS base 0 would fault, so the MSR is checked).
+/// [`install`] ran on this CPU. One load: the IPC paths read it several times
+/// per operation (an MSR read of the GS base here cost 18 instructions).
 #[inline(always)]
 pub fn self_ptr() -> *const u8 {
-    if GsBase::read().is_null() {
-        return core::ptr::null();
-    }
     let p: *const u8;
     // SAFETY: GS base points at a live PerCpu whose first word is its address
-    // (contract of `install`); the load has no other effect.
+    // (contract of `install`), or at NO_PERCPU (`early_init`); the load has no
+    // other effect.
     unsafe {
         core::arch::asm!("mov {}, gs:[0]", out(reg) p, options(nostack, readonly, preserves_flags))
     };

@@ -46,6 +46,39 @@ pub fn init_this_cpu() {
 
 const F_RAX: usize = offset_of!(TrapFrame, rax);
 
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
+/// every register from the frame, rcx/r11 from its rip/rflags, then its
+/// user stack pointer. Shared by the syscall entry's return and
+/// [`resume_user_frame`].
+macro_rules! sysret_from_frame {
+    () => {
+        concat!(
+            "pop r15\n",
+            "pop r14\n",
+            "pop r13\n",
+            "pop r12\n",
+            "pop r11\n",
+            "pop r10\n",
+            "pop r9\n",
+            "pop r8\n",
+            "pop rbp\n",
+            "pop rdi\n",
+            "pop rsi\n",
+            "pop rdx\n",
+            "pop rcx\n",
+            "pop rbx\n",
+            "pop rax\n",
+            "add rsp, 16\n",
+            "pop rcx\n",
+            "add rsp, 8\n",
+            "pop r11\n",
+            "mov rsp, [rsp]\n",
+            "swapgs\n",
+            "sysretq\n",
+        )
+    };
+}
+
 /// The SYSCALL entry point.
 #[unsafe(naked)]
 unsafe extern "C" fn syscall_entry() {
@@ -79,28 +112,7 @@ unsafe extern "C" fn syscall_entry() {
         "call {dispatch}",
         // Return with sysret (the dispatcher guarantees a canonical user rip;
         // otherwise it never returns here).
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rbp",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
-        "add rsp, 16",
-        "pop rcx",
-        "add rsp, 8",
-        "pop r11",
-        "mov rsp, [rsp]",
-        "swapgs",
-        "sysretq",
+        sysret_from_frame!(),
         user_rsp = const USER_RSP_OFFSET,
         kernel_rsp = const KERNEL_RSP_OFFSET,
         user_ds = const USER_DS.0 as u64,
@@ -137,6 +149,33 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
         "pop rbx",
         "pop rbp",
         "ret",
+    );
+}
+
+/// Saves the callee-saved registers and the stack pointer to `*from_rsp`
+/// (as [`switch_stack`] does, so a later `switch_stack` to it returns from
+/// this call), then leaves to user mode with SYSRET from the syscall
+/// [`TrapFrame`] at `frame` on another thread's kernel stack. The IPC fast
+/// path's switch to a thread parked in a syscall: whatever that thread's
+/// kernel stack held below its frame is abandoned.
+///
+/// # Safety
+/// Interrupts off; `frame` is the syscall TrapFrame at the top of the kernel
+/// stack of the thread this CPU now runs (CR3, RSP0, GS bookkeeping and FPU
+/// already switched), with a canonical user rip; nothing on that stack below
+/// the frame may need to run again.
+#[unsafe(naked)]
+pub unsafe extern "C" fn resume_user_frame(from_rsp: *mut u64, frame: *const TrapFrame) {
+    core::arch::naked_asm!(
+        "push rbp",
+        "push rbx",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov [rdi], rsp",
+        "mov rsp, rsi",
+        sysret_from_frame!(),
     );
 }
 
