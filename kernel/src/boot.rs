@@ -154,6 +154,10 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             node: 0,
         });
     }
+    crate::arch::x86_64::cpu::PCID_ALLOWED.store(
+        crate::cmdline::on_off(cmdline, "pcid", true),
+        core::sync::atomic::Ordering::Relaxed,
+    );
     let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt, bsp_tss);
     crate::task::init(online as usize, tsc.hz / 100);
     crate::task::set_priority_inheritance(config.pi);

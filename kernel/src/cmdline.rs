@@ -59,6 +59,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "samples",
     "pi",
     "ipc.fastpath",
+    "pcid",
     "test.channel_messages",
 ];
 
@@ -125,4 +126,21 @@ impl<'a> Config<'a> {
         }
         cfg
     }
+}
+
+/// The `<key>=on|off` switch of a kernel command line (the last one wins;
+/// a bad value is reported and ignored).
+pub fn on_off(line: &str, key: &str, default: bool) -> bool {
+    let mut on = default;
+    for token in smp::cmdline::tokens(line).filter(|t| t.key == key) {
+        match token.value {
+            Some("on") => on = true,
+            Some("off") => on = false,
+            other => crate::kprintln!(
+                "warning: cmdline: {key}={other:?} is not on|off; keeping {}",
+                if on { "on" } else { "off" }
+            ),
+        }
+    }
+    on
 }

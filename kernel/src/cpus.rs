@@ -119,6 +119,15 @@ fn setup_this_cpu(
     percpu.tss.store(tss, Ordering::Release);
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
+    let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
+    if percpu.index == 0 {
+        crate::kprintln!(
+            "tlb: pcid={} invpcid={} ({} tags per CPU)",
+            if pcid { "on" } else { "off" },
+            if invpcid { "yes" } else { "no" },
+            crate::mem::tlb::PCID_TAGS
+        );
+    }
     percpu::register(percpu);
     let mode = *MODE
         .get()

@@ -109,6 +109,8 @@ pub struct PerCpu {
     pub timer_ticks: AtomicU64,
     /// IPIs taken (all kinds).
     pub ipis: AtomicU64,
+    /// This CPU's PCID tags (used only when PCIDs are on).
+    pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -132,6 +134,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
+            pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
         };
         slot.self_ptr = slot as *const PerCpu;
         slot

@@ -156,7 +156,11 @@ pub unsafe fn mapper(pml4: u64) -> OffsetPageTable<'static> {
     unsafe { OffsetPageTable::new(&mut *table, VirtAddr::new(paging::PHYS_OFFSET)) }
 }
 
+/// Frees an address space's frames (its page tables among them): the
+/// generation moves first, so no CPU keeps a PCID tag's entries for page
+/// tables that another address space may reuse.
 fn free_all(frames: &[u64]) {
+    mem::tlb::user_mappings_removed();
     for &f in frames {
         let _ = mem::free_frame(f);
     }
@@ -656,9 +660,11 @@ pub fn unmap_shared(pid: Pid, va: u64, pages: u64) -> Option<u64> {
     let procs = PROCS.lock();
     let p = procs.get(&pid)?;
     clear_ptes(p.pml4, va, pages);
-    // Threads are pinned, and with no PCID a CPU that switched to another
-    // address space has flushed these entries; so the CPUs of its threads
-    // are the only ones that may cache them.
+    // Threads are pinned, so the CPUs of its threads are the only ones that
+    // may run it; a CPU that switched to another address space flushed these
+    // entries (no PCIDs) or holds them under a tag the generation bump makes
+    // it flush at its next load (PCIDs).
+    mem::tlb::user_mappings_removed();
     let mut mask = 1u64 << crate::cpu_index();
     for &t in &p.threads {
         if let Some(cpu) = task::cpu_of(t).filter(|&c| c < 64) {

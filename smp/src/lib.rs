@@ -32,6 +32,7 @@ pub mod cpuset;
 pub mod frames;
 pub mod ipi;
 pub mod memmap;
+pub mod pcid;
 mod phys;
 
 #[cfg(test)]

@@ -143,18 +143,7 @@ pub fn fastpath() -> bool {
 /// The `ipc.fastpath=on|off` setting of a kernel command line (default on;
 /// a bad value is reported and ignored).
 pub fn fastpath_from_cmdline(line: &str) -> bool {
-    let mut on = true;
-    for token in smp::cmdline::tokens(line).filter(|t| t.key == "ipc.fastpath") {
-        match token.value {
-            Some("on") => on = true,
-            Some("off") => on = false,
-            other => crate::kprintln!(
-                "warning: cmdline: ipc.fastpath={other:?} is not on|off; keeping {}",
-                if on { "on" } else { "off" }
-            ),
-        }
-    }
-    on
+    crate::cmdline::on_off(line, "ipc.fastpath", true)
 }
 
 /// Where a blocked thread finds its result.

@@ -31,6 +31,38 @@ fn flush_local(request: FlushRequest, _generation: u64) {
     }
 }
 
+/// The user-mapping generation: bumped whenever a user mapping goes away
+/// anywhere (a shared mapping unmapped, an address space torn down), before
+/// the shootdown or the freeing of its frames. A PCID tag loaded at an older
+/// generation is flushed at its next load (see `smp::pcid`).
+static USER_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// PCID tags per CPU for user address spaces.
+pub const PCID_TAGS: usize = 8;
+
+/// Announces that user mappings went away (call before the shootdown and
+/// before any of their frames is freed).
+pub fn user_mappings_removed() {
+    USER_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// This CPU's tag for a switch to the user address space `pml4`. Called with
+/// interrupts off by the context switch.
+pub fn pcid_load(pml4: u64) -> smp::pcid::Load {
+    let irq = crate::percpu::IrqGuard::new();
+    let generation = USER_GENERATION.load(Ordering::SeqCst);
+    match crate::percpu::current() {
+        Some(cpu) => cpu
+            .pcids
+            .with(&irq, |tags| tags.switch_to(pml4, generation)),
+        // Before per-CPU setup no user space runs; flush to be safe.
+        None => smp::pcid::Load {
+            pcid: 1,
+            flush: true,
+        },
+    }
+}
+
 /// Serves a pending request addressed to this CPU (IPI handler and waiters).
 pub fn handle_shootdown() {
     let me = crate::cpu_index();

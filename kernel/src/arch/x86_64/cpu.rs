@@ -23,22 +23,72 @@ pub fn rdtsc_ordered() -> u64 {
     }
 }
 
+/// Whether CR4.PCIDE is on (every CPU sets it the same way, see [`init_pcid`]).
+static PCID: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether PCIDs may be used (`pcid=off` on the command line clears it
+/// before the CPUs are set up, for comparisons).
+pub static PCID_ALLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Turns on PCIDs on this CPU when CPUID has them and [`PCID_ALLOWED`];
+/// returns whether they are on and
+/// whether the CPU has INVPCID (reported only: the generation scheme of
+/// `smp::pcid` never needs to flush a tag that is not being loaded).
+pub fn init_pcid() -> (bool, bool) {
+    let allowed = PCID_ALLOWED.load(core::sync::atomic::Ordering::Relaxed);
+    let cpuid = CpuId::new();
+    let has = cpuid.get_feature_info().is_some_and(|f| f.has_pcid());
+    let invpcid = cpuid
+        .get_extended_feature_info()
+        .is_some_and(|f| f.has_invpcid());
+    if !(has && allowed) {
+        return (false, invpcid);
+    }
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    // SAFETY: CPUID reports PCID; CR3 holds the kernel's PML4 with bits 0..12
+    // clear (the condition for setting PCIDE), and every later CR3 load goes
+    // through `load_address_space`, which then supplies a tag.
+    unsafe { Cr4::update(|f| f.insert(Cr4Flags::PCID)) };
+    PCID.store(true, core::sync::atomic::Ordering::Relaxed);
+    (true, invpcid)
+}
+
+/// Whether address spaces switch with PCID tags.
+pub fn pcid_on() -> bool {
+    PCID.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Switches to the address space whose PML4 is at `pml4` (no-op if current).
+/// With PCIDs, a user address space gets this CPU's tag for it and keeps its
+/// TLB entries unless `user_generation` (see `mem::tlb`) moved since it last
+/// ran here; the kernel's own space (`kernel_pml4`) always uses tag 0.
 pub fn load_address_space(pml4: u64) {
     use x86_64::registers::control::{Cr3, Cr3Flags};
     use x86_64::structures::paging::PhysFrame;
-    let (current, _) = Cr3::read();
+    let (current, _) = Cr3::read_raw();
     if current.start_address().as_u64() == pml4 {
         return;
     }
-    // SAFETY: every address space shares the kernel half (entries 256..512 of
-    // the kernel's PML4), so the code and stack in use stay mapped.
+    let frame = PhysFrame::containing_address(x86_64::PhysAddr::new(pml4));
+    if !pcid_on() || pml4 == crate::mem::paging::kernel_pml4_phys() {
+        // SAFETY: every address space shares the kernel half (entries
+        // 256..512 of the kernel's PML4), so the code and stack in use stay
+        // mapped; with PCIDs on, tag 0 (flushed here) belongs to the kernel.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+        return;
+    }
+    let load = crate::mem::tlb::pcid_load(pml4);
+    let pcid = x86_64::instructions::tlb::Pcid::new(load.pcid).expect("tags are 1..=4095");
+    // SAFETY: as above; PCIDE is on (`pcid_on`), and the tag's entries are
+    // kept only if they belong to this address space and no user mapping
+    // went away since they were loaded (`smp::pcid`).
     unsafe {
-        Cr3::write(
-            PhysFrame::containing_address(x86_64::PhysAddr::new(pml4)),
-            Cr3Flags::empty(),
-        )
-    };
+        if load.flush {
+            Cr3::write_pcid(frame, pcid);
+        } else {
+            Cr3::write_pcid_no_flush(frame, pcid);
+        }
+    }
 }
 
 /// The hypervisor we run under, from CPUID leaf 4000_0000h.
