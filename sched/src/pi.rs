@@ -138,6 +138,66 @@ impl ThreadTable {
         }
     }
 
+    /// The two shapes of a synchronous IPC hand-off between the running
+    /// thread `me` and the blocked thread `to`, done in place: a *call*
+    /// (`to` waits to receive; `me` waits for its reply and lends it its
+    /// priority) or a *reply* (`to` waits for `me`'s reply; `me` then waits
+    /// to receive). Leaves exactly the state of [`Self::unblock_thread`] of
+    /// `to` then [`Self::block_thread`] of `me` followed by settling both
+    /// (nothing else is involved in these shapes: `to` lends to nobody
+    /// afterwards and `me` is at the end of its chain), without the
+    /// attention list. Returns `None`, changing nothing, for any other
+    /// shape, when anything is flagged for attention, or when a check
+    /// fails (the general path decides).
+    pub(crate) fn ipc_handoff_in_place(
+        &mut self,
+        me: ThreadId,
+        on: BlockedOn,
+        to: ThreadId,
+    ) -> Option<()> {
+        if !self.attention_is_empty() || me == to {
+            return None;
+        }
+        let me_state = self.get(me).ok()?.state;
+        let to_state = self.get(to).ok()?.state;
+        if me_state != ThreadState::Running || self.is_queued(me) {
+            return None;
+        }
+        match (on, to_state) {
+            (BlockedOn::Reply(server), ThreadState::Blocked(BlockedOn::Receive))
+                if server == to =>
+            {
+                self.check_new_edge(me, to).ok()?;
+                // --- point of no return ---
+                self.thread_mut(to).state = ThreadState::Ready;
+                self.thread_mut(me).state = ThreadState::Blocked(on);
+                self.link_waiter(me, on);
+                self.settle_in_place(to);
+            }
+            (BlockedOn::Receive, ThreadState::Blocked(BlockedOn::Reply(server)))
+                if server == me =>
+            {
+                // --- point of no return ---
+                self.unlink_waiter(to, to_state_on(to_state));
+                self.thread_mut(to).state = ThreadState::Ready;
+                self.settle_in_place(me);
+                self.thread_mut(me).state = ThreadState::Blocked(on);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// `propagate_from(tid)` for a thread at the end of its chain (no
+    /// donee), whose flag for attention the caller settles itself.
+    fn settle_in_place(&mut self, tid: ThreadId) {
+        debug_assert!(self.donee_of(tid).is_none());
+        let (effective, chain_height) = self.recompute(tid);
+        let thread = self.thread_mut(tid);
+        thread.effective = effective;
+        thread.chain_height = chain_height;
+    }
+
     /// The checks of [`ThreadTable::block_thread`], changing nothing: the
     /// thread `tid` would lend its priority to (if any).
     pub(crate) fn check_block(
@@ -442,5 +502,13 @@ impl ThreadTable {
         self.give_mutex(mutex, heir);
         self.propagate_from(heir);
         Some(heir)
+    }
+}
+
+/// What a thread in `state` (blocked) waits on.
+fn to_state_on(state: ThreadState) -> BlockedOn {
+    match state {
+        ThreadState::Blocked(on) => on,
+        _ => BlockedOn::Sleep,
     }
 }

@@ -280,6 +280,9 @@ impl Scheduler {
         now: u64,
     ) -> Result<ThreadId, SchedError> {
         self.check_current(table, inboxes, me)?;
+        if self.fast_handoff(table, me, on, to, now) {
+            return Ok(to);
+        }
         let target = table.get(to)?;
         let invalid = SchedError::InvalidState {
             thread: to,
@@ -341,6 +344,48 @@ impl Scheduler {
         }
         let _ = self.reconcile(table, inboxes, to);
         self.pick_next(table, now).ok_or(invalid)
+    }
+
+    /// [`Scheduler::handoff`] for the two IPC shapes
+    /// ([`ThreadTable::ipc_handoff_in_place`]) when `to` runs at once: no
+    /// attention list, no queueing. `false`, changing nothing, otherwise.
+    fn fast_handoff(
+        &mut self,
+        table: &mut ThreadTable,
+        me: ThreadId,
+        on: BlockedOn,
+        to: ThreadId,
+        now: u64,
+    ) -> bool {
+        let Ok(target) = table.get(to) else {
+            return false;
+        };
+        if target.cpu != self.cpu || !target.affinity.contains(self.cpu) || table.is_queued(to) {
+            return false;
+        }
+        // Whether `to` runs at once is known only after the change: its
+        // effective priority may rise (a call lends it `me`'s). Compare
+        // with what it will be at least; otherwise take the general path.
+        let floor = target.effective;
+        if self.queue.highest() > Some(floor) {
+            return false;
+        }
+        // Charging first changes only `me`'s slice, which the general path
+        // charges too; but do it only once the hand-off is certain.
+        let before = (self.charged_until, table.get(me).map(|t| t.slice_left));
+        self.charge(table, now);
+        if table.ipc_handoff_in_place(me, on, to).is_none() {
+            // Undo the charge (nothing else changed).
+            self.charged_until = before.0;
+            if let (Ok(left), Ok(thread)) = (before.1, table.get_mut(me)) {
+                thread.slice_left = left;
+            }
+            return false;
+        }
+        self.current = None;
+        self.current_requeue_end = QueueEnd::Front;
+        self.make_current(table, to);
+        true
     }
 
     /// The current thread locks a kernel mutex: `Stay` if it got it,

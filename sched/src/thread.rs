@@ -338,6 +338,11 @@ impl ThreadTable {
         }
     }
 
+    /// Whether no thread is flagged for attention.
+    pub(crate) fn attention_is_empty(&self) -> bool {
+        self.attention.is_empty()
+    }
+
     /// Takes the oldest thread flagged for attention, if any.
     pub fn take_attention(&mut self) -> Option<ThreadId> {
         let slot = self.attention.pop_front(&mut self.attention_links)?;

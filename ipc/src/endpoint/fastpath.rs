@@ -198,6 +198,12 @@ impl IpcState {
             return Err(Slow);
         }
         let caller = me.serving.ok_or(Slow)?;
+        // The cheapest refusal first: a caller on another CPU (the common
+        // slow case) is known before any capability lookup.
+        let client = self.thread(caller).ok_or(Slow)?;
+        if client.state != (ThreadState::AwaitingReply { server }) || client.cpu != me.cpu {
+            return Err(Slow);
+        }
         let space = self.space(me.process).ok_or(Slow)?;
         let capability = self
             .registry
@@ -207,10 +213,6 @@ impl IpcState {
             return Err(Slow);
         };
         if !self.endpoint(endpoint).ok_or(Slow)?.callers.is_empty() {
-            return Err(Slow);
-        }
-        let client = self.thread(caller).ok_or(Slow)?;
-        if client.state != (ThreadState::AwaitingReply { server }) || client.cpu != me.cpu {
             return Err(Slow);
         }
         Ok(FastReplyPlan {
