@@ -99,11 +99,18 @@ pub enum Opcode {
     MetricsRead = 0x0500,
     /// Dump the audit rings to the serial console.
     AuditDump = 0x0501,
+
+    /// Performance counters on the caller's CPU: `data[0] = 0` programs and
+    /// starts them and returns the mask of those counting in `data[0]` (0:
+    /// no usable PMU); `data[0] = 1` returns the counts since the start of
+    /// counters `data[1]..data[1] + 4` (in the order of
+    /// `perf::pmu::plan::COUNTER_NAMES`; 0 where not counting).
+    PerfCounters = 0x0600,
 }
 
 impl Opcode {
     /// Every opcode, for exhaustive tests and tables.
-    pub const ALL: [Opcode; 30] = [
+    pub const ALL: [Opcode; 31] = [
         Opcode::DebugWrite,
         Opcode::Echo,
         Opcode::ProcInfo,
@@ -134,6 +141,7 @@ impl Opcode {
         Opcode::RegionTransfer,
         Opcode::MetricsRead,
         Opcode::AuditDump,
+        Opcode::PerfCounters,
     ];
 }
 

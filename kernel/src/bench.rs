@@ -11,10 +11,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use perf::histogram::Histogram;
-use perf::pmu::PmuInfo;
 use perf::record::{self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Unit};
 
-use crate::arch::x86_64::cpu::{rdmsr_probe, rdpmc_probe, rdtsc_ordered};
+use crate::arch::x86_64::cpu::rdtsc_ordered;
 use crate::arch::x86_64::tsc::{TscInfo, TscSource as KTscSource};
 use crate::process::{self, ExitReason};
 use crate::{kprint, kprintln};
@@ -94,39 +93,6 @@ fn tsc_overhead() -> u64 {
         .unwrap_or(0)
 }
 
-fn pmu_info() -> PmuInfo {
-    let cpuid = raw_cpuid::CpuId::new();
-    let vendor = cpuid
-        .get_vendor_info()
-        .map(|v| String::from(v.as_str()))
-        .unwrap_or_default();
-    if vendor == "GenuineIntel" {
-        // Leaf 0Ah exists only when the highest basic leaf reaches it.
-        let max = core::arch::x86_64::__cpuid(0).eax;
-        if max >= 0xa {
-            let r = core::arch::x86_64::__cpuid(0xa);
-            let info = PmuInfo::from_intel_cpuid_0ah(r.eax, r.ebx, r.edx);
-            // CPUID can advertise counters a hypervisor does not let us read.
-            if !matches!(info, PmuInfo::None) && rdpmc_probe(0).is_none() {
-                return PmuInfo::None;
-            }
-            return info;
-        }
-        PmuInfo::None
-    } else if vendor == "AuthenticAMD" {
-        // Leaf 8000_0001h exists on every x86_64 CPU.
-        let r = core::arch::x86_64::__cpuid(0x8000_0001);
-        // Every AMD64 CPU architecturally has PERF_CTR0 (MSR C001_0004h),
-        // but emulators may not: probe it, and rdpmc, before claiming a PMU.
-        if rdmsr_probe(0xc001_0004).is_none() || rdpmc_probe(0).is_none() {
-            return PmuInfo::None;
-        }
-        PmuInfo::from_amd_cpuid_8000_0001h(r.ecx)
-    } else {
-        PmuInfo::None
-    }
-}
-
 fn selected(suite: &str, name: &str) -> bool {
     matches!(suite, "quick" | "full" | "all") || name.starts_with(suite)
 }
@@ -166,7 +132,7 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         },
         tsc_invariant: cfg.tsc.invariant,
         tsc_overhead: overhead,
-        pmu: pmu_info(),
+        pmu: crate::pmu::info(),
         cpus: cfg.cpus,
         nodes: cfg.nodes,
         rev: env!("VERIDIAN_REV"),

@@ -25,6 +25,7 @@ pub mod ktest;
 pub mod mem;
 pub mod panic;
 pub mod percpu;
+pub mod pmu;
 pub mod process;
 pub mod programs;
 pub mod serial;

@@ -25,6 +25,7 @@ mod op {
     pub const ECHO: u32 = ipc::abi::Opcode::Echo as u32;
     pub const SLEEP: u32 = ipc::abi::Opcode::Sleep as u32;
     pub const PROC_INFO: u32 = ipc::abi::Opcode::ProcInfo as u32;
+    pub const PERF_COUNTERS: u32 = ipc::abi::Opcode::PerfCounters as u32;
 }
 
 type SysResult = Result<[u64; 4], IpcError>;
@@ -77,6 +78,13 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             Ok([0; 4])
         }
         op::PROC_INFO => process::info(data[0] as u32),
+        op::PERF_COUNTERS => match data[0] {
+            0 => Ok([crate::pmu::start(), 0, 0, 0]),
+            1 if data[1] < perf::pmu::plan::COUNTERS as u64 => {
+                Ok(crate::pmu::read(data[1] as usize))
+            }
+            _ => Err(IpcError::InvalidArgument),
+        },
         op::YIELD => {
             task::yield_now();
             Ok([0; 4])

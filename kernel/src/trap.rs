@@ -164,6 +164,13 @@ crate::ktest! {
         crate::kensure!(crate::arch::x86_64::cpu::rdpmc_probe(0x7fff_ffff).is_none(), "invalid rdpmc index read succeeded");
         let efer = crate::arch::x86_64::cpu::rdmsr_probe(0xc000_0080);
         crate::kensure!(efer.is_some_and(|e| e & (1 << 10) != 0), "IA32_EFER unreadable or long mode inactive: {efer:?}");
+        // Writes: an MSR index in no architecture's range raises #GP on
+        // hardware and KVM, which the probe survives (we get here); QEMU
+        // 7.2's TCG ignores writes (and reads 0) of unknown MSRs instead.
+        let wrote = crate::arch::x86_64::cpu::wrmsr_probe(0x0bad_0000, 0);
+        crate::kprintln!("probe: write to a nonexistent MSR {}", if wrote.is_none() { "faulted (survived)" } else { "was ignored (as TCG does)" });
+        let efer = efer.unwrap_or(0);
+        crate::kensure!(crate::arch::x86_64::cpu::wrmsr_probe(0xc000_0080, efer).is_some(), "rewriting IA32_EFER faulted");
         Ok(())
     }
 }

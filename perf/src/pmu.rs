@@ -10,6 +10,7 @@
 //! Monitoring Counters") and CPUID 8000_0001h ECX bit 23 (PerfCtrExtCore).
 
 pub mod events;
+pub mod plan;
 
 /// MSR addresses of the architectural (Intel) and AMD core counters.
 pub mod msr {

@@ -4,6 +4,7 @@
 
 #[path = "../../src/arch/x86_64/user_syscall.rs"]
 pub mod arch;
+pub mod bench;
 pub mod ipc;
 pub mod shm;
 
@@ -15,7 +16,7 @@ use ipc::abi::Opcode;
 /// Result of a syscall with data words.
 pub type SysResult = Result<[u64; 4], IpcError>;
 
-fn call(op: Opcode, cap: u64, data: [u64; 4]) -> SysResult {
+pub(crate) fn call(op: Opcode, cap: u64, data: [u64; 4]) -> SysResult {
     let raw = arch::syscall(cap, op as u64, data);
     match raw.status {
         0 => Ok(raw.data),

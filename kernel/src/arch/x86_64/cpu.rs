@@ -195,6 +195,36 @@ pub fn rdpmc_probe(index: u32) -> Option<u64> {
     (ok == 1).then_some(value)
 }
 
+/// Writes `value` to MSR `msr`; `None` if the write raised #GP (no such
+/// MSR, or a reserved bit set).
+pub fn wrmsr_probe(msr: u32, value: u64) -> Option<()> {
+    // SAFETY: the naked function writes one MSR; a #GP on its wrmsr is turned
+    // into a `0` return by `fixup_probe`. Callers only write performance
+    // monitoring MSRs, which change no memory or control state the kernel
+    // relies on.
+    let ok = unsafe { wrmsr_probe_raw(msr, value) };
+    (ok == 1).then_some(())
+}
+
+#[unsafe(naked)]
+unsafe extern "C" fn wrmsr_probe_raw(msr: u32, value: u64) -> u32 {
+    core::arch::naked_asm!(
+        "mov ecx, edi",
+        "mov eax, esi",
+        "mov rdx, rsi",
+        "shr rdx, 32",
+        ".global veridian_wrmsr_probe_insn",
+        "veridian_wrmsr_probe_insn:",
+        "wrmsr",
+        "mov eax, 1",
+        "ret",
+        ".global veridian_wrmsr_probe_fixup",
+        "veridian_wrmsr_probe_fixup:",
+        "xor eax, eax",
+        "ret",
+    );
+}
+
 #[unsafe(naked)]
 unsafe extern "C" fn rdmsr_probe_raw(msr: u32, out: *mut u64) -> u32 {
     core::arch::naked_asm!(
@@ -239,6 +269,8 @@ unsafe extern "C" {
     static veridian_rdmsr_probe_fixup: u8;
     static veridian_rdpmc_probe_insn: u8;
     static veridian_rdpmc_probe_fixup: u8;
+    static veridian_wrmsr_probe_insn: u8;
+    static veridian_wrmsr_probe_fixup: u8;
 }
 
 /// If a kernel #GP/#UD hit one of the probe instructions, moves `rip` to its
@@ -252,6 +284,10 @@ pub fn fixup_probe(rip: &mut u64) -> bool {
         (
             core::ptr::addr_of!(veridian_rdpmc_probe_insn),
             core::ptr::addr_of!(veridian_rdpmc_probe_fixup),
+        ),
+        (
+            core::ptr::addr_of!(veridian_wrmsr_probe_insn),
+            core::ptr::addr_of!(veridian_wrmsr_probe_fixup),
         ),
     ];
     for (insn, fixup) in pairs {

@@ -879,24 +879,10 @@ fn unit(icount: bool) -> perf::record::Unit {
     }
 }
 
-fn report_hist(name: &str, icount: bool, start: u64, end: u64) {
+fn report_hist(name: &str, icount: bool, start: u64, end: u64, counts: &rt::bench::Counts) {
     // SAFETY: this single-threaded program is the histogram's only user.
     let hist = unsafe { &*core::ptr::addr_of!(HIST) };
-    let hz = hz();
-    let secs = |t: u64| {
-        core::time::Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(hz)) as u64)
-    };
-    let mut c = rt::Console::new();
-    let result = perf::record::BenchResult::from_histogram(name, unit(icount), hist);
-    let _ = result.write_to(&mut c);
-    let record = perf::record::Hist {
-        name,
-        histogram: hist,
-        start: secs(start),
-        interval: secs(end - start),
-    };
-    let _ = record.write_to(&mut c);
-    c.flush();
+    rt::bench::report_latency(name, unit(icount), hist, (start, end, hz()), counts);
 }
 
 fn samples_of(param: u64) -> u64 {
@@ -961,7 +947,11 @@ fn async_latency(param: u64, icount: bool) -> u64 {
     // SAFETY: this single-threaded program is the histogram's only user.
     let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
     let (start, _, _) = rt::time();
+    let mut counting = None;
     for i in 0..samples + 100 {
+        if i == 100 {
+            counting = Some(rt::bench::start_counters());
+        }
         let sent = rt::arch::rdtsc();
         let _ = tx.send_async(RingMessage {
             words: [i, sent, 0, 0, 0, 0],
@@ -972,12 +962,13 @@ fn async_latency(param: u64, icount: bool) -> u64 {
             Err(e) => return fail(183, &alloc::format!("latency: {e}")),
         }
     }
+    let counts = counting.map(|c| c.read()).unwrap_or_default();
     let (end, _, _) = rt::time();
     let _ = tx.send_async(RingMessage {
         words: [QUIT, 0, 0, 0, 0, 0],
     });
     let _ = rt::wait(pid);
-    report_hist("ipc.async.latency.cross_cpu", icount, start, end);
+    report_hist("ipc.async.latency.cross_cpu", icount, start, end, &counts);
     println!(
         "chantest: receiver on CPU 1 slept {} times for {samples} samples",
         tx.wakes
@@ -1012,6 +1003,7 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
     let mut buffer = [RingMessage::default(); 16];
     let (mut received, mut next) = (0u64, 0u64);
     let mut start = 0;
+    let mut counting = rt::bench::start_counters();
     while received < count {
         let n = match rx.recv_batch_timeout(&mut buffer, Some(deadline_in(60))) {
             Ok(n) => n,
@@ -1019,6 +1011,7 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
         };
         if received == 0 {
             start = rt::arch::rdtsc();
+            counting = rt::bench::start_counters();
         }
         for m in &buffer[..n] {
             if m.words[1] != next || m.words[5] != MAGIC {
@@ -1029,26 +1022,13 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
         received += n as u64;
     }
     let end = rt::arch::rdtsc();
+    // The receiver's CPU only (the producer runs on CPU 1).
+    let counts = counting.read();
     let _ = rt::wait(pid);
     let ticks = (end - start).max(1);
     let rate = (u128::from(count - 1) * u128::from(hz()) / u128::from(ticks)) as f64;
     let per = ticks as f64 / (count - 1) as f64;
-    let result = perf::record::BenchResult {
-        name,
-        unit: perf::record::Unit::MsgsPerS,
-        kind: perf::record::BenchKind::Throughput,
-        count: 1,
-        min: rate,
-        p50: rate,
-        p90: rate,
-        p99: rate,
-        p999: rate,
-        max: rate,
-        mean: rate,
-    };
-    let mut c = rt::Console::new();
-    let _ = result.write_to(&mut c);
-    c.flush();
+    rt::bench::report_throughput(name, rate, count, &counts);
     println!(
         "chantest: {name}: {count} messages, {per:.1} {} per message (machine-wide), receiver slept {} times",
         if icount { "instructions" } else { "TSC ticks" },
@@ -1083,7 +1063,11 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
     // SAFETY: this single-threaded program is the histogram's only user.
     let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
     let (start, _, _) = rt::time();
+    let mut counting = None;
     for i in 0..samples + 20 {
+        if i == 20 {
+            counting = Some(rt::bench::start_counters());
+        }
         let a = rt::arch::rdtsc();
         let back = if transfer_only {
             let theirs = match region.transfer(server_pid) {
@@ -1118,6 +1102,7 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
             Err(e) => return fail(205, &alloc::format!("map back: {e}")),
         };
     }
+    let counts = counting.map(|c| c.read()).unwrap_or_default();
     let (end, _, _) = rt::time();
     ensure!(
         206,
@@ -1127,6 +1112,6 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
     let _ = endpoint.send_recv([QUIT, 0, 0, 0]);
     let _ = rt::wait(server_pid);
     let _ = rt::ipc::revoke(region.0);
-    report_hist(name, icount, start, end);
+    report_hist(name, icount, start, end, &counts);
     0
 }

@@ -93,6 +93,37 @@ fn hello() -> u64 {
         "unknown opcode gave status {}",
         bad.status
     );
+    // Performance counters: starting always succeeds (mask 0 without a
+    // PMU); counts only exist for started counters, in order; bad requests
+    // are refused.
+    let counting = rt::bench::start_counters();
+    let counts = counting.read();
+    let perf = ipc::abi::Opcode::PerfCounters as u64;
+    let start = rt::raw(perf, 0, [0; 4]);
+    let mask = start.data[0];
+    check!(
+        6,
+        start.status == 0 && mask < 64,
+        "perf start gave status {} mask {mask:#x}",
+        start.status
+    );
+    let ran = (0..6).filter(|i| mask & (1 << i) != 0).count();
+    check!(
+        7,
+        counts.counted() == ran,
+        "{} counts for a mask of {ran} counters",
+        counts.counted()
+    );
+    for request in [[1, 6, 0, 0], [2, 0, 0, 0], [1, u64::MAX, 0, 0]] {
+        let r = rt::raw(perf, 0, request);
+        check!(
+            8,
+            r.status == IpcError::InvalidArgument.code(),
+            "perf request {request:?} gave status {}",
+            r.status
+        );
+    }
+    println!("init: performance counters: mask {mask:#x}");
     0
 }
 
@@ -324,29 +355,16 @@ fn bench_syscall(arg: u64) -> u64 {
         let _ = rt::echo(0, [0; 4]);
     }
     let (start, hz, _) = rt::time();
+    let counting = rt::bench::start_counters();
     for _ in 0..samples {
         let a = rt::arch::rdtsc();
         let _ = rt::echo(0, [1, 2, 3, 4]);
         let b = rt::arch::rdtsc();
         hist.record((b - a).saturating_sub(overhead).max(1));
     }
+    let counts = counting.read();
     let (end, _, _) = rt::time();
-    let secs = |t: u64| {
-        core::time::Duration::from_nanos(
-            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
-        )
-    };
-    let mut c = rt::Console::new();
-    let res = perf::record::BenchResult::from_histogram("syscall.null", unit, hist);
-    let _ = res.write_to(&mut c);
-    let h = perf::record::Hist {
-        name: "syscall.null",
-        histogram: hist,
-        start: secs(start),
-        interval: secs(end - start),
-    };
-    let _ = h.write_to(&mut c);
-    c.flush();
+    rt::bench::report_latency("syscall.null", unit, hist, (start, end, hz), &counts);
     println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
     0
 }

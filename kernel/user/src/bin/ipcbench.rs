@@ -173,6 +173,7 @@ fn client(bench: u64, arg: u64) -> u64 {
         }
     }
     let (start, hz, _) = rt::time();
+    let counting = rt::bench::start_counters();
     for i in 0..samples {
         let a = rt::arch::rdtsc();
         let words = if bench == bench::ONEWAY {
@@ -192,24 +193,10 @@ fn client(bench: u64, arg: u64) -> u64 {
         };
         hist.record(sample.saturating_sub(overhead).max(1));
     }
+    let counts = counting.read();
     let (end, _, _) = rt::time();
     let _ = server.send_recv([QUIT, 0, 0, 0]);
-    let secs = |t: u64| {
-        core::time::Duration::from_nanos(
-            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
-        )
-    };
-    let mut c = rt::Console::new();
-    let result = perf::record::BenchResult::from_histogram(name(bench), unit, hist);
-    let _ = result.write_to(&mut c);
-    let record = perf::record::Hist {
-        name: name(bench),
-        histogram: hist,
-        start: secs(start),
-        interval: secs(end - start),
-    };
-    let _ = record.write_to(&mut c);
-    c.flush();
+    rt::bench::report_latency(name(bench), unit, hist, (start, end, hz), &counts);
     println!(
         "ipcbench: {} tsc_overhead={overhead} samples={samples} fastpath_eligible={}",
         name(bench),

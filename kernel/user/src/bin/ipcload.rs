@@ -226,25 +226,10 @@ fn abandon(clients: &[u32], servers: &[u32]) -> u64 {
     4
 }
 
-/// Prints one throughput record whose only repetition is `value`.
+/// Prints one throughput record whose only repetition is `value` (the
+/// load spans every CPU: no per-message counter values).
 fn report(name: &str, value: u64) {
-    let v = value as f64;
-    let result = perf::record::BenchResult {
-        name,
-        unit: perf::record::Unit::MsgsPerS,
-        kind: perf::record::BenchKind::Throughput,
-        count: 1,
-        min: v,
-        p50: v,
-        p90: v,
-        p99: v,
-        p999: v,
-        max: v,
-        mean: v,
-    };
-    let mut c = rt::Console::new();
-    let _ = result.write_to(&mut c);
-    c.flush();
+    rt::bench::report_throughput(name, value as f64, 1, &rt::bench::Counts::default());
 }
 
 fn stress(samples: u64, cpus: u32) -> u64 {

@@ -910,22 +910,15 @@ fn inversion_runs(param: u64) -> u64 {
     } else {
         "sched.pi.without_pi"
     };
-    let secs = |t: u64| {
-        core::time::Duration::from_nanos(
-            (u128::from(t) * 1_000_000_000 / u128::from(hz.max(1))) as u64,
-        )
-    };
-    let mut c = rt::Console::new();
-    let _ = perf::record::BenchResult::from_histogram(name, perf::record::Unit::Ns, hist)
-        .write_to(&mut c);
-    let h = perf::record::Hist {
+    // Each repetition is a whole scenario of several processes: no
+    // per-operation counter values to report.
+    rt::bench::report_latency(
         name,
-        histogram: hist,
-        start: secs(start),
-        interval: secs(end - start),
-    };
-    let _ = h.write_to(&mut c);
-    c.flush();
+        perf::record::Unit::Ns,
+        hist,
+        (start, end, hz),
+        &rt::bench::Counts::default(),
+    );
     0
 }
 

@@ -1,0 +1,145 @@
+//! Performance counters around benchmarks (the `PerfCounters` syscall).
+//!
+//! The counters and the MSR writes that start them come from
+//! `perf::pmu::plan` (host-tested), for the events `perf::pmu::events`
+//! chooses for this CPU model. Every MSR access is fault-safe: a write or
+//! read that raises #GP (a hypervisor that advertises counters it does not
+//! implement) turns counting off for the rest of the run, and the syscall
+//! then reports no counters, so records carry no PMU fields rather than
+//! made-up ones. Counting is per CPU, user and kernel mode, from `start` on
+//! the caller's CPU to each `read` there.
+
+use alloc::string::String;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use perf::pmu::PmuInfo;
+use perf::pmu::plan::{COUNTERS, CounterPlan};
+
+use crate::arch::x86_64::cpu::{rdmsr_probe, rdpmc_probe, wrmsr_probe};
+use crate::percpu::{IrqGuard, MAX_CPUS};
+
+/// The plan, decided once (every CPU is the same model).
+static PLAN: spin::Once<Option<CounterPlan>> = spin::Once::new();
+/// A probe faulted: no counting for the rest of the run.
+static BROKEN: AtomicBool = AtomicBool::new(false);
+/// Counter values at the last `start` on each CPU.
+static START: [[AtomicU64; COUNTERS]; MAX_CPUS] =
+    [const { [const { AtomicU64::new(0) }; COUNTERS] }; MAX_CPUS];
+/// Counters started on each CPU (bit i: `perf::pmu::plan::COUNTER_NAMES[i]`).
+static ACTIVE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// What CPUID says about the performance counters, trusted only as far as
+/// fault-safe probes confirm (a hypervisor may advertise counters it traps).
+pub fn info() -> PmuInfo {
+    let cpuid = raw_cpuid::CpuId::new();
+    let vendor = cpuid
+        .get_vendor_info()
+        .map(|v| String::from(v.as_str()))
+        .unwrap_or_default();
+    if vendor == "GenuineIntel" {
+        // Leaf 0Ah exists only when the highest basic leaf reaches it.
+        let max = core::arch::x86_64::__cpuid(0).eax;
+        if max >= 0xa {
+            let r = core::arch::x86_64::__cpuid(0xa);
+            let info = PmuInfo::from_intel_cpuid_0ah(r.eax, r.ebx, r.edx);
+            // CPUID can advertise counters a hypervisor does not let us read.
+            if !matches!(info, PmuInfo::None) && rdpmc_probe(0).is_none() {
+                return PmuInfo::None;
+            }
+            return info;
+        }
+        PmuInfo::None
+    } else if vendor == "AuthenticAMD" {
+        // Leaf 8000_0001h exists on every x86_64 CPU.
+        let r = core::arch::x86_64::__cpuid(0x8000_0001);
+        // Every AMD64 CPU architecturally has PERF_CTR0 (MSR C001_0004h),
+        // but emulators may not: probe it, and rdpmc, before claiming a PMU.
+        if rdmsr_probe(0xc001_0004).is_none() || rdpmc_probe(0).is_none() {
+            return PmuInfo::None;
+        }
+        PmuInfo::from_amd_cpuid_8000_0001h(r.ecx)
+    } else {
+        PmuInfo::None
+    }
+}
+
+fn plan() -> Option<&'static CounterPlan> {
+    if BROKEN.load(Ordering::Relaxed) {
+        return None;
+    }
+    PLAN.call_once(|| {
+        let cpuid = raw_cpuid::CpuId::new();
+        let vendor = cpuid
+            .get_vendor_info()
+            .map(|v| String::from(v.as_str()))
+            .unwrap_or_default();
+        let (family, model) = cpuid.get_feature_info().map_or((0, 0), |f| {
+            (u32::from(f.family_id()), u32::from(f.model_id()))
+        });
+        let pmu = info();
+        let choice = perf::pmu::events::select_events(&vendor, family, model, &pmu);
+        perf::pmu::plan::plan(&pmu, &choice)
+    })
+    .as_ref()
+}
+
+/// Gives up counting after a faulting probe (best effort to stop counters).
+fn broken(plan: &CounterPlan) -> u64 {
+    BROKEN.store(true, Ordering::Relaxed);
+    for (msr, value) in perf::pmu::plan::stop_writes(plan) {
+        let _ = wrmsr_probe(msr, value);
+    }
+    ACTIVE[crate::cpu_index() as usize].store(0, Ordering::Relaxed);
+    0
+}
+
+/// Programs and starts the counters on this CPU; returns the mask of those
+/// counting (0: none, e.g. no PMU, as under TCG).
+pub fn start() -> u64 {
+    let _irq = IrqGuard::new();
+    let Some(plan) = plan() else { return 0 };
+    for &(msr, value) in plan.writes() {
+        if wrmsr_probe(msr, value).is_none() {
+            return broken(plan);
+        }
+    }
+    let cpu = crate::cpu_index() as usize;
+    for (i, counter) in plan.counters.iter().enumerate() {
+        if let Some(counter) = counter {
+            let Some(value) = rdmsr_probe(counter.msr) else {
+                return broken(plan);
+            };
+            START[cpu][i].store(value, Ordering::Relaxed);
+        }
+    }
+    let mask = plan.mask();
+    ACTIVE[cpu].store(mask, Ordering::Relaxed);
+    mask
+}
+
+/// Counts since `start` on this CPU of counters `first..first + 4` (0 for
+/// those not counting).
+pub fn read(first: usize) -> [u64; 4] {
+    let _irq = IrqGuard::new();
+    let mut out = [0; 4];
+    let Some(plan) = plan() else { return out };
+    let cpu = crate::cpu_index() as usize;
+    let active = ACTIVE[cpu].load(Ordering::Relaxed);
+    for (k, slot) in out.iter_mut().enumerate() {
+        let i = first + k;
+        if i >= COUNTERS || active & (1 << i) == 0 {
+            continue;
+        }
+        let Some(counter) = plan.counters[i] else {
+            continue;
+        };
+        match rdmsr_probe(counter.msr) {
+            Some(now) => *slot = counter.delta(START[cpu][i].load(Ordering::Relaxed), now),
+            None => {
+                broken(plan);
+                return [0; 4];
+            }
+        }
+    }
+    out
+}
