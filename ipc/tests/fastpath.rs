@@ -242,11 +242,21 @@ impl World {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+/// The random part of a fast-path case (see [`receiver_waiting`]).
+#[derive(Clone, Debug)]
+struct Scenario {
+    cpus: Vec<u32>,
+    ops: Vec<Op>,
+    receiver: usize,
+    receiver_token: usize,
+    caller_offset: usize,
+    caller_token: usize,
+    aim: bool,
+    data: [u64; 4],
+}
 
-    #[test]
-    fn fast_path_equals_slow_path(
+prop_compose! {
+    fn scenario()(
         cpus in prop::collection::vec(prop::sample::select(vec![0u32, 0, 0, 1]), PROCESSES * THREADS_PER_PROCESS),
         ops in prop::collection::vec(op(), 0..24),
         receiver in 0..PROCESSES * THREADS_PER_PROCESS,
@@ -255,22 +265,55 @@ proptest! {
         caller_token in 0usize..8,
         aim in prop::bool::weighted(0.8),
         data in any::<[u64; 4]>(),
-    ) {
-        let mut world = World::new(&cpus);
-        for op in &ops {
-            world.apply(op);
-        }
+    ) -> Scenario {
+        Scenario { cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, data }
+    }
+}
+
+/// A world after `ops` where thread `receiver` waits to receive (on its own
+/// endpoint's root if `aim`, else through its token `receiver_token`), and
+/// the caller `caller_offset` threads further on holds a token aimed at that
+/// endpoint if `aim` (else its token `caller_token`). Returns the world, the
+/// caller, the receive token index and the call token.
+fn receiver_waiting(
+    cpus: &[u32],
+    ops: &[Op],
+    receiver: usize,
+    receiver_token: usize,
+    caller_offset: usize,
+    caller_token: usize,
+    aim: bool,
+) -> (World, usize, usize, CapToken) {
+    let mut world = World::new(cpus);
+    for op in ops {
+        world.apply(op);
+    }
+    let caller = (receiver + caller_offset) % (PROCESSES * THREADS_PER_PROCESS);
+    let receiver_process = receiver / THREADS_PER_PROCESS;
+    let recv_token = if aim { 0 } else { receiver_token };
+    world.apply(&Op::Recv {
+        thread: receiver,
+        token: recv_token,
+        deadline: None,
+    });
+    let call_token = world
+        .token_for(caller, receiver_process, caller_token)
+        .filter(|_| aim)
+        .unwrap_or_else(|| world.token(caller, caller_token));
+    (world, caller, recv_token, call_token)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn fast_path_equals_slow_path(s in scenario()) {
+        let Scenario { cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, data } = s;
         // Give the fast path a fair chance: someone waits on its own
         // endpoint and, mostly, the caller aims at that endpoint.
-        let caller = (receiver + caller_offset) % (PROCESSES * THREADS_PER_PROCESS);
-        let receiver_process = receiver / THREADS_PER_PROCESS;
-        let token = if aim { 0 } else { receiver_token };
-        world.apply(&Op::Recv { thread: receiver, token, deadline: None });
+        let (mut world, caller, _, token) =
+            receiver_waiting(&cpus, &ops, receiver, receiver_token, caller_offset, caller_token, aim);
         let caller_ref = world.threads[caller];
-        let token = world
-            .token_for(caller, receiver_process, caller_token)
-            .filter(|_| aim)
-            .unwrap_or_else(|| world.token(caller, caller_token));
         let message = SmallMessage::new(token.0, 0x0100, 0, data);
         let now = world.now;
 
@@ -309,30 +352,21 @@ proptest! {
     /// carries out itself; where it refuses, the slow path never switches
     /// straight to the caller.
     #[test]
-    fn reply_recv_fast_path_equals_slow_path(
-        cpus in prop::collection::vec(prop::sample::select(vec![0u32, 0, 0, 1]), PROCESSES * THREADS_PER_PROCESS),
-        ops in prop::collection::vec(op(), 0..24),
-        server in 0..PROCESSES * THREADS_PER_PROCESS,
-        server_token in 0usize..8,
-        caller_offset in 1..PROCESSES * THREADS_PER_PROCESS,
-        caller_token in 0usize..8,
-        aim in prop::bool::weighted(0.8),
-        data in any::<[u64; 4]>(),
-    ) {
-        let mut world = World::new(&cpus);
-        for op in &ops {
-            world.apply(op);
-        }
+    fn reply_recv_fast_path_equals_slow_path(s in scenario()) {
+        let Scenario {
+            cpus,
+            ops,
+            receiver: server,
+            receiver_token: server_token,
+            caller_offset,
+            caller_token,
+            aim,
+            data,
+        } = s;
         // Mostly: the server receives on its own endpoint and a caller of
         // another process calls it, so the server serves that caller.
-        let caller = (server + caller_offset) % (PROCESSES * THREADS_PER_PROCESS);
-        let server_process = server / THREADS_PER_PROCESS;
-        let recv_token = if aim { 0 } else { server_token };
-        world.apply(&Op::Recv { thread: server, token: recv_token, deadline: None });
-        let call_token = world
-            .token_for(caller, server_process, caller_token)
-            .filter(|_| aim)
-            .unwrap_or_else(|| world.token(caller, caller_token));
+        let (mut world, caller, recv_token, call_token) =
+            receiver_waiting(&cpus, &ops, server, server_token, caller_offset, caller_token, aim);
         let _ = world.state.call(
             world.threads[caller],
             call_token,
@@ -382,8 +416,16 @@ fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
         .is_some_and(|capability| capability.limits().rate_limit.is_some())
 }
 
-#[test]
-fn fast_path_applies_to_the_common_case() {
+/// The common case: thread 0 waits on its endpoint; the first thread of
+/// process 1 calls it. Returns the world, the client, its token, the
+/// message and the accepted plan.
+fn common_call() -> (
+    World,
+    ThreadRef,
+    CapToken,
+    SmallMessage,
+    ipc::endpoint::FastPlan,
+) {
     let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
     world.apply(&Op::Recv {
         thread: 0,
@@ -397,6 +439,12 @@ fn fast_path_applies_to_the_common_case() {
         .state
         .plan_fastpath(client, token, message, world.now)
         .unwrap();
+    (world, client, token, message, plan)
+}
+
+#[test]
+fn fast_path_applies_to_the_common_case() {
+    let (mut world, client, _, message, plan) = common_call();
     assert_eq!(plan.receiver(), world.threads[0]);
     let actions = world.state.commit(plan);
     assert_eq!(
@@ -413,19 +461,7 @@ fn fast_path_applies_to_the_common_case() {
 
 #[test]
 fn reply_recv_fast_path_applies_to_the_common_case() {
-    let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
-    world.apply(&Op::Recv {
-        thread: 0,
-        token: 0,
-        deadline: None,
-    });
-    let client = world.threads[THREADS_PER_PROCESS];
-    let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
-    let call = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
-    let plan = world
-        .state
-        .plan_fastpath(client, token, call, world.now)
-        .unwrap();
+    let (mut world, client, token, call, plan) = common_call();
     world.state.commit_state(plan);
     let server = world.threads[0];
     let server_token = world.token(0, 0);

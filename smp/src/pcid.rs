@@ -143,65 +143,27 @@ mod tests {
     #[test]
     fn a_switch_back_keeps_the_entries_until_an_unmap() {
         let mut cache = PcidCache::<2>::new();
-        assert_eq!(
-            cache.switch_to(0x1000, 0),
-            Load {
-                pcid: 1,
-                flush: true
-            }
-        );
-        assert_eq!(
-            cache.switch_to(0x2000, 0),
-            Load {
-                pcid: 2,
-                flush: true
-            }
-        );
-        assert_eq!(
-            cache.switch_to(0x1000, 0),
-            Load {
-                pcid: 1,
-                flush: false
-            }
-        );
-        assert_eq!(
-            cache.switch_to(0x2000, 0),
-            Load {
-                pcid: 2,
-                flush: false
-            }
-        );
-        // Something was unmapped somewhere: each tag is flushed once.
-        assert_eq!(
-            cache.switch_to(0x1000, 1),
-            Load {
-                pcid: 1,
-                flush: true
-            }
-        );
-        assert_eq!(
-            cache.switch_to(0x1000, 1),
-            Load {
-                pcid: 1,
-                flush: false
-            }
-        );
-        // A third space takes the oldest tag round robin.
-        assert_eq!(
-            cache.switch_to(0x3000, 1),
-            Load {
-                pcid: 1,
-                flush: true
-            }
-        );
+        // (space, generation) -> (tag, flush)
+        let steps = [
+            ((0x1000, 0), (1, true)),
+            ((0x2000, 0), (2, true)),
+            ((0x1000, 0), (1, false)),
+            ((0x2000, 0), (2, false)),
+            // Something was unmapped somewhere: each tag is flushed once.
+            ((0x1000, 1), (1, true)),
+            ((0x1000, 1), (1, false)),
+            // A third space takes the oldest tag round robin.
+            ((0x3000, 1), (1, true)),
+            ((0x1000, 1), (2, true)),
+        ];
+        for ((space, generation), (pcid, flush)) in steps {
+            assert_eq!(
+                cache.switch_to(space, generation),
+                Load { pcid, flush },
+                "switch to {space:#x} at generation {generation}"
+            );
+        }
         assert_eq!(cache.holder(1), Some(0x3000));
-        assert_eq!(
-            cache.switch_to(0x1000, 1),
-            Load {
-                pcid: 2,
-                flush: true
-            }
-        );
         assert_eq!(cache.holder(3), None);
         assert_eq!(cache.holder(0), None);
     }

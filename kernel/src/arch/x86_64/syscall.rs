@@ -46,6 +46,23 @@ pub fn init_this_cpu() {
 
 const F_RAX: usize = offset_of!(TrapFrame, rax);
 
+/// Saves the callee-saved registers on the stack and the stack pointer to
+/// `[rdi]`: the half of a switch that a later [`switch_stack`] to that
+/// pointer undoes.
+macro_rules! save_kernel_context {
+    () => {
+        concat!(
+            "push rbp\n",
+            "push rbx\n",
+            "push r12\n",
+            "push r13\n",
+            "push r14\n",
+            "push r15\n",
+            "mov [rdi], rsp\n",
+        )
+    };
+}
+
 /// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
 /// every register from the frame, rcx/r11 from its rip/rflags, then its
 /// user stack pointer. Shared by the syscall entry's return and
@@ -134,13 +151,7 @@ const _: () = assert!(F_RAX == 14 * 8);
 #[unsafe(naked)]
 pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
     core::arch::naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "mov [rdi], rsp",
+        save_kernel_context!(),
         "mov rsp, rsi",
         "pop r15",
         "pop r14",
@@ -166,17 +177,7 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
 /// the frame may need to run again.
 #[unsafe(naked)]
 pub unsafe extern "C" fn resume_user_frame(from_rsp: *mut u64, frame: *const TrapFrame) {
-    core::arch::naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        sysret_from_frame!(),
-    );
+    core::arch::naked_asm!(save_kernel_context!(), "mov rsp, rsi", sysret_from_frame!(),);
 }
 
 /// The first code of a new thread: leaves to user mode through `trap_return`
