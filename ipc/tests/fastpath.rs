@@ -311,7 +311,7 @@ proptest! {
         let Scenario { cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, data } = s;
         // Give the fast path a fair chance: someone waits on its own
         // endpoint and, mostly, the caller aims at that endpoint.
-        let (mut world, caller, _, token) =
+        let (world, caller, _, token) =
             receiver_waiting(&cpus, &ops, receiver, receiver_token, caller_offset, caller_token, aim);
         let caller_ref = world.threads[caller];
         let message = SmallMessage::new(token.0, 0x0100, 0, data);
