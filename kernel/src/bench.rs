@@ -11,7 +11,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use perf::histogram::Histogram;
-use perf::record::{self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Unit};
+use perf::record::{
+    self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Switches, Unit,
+};
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
 use crate::arch::x86_64::tsc::{TscInfo, TscSource as KTscSource};
@@ -140,6 +142,11 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             Profile::Release
         } else {
             Profile::Debug
+        },
+        switches: Switches {
+            ipc_fastpath: crate::kipc::fastpath(),
+            pi: crate::task::priority_inheritance(),
+            pcid: crate::arch::x86_64::cpu::pcid_on(),
         },
     };
     let mut line = String::new();

@@ -79,6 +79,14 @@ pub fn set_priority_inheritance(on: bool) {
     }
 }
 
+/// Whether priority inheritance is on.
+pub fn priority_inheritance() -> bool {
+    SCHED
+        .lock()
+        .as_ref()
+        .is_some_and(|s| s.table.priority_inheritance())
+}
+
 /// Sets up the scheduler for `cpus` CPUs with time slices of `slice_tsc`.
 pub fn init(cpus: usize, slice_tsc: u64) {
     SLICE.store(slice_tsc, Ordering::Relaxed);

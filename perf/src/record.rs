@@ -29,7 +29,7 @@
 //! # Records (version 1)
 //!
 //! ```text
-//! @meta v1 accel=<kvm|tcg|icount|bare> cpu_vendor=<text> cpu_model=<text> family=<n> model=<n> stepping=<n> tsc_mhz=<f.3> tsc_src=<cpuid15|cpuid16|pit|hpet> tsc_invariant=<0|1> tsc_overhead=<n> pmu=<none|intel-v<N>|amd> cpus=<n> nodes=<n> rev=<text> profile=<release|debug>
+//! @meta v1 accel=<kvm|tcg|icount|bare> cpu_vendor=<text> cpu_model=<text> family=<n> model=<n> stepping=<n> tsc_mhz=<f.3> tsc_src=<cpuid15|cpuid16|pit|hpet> tsc_invariant=<0|1> tsc_overhead=<n> pmu=<none|intel-v<N>|amd> cpus=<n> nodes=<n> rev=<text> profile=<release|debug> ipc_fastpath=<on|off> pi=<on|off> pcid=<on|off>
 //! @bench v1 name=<name> unit=<cycles|instructions|ns|msgs_per_s|bytes_per_s> kind=<latency|throughput> count=<n> min=<f> p50=<f> p90=<f> p99=<f> p999=<f> max=<f> mean=<f> [pmu.<event>=<f per operation> ...]
 //! @hist v1 name=<name> Tag=<name>,<start_s>,<interval_s>,<max>,<base64>
 //! @progress v1 name=<name> done=<n> total=<n>
@@ -186,6 +186,20 @@ pub struct Meta<'a> {
     pub rev: &'a str,
     /// Build profile.
     pub profile: Profile,
+    /// Kernel switches that change what is measured: the IPC fast path,
+    /// priority inheritance, PCID-tagged address-space switches.
+    pub switches: Switches,
+}
+
+/// The `ipc_fastpath=`, `pi=` and `pcid=` fields of `@meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// The IPC fast path of call and reply_recv.
+    pub ipc_fastpath: bool,
+    /// Priority inheritance.
+    pub pi: bool,
+    /// PCID-tagged address-space switches (off where CPUID has no PCID).
+    pub pcid: bool,
 }
 
 impl Meta<'_> {
@@ -201,7 +215,7 @@ impl Meta<'_> {
             out,
             "@meta v1 accel={} cpu_vendor={} cpu_model={} family={} model={} stepping={} \
              tsc_mhz={:.3} tsc_src={} tsc_invariant={} tsc_overhead={} pmu={} cpus={} nodes={} \
-             rev={} profile={}",
+             rev={} profile={} ipc_fastpath={} pi={} pcid={}",
             self.accel.as_str(),
             Escaped(self.cpu_vendor),
             Escaped(self.cpu_model),
@@ -217,9 +231,16 @@ impl Meta<'_> {
             self.nodes,
             Escaped(self.rev),
             self.profile.as_str(),
+            on_off(self.switches.ipc_fastpath),
+            on_off(self.switches.pi),
+            on_off(self.switches.pcid),
         )?;
         Ok(())
     }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 /// `@hist`: a benchmark's full histogram as an interval-log line.

@@ -11,7 +11,7 @@ use perf::Histogram;
 use perf::pmu::PmuInfo;
 use perf::record::{
     Accel, BenchKind, BenchResult, Done, Escaped, Hist, Meta, Profile, Progress, RecordError, Skip,
-    Unit,
+    Switches, Unit,
 };
 use perf::tsc::TscSource;
 use proptest::prelude::*;
@@ -51,6 +51,11 @@ fn meta() -> Meta<'static> {
         nodes: 2,
         rev: "3f2a9c1-dirty",
         profile: Profile::Release,
+        switches: Switches {
+            ipc_fastpath: true,
+            pi: true,
+            pcid: false,
+        },
     }
 }
 
@@ -63,7 +68,8 @@ fn meta_line() {
         "@meta v1 accel=kvm cpu_vendor=GenuineIntel \
          cpu_model=Intel(R)%20Xeon(R)%20Gold%206130%20CPU%20@%202.10GHz family=6 model=85 \
          stepping=4 tsc_mhz=2095.078 tsc_src=cpuid15 tsc_invariant=1 tsc_overhead=24 \
-         pmu=intel-v4 cpus=4 nodes=2 rev=3f2a9c1-dirty profile=release\n"
+         pmu=intel-v4 cpus=4 nodes=2 rev=3f2a9c1-dirty profile=release ipc_fastpath=on \
+         pi=on pcid=off\n"
     );
     let mut out = String::new();
     let tcg = Meta {
@@ -77,7 +83,8 @@ fn meta_line() {
     assert!(out.contains(" accel=icount "));
     assert!(out.contains(" tsc_invariant=0 "));
     assert!(out.contains(" pmu=none "));
-    assert!(out.ends_with(" profile=debug\n"));
+    assert!(out.contains(" profile=debug "));
+    assert!(out.ends_with(" ipc_fastpath=on pi=on pcid=off\n"));
     let mut out = String::new();
     assert_eq!(
         Meta {

@@ -45,6 +45,15 @@ pub fn with_accel_word(cmdline: &str, accel: &Accel) -> String {
     }
 }
 
+/// `line` followed by the user's extra words (if any).
+#[must_use]
+pub fn with_extra(line: String, extra: &str) -> String {
+    match extra.trim() {
+        "" => line,
+        extra => format!("{line} {extra}"),
+    }
+}
+
 /// The kernel command line of a benchmark run.
 #[must_use]
 pub fn bench_cmdline(suite: &str, samples: Option<u64>, accel: &Accel) -> String {
@@ -150,7 +159,10 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
         numa_nodes: args.numa,
         accel: accel.clone(),
         boot: BootMedium::Pvh { kernel },
-        cmdline: bench_cmdline(&args.suite, args.samples, &accel),
+        cmdline: with_extra(
+            bench_cmdline(&args.suite, args.samples, &accel),
+            &args.cmdline,
+        ),
         gdb: false,
     };
     let qemu_args = machine::qemu_args(&spec)?;
@@ -251,6 +263,18 @@ fn compare(out: &Path, others: &[PathBuf]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_words_follow_the_bench_words() {
+        assert_eq!(
+            with_extra("bench=ipc accel=tcg".into(), " "),
+            "bench=ipc accel=tcg"
+        );
+        assert_eq!(
+            with_extra("bench=ipc accel=tcg".into(), "ipc.fastpath=off pi=off"),
+            "bench=ipc accel=tcg ipc.fastpath=off pi=off"
+        );
+    }
 
     #[test]
     fn bench_cmdline_names_suite_accel_and_samples() {

@@ -86,6 +86,10 @@ pub struct BenchArgs {
     /// Kernel ELF [default: <target>/x86_64-unknown-none/release/veridian].
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
+    /// Extra kernel command-line words, e.g. "ipc.fastpath=off" or "pi=off"
+    /// (the run's @meta says which switches were on).
+    #[arg(long, value_name = "WORDS", default_value = "")]
+    pub cmdline: String,
 }
 
 /// How the kernel reaches the machine.
