@@ -214,6 +214,10 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     # Under icount one host thread runs both CPUs: fewer channel messages.
     step "kernel tests (icount, 2 CPUs)" kernel_tests --cpus 2 --accel icount \
         --cmdline test.channel_messages=20000
+    # The general IPC path alone (the fast path takes nearly every same-CPU
+    # call otherwise).
+    step "IPC tests with the fast path off (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
+        --cmdline "test.filter=kipc ipc.fastpath=off"
     step "3 channels x 10,000,000 messages (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=channels_lose test.channel_messages=10000000" --timeout 600
     step "boot record at 64M and 4G" boot_at_memory_sizes

@@ -57,8 +57,21 @@ fn scenario(arg: u64) -> crate::ktest::TestResult {
 crate::ktest! {
     /// Call/reply between two processes on one CPU: every reply word and
     /// the badge checked over 2,000 calls; per-endpoint metrics count them.
+    /// With the fast path on, nearly every call and reply takes it (the
+    /// first call finds no server waiting yet; a timer tick may interleave);
+    /// with `ipc.fastpath=off`, none does.
     fn ipc_call_reply_same_cpu() {
-        scenario(scenario::SAME_CPU)
+        let before = crate::kipc::fast_path_hits();
+        scenario(scenario::SAME_CPU)?;
+        let (calls, replies) = crate::kipc::fast_path_hits();
+        let (calls, replies) = (calls - before.0, replies - before.1);
+        crate::kprintln!("ipc: fast path taken by {calls} calls and {replies} replies");
+        if crate::kipc::fastpath() {
+            crate::kensure!(calls >= 1_900 && replies >= 1_900, "fast path taken by only {calls} calls and {replies} replies of 2,000");
+        } else {
+            crate::kensure!(calls == 0 && replies == 0, "fast path off, yet taken {calls} + {replies} times");
+        }
+        Ok(())
     }
 }
 

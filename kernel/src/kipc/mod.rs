@@ -129,6 +129,17 @@ pub mod op {
 }
 
 static FASTPATH: AtomicBool = AtomicBool::new(true);
+/// Calls and replies that took the fast path (for tests).
+static FAST_CALLS: AtomicU64 = AtomicU64::new(0);
+static FAST_REPLIES: AtomicU64 = AtomicU64::new(0);
+
+/// How many calls and `reply_recv`s took the fast path since boot.
+pub fn fast_path_hits() -> (u64, u64) {
+    (
+        FAST_CALLS.load(Ordering::Relaxed),
+        FAST_REPLIES.load(Ordering::Relaxed),
+    )
+}
 
 /// Turns the IPC fast path on or off (`ipc.fastpath=on|off`).
 pub fn set_fastpath(on: bool) {

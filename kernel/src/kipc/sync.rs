@@ -346,6 +346,7 @@ pub(super) fn fast(
             let next = task::ipc_fast_handoff(tid, on, to).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
+            super::FAST_CALLS.fetch_add(1, Ordering::Relaxed);
             if let Some(info) = k.endpoint_info(plan.endpoint()) {
                 // Received at once: no queueing latency.
                 info.metrics.record_send();
@@ -360,6 +361,7 @@ pub(super) fn fast(
             let next = task::ipc_fast_handoff(tid, on, to).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);
+            super::FAST_REPLIES.fetch_add(1, Ordering::Relaxed);
             (next, on, to, 0)
         }
         _ => return None,
