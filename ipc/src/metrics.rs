@@ -19,8 +19,6 @@ pub struct IpcMetrics {
     messages_sent: AtomicU64,
     /// Total messages received.
     messages_received: AtomicU64,
-    /// Average latency (nanoseconds) over all received messages.
-    avg_latency_ns: AtomicU64,
     /// Peak latency (nanoseconds).
     max_latency_ns: AtomicU64,
     /// Messages received per second over the last completed window.
@@ -92,7 +90,6 @@ impl IpcMetrics {
         Self {
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
-            avg_latency_ns: AtomicU64::new(0),
             max_latency_ns: AtomicU64::new(0),
             throughput: AtomicU64::new(0),
             total_latency_ns: AtomicU64::new(0),
@@ -106,15 +103,22 @@ impl IpcMetrics {
         self.messages_sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one message received `latency_ns` after it was sent.
+    /// Counts one message received `latency_ns` after it was sent. (The
+    /// average is computed when read: no division on the IPC path.)
     pub fn record_recv(&self, latency_ns: u64) {
-        let count = self.messages_received.fetch_add(1, Ordering::Relaxed) + 1;
-        let total = self
-            .total_latency_ns
-            .fetch_add(latency_ns, Ordering::Relaxed)
-            + latency_ns;
-        self.avg_latency_ns.store(total / count, Ordering::Relaxed);
-        self.max_latency_ns.fetch_max(latency_ns, Ordering::Relaxed);
+        self.messages_received.fetch_add(1, Ordering::Relaxed);
+        if latency_ns > 0 {
+            self.total_latency_ns
+                .fetch_add(latency_ns, Ordering::Relaxed);
+            self.max_latency_ns.fetch_max(latency_ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one message sent and received at once (no queueing: the IPC
+    /// fast path's hand-off to a waiting receiver).
+    pub fn record_immediate(&self) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.messages_received.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Closes the throughput window if at least `window_ns` has passed since
@@ -150,7 +154,10 @@ impl IpcMetrics {
         IpcMetricsSnapshot {
             messages_sent: self.messages_sent.load(Ordering::Relaxed),
             messages_received: self.messages_received.load(Ordering::Relaxed),
-            avg_latency_ns: self.avg_latency_ns.load(Ordering::Relaxed),
+            avg_latency_ns: {
+                let received = self.messages_received.load(Ordering::Relaxed);
+                self.total_latency_ns.load(Ordering::Relaxed) / received.max(1)
+            },
             max_latency_ns: self.max_latency_ns.load(Ordering::Relaxed),
             throughput: self.throughput.load(Ordering::Relaxed),
         }

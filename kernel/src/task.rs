@@ -63,6 +63,10 @@ struct SchedState {
 static SCHED: crate::sync::IrqMutex<Option<SchedState>> = crate::sync::IrqMutex::new(None);
 static THREADS: crate::sync::IrqMutex<Vec<Option<Box<KThread>>>> =
     crate::sync::IrqMutex::new(Vec::new());
+/// The records of [`THREADS`] by thread id, for context switches (see
+/// [`kthread`]); null where there is none.
+static KTHREADS: [core::sync::atomic::AtomicPtr<KThread>; MAX_THREADS] =
+    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_THREADS];
 /// The thread each CPU runs (u64::MAX = its idle context).
 static CURRENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
 /// Saved stack pointer of each CPU's idle context.
@@ -167,7 +171,7 @@ pub fn spawn(
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
-    THREADS.lock()[tid.0 as usize] = Some(Box::new(KThread {
+    let thread = Box::new(KThread {
         tid,
         pid,
         kstack,
@@ -175,7 +179,13 @@ pub fn spawn(
         cr3,
         fpu,
         switch_ins: AtomicU64::new(0),
-    }));
+    });
+    // The box's address is stable until it is dropped in `finish_switch`.
+    KTHREADS[tid.0 as usize].store(
+        &*thread as *const KThread as *mut KThread,
+        Ordering::Release,
+    );
+    THREADS.lock()[tid.0 as usize] = Some(thread);
     // A fresh thread is Ready; queue it on its CPU (through the inbox when it
     // is another CPU's).
     if cpu == percpu::index() {
@@ -249,22 +259,32 @@ fn switch_to(me: usize, prev: u64, next: u64) {
     switch_to_resuming(me, prev, next, None);
 }
 
+/// The kernel side of thread `tid` for a context switch, without the
+/// [`THREADS`] lock: the switching CPU only touches the thread it switches
+/// away from (its own current one) and the one the scheduler just chose
+/// (runnable), and a thread's record is dropped only after it died and a
+/// switch away from it completed (`finish_switch`).
+fn kthread(tid: u64) -> *mut KThread {
+    KTHREADS
+        .get(tid as usize)
+        .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
+}
+
 fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumeParked>) {
-    let threads = THREADS.lock();
-    let prev_slot: *mut u64 = if prev == u64::MAX {
+    let prev_ptr = if prev == u64::MAX {
+        core::ptr::null_mut()
+    } else {
+        kthread(prev)
+    };
+    let prev_slot: *mut u64 = if prev_ptr.is_null() {
         IDLE_RSP[me].as_ptr()
     } else {
-        match threads.get(prev as usize).and_then(|t| t.as_ref()) {
-            Some(t) => {
-                let t_ptr = &**t as *const KThread as *mut KThread;
-                // SAFETY: the thread is this CPU's current one; only this CPU
-                // touches its FPU area and saved_rsp while it runs.
-                unsafe {
-                    arch::fpu_save(&mut (*t_ptr).fpu);
-                    core::ptr::addr_of_mut!((*t_ptr).saved_rsp)
-                }
-            }
-            None => IDLE_RSP[me].as_ptr(),
+        // SAFETY: the thread is this CPU's current one (so its record lives,
+        // see `kthread`); only this CPU touches its FPU area and saved_rsp
+        // while it runs.
+        unsafe {
+            arch::fpu_save(&mut (*prev_ptr).fpu);
+            core::ptr::addr_of_mut!((*prev_ptr).saved_rsp)
         }
     };
     let next_rsp = if next == u64::MAX {
@@ -274,9 +294,14 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumePark
         crate::arch::x86_64::cpu::load_address_space(crate::mem::paging::kernel_pml4_phys());
         IDLE_RSP[me].load(Ordering::Acquire)
     } else {
-        let Some(t) = threads.get(next as usize).and_then(|t| t.as_ref()) else {
+        let next_ptr = kthread(next);
+        if next_ptr.is_null() {
             return;
-        };
+        }
+        // SAFETY: the scheduler chose the thread, so it is runnable and its
+        // record lives (see `kthread`); its fields read here are immutable
+        // or, like its FPU area, touched only by the CPU that runs it.
+        let t = unsafe { &*next_ptr };
         let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
         let cpu = percpu::current().expect("per-CPU data is set up");
         cpu.kernel_rsp.store(top, Ordering::Relaxed);
@@ -299,7 +324,6 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumePark
             if resume(t.tid, unsafe { &mut *frame }) {
                 PARKED[next as usize].store(false, Ordering::Relaxed);
                 CURRENT[me].store(next, Ordering::Release);
-                drop(threads);
                 // SAFETY: interrupts are off; the address space, RSP0, the
                 // kernel stack top and the FPU are the parked thread's, whose
                 // kernel stack below the frame holds nothing to run (see
@@ -311,7 +335,6 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumePark
         t.saved_rsp
     };
     CURRENT[me].store(next, Ordering::Release);
-    drop(threads);
     // SAFETY: interrupts are off; `prev_slot` is where the previous context's
     // stack pointer belongs and `next_rsp` a stack saved by an earlier switch
     // or prepared by `prepare_stack` (or the idle context's).
@@ -325,6 +348,7 @@ fn finish_switch() {
     if dead == u64::MAX {
         return;
     }
+    KTHREADS[dead as usize].store(core::ptr::null_mut(), Ordering::Release);
     let thread = THREADS.lock().get_mut(dead as usize).and_then(Option::take);
     if let Some(t) = thread {
         free_stack(t.kstack);
@@ -506,8 +530,8 @@ static PARKED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
 
 /// The scheduler half of the IPC fast path: the current thread `me` blocks
 /// on `on` and the blocked thread `to` of this CPU runs, in one checked step
-/// ([`sched::Scheduler::handoff`]). Returns the thread to switch to (`to`
-/// unless something more urgent waits).
+/// ([`sched::Scheduler::handoff`]), at TSC time `now`. Returns the thread to
+/// switch to (`to` unless something more urgent waits).
 ///
 /// # Errors
 /// What the scheduler refuses; nothing changed.
@@ -515,6 +539,7 @@ pub fn ipc_fast_handoff(
     me: ThreadId,
     on: sched::BlockedOn,
     to: ThreadId,
+    now: u64,
 ) -> Result<ThreadId, sched::SchedError> {
     let cpu = percpu::index() as usize;
     let (next, targets) = {
@@ -523,7 +548,7 @@ pub fn ipc_fast_handoff(
             .as_mut()
             .ok_or(sched::SchedError::NoSuchCpu(CpuId(cpu as u16)))?;
         let sched = &mut s.cpus[cpu];
-        let next = sched.handoff(&mut s.table, &s.inboxes, me, on, to, rdtsc_ordered())?;
+        let next = sched.handoff(&mut s.table, &s.inboxes, me, on, to, now)?;
         (next, sched.take_ipi_targets())
     };
     if !targets.is_empty() {

@@ -343,14 +343,12 @@ pub(super) fn fast(
             let plan = k.state.plan_fastpath(me.tref, token, message, t).ok()?;
             let to = k.tid_of(plan.receiver())?;
             let on = BlockedOn::Reply(to);
-            let next = task::ipc_fast_handoff(tid, on, to).ok()?;
+            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
             super::FAST_CALLS.fetch_add(1, Ordering::Relaxed);
             if let Some(info) = k.endpoint_info(plan.endpoint()) {
-                // Received at once: no queueing latency.
-                info.metrics.record_send();
-                info.metrics.record_recv(0);
+                info.metrics.record_immediate();
             }
             (next, on, to, plan.badge())
         }
@@ -358,7 +356,7 @@ pub(super) fn fast(
             let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.caller())?;
             let on = BlockedOn::Receive;
-            let next = task::ipc_fast_handoff(tid, on, to).ok()?;
+            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);
             super::FAST_REPLIES.fetch_add(1, Ordering::Relaxed);
