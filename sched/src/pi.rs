@@ -167,12 +167,28 @@ impl ThreadTable {
             (BlockedOn::Reply(server), ThreadState::Blocked(BlockedOn::Receive))
                 if server == to =>
             {
-                self.check_new_edge(me, to).ok()?;
+                // `check_new_edge(me, to)` where `to` lends to nobody: only
+                // the length of `me`'s chain plus the new edge is bounded.
+                let (me_effective, me_height) = {
+                    let caller = self.thread(me);
+                    (caller.effective, caller.chain_height)
+                };
+                if me_height + 1 > self.pi.max_chain {
+                    return None;
+                }
                 // --- point of no return ---
-                self.thread_mut(to).state = ThreadState::Ready;
                 self.thread_mut(me).state = ThreadState::Blocked(on);
                 self.link_waiter(me, on);
-                self.settle_in_place(to);
+                // `propagate_from(to)` with one new donor, `me`, while every
+                // other donor's share is already in `to`'s values (the
+                // invariant every operation keeps), and `to` lends to nobody.
+                let lend = self.pi.enabled;
+                let server = self.thread_mut(to);
+                server.state = ThreadState::Ready;
+                if lend {
+                    server.effective = server.effective.max(me_effective);
+                }
+                server.chain_height = server.chain_height.max(me_height + 1);
             }
             (BlockedOn::Receive, ThreadState::Blocked(BlockedOn::Reply(server)))
                 if server == me =>
