@@ -294,7 +294,7 @@ mod tests {
                 assert_ne!(*op as u32, *other as u32);
             }
         }
-        for unknown in [0, 0x000b, 0x0106, 0x0600, u32::MAX] {
+        for unknown in [0, 0x000b, 0x0106, 0x0601, u32::MAX] {
             assert_eq!(Opcode::try_from(unknown), Err(IpcError::InvalidArgument));
         }
     }
