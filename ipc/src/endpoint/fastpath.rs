@@ -88,16 +88,11 @@ impl IpcState {
         let handle = space.resolve(&self.registry, token).map_err(|_| Slow)?;
         let object = self.registry.object(handle).ok_or(Slow)?;
         let capability = &object.capability;
-        if !object.is_unmetered()
-            || capability.limits().is_expired(now_tsc)
-            || !capability.permissions().can_send
-            || (capability.permissions().max_message_size as u64) < SMALL_PAYLOAD_BYTES
-        {
-            return Err(Slow);
-        }
         let CapTarget::Endpoint(endpoint) = capability.target() else {
             return Err(Slow);
         };
+        // The most common refusal first: no receiver waiting on this CPU
+        // (a server elsewhere, or busy).
         let receiver = *self
             .endpoint(endpoint)
             .ok_or(Slow)?
@@ -105,6 +100,13 @@ impl IpcState {
             .front()
             .ok_or(Slow)?;
         if self.thread(receiver).ok_or(Slow)?.cpu != me.cpu {
+            return Err(Slow);
+        }
+        if !object.is_unmetered()
+            || capability.limits().is_expired(now_tsc)
+            || !capability.permissions().can_send
+            || (capability.permissions().max_message_size as u64) < SMALL_PAYLOAD_BYTES
+        {
             return Err(Slow);
         }
         Ok(FastPlan {
