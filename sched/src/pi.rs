@@ -208,7 +208,15 @@ impl ThreadTable {
     /// donee), whose flag for attention the caller settles itself.
     fn settle_in_place(&mut self, tid: ThreadId) {
         debug_assert!(self.donee_of(tid).is_none());
-        let (effective, chain_height) = self.recompute(tid);
+        let thread = self.thread(tid);
+        // No donors left (the usual server after its reply): what
+        // `recompute` would find without walking anything.
+        let (effective, chain_height) =
+            if thread.callers.is_empty() && thread.owned_mutexes.is_empty() {
+                (thread.base, 0)
+            } else {
+                self.recompute(tid)
+            };
         let thread = self.thread_mut(tid);
         thread.effective = effective;
         thread.chain_height = chain_height;

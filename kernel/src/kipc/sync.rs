@@ -292,17 +292,9 @@ pub(super) fn call(
         let me = k.thread_for(tid)?;
         begin(tid, t);
         let endpoint = k.endpoint_of(me.process, token, t);
-        if super::fastpath()
-            && let Ok(plan) = k.state.plan_fastpath(me.tref, token, message, t)
-            && k.tid_of(plan.receiver()).is_some()
-        {
-            // --- POINT OF NO RETURN ---
-            let actions = k.state.commit(plan);
-            if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
-                info.metrics.record_send();
-            }
-            return Ok(apply(k, tid, me, &actions, endpoint, t));
-        }
+        // The fast path (`fast`) was tried before this and refused; `ipc`'s
+        // general `call` leaves the state its plan would have (by property),
+        // so it is not tried again here.
         if self_call(k, me, token, t) {
             return audited(k, me, token, t, Err(IpcError::Deadlock));
         }
