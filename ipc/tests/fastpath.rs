@@ -318,11 +318,11 @@ proptest! {
         let now = world.now;
 
         let before = world.state.clone();
-        match world.state.plan_fastpath(caller_ref, token, message, now) {
+        match world.state.plan_fastpath(caller_ref, token, now) {
             Ok(plan) => {
                 prop_assert_eq!(&world.state, &before, "planning must not mutate");
                 let mut fast = world.state.clone();
-                let fast_actions = fast.commit(plan);
+                let fast_actions = fast.commit(plan, message);
                 let mut slow = world.state.clone();
                 let slow_actions = slow.call(caller_ref, token, message, now);
                 prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
@@ -435,10 +435,7 @@ fn common_call() -> (
     let client = world.threads[THREADS_PER_PROCESS];
     let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
     let message = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
-    let plan = world
-        .state
-        .plan_fastpath(client, token, message, world.now)
-        .unwrap();
+    let plan = world.state.plan_fastpath(client, token, world.now).unwrap();
     (world, client, token, message, plan)
 }
 
@@ -446,7 +443,7 @@ fn common_call() -> (
 fn fast_path_applies_to_the_common_case() {
     let (mut world, client, _, message, plan) = common_call();
     assert_eq!(plan.receiver(), world.threads[0]);
-    let actions = world.state.commit(plan);
+    let actions = world.state.commit(plan, message);
     assert_eq!(
         actions[0],
         Action::Deliver {
@@ -472,9 +469,6 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
     assert_eq!(reply.caller(), client);
     world.state.commit_reply_recv(reply);
     // The server waits again and the next call takes the fast path too.
-    let again = world
-        .state
-        .plan_fastpath(client, token, call, world.now)
-        .unwrap();
+    let again = world.state.plan_fastpath(client, token, world.now).unwrap();
     assert_eq!(again.receiver(), server);
 }

@@ -20,7 +20,6 @@ pub struct FastPlan {
     caller: ThreadRef,
     receiver: ThreadRef,
     endpoint: EndpointId,
-    message: SmallMessage,
     badge: u64,
 }
 
@@ -77,7 +76,6 @@ impl IpcState {
         &self,
         caller: ThreadRef,
         token: CapToken,
-        message: SmallMessage,
         now_tsc: u64,
     ) -> Result<FastPlan, Slow> {
         let me = self.thread(caller).ok_or(Slow)?;
@@ -113,7 +111,6 @@ impl IpcState {
             caller,
             receiver,
             endpoint,
-            message,
             badge: capability.badge(),
         })
     }
@@ -122,17 +119,17 @@ impl IpcState {
 
     /// Carries out a plan from [`IpcState::plan_fastpath`]: the receiver
     /// leaves the endpoint's queue and serves the caller, the caller waits for
-    /// the reply, and the kernel switches straight to the receiver.
+    /// the reply, and the kernel switches straight to the receiver, which gets
+    /// `message` (the guards never look at it: a small message always fits).
     ///
     /// `plan` must come from `plan_fastpath` on this state with no change in
     /// between (the kernel holds the state across both); a stale plan is a
     /// kernel bug, caught by debug assertions.
-    pub fn commit(&mut self, plan: FastPlan) -> Actions {
+    pub fn commit(&mut self, plan: FastPlan, message: SmallMessage) -> Actions {
         self.commit_state(plan);
         let FastPlan {
             caller,
             receiver,
-            message,
             badge,
             ..
         } = plan;
@@ -270,7 +267,7 @@ impl IpcState {
         message: SmallMessage,
         now_tsc: u64,
     ) -> Result<Actions, Slow> {
-        let plan = self.plan_fastpath(caller, token, message, now_tsc)?;
-        Ok(self.commit(plan))
+        let plan = self.plan_fastpath(caller, token, now_tsc)?;
+        Ok(self.commit(plan, message))
     }
 }

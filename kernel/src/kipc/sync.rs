@@ -331,8 +331,7 @@ pub(super) fn fast(
     let me = (*k.threads.get(tid.0 as usize)?)?;
     let (next, on, to, badge) = match opcode {
         op::CALL => {
-            let message = SmallMessage::new(token.0, op::CALL, 0, data);
-            let plan = k.state.plan_fastpath(me.tref, token, message, t).ok()?;
+            let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.receiver())?;
             let on = BlockedOn::Reply(to);
             let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
