@@ -458,7 +458,7 @@ fn fast_path_applies_to_the_common_case() {
 
 #[test]
 fn reply_recv_fast_path_applies_to_the_common_case() {
-    let (mut world, client, token, call, plan) = common_call();
+    let (mut world, client, token, _, plan) = common_call();
     world.state.commit_state(plan);
     let server = world.threads[0];
     let server_token = world.token(0, 0);
