@@ -154,6 +154,25 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             node: 0,
         });
     }
+    let idle_mwait = match smp::cmdline::tokens(cmdline)
+        .filter(|t| t.key == "idle")
+        .last()
+        .and_then(|t| t.value)
+    {
+        Some("mwait") => true,
+        None | Some("hlt") => false,
+        Some(other) => {
+            kprintln!("warning: cmdline: idle={other:?} is not hlt|mwait; using hlt");
+            false
+        }
+    };
+    if crate::arch::x86_64::cpu::init_idle(idle_mwait) {
+        kprintln!("idle: mwait");
+    } else if let (true, Some(why)) = (idle_mwait, crate::arch::x86_64::cpu::mwait_unusable()) {
+        kprintln!("idle: hlt (idle=mwait asked, but {why})");
+    } else {
+        kprintln!("idle: hlt");
+    }
     crate::arch::x86_64::cpu::PCID_ALLOWED.store(
         crate::cmdline::on_off(cmdline, "pcid", true),
         core::sync::atomic::Ordering::Relaxed,

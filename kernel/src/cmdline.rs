@@ -60,6 +60,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "pi",
     "ipc.fastpath",
     "pcid",
+    "idle",
     "test.channel_messages",
 ];
 

@@ -239,6 +239,7 @@ pub fn send(target: u32, msg: IpiMessage) -> Result<(), IpiError> {
     let st = state(target).ok_or(IpiError::NoSuchCpu)?;
     let dest = percpu::of(target).ok_or(IpiError::NoSuchCpu)?;
     st.inbox.push(msg).map_err(|_| IpiError::InboxFull)?;
+    crate::arch::x86_64::cpu::wake_line_touch(target);
     with_apic(|apic| apic.send_ipi(dest.apic_id, apic::VECTOR_IPI)).ok_or(IpiError::NoApic)
 }
 

@@ -661,10 +661,11 @@ pub fn on_timer_tick() {
 
 /// The idle context of a CPU: run threads when there are any, halt otherwise.
 pub fn idle_loop() -> ! {
+    let cpu = percpu::index();
     loop {
         x86_64::instructions::interrupts::disable();
         reschedule(Decision::Reschedule);
-        x86_64::instructions::interrupts::enable_and_hlt();
+        crate::arch::x86_64::cpu::idle_wait(cpu);
     }
 }
 
