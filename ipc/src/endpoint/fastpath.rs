@@ -9,7 +9,7 @@
 //! the caller's CPU. Wherever it applies it must leave exactly the state and
 //! actions the slow path would (`tests/fastpath.rs` checks this by property).
 
-use super::{Action, Actions, IpcState, SMALL_PAYLOAD_BYTES, ThreadRef, ThreadState};
+use super::{Actions, IpcState, SMALL_PAYLOAD_BYTES, ThreadRef, ThreadState};
 use crate::cap::{CapTarget, CapToken, EndpointId};
 use crate::message::SmallMessage;
 
@@ -133,23 +133,7 @@ impl IpcState {
             badge,
             ..
         } = plan;
-        let mut actions = Actions::new();
-        actions.push(Action::Deliver {
-            from: caller,
-            to: receiver,
-            message,
-            badge,
-        });
-        actions.push(Action::Block {
-            thread: caller,
-            deadline: None,
-        });
-        actions.push(Action::Wake {
-            thread: receiver,
-            status: Ok(()),
-        });
-        actions.push(Action::SwitchTo { thread: receiver });
-        actions
+        super::ops::call_received(caller, receiver, message, badge)
     }
 
     /// The state change of [`IpcState::commit`] without building its

@@ -20,6 +20,34 @@ pub enum RecvMode {
     Until(u64),
 }
 
+/// The actions of a call received at once by a waiting receiver: the
+/// message goes to it, the caller blocks for the reply, the receiver wakes,
+/// and (last) the kernel switches straight to it.
+pub(super) fn call_received(
+    caller: ThreadRef,
+    receiver: ThreadRef,
+    message: SmallMessage,
+    badge: u64,
+) -> Actions {
+    let mut actions = Actions::new();
+    actions.push(Action::Deliver {
+        from: caller,
+        to: receiver,
+        message,
+        badge,
+    });
+    actions.push(Action::Block {
+        thread: caller,
+        deadline: None,
+    });
+    actions.push(Action::Wake {
+        thread: receiver,
+        status: Ok(()),
+    });
+    actions.push(Action::SwitchTo { thread: receiver });
+    actions
+}
+
 impl IpcState {
     /// Checks that `thread` is running and may use `token` for `access`;
     /// returns the endpoint and the capability's badge. With
@@ -97,22 +125,9 @@ impl IpcState {
                 if let Some(me) = self.thread_mut(caller) {
                     me.state = ThreadState::AwaitingReply { server: receiver };
                 }
-                actions.push(Action::Deliver {
-                    from: caller,
-                    to: receiver,
-                    message,
-                    badge,
-                });
-                actions.push(Action::Block {
-                    thread: caller,
-                    deadline: None,
-                });
-                actions.push(Action::Wake {
-                    thread: receiver,
-                    status: Ok(()),
-                });
-                if self.same_cpu(caller, receiver) {
-                    actions.push(Action::SwitchTo { thread: receiver });
+                actions = call_received(caller, receiver, message, badge);
+                if !self.same_cpu(caller, receiver) {
+                    actions.pop(); // no direct switch to another CPU's thread
                 }
             }
             None => {
