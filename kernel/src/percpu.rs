@@ -109,6 +109,10 @@ pub struct PerCpu {
     pub timer_ticks: AtomicU64,
     /// IPIs taken (all kinds).
     pub ipis: AtomicU64,
+    /// IPC calls and `reply_recv`s that took the fast path on this CPU.
+    pub ipc_fast_calls: AtomicU64,
+    /// See `ipc_fast_calls`.
+    pub ipc_fast_replies: AtomicU64,
     /// This CPU's PCID tags (used only when PCIDs are on).
     pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
 }
@@ -134,6 +138,8 @@ impl PerCpu {
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
+            ipc_fast_calls: AtomicU64::new(0),
+            ipc_fast_replies: AtomicU64::new(0),
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
         };
         slot.self_ptr = slot as *const PerCpu;

@@ -129,16 +129,29 @@ pub mod op {
 }
 
 static FASTPATH: AtomicBool = AtomicBool::new(true);
-/// Calls and replies that took the fast path (for tests).
-static FAST_CALLS: AtomicU64 = AtomicU64::new(0);
-static FAST_REPLIES: AtomicU64 = AtomicU64::new(0);
+/// Counts a fast-path call (`reply == false`) or `reply_recv` on this CPU
+/// (per-CPU counters: a shared one would bounce between CPUs).
+fn count_fast_hit(reply: bool) {
+    if let Some(cpu) = crate::percpu::current() {
+        let counter = if reply {
+            &cpu.ipc_fast_replies
+        } else {
+            &cpu.ipc_fast_calls
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
-/// How many calls and `reply_recv`s took the fast path since boot.
+/// How many calls and `reply_recv`s took the fast path since boot (all CPUs).
 pub fn fast_path_hits() -> (u64, u64) {
-    (
-        FAST_CALLS.load(Ordering::Relaxed),
-        FAST_REPLIES.load(Ordering::Relaxed),
-    )
+    (0..crate::percpu::MAX_CPUS as u32)
+        .filter_map(crate::percpu::of)
+        .fold((0, 0), |(c, r), cpu| {
+            (
+                c + cpu.ipc_fast_calls.load(Ordering::Relaxed),
+                r + cpu.ipc_fast_replies.load(Ordering::Relaxed),
+            )
+        })
 }
 
 /// Turns the IPC fast path on or off (`ipc.fastpath=on|off`).

@@ -337,7 +337,7 @@ pub(super) fn fast(
             let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
-            super::FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+            super::count_fast_hit(false);
             if let Some(info) = k.endpoint_info(plan.endpoint()) {
                 info.metrics.record_immediate();
             }
@@ -350,7 +350,7 @@ pub(super) fn fast(
             let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);
-            super::FAST_REPLIES.fetch_add(1, Ordering::Relaxed);
+            super::count_fast_hit(true);
             (next, on, to, 0)
         }
         _ => return None,
