@@ -194,7 +194,7 @@ impl ThreadTable {
                 if server == me =>
             {
                 // --- point of no return ---
-                self.unlink_waiter(to, to_state_on(to_state));
+                self.unlink_waiter(to, BlockedOn::Reply(me));
                 self.thread_mut(to).state = ThreadState::Ready;
                 self.settle_in_place(me);
                 self.thread_mut(me).state = ThreadState::Blocked(on);
@@ -526,13 +526,5 @@ impl ThreadTable {
         self.give_mutex(mutex, heir);
         self.propagate_from(heir);
         Some(heir)
-    }
-}
-
-/// What a thread in `state` (blocked) waits on.
-fn to_state_on(state: ThreadState) -> BlockedOn {
-    match state {
-        ThreadState::Blocked(on) => on,
-        _ => BlockedOn::Sleep,
     }
 }

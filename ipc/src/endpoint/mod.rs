@@ -143,6 +143,26 @@ pub struct IpcState {
     slots_per_space: u32,
 }
 
+/// The capability space of `process` (a free function over the table, so
+/// callers can borrow the registry mutably at the same time).
+fn space_of(spaces: &[Option<CapSpace>], process: ProcessId) -> Result<&CapSpace, IpcError> {
+    spaces
+        .get(process.0 as usize)
+        .and_then(Option::as_ref)
+        .ok_or(IpcError::ProcessNotFound)
+}
+
+/// As [`space_of`], mutably.
+fn space_of_mut(
+    spaces: &mut [Option<CapSpace>],
+    process: ProcessId,
+) -> Result<&mut CapSpace, IpcError> {
+    spaces
+        .get_mut(process.0 as usize)
+        .and_then(Option::as_mut)
+        .ok_or(IpcError::ProcessNotFound)
+}
+
 /// Index of the first `None` in `table`, appending one if there is none.
 fn free_index<T>(table: &mut Vec<Option<T>>) -> Result<u32, IpcError> {
     let index = match table.iter().position(Option::is_none) {
@@ -178,7 +198,7 @@ impl IpcState {
     /// A process's capability space.
     #[must_use]
     pub fn space(&self, process: ProcessId) -> Option<&CapSpace> {
-        self.spaces.get(process.0 as usize)?.as_ref()
+        space_of(&self.spaces, process).ok()
     }
 
     /// Live processes.
@@ -263,11 +283,7 @@ impl IpcState {
         process: ProcessId,
         max_message_size: usize,
     ) -> Result<(EndpointId, CapToken), IpcError> {
-        let space = self
-            .spaces
-            .get_mut(process.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = space_of_mut(&mut self.spaces, process)?;
         let index = free_index(&mut self.endpoints)?;
         let endpoint = EndpointId(index);
         let token = self.registry.mint(
@@ -298,11 +314,7 @@ impl IpcState {
         target: CapTarget,
         permissions: IpcPermissions,
     ) -> Result<CapToken, IpcError> {
-        let space = self
-            .spaces
-            .get_mut(process.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = space_of_mut(&mut self.spaces, process)?;
         self.registry
             .mint(space, target, permissions, IpcLimits::NONE, 0)
     }
@@ -322,11 +334,7 @@ impl IpcState {
         bytes: u64,
         now_tsc: u64,
     ) -> Result<crate::cap::IpcCapability, IpcError> {
-        let space = self
-            .spaces
-            .get(process.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = space_of(&self.spaces, process)?;
         self.registry
             .check(space, token, access, bytes, now_tsc)
             .copied()
@@ -347,11 +355,7 @@ impl IpcState {
         badge: Option<u64>,
         now_tsc: u64,
     ) -> Result<CapToken, IpcError> {
-        let space = self
-            .spaces
-            .get_mut(process.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = space_of_mut(&mut self.spaces, process)?;
         self.registry
             .derive(space, token, permissions, limits, badge, now_tsc)
     }
@@ -400,11 +404,7 @@ impl IpcState {
     /// [`IpcError::ProcessNotFound`] for an unknown process;
     /// [`IpcError::InvalidCapability`] for a bad token.
     pub fn revoke(&mut self, process: ProcessId, token: CapToken) -> Result<usize, IpcError> {
-        let space = self
-            .spaces
-            .get_mut(process.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = space_of_mut(&mut self.spaces, process)?;
         self.registry.revoke(space, token)
     }
 }

@@ -65,11 +65,7 @@ impl IpcState {
         if me.state != ThreadState::Running {
             return Err(IpcError::InvalidArgument);
         }
-        let space = self
-            .spaces
-            .get(me.process.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or(IpcError::ProcessNotFound)?;
+        let space = super::space_of(&self.spaces, me.process)?;
         let bytes = if access == Access::Send {
             SMALL_PAYLOAD_BYTES
         } else {

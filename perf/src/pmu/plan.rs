@@ -202,19 +202,15 @@ pub fn plan(pmu: &PmuInfo, choice: &EventChoice) -> Option<CounterPlan> {
     (plan.mask() != 0).then_some(plan)
 }
 
-/// The writes that stop everything `plan` started (selects and global
-/// control to 0), for when counting ends.
+/// The writes that stop everything `plan` started: every control register
+/// it wrote (global and fixed control, event selects), set to 0; the
+/// counters themselves are left alone.
 pub fn stop_writes(plan: &CounterPlan) -> impl Iterator<Item = (u32, u64)> + '_ {
+    let is_counter = |msr: u32| plan.counters.iter().flatten().any(|c| c.msr == msr);
     plan.writes()
         .iter()
-        .filter(|(m, _)| {
-            *m == msr::IA32_PERF_GLOBAL_CTRL
-                || *m == msr::IA32_FIXED_CTR_CTRL
-                || (msr::IA32_PERFEVTSEL0..msr::IA32_PERFEVTSEL0 + 32).contains(m)
-                || (msr::AMD_PERF_LEGACY_CTL0..msr::AMD_PERF_LEGACY_CTL0 + 4).contains(m)
-                || (msr::AMD_PERF_CTL0..msr::AMD_PERF_CTL0 + 12).contains(m) && m % 2 == 0
-        })
-        .map(|&(m, _)| (m, 0))
+        .filter(move |&&(msr, _)| !is_counter(msr))
+        .map(|&(msr, _)| (msr, 0))
 }
 
 #[cfg(test)]
