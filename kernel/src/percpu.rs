@@ -115,6 +115,9 @@ pub struct PerCpu {
     pub ipc_fast_replies: AtomicU64,
     /// This CPU's PCID tags (used only when PCIDs are on).
     pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
+    /// This CPU's scheduler (ready queue, current thread, live slices),
+    /// created on first use by `task`; no other CPU ever touches it.
+    pub sched: CpuLocal<Option<sched::Scheduler>>,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -141,6 +144,7 @@ impl PerCpu {
             ipc_fast_calls: AtomicU64::new(0),
             ipc_fast_replies: AtomicU64::new(0),
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
+            sched: CpuLocal::new(None),
         };
         slot.self_ptr = slot as *const PerCpu;
         slot

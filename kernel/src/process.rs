@@ -95,7 +95,7 @@ pub struct Process {
 }
 
 /// Per thread: a child it waits for has ended (set before the wake-up, read
-/// under the scheduler lock before blocking; see `wait`).
+/// under the thread-table lock before blocking; see `wait`).
 static WAIT_WOKEN: [core::sync::atomic::AtomicBool; task::MAX_THREADS] =
     [const { core::sync::atomic::AtomicBool::new(false) }; task::MAX_THREADS];
 

@@ -1,20 +1,23 @@
 //! Kernel threads behind user threads: kernel stacks, context switches, FPU
 //! state, and the glue to the `sched` crate's per-CPU schedulers.
 //!
-//! Locking: one global lock over the `sched` thread table and all per-CPU
-//! schedulers (`SCHED`), taken with interrupts off. This is correct and simple;
-//! it is not yet the lock-free design of ARCHITECTURE.md (ready queues touched
-//! only by their own CPU) and is the first thing to split when the scheduler
-//! issue is worked on. Remote wake-ups already travel through `sched`'s per-CPU
-//! inboxes and an IPI.
+//! Locking: each CPU's `sched::Scheduler` (ready queue, current thread, live
+//! time slices) lives in that CPU's [`PerCpu`](crate::percpu::PerCpu) and is
+//! touched by that CPU alone, with interrupts off and no lock: picking the
+//! next thread, the timer tick and yielding take no lock at all. The shared
+//! thread table (states, priorities, the priority-inheritance graph, which
+//! spans CPUs) is under one lock ([`TABLE`]), taken to block, wake, spawn,
+//! exit or change priorities, and by a CPU that drains its inbox (only when
+//! something was posted). Wake-ups of another CPU's thread go through that
+//! CPU's lock-free inbox and an IPI; no CPU ever touches another's queue.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use sched::{
-    CpuId, CpuSet, Decision, Inboxes, PiConfig, Priority, SchedConfig, Scheduler, TableLimits,
-    ThreadId, ThreadParams, ThreadTable,
+    CpuId, CpuSet, Decision, Inbox, Inboxes, PiConfig, Priority, SchedConfig, Scheduler,
+    TableLimits, ThreadId, ThreadParams, ThreadTable,
 };
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
@@ -52,15 +55,11 @@ pub struct KThread {
 // runs it; the raw stack pointer names memory owned by the thread.
 unsafe impl Send for KThread {}
 
-struct SchedState {
-    table: ThreadTable,
-    cpus: Vec<Scheduler>,
-    inboxes: Inboxes,
-}
-
-// Both are taken on the switch path and in the timer interrupt: a holder
-// must never be interruptible (see `crate::sync`).
-static SCHED: crate::sync::IrqMutex<Option<SchedState>> = crate::sync::IrqMutex::new(None);
+/// The shared half of scheduling (see the module doc). Taken with interrupts
+/// off: a holder must never be interruptible (see `crate::sync`).
+static TABLE: crate::sync::IrqMutex<Option<ThreadTable>> = crate::sync::IrqMutex::new(None);
+/// Every CPU's wake-up inbox (lock-free, set once by [`init`]).
+static INBOXES: spin::Once<Inboxes> = spin::Once::new();
 static THREADS: crate::sync::IrqMutex<Vec<Option<Box<KThread>>>> =
     crate::sync::IrqMutex::new(Vec::new());
 /// The records of [`THREADS`] by thread id, for context switches (see
@@ -76,19 +75,73 @@ static DEAD_PREV: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; M
 /// Time slice in TSC ticks.
 static SLICE: AtomicU64 = AtomicU64::new(10_000_000);
 
+/// Runs `f` on this CPU's own scheduler (created on first use). `None`
+/// before per-CPU data or the scheduler is set up. Never nest it (the cell
+/// panics on re-entry).
+fn with_sched<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
+    let cpu = percpu::current()?;
+    cpu.sched.with(irq, |slot| {
+        let sched = match slot {
+            Some(sched) => sched,
+            None => {
+                // Once per CPU, at its first scheduling event: the queue's
+                // links for every thread slot are allocated here, never later.
+                let config = SchedConfig {
+                    time_slice: SLICE.load(Ordering::Relaxed),
+                };
+                slot.insert(Scheduler::new(CpuId(cpu.index as u16), config, MAX_THREADS))
+            }
+        };
+        Some(f(sched))
+    })
+}
+
+/// Runs `f` with the shared thread table (locked), the inboxes and this
+/// CPU's scheduler: the shape of every operation that blocks, wakes or
+/// changes priorities. `None` before [`init`].
+fn with_table<R>(
+    irq: &IrqGuard,
+    f: impl FnOnce(&mut Scheduler, &mut ThreadTable, &'static Inboxes) -> R,
+) -> Option<R> {
+    let inboxes = INBOXES.get()?;
+    let mut guard = TABLE.lock();
+    let table = guard.as_mut()?;
+    with_sched(irq, |sched| f(sched, table, inboxes))
+}
+
+/// Drains this CPU's inbox when something was posted (the table lock is
+/// taken only then) and returns what it asks for.
+fn drain_inbox(sched: &mut Scheduler) -> Decision {
+    let Some(inboxes) = INBOXES.get() else {
+        return Decision::Stay;
+    };
+    if !inboxes.get(sched.cpu()).is_some_and(Inbox::has_mail) {
+        return Decision::Stay;
+    }
+    let guard = TABLE.lock();
+    guard.as_ref().map_or(Decision::Stay, |table| {
+        sched.drain_inbox(table, inboxes).unwrap_or(Decision::Stay)
+    })
+}
+
 /// Whether priority inheritance is on (command line `pi=off` turns it off).
 pub fn set_priority_inheritance(on: bool) {
-    if let Some(s) = SCHED.lock().as_mut() {
-        s.table.set_priority_inheritance(on);
-    }
+    let irq = IrqGuard::new();
+    let targets = with_table(&irq, |sched, table, inboxes| {
+        table.set_priority_inheritance(on);
+        // Requeue every thread whose priority changed (others' by inbox).
+        let _ = sched.settle(table, inboxes);
+        sched.take_ipi_targets()
+    });
+    kick(targets.unwrap_or(CpuSet::EMPTY));
 }
 
 /// Whether priority inheritance is on.
 pub fn priority_inheritance() -> bool {
-    SCHED
+    TABLE
         .lock()
         .as_ref()
-        .is_some_and(|s| s.table.priority_inheritance())
+        .is_some_and(ThreadTable::priority_inheritance)
 }
 
 /// Sets up the scheduler for `cpus` CPUs with time slices of `slice_tsc`.
@@ -100,22 +153,8 @@ pub fn init(cpus: usize, slice_tsc: u64) {
         cpus,
     };
     let table = ThreadTable::new(limits, PiConfig::default()).expect("scheduler limits are valid");
-    let inboxes = Inboxes::new(cpus, 256, MAX_THREADS).expect("inbox limits are valid");
-    let cpus_v = (0..cpus)
-        .map(|c| {
-            Scheduler::new(
-                CpuId(c as u16),
-                SchedConfig {
-                    time_slice: slice_tsc,
-                },
-            )
-        })
-        .collect();
-    *SCHED.lock() = Some(SchedState {
-        table,
-        cpus: cpus_v,
-        inboxes,
-    });
+    INBOXES.call_once(|| Inboxes::new(cpus, 256, MAX_THREADS).expect("inbox limits are valid"));
+    *TABLE.lock() = Some(table);
     let mut threads = THREADS.lock();
     threads.resize_with(MAX_THREADS, || None);
 }
@@ -150,7 +189,7 @@ pub fn spawn(
     cpu: u32,
     priority: u8,
 ) -> Result<ThreadId, SpawnError> {
-    let _irq = IrqGuard::new();
+    let irq = IrqGuard::new();
     let node = percpu::of(cpu).map_or(0, |c| c.node);
     let kstack = crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(SpawnError::OutOfMemory)?;
     let stack_top = kstack as u64 + (KSTACK_PAGES * 4096) as u64;
@@ -158,8 +197,8 @@ pub fn spawn(
     let rsp = unsafe { arch::prepare_stack(stack_top, frame) };
     let mut fpu = Box::new(FpuArea([0; arch::FPU_AREA_SIZE]));
     arch::fpu_init_area(&mut fpu);
-    let mut guard = SCHED.lock();
-    let s = guard.as_mut().expect("scheduler initialised");
+    let mut guard = TABLE.lock();
+    let table = guard.as_mut().expect("scheduler initialised");
     let mut affinity = CpuSet::EMPTY;
     affinity.insert(CpuId(cpu as u16));
     let params = ThreadParams {
@@ -167,7 +206,7 @@ pub fn spawn(
         affinity,
         cpu: CpuId(cpu as u16),
     };
-    let Ok(tid) = s.table.spawn(params) else {
+    let Ok(tid) = table.spawn(params) else {
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
@@ -189,14 +228,15 @@ pub fn spawn(
     // A fresh thread is Ready; queue it on its CPU (through the inbox when it
     // is another CPU's).
     if cpu == percpu::index() {
-        let decision = s.cpus[cpu as usize]
-            .enqueue(&mut s.table, tid)
-            .unwrap_or(Decision::Stay);
+        // The caller is mid-syscall; the new thread runs at the next pick.
+        let _ = with_sched(&irq, |sched| sched.enqueue(table, tid));
         drop(guard);
-        let _ = decision; // the caller is mid-syscall; the new thread runs at the next pick
     } else {
-        let posted = s.inboxes.get(CpuId(cpu as u16)).map(|i| i.post(tid));
         drop(guard);
+        let posted = INBOXES
+            .get()
+            .and_then(|inboxes| inboxes.get(CpuId(cpu as u16)))
+            .map(|inbox| inbox.post(tid));
         if let Some(Ok(p)) = posted
             && p.send_ipi
         {
@@ -220,16 +260,16 @@ fn free_stack(kstack: *mut u8) {
 /// says so. Interrupts must be off. Returns when this context runs again.
 pub fn reschedule(decision: Decision) {
     let me = percpu::index() as usize;
-    let (next, ipi_targets) = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
-        let now = rdtsc_ordered();
-        let sched = &mut s.cpus[me];
-        let drained = sched
-            .drain_inbox(&mut s.table, &s.inboxes)
-            .unwrap_or(Decision::Stay);
-        let next = sched.apply(&mut s.table, decision.combine(drained), now);
-        (next, sched.take_ipi_targets())
+    let picked = {
+        let irq = IrqGuard::new();
+        with_sched(&irq, |sched| {
+            let drained = drain_inbox(sched);
+            let next = sched.apply(decision.combine(drained), rdtsc_ordered());
+            (next, sched.take_ipi_targets())
+        })
+    };
+    let Some((next, ipi_targets)) = picked else {
+        return;
     };
     kick(ipi_targets);
     let prev = CURRENT[me].load(Ordering::Acquire);
@@ -352,8 +392,8 @@ fn finish_switch() {
     let thread = THREADS.lock().get_mut(dead as usize).and_then(Option::take);
     if let Some(t) = thread {
         free_stack(t.kstack);
-        if let Some(s) = SCHED.lock().as_mut() {
-            let _ = s.table.reap(t.tid);
+        if let Some(table) = TABLE.lock().as_mut() {
+            let _ = table.reap(t.tid);
         }
         crate::process::thread_reaped(t.pid, t.tid);
     }
@@ -367,15 +407,12 @@ pub extern "C" fn on_thread_start() {
 /// Ends the current thread (its process decides what that means) and never
 /// returns.
 pub fn exit_current() -> ! {
-    let _irq = IrqGuard::new();
+    let irq = IrqGuard::new();
     let me = percpu::index() as usize;
     let tid = current().expect("exit_current runs on a thread");
-    {
-        let mut guard = SCHED.lock();
-        if let Some(s) = guard.as_mut() {
-            let _ = s.cpus[me].exit(&mut s.table, &s.inboxes, tid);
-        }
-    }
+    let _ = with_table(&irq, |sched, table, inboxes| {
+        sched.exit(table, inboxes, tid)
+    });
     DEAD_PREV[me].store(u64::from(tid.0), Ordering::Release);
     reschedule(Decision::Reschedule);
     unreachable!("a dead thread was scheduled again");
@@ -398,16 +435,14 @@ pub fn block_current_on(
     on: sched::BlockedOn,
     hint: Option<ThreadId>,
 ) -> Result<(), sched::SchedError> {
-    let _irq = IrqGuard::new();
-    let me = percpu::index() as usize;
+    let irq = IrqGuard::new();
     let Some(tid) = current() else { return Ok(()) };
-    let decision = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else {
-            return Ok(());
-        };
-        s.cpus[me].block(&mut s.table, &s.inboxes, tid, on)?
+    let Some(decision) = with_table(&irq, |sched, table, inboxes| {
+        sched.block(table, inboxes, tid, on)
+    }) else {
+        return Ok(());
     };
+    let decision = decision?;
     let decision = match hint {
         Some(target) => Decision::SwitchTo(target).combine(decision),
         None => decision.combine(Decision::Reschedule),
@@ -434,8 +469,7 @@ pub fn block_current_unless_woken(
     woken: &core::sync::atomic::AtomicBool,
     deadline: Option<u64>,
 ) -> Result<(), sched::SchedError> {
-    let _irq = IrqGuard::new();
-    let me = percpu::index() as usize;
+    let irq = IrqGuard::new();
     let Some(tid) = current() else { return Ok(()) };
     if let Some(deadline) = deadline {
         add_sleeper(tid, deadline);
@@ -444,16 +478,14 @@ pub fn block_current_unless_woken(
     // either (see DEADLINE_PASSED).
     let timed_out =
         || deadline.is_some() && deadline_flag(tid).is_some_and(|f| f.load(Ordering::Acquire));
-    let blocked = {
-        let mut guard = SCHED.lock();
-        match guard.as_mut() {
-            Some(_) if woken.load(Ordering::Acquire) || timed_out() => Ok(None),
-            Some(s) => s.cpus[me]
-                .block(&mut s.table, &s.inboxes, tid, on)
-                .map(Some),
-            None => Ok(None),
+    let blocked = with_table(&irq, |sched, table, inboxes| {
+        if woken.load(Ordering::Acquire) || timed_out() {
+            Ok(None)
+        } else {
+            sched.block(table, inboxes, tid, on).map(Some)
         }
-    };
+    })
+    .unwrap_or(Ok(None));
     if let Ok(Some(decision)) = blocked {
         let decision = match hint {
             Some(target) => Decision::SwitchTo(target).combine(decision),
@@ -462,7 +494,7 @@ pub fn block_current_unless_woken(
         reschedule(decision);
     }
     if deadline.is_some() {
-        SLEEPERS.lock().retain(|&(_, t)| t != tid);
+        remove_sleeper(tid);
     }
     blocked.map(|_| ())
 }
@@ -483,31 +515,24 @@ pub fn ipc_handoff(
     on: sched::BlockedOn,
     woken: &core::sync::atomic::AtomicBool,
 ) -> Result<(), sched::SchedError> {
-    let _irq = IrqGuard::new();
+    let irq = IrqGuard::new();
     let me = percpu::index() as usize;
     let Some(tid) = current() else { return Ok(()) };
-    let (next, targets, blocked) = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else {
-            return Ok(());
-        };
-        let sched = &mut s.cpus[me];
-        let woke = sched
-            .wake(&mut s.table, &s.inboxes, to)
-            .unwrap_or(Decision::Stay);
+    let Some((next, targets, blocked)) = with_table(&irq, |sched, table, inboxes| {
+        let woke = sched.wake(table, inboxes, to).unwrap_or(Decision::Stay);
         let blocked = if woken.load(Ordering::Acquire) {
             Ok(Decision::Stay)
         } else {
             sched
-                .block(&mut s.table, &s.inboxes, tid, on)
+                .block(table, inboxes, tid, on)
                 .map(|d| Decision::SwitchTo(to).combine(d))
         };
         let decision = woke.combine(*blocked.as_ref().unwrap_or(&Decision::Stay));
-        let drained = sched
-            .drain_inbox(&mut s.table, &s.inboxes)
-            .unwrap_or(Decision::Stay);
-        let next = sched.apply(&mut s.table, decision.combine(drained), rdtsc_ordered());
+        let drained = sched.drain_inbox(table, inboxes).unwrap_or(Decision::Stay);
+        let next = sched.apply(decision.combine(drained), rdtsc_ordered());
         (next, sched.take_ipi_targets(), blocked)
+    }) else {
+        return Ok(());
     };
     if !targets.is_empty() {
         kick(targets);
@@ -541,16 +566,14 @@ pub fn ipc_fast_handoff(
     to: ThreadId,
     now: u64,
 ) -> Result<ThreadId, sched::SchedError> {
-    let cpu = percpu::index() as usize;
-    let (next, targets) = {
-        let mut guard = SCHED.lock();
-        let s = guard
-            .as_mut()
-            .ok_or(sched::SchedError::NoSuchCpu(CpuId(cpu as u16)))?;
-        let sched = &mut s.cpus[cpu];
-        let next = sched.handoff(&mut s.table, &s.inboxes, me, on, to, now)?;
-        (next, sched.take_ipi_targets())
-    };
+    let irq = IrqGuard::new();
+    let (next, targets) = with_table(&irq, |sched, table, inboxes| {
+        let next = sched.handoff(table, inboxes, me, on, to, now)?;
+        Ok((next, sched.take_ipi_targets()))
+    })
+    .unwrap_or(Err(sched::SchedError::NoSuchCpu(CpuId(
+        percpu::index() as u16
+    ))))?;
     if !targets.is_empty() {
         kick(targets);
     }
@@ -581,36 +604,31 @@ pub fn park_and_switch(next: ThreadId, resume: ResumeParked) {
 
 /// The CPU a thread belongs to.
 pub fn cpu_of(tid: ThreadId) -> Option<u32> {
-    SCHED
+    TABLE
         .lock()
         .as_ref()
-        .and_then(|s| s.table.get(tid).ok())
+        .and_then(|table| table.get(tid).ok())
         .map(|t| u32::from(t.cpu().0))
 }
 
 /// The effective (inherited) and base priority of a thread.
 pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
-    SCHED
+    TABLE
         .lock()
         .as_ref()
-        .and_then(|s| s.table.get(tid).ok())
+        .and_then(|table| table.get(tid).ok())
         .map(|t| (t.effective_priority().0, t.base_priority().0))
 }
 
 /// Makes a blocked thread runnable again (on its own CPU, through its inbox
 /// and an IPI when that is another CPU) and returns the scheduling decision
 /// for this CPU. Interrupts must be off.
-fn wake_decision(tid: ThreadId) -> Decision {
-    let me = percpu::index() as usize;
-    let (decision, targets) = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else {
-            return Decision::Stay;
-        };
-        let d = s.cpus[me]
-            .wake(&mut s.table, &s.inboxes, tid)
-            .unwrap_or(Decision::Stay);
-        (d, s.cpus[me].take_ipi_targets())
+fn wake_decision(irq: &IrqGuard, tid: ThreadId) -> Decision {
+    let Some((decision, targets)) = with_table(irq, |sched, table, inboxes| {
+        let decision = sched.wake(table, inboxes, tid).unwrap_or(Decision::Stay);
+        (decision, sched.take_ipi_targets())
+    }) else {
+        return Decision::Stay;
     };
     kick(targets);
     decision
@@ -619,8 +637,8 @@ fn wake_decision(tid: ThreadId) -> Decision {
 /// Makes a blocked thread runnable again (on its own CPU) and, when it runs on
 /// this CPU and should preempt, switches to it now.
 pub fn wake_and_maybe_switch(tid: ThreadId) {
-    let _irq = IrqGuard::new();
-    let decision = wake_decision(tid);
+    let irq = IrqGuard::new();
+    let decision = wake_decision(&irq, tid);
     if decision != Decision::Stay {
         reschedule(decision);
     }
@@ -629,18 +647,15 @@ pub fn wake_and_maybe_switch(tid: ThreadId) {
 /// Makes a blocked thread runnable again (on its own CPU); a preemption it
 /// calls for happens at this CPU's next reschedule point.
 pub fn wake(tid: ThreadId) {
-    let _irq = IrqGuard::new();
-    let _ = wake_decision(tid);
+    let irq = IrqGuard::new();
+    let _ = wake_decision(&irq, tid);
 }
 
 /// Gives up the rest of the slice.
 pub fn yield_now() {
-    let _irq = IrqGuard::new();
-    let me = percpu::index() as usize;
-    let decision = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
-        s.cpus[me].yield_now(&mut s.table)
+    let irq = IrqGuard::new();
+    let Some(decision) = with_sched(&irq, Scheduler::yield_now) else {
+        return;
     };
     reschedule(decision);
 }
@@ -648,12 +663,11 @@ pub fn yield_now() {
 /// The timer tick: wake sleepers, charge the slice, preempt when it says so.
 pub fn on_timer_tick() {
     wake_sleepers(rdtsc_ordered());
-    let me = percpu::index() as usize;
-    let decision = {
-        let mut guard = SCHED.lock();
-        let Some(s) = guard.as_mut() else { return };
-        s.cpus[me].tick(&mut s.table, rdtsc_ordered())
+    let irq = IrqGuard::new();
+    let Some(decision) = with_sched(&irq, |sched| sched.tick(rdtsc_ordered())) else {
+        return;
     };
+    drop(irq);
     if decision != Decision::Stay {
         reschedule(decision);
     }
@@ -673,21 +687,22 @@ pub fn idle_loop() -> ! {
 /// (run when a kernel test times out, so a hang says what everyone waits on).
 pub fn dump_threads() {
     let lines: Vec<alloc::string::String> = {
-        let guard = SCHED.lock();
-        let Some(s) = guard.as_ref() else { return };
+        let guard = TABLE.lock();
+        let Some(table) = guard.as_ref() else { return };
         let current: Vec<u64> = CURRENT.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        s.table
+        // Queues are their CPUs' own: a Ready thread not running is queued
+        // on its CPU or posted to its inbox.
+        table
             .thread_ids()
             .filter_map(|tid| {
-                let t = s.table.get(tid).ok()?;
+                let t = table.get(tid).ok()?;
                 Some(alloc::format!(
-                    "thread {} cpu {} prio {}/{} {:?} queued={} running_on={:?} slice_left={}",
+                    "thread {} cpu {} prio {}/{} {:?} running_on={:?} slice_left(at last block)={}",
                     tid.0,
                     t.cpu().0,
                     t.effective_priority().0,
                     t.base_priority().0,
                     t.state(),
-                    s.table.is_queued(tid),
                     current.iter().position(|&c| c == u64::from(tid.0)),
                     t.slice_left()
                 ))
@@ -713,9 +728,14 @@ pub fn switch_ins(tid: ThreadId) -> u64 {
         .map_or(0, |t| t.switch_ins.load(Ordering::Relaxed))
 }
 
-/// Threads sleeping until a TSC deadline.
-static SLEEPERS: crate::sync::IrqMutex<Vec<(u64, ThreadId)>> =
-    crate::sync::IrqMutex::new(Vec::new());
+/// Threads sleeping until a TSC deadline, by the CPU they sleep on (each
+/// CPU's tick looks at its own list only; a list is taken by another CPU
+/// only to drop a sleeper that moved).
+static SLEEPERS: [crate::sync::IrqMutex<Vec<(u64, ThreadId)>>; MAX_CPUS] =
+    [const { crate::sync::IrqMutex::new(Vec::new()) }; MAX_CPUS];
+/// The [`SLEEPERS`] list each thread was put on.
+static SLEEPER_CPU: [core::sync::atomic::AtomicU32; MAX_THREADS] =
+    [const { core::sync::atomic::AtomicU32::new(0) }; MAX_THREADS];
 /// Per thread: its deadline passed (set by [`wake_sleepers`] before it wakes
 /// the thread). A sleeper checks it under the scheduler lock before blocking,
 /// so a tick that fires between queueing the sleeper and blocking it (on any
@@ -727,12 +747,24 @@ fn deadline_flag(tid: ThreadId) -> Option<&'static core::sync::atomic::AtomicBoo
     DEADLINE_PASSED.get(tid.0 as usize)
 }
 
-/// Queues `tid` to be woken at the first tick at or after `deadline`.
+/// Queues `tid` (the current thread) to be woken at the first tick of this
+/// CPU at or after `deadline`.
 fn add_sleeper(tid: ThreadId, deadline: u64) {
-    if let Some(flag) = deadline_flag(tid) {
-        flag.store(false, Ordering::Relaxed);
+    let (Some(flag), Some(list)) = (deadline_flag(tid), SLEEPER_CPU.get(tid.0 as usize)) else {
+        return;
+    };
+    flag.store(false, Ordering::Relaxed);
+    let me = percpu::index();
+    list.store(me, Ordering::Relaxed);
+    SLEEPERS[me as usize].lock().push((deadline, tid));
+}
+
+/// Takes `tid` off the sleeper list it was put on.
+fn remove_sleeper(tid: ThreadId) {
+    if let Some(list) = SLEEPER_CPU.get(tid.0 as usize) {
+        let cpu = list.load(Ordering::Relaxed) as usize;
+        SLEEPERS[cpu].lock().retain(|&(_, t)| t != tid);
     }
-    SLEEPERS.lock().push((deadline, tid));
 }
 
 /// Blocks the current thread until the TSC passes `deadline` (checked on
@@ -746,10 +778,11 @@ pub fn sleep_until(deadline: u64) {
     let _ = block_current_unless_woken(sched::BlockedOn::Sleep, None, flag, Some(deadline));
 }
 
-/// Wakes every sleeper whose deadline passed (called on each timer tick).
+/// Wakes every sleeper of this CPU whose deadline passed (called on each
+/// timer tick).
 fn wake_sleepers(now: u64) {
     let due: Vec<ThreadId> = {
-        let mut sleepers = SLEEPERS.lock();
+        let mut sleepers = SLEEPERS[percpu::index() as usize].lock();
         if sleepers.is_empty() {
             return;
         }

@@ -93,6 +93,15 @@ impl Inbox {
         })
     }
 
+    /// Whether something was posted since the last drain (owner CPU only):
+    /// lets the owner skip a drain, and the shared state it reads, when there
+    /// is nothing. A post that this misses (its flag not yet set) is followed
+    /// by its IPI, which triggers the drain.
+    #[must_use]
+    pub fn has_mail(&self) -> bool {
+        self.ipi_pending.load(Ordering::Acquire)
+    }
+
     /// Hands every posted id to `deliver` (owner CPU only); returns how many.
     /// Ids posted while the drain runs may be delivered now or by the next
     /// drain, which the post's IPI triggers.

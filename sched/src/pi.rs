@@ -110,14 +110,15 @@ impl ThreadTable {
         Ok(self.donee_of(tid))
     }
 
-    /// Blocks a ready or running (and not queued) thread. For
+    /// Blocks a ready thread (the caller, its CPU's scheduler, makes sure it
+    /// is the running one, not a queued one). For
     /// [`BlockedOn::Reply`] and [`BlockedOn::Mutex`] the thread starts lending
     /// its priority down the chain.
     ///
     /// # Errors
     /// Unknown thread/mutex; [`SchedError::InvalidState`] unless the thread is
-    /// ready or running (and, for a reply wait, the server is alive);
-    /// [`SchedError::AlreadyQueued`]; [`SchedError::MutexNotOwned`] for a free
+    /// ready (and, for a reply wait, the server is alive);
+    /// [`SchedError::MutexNotOwned`] for a free
     /// mutex; [`SchedError::AlreadyMutexOwner`]; [`SchedError::Deadlock`] if
     /// the wait would close a cycle; [`SchedError::ChainTooLong`]. Nothing
     /// changes on error.
@@ -160,7 +161,7 @@ impl ThreadTable {
         }
         let me_state = self.get(me).ok()?.state;
         let to_state = self.get(to).ok()?.state;
-        if me_state != ThreadState::Running || self.is_queued(me) {
+        if me_state != ThreadState::Ready {
             return None;
         }
         match (on, to_state) {
@@ -320,14 +321,11 @@ impl ThreadTable {
     ///
     /// # Errors
     /// [`SchedError::UnknownThread`]; [`SchedError::InvalidState`] if already
-    /// dead; [`SchedError::AlreadyQueued`] if still queued.
+    /// dead.
     pub fn exit_thread(&mut self, tid: ThreadId) -> Result<(), SchedError> {
         let state = self.get(tid)?.state;
         if state == ThreadState::Dead {
             return Err(SchedError::InvalidState { thread: tid, state });
-        }
-        if self.is_queued(tid) {
-            return Err(SchedError::AlreadyQueued(tid));
         }
         // --- point of no return ---
         let donee = self.donee_of(tid);
@@ -353,11 +351,8 @@ impl ThreadTable {
 
     fn check_can_block(&self, tid: ThreadId) -> Result<(), SchedError> {
         let state = self.get(tid)?.state;
-        if !matches!(state, ThreadState::Ready | ThreadState::Running) {
+        if state != ThreadState::Ready {
             return Err(SchedError::InvalidState { thread: tid, state });
-        }
-        if self.is_queued(tid) {
-            return Err(SchedError::AlreadyQueued(tid));
         }
         Ok(())
     }

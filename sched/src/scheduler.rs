@@ -1,17 +1,31 @@
-//! The per-CPU scheduler facade the kernel calls: ready queue, current thread,
-//! time slices, and the glue that keeps queues consistent with the thread
+//! The per-CPU scheduler the kernel calls: ready queue, current thread, time
+//! slices, and the glue that keeps them consistent with the shared thread
 //! table after blocking, waking, inheritance and exits.
+//!
+//! Ownership: a `Scheduler` is its CPU's alone. Its ready queue (links
+//! included), its current thread and the live time slices of its runnable
+//! threads live here, not in the [`ThreadTable`], so [`Scheduler::tick`],
+//! [`Scheduler::yield_now`], [`Scheduler::pick_next`] and
+//! [`Scheduler::apply`] take no table at all: in the kernel they run under
+//! no lock another CPU takes. Entry points that change shared state (block,
+//! wake, priorities, exits, hand-offs) take the table, which the kernel
+//! keeps under its lock; they touch only this CPU's queue and post to other
+//! CPUs' lock-free inboxes.
 //!
 //! Every entry point that changes the thread table ends with
 //! [`Scheduler::settle`]: threads the table flagged (made ready, or whose
 //! effective priority changed) are requeued here if they belong to this CPU,
 //! or posted to their CPU's inbox otherwise (and that CPU is added to the IPI
-//! set the kernel collects with [`Scheduler::take_ipi_targets`]).
+//! set the kernel collects with [`Scheduler::take_ipi_targets`]). The owner
+//! reads the table for posted threads when it drains its inbox.
 //!
 //! Round robin: a thread picked with an empty slice gets `time_slice` units;
 //! [`Scheduler::tick`] charges elapsed time; when the slice is used up and a
 //! peer of equal priority is queued, the thread goes behind its peers. A thread
-//! preempted by a more urgent one keeps the rest of its slice and its turn.
+//! preempted by a more urgent one keeps the rest of its slice and its turn; a
+//! thread that blocks keeps it too (written back to its table record).
+
+use alloc::vec::Vec;
 
 use crate::cpuset::{CpuId, CpuSet};
 use crate::decision::Decision;
@@ -19,7 +33,7 @@ use crate::error::SchedError;
 use crate::inbox::Inboxes;
 use crate::pi::MutexLock;
 use crate::priority::Priority;
-use crate::ready_queue::{QueueEnd, ReadyQueue};
+use crate::ready_queue::{QueueEnd, QueueLink, ReadyQueue};
 use crate::thread::{BlockedOn, MutexId, ThreadId, ThreadState, ThreadTable};
 
 /// Per-CPU scheduler settings.
@@ -36,7 +50,16 @@ pub struct Scheduler {
     cpu: CpuId,
     config: SchedConfig,
     queue: ReadyQueue,
+    /// Queue links by thread slot; only threads queued here are linked.
+    links: Vec<QueueLink>,
+    /// Slice left of each thread queued here (0 for every other slot).
+    slices: Vec<u64>,
     current: Option<ThreadId>,
+    /// The current thread's effective priority, as this CPU last read it
+    /// from the table (other CPUs that change it post the thread here).
+    current_level: Priority,
+    /// The current thread's slice left as of `charged_until`.
+    current_slice: u64,
     /// Where the current thread re-enters the queue when switched out.
     current_requeue_end: QueueEnd,
     /// Time up to which the current thread's slice has been charged.
@@ -45,14 +68,19 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// An idle scheduler for `cpu`.
+    /// An idle scheduler for `cpu`, for thread ids below `capacity` (the
+    /// thread table's). Allocates its queue links now, never later.
     #[must_use]
-    pub fn new(cpu: CpuId, config: SchedConfig) -> Self {
+    pub fn new(cpu: CpuId, config: SchedConfig, capacity: usize) -> Self {
         Self {
             cpu,
             config,
             queue: ReadyQueue::new(cpu),
+            links: alloc::vec![QueueLink::UNQUEUED; capacity],
+            slices: alloc::vec![0; capacity],
             current: None,
+            current_level: Priority::LOWEST,
+            current_slice: 0,
             current_requeue_end: QueueEnd::Front,
             charged_until: 0,
             ipi_targets: CpuSet::EMPTY,
@@ -69,6 +97,27 @@ impl Scheduler {
     #[must_use]
     pub fn current(&self) -> Option<ThreadId> {
         self.current
+    }
+
+    /// Whether `tid` sits in this CPU's ready queue.
+    #[must_use]
+    pub fn is_queued(&self, tid: ThreadId) -> bool {
+        self.links
+            .get(tid.slot())
+            .is_some_and(|link| link.position().is_some())
+    }
+
+    /// The live slice left of a runnable thread of this CPU (current or
+    /// queued); `None` for any other thread (see `Thread::slice_left`).
+    #[must_use]
+    pub fn slice_left(&self, tid: ThreadId) -> Option<u64> {
+        if self.current == Some(tid) {
+            Some(self.current_slice)
+        } else if self.is_queued(tid) {
+            Some(self.slices[tid.slot()])
+        } else {
+            None
+        }
     }
 
     /// Threads waiting in this CPU's ready queue.
@@ -97,9 +146,9 @@ impl Scheduler {
 
     /// When the current thread's slice ends (for the TSC-deadline timer).
     #[must_use]
-    pub fn slice_deadline(&self, table: &ThreadTable) -> Option<u64> {
-        let thread = table.get(self.current?).ok()?;
-        Some(self.charged_until.saturating_add(thread.slice_left))
+    pub fn slice_deadline(&self) -> Option<u64> {
+        self.current?;
+        Some(self.charged_until.saturating_add(self.current_slice))
     }
 
     /// Queues a ready thread of this CPU (new, or made ready by the kernel).
@@ -108,12 +157,8 @@ impl Scheduler {
     /// # Errors
     /// Unknown thread; [`SchedError::WrongCpu`]; [`SchedError::InvalidState`]
     /// unless ready; [`SchedError::AffinityExcludesCpu`];
-    /// [`SchedError::AlreadyQueued`].
-    pub fn enqueue(
-        &mut self,
-        table: &mut ThreadTable,
-        tid: ThreadId,
-    ) -> Result<Decision, SchedError> {
+    /// [`SchedError::AlreadyQueued`] (also for the current thread).
+    pub fn enqueue(&mut self, table: &ThreadTable, tid: ThreadId) -> Result<Decision, SchedError> {
         let thread = table.get(tid)?;
         if thread.cpu != self.cpu {
             return Err(SchedError::WrongCpu {
@@ -133,87 +178,82 @@ impl Scheduler {
                 cpu: self.cpu,
             });
         }
+        if self.current == Some(tid) {
+            return Err(SchedError::AlreadyQueued(tid));
+        }
         let level = thread.effective;
-        self.queue
-            .insert(&mut table.queue_links, tid, level, QueueEnd::Back)?;
-        Ok(self.preemption_for(table, level))
+        self.insert(tid, level, thread.slice_left, QueueEnd::Back)?;
+        Ok(self.preemption_for(level))
     }
 
     /// Chooses the thread to run now and makes it current (`None`: idle). The
     /// previous current thread, if still running, goes back to its level
     /// (in front of its peers unless its slice ended or it yielded).
-    pub fn pick_next(&mut self, table: &mut ThreadTable, now: u64) -> Option<ThreadId> {
-        self.charge(table, now);
-        self.put_back_current(table);
-        let next = self.queue.pop_highest(&mut table.queue_links)?;
-        self.make_current(table, next);
+    pub fn pick_next(&mut self, now: u64) -> Option<ThreadId> {
+        self.charge(now);
+        self.put_back_current();
+        let level = self.queue.highest()?;
+        let next = self.queue.pop_highest(&mut self.links)?;
+        let slice = core::mem::take(&mut self.slices[next.slot()]);
+        self.make_current(next, level, slice);
         Some(next)
     }
 
     /// Carries out a decision; returns the thread to run (`None`: idle).
-    /// `SwitchTo(t)` switches directly when `t` is a ready thread of this CPU
-    /// at least as urgent as everything else here; otherwise it is a full pick.
-    pub fn apply(
-        &mut self,
-        table: &mut ThreadTable,
-        decision: Decision,
-        now: u64,
-    ) -> Option<ThreadId> {
+    /// `SwitchTo(t)` switches directly when `t` is queued here and at least
+    /// as urgent as everything else here; otherwise it is a full pick.
+    pub fn apply(&mut self, decision: Decision, now: u64) -> Option<ThreadId> {
         match decision {
             Decision::Stay if self.current.is_some() => {
-                self.charge(table, now);
+                self.charge(now);
                 self.current
             }
-            Decision::SwitchTo(target) if self.can_switch_directly(table, target) => {
-                self.charge(table, now);
-                self.put_back_current(table);
-                // Queued or not; a direct switch target often was just woken.
-                let _ = self.queue.remove(&mut table.queue_links, target);
-                self.make_current(table, target);
+            Decision::SwitchTo(target) if self.can_switch_directly(target) => {
+                self.charge(now);
+                self.put_back_current();
+                let (level, slice) = self.unqueue(target)?;
+                self.make_current(target, level, slice);
                 Some(target)
             }
-            Decision::Stay | Decision::Reschedule | Decision::SwitchTo(_) => {
-                self.pick_next(table, now)
-            }
+            Decision::Stay | Decision::Reschedule | Decision::SwitchTo(_) => self.pick_next(now),
         }
     }
 
     /// Timer interrupt: charges the current thread and asks for a reschedule
     /// when its slice ended and a peer of equal priority waits, or when a more
     /// urgent thread is queued. A thread alone at the top gets a fresh slice.
-    pub fn tick(&mut self, table: &mut ThreadTable, now: u64) -> Decision {
-        self.charge(table, now);
+    pub fn tick(&mut self, now: u64) -> Decision {
+        self.charge(now);
         let best_queued = self.queue.highest();
-        let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) else {
+        if self.current.is_none() {
             return if best_queued.is_some() {
                 Decision::Reschedule
             } else {
                 Decision::Stay
             };
-        };
-        if best_queued > Some(thread.effective) {
+        }
+        if best_queued > Some(self.current_level) {
             return Decision::Reschedule;
         }
-        if thread.slice_left > 0 {
+        if self.current_slice > 0 {
             return Decision::Stay;
         }
-        if best_queued == Some(thread.effective) {
+        if best_queued == Some(self.current_level) {
             self.current_requeue_end = QueueEnd::Back;
             Decision::Reschedule
         } else {
-            thread.slice_left = self.config.time_slice;
+            self.current_slice = self.config.time_slice;
             Decision::Stay
         }
     }
 
     /// The current thread gives up the rest of its slice and goes behind its
     /// peers.
-    pub fn yield_now(&mut self, table: &mut ThreadTable) -> Decision {
-        let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) else {
-            return Decision::Reschedule;
-        };
-        thread.slice_left = 0;
-        self.current_requeue_end = QueueEnd::Back;
+    pub fn yield_now(&mut self) -> Decision {
+        if self.current.is_some() {
+            self.current_slice = 0;
+            self.current_requeue_end = QueueEnd::Back;
+        }
         Decision::Reschedule
     }
 
@@ -232,7 +272,7 @@ impl Scheduler {
     ) -> Result<Decision, SchedError> {
         self.check_current(table, inboxes, tid)?;
         table.block_thread(tid, on)?;
-        self.current = None;
+        self.release_current(table);
         Ok(Decision::Reschedule.combine(self.settle(table, inboxes)))
     }
 
@@ -292,7 +332,7 @@ impl Scheduler {
             || !matches!(target.state, ThreadState::Blocked(_))
             || target.cpu != self.cpu
             || !target.affinity.contains(self.cpu)
-            || table.is_queued(to)
+            || self.is_queued(to)
         {
             return Err(invalid);
         }
@@ -306,10 +346,10 @@ impl Scheduler {
         }
         let donee = table.check_block(me, on)?;
         // --- point of no return ---
-        self.charge(table, now);
+        self.charge(now);
         table.unblock_thread(to)?;
         table.block_checked(me, on, donee);
-        self.current = None;
+        self.release_current(table);
         // Settle as `wake` and `block` would, except that `to` is queued only
         // if it must be: when it would run at once, queueing it only to take
         // it out again changes nothing. Its place among other threads
@@ -331,19 +371,20 @@ impl Scheduler {
             let _ = self.reconcile(table, inboxes, tid);
         }
         if to_queued {
-            return self
-                .apply(table, Decision::SwitchTo(to), now)
-                .ok_or(invalid);
+            return self.apply(Decision::SwitchTo(to), now).ok_or(invalid);
         }
-        let level = table.thread(to).effective;
+        let (level, slice) = {
+            let thread = table.thread(to);
+            (thread.effective, thread.slice_left)
+        };
         if self.queue.highest() <= Some(level) {
             // `apply(SwitchTo(to))`'s direct switch, `to` never queued.
             self.current_requeue_end = QueueEnd::Front;
-            self.make_current(table, to);
+            self.make_current(to, level, slice);
             return Ok(to);
         }
         let _ = self.reconcile(table, inboxes, to);
-        self.pick_next(table, now).ok_or(invalid)
+        self.pick_next(now).ok_or(invalid)
     }
 
     /// [`Scheduler::handoff`] for the two IPC shapes
@@ -360,7 +401,7 @@ impl Scheduler {
         let Ok(target) = table.get(to) else {
             return false;
         };
-        if target.cpu != self.cpu || !target.affinity.contains(self.cpu) || table.is_queued(to) {
+        if target.cpu != self.cpu || !target.affinity.contains(self.cpu) || self.is_queued(to) {
             return false;
         }
         // Whether `to` runs at once is known only after the change: its
@@ -370,21 +411,18 @@ impl Scheduler {
         if self.queue.highest() > Some(floor) {
             return false;
         }
-        // Charging first changes only `me`'s slice, which the general path
-        // charges too; but do it only once the hand-off is certain.
-        let before = (self.charged_until, table.get(me).map(|t| t.slice_left));
-        self.charge(table, now);
         if table.ipc_handoff_in_place(me, on, to).is_none() {
-            // Undo the charge (nothing else changed).
-            self.charged_until = before.0;
-            if let (Ok(left), Ok(thread)) = (before.1, table.get_mut(me)) {
-                thread.slice_left = left;
-            }
             return false;
         }
-        self.current = None;
+        // --- done: the table changed; charge `me` and switch ---
+        self.charge(now);
+        self.release_current(table);
         self.current_requeue_end = QueueEnd::Front;
-        self.make_current(table, to);
+        let (level, slice) = {
+            let thread = table.thread(to);
+            (thread.effective, thread.slice_left)
+        };
+        self.make_current(to, level, slice);
         true
     }
 
@@ -404,7 +442,7 @@ impl Scheduler {
         let decision = match table.lock_mutex(tid, mutex)? {
             MutexLock::Acquired => Decision::Stay,
             MutexLock::Blocked => {
-                self.current = None;
+                self.release_current(table);
                 Decision::Reschedule
             }
         };
@@ -460,8 +498,7 @@ impl Scheduler {
     ) -> Result<Decision, SchedError> {
         check_inboxes(table, inboxes)?;
         let thread = table.get(tid)?;
-        let runnable = matches!(thread.state, ThreadState::Ready | ThreadState::Running);
-        if thread.cpu != self.cpu && runnable {
+        if thread.cpu != self.cpu && thread.state == ThreadState::Ready {
             return Err(SchedError::WrongCpu {
                 thread: tid,
                 owner: thread.cpu,
@@ -474,23 +511,24 @@ impl Scheduler {
             });
         }
         // --- point of no return ---
-        let _ = self.queue.remove(&mut table.queue_links, tid);
+        let _ = self.unqueue(tid);
         let mut decision = Decision::Stay;
         if self.current == Some(tid) {
-            self.current = None;
+            self.release_current(table);
             decision = Decision::Reschedule;
         }
         table.exit_thread(tid)?;
         Ok(decision.combine(self.settle(table, inboxes)))
     }
 
-    /// Drains this CPU's inbox, queueing or requeueing each posted thread.
+    /// Drains this CPU's inbox, queueing or requeueing each posted thread
+    /// as the table now has it (reads only).
     ///
     /// # Errors
     /// [`SchedError::InboxesMismatch`].
     pub fn drain_inbox(
         &mut self,
-        table: &mut ThreadTable,
+        table: &ThreadTable,
         inboxes: &Inboxes,
     ) -> Result<Decision, SchedError> {
         check_inboxes(table, inboxes)?;
@@ -504,8 +542,8 @@ impl Scheduler {
 
     /// Victim side of work stealing, run on this CPU when idle `thief` asks:
     /// hands over the most urgent queued thread allowed on `thief` (posting it
-    /// to the thief's inbox). O(queued threads) in the worst case; stealing
-    /// is an idle path.
+    /// to the thief's inbox, its slice written back to its record). O(queued
+    /// threads) in the worst case; stealing is an idle path.
     ///
     /// # Errors
     /// [`SchedError::InboxesMismatch`]; [`SchedError::NoSuchCpu`].
@@ -524,14 +562,16 @@ impl Scheduler {
         }
         let candidate = self.queue.levels_descending().find_map(|level| {
             self.queue
-                .level(&table.queue_links, level)
+                .level(&self.links, level)
                 .find(|&tid| table.thread(tid).affinity.contains(thief))
         });
         let Some(tid) = candidate else {
             return Ok(None);
         };
-        self.queue.remove(&mut table.queue_links, tid)?;
-        table.thread_mut(tid).cpu = thief;
+        let (_, slice) = self.unqueue(tid).ok_or(SchedError::NotQueued(tid))?;
+        let thread = table.thread_mut(tid);
+        thread.cpu = thief;
+        thread.slice_left = slice;
         self.post(inboxes, thief, tid);
         Ok(Some(tid))
     }
@@ -546,48 +586,38 @@ impl Scheduler {
     }
 
     /// Makes this CPU's view of `tid` match the table: queue it if it is ready
-    /// and unqueued, move it if it is queued at a stale level, ask for a
-    /// reschedule if the current thread lost its lead. Threads of other CPUs
-    /// are forwarded to their inbox. Idempotent.
-    fn reconcile(&mut self, table: &mut ThreadTable, inboxes: &Inboxes, tid: ThreadId) -> Decision {
+    /// and unqueued, move it if it is queued at a stale level, note the
+    /// current thread's new priority and ask for a reschedule if it lost its
+    /// lead. Threads of other CPUs are forwarded to their inbox. Idempotent.
+    fn reconcile(&mut self, table: &ThreadTable, inboxes: &Inboxes, tid: ThreadId) -> Decision {
         let Ok(thread) = table.get(tid) else {
             return Decision::Stay; // reaped since it was posted
         };
         let (state, level, cpu) = (thread.state, thread.effective, thread.cpu);
-        if cpu != self.cpu {
-            if matches!(state, ThreadState::Ready | ThreadState::Running) {
-                self.post(inboxes, cpu, tid);
-            }
+        if state != ThreadState::Ready {
             return Decision::Stay;
         }
-        match state {
-            ThreadState::Ready => {
-                let position = table.queue_links[tid.slot()].position();
-                match position {
-                    Some((_, queued_at)) if queued_at == level => return Decision::Stay,
-                    Some(_) => {
-                        let _ = self.queue.remove(&mut table.queue_links, tid);
-                    }
-                    None => {}
-                }
-                if self
-                    .queue
-                    .insert(&mut table.queue_links, tid, level, QueueEnd::Back)
-                    .is_err()
-                {
-                    return Decision::Stay;
-                }
-                self.preemption_for(table, level)
-            }
-            ThreadState::Running if self.current == Some(tid) => {
-                if self.queue.highest() > Some(level) {
-                    Decision::Reschedule
-                } else {
-                    Decision::Stay
-                }
-            }
-            _ => Decision::Stay,
+        if cpu != self.cpu {
+            self.post(inboxes, cpu, tid);
+            return Decision::Stay;
         }
+        if self.current == Some(tid) {
+            self.current_level = level;
+            return if self.queue.highest() > Some(level) {
+                Decision::Reschedule
+            } else {
+                Decision::Stay
+            };
+        }
+        let slice = match self.links[tid.slot()].position() {
+            Some((_, queued_at)) if queued_at == level => return Decision::Stay,
+            Some(_) => self.unqueue(tid).map_or(0, |(_, slice)| slice),
+            None => thread.slice_left,
+        };
+        if self.insert(tid, level, slice, QueueEnd::Back).is_err() {
+            return Decision::Stay;
+        }
+        self.preemption_for(level)
     }
 
     fn post(&mut self, inboxes: &Inboxes, cpu: CpuId, tid: ThreadId) {
@@ -600,30 +630,20 @@ impl Scheduler {
         }
     }
 
-    fn preemption_for(&self, table: &ThreadTable, level: Priority) -> Decision {
-        match self.current.and_then(|tid| table.get(tid).ok()) {
-            Some(current) if current.effective >= level => Decision::Stay,
-            _ => Decision::Reschedule,
+    fn preemption_for(&self, level: Priority) -> Decision {
+        if self.current.is_some() && self.current_level >= level {
+            Decision::Stay
+        } else {
+            Decision::Reschedule
         }
     }
 
-    fn can_switch_directly(&self, table: &ThreadTable, target: ThreadId) -> bool {
-        let Ok(thread) = table.get(target) else {
+    fn can_switch_directly(&self, target: ThreadId) -> bool {
+        let Some((_, level)) = self.links.get(target.slot()).and_then(QueueLink::position) else {
             return false;
         };
-        let queued_elsewhere = table.queue_links[target.slot()]
-            .position()
-            .is_some_and(|(cpu, _)| cpu != self.cpu);
-        let current_beats_target = self
-            .current
-            .and_then(|tid| table.get(tid).ok())
-            .is_some_and(|current| current.effective > thread.effective);
-        thread.cpu == self.cpu
-            && thread.state == ThreadState::Ready
-            && thread.affinity.contains(self.cpu)
-            && !queued_elsewhere
-            && self.queue.highest() <= Some(thread.effective)
-            && !current_beats_target
+        let current_beats_target = self.current.is_some() && self.current_level > level;
+        self.queue.highest() <= Some(level) && !current_beats_target
     }
 
     fn check_current(
@@ -643,48 +663,68 @@ impl Scheduler {
         Ok(())
     }
 
-    fn charge(&mut self, table: &mut ThreadTable, now: u64) {
+    fn charge(&mut self, now: u64) {
         let elapsed = now.saturating_sub(self.charged_until);
         self.charged_until = self.charged_until.max(now);
-        if let Some(thread) = self.current.and_then(|tid| table.get_mut(tid).ok()) {
-            thread.slice_left = thread.slice_left.saturating_sub(elapsed);
+        if self.current.is_some() {
+            self.current_slice = self.current_slice.saturating_sub(elapsed);
         }
     }
 
-    fn put_back_current(&mut self, table: &mut ThreadTable) {
+    /// Links `tid` into this CPU's queue with `slice` left.
+    fn insert(
+        &mut self,
+        tid: ThreadId,
+        level: Priority,
+        slice: u64,
+        end: QueueEnd,
+    ) -> Result<(), SchedError> {
+        self.queue.insert(&mut self.links, tid, level, end)?;
+        self.slices[tid.slot()] = slice;
+        Ok(())
+    }
+
+    /// Unlinks `tid` from this CPU's queue: its level and slice left.
+    fn unqueue(&mut self, tid: ThreadId) -> Option<(Priority, u64)> {
+        let level = self.queue.remove(&mut self.links, tid).ok()?;
+        Some((level, core::mem::take(&mut self.slices[tid.slot()])))
+    }
+
+    fn put_back_current(&mut self) {
         let end = core::mem::replace(&mut self.current_requeue_end, QueueEnd::Front);
         let Some(previous) = self.current.take() else {
             return;
         };
-        let Ok(thread) = table.get_mut(previous) else {
-            return;
-        };
-        if thread.state == ThreadState::Running {
-            thread.state = ThreadState::Ready;
-            // A thread that used up its slice goes to the back of its level
-            // even when it is switched out for another reason (a more urgent
-            // thread woke in the same tick): otherwise a preemption every tick
-            // would put it back in front forever and starve its peers.
-            let end = if thread.slice_left == 0 {
-                QueueEnd::Back
-            } else {
-                end
-            };
-            let level = thread.effective;
-            let _ = self
-                .queue
-                .insert(&mut table.queue_links, previous, level, end);
+        let slice = core::mem::take(&mut self.current_slice);
+        let level = core::mem::replace(&mut self.current_level, Priority::LOWEST);
+        // A thread that used up its slice goes to the back of its level even
+        // when it is switched out for another reason (a more urgent thread
+        // woke in the same tick): otherwise a preemption every tick would put
+        // it back in front forever and starve its peers.
+        let end = if slice == 0 { QueueEnd::Back } else { end };
+        let _ = self.insert(previous, level, slice, end);
+    }
+
+    /// The current thread stops being runnable (blocked, exited): its slice
+    /// goes back to its table record.
+    fn release_current(&mut self, table: &mut ThreadTable) {
+        let slice = core::mem::take(&mut self.current_slice);
+        self.current_level = Priority::LOWEST;
+        if let Some(tid) = self.current.take()
+            && let Ok(thread) = table.get_mut(tid)
+        {
+            thread.slice_left = slice;
         }
     }
 
-    fn make_current(&mut self, table: &mut ThreadTable, tid: ThreadId) {
-        if let Ok(thread) = table.get_mut(tid) {
-            thread.state = ThreadState::Running;
-            if thread.slice_left == 0 {
-                thread.slice_left = self.config.time_slice;
-            }
-            self.current = Some(tid);
-        }
+    fn make_current(&mut self, tid: ThreadId, level: Priority, slice: u64) {
+        self.current = Some(tid);
+        self.current_level = level;
+        self.current_slice = if slice == 0 {
+            self.config.time_slice
+        } else {
+            slice
+        };
     }
 }
 

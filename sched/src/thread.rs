@@ -11,7 +11,6 @@ use crate::error::SchedError;
 use crate::list::{Link, ListHead};
 use crate::pi::PiConfig;
 use crate::priority::Priority;
-use crate::ready_queue::QueueLink;
 
 /// A thread, named by its slot in the [`ThreadTable`]. Slots are reused after
 /// [`ThreadTable::reap`].
@@ -46,11 +45,11 @@ pub enum BlockedOn {
 /// Scheduling state of a thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadState {
-    /// Runnable. Whether it already sits in its CPU's ready queue is tracked by
-    /// the queue link (it may be on its way there through an inbox).
+    /// Runnable: the current thread of its CPU, queued there, or on its way
+    /// there through the CPU's inbox. Which of these only that CPU's
+    /// [`crate::Scheduler`] knows (`current`, `is_queued`): it changes on
+    /// every pick, which takes no lock shared with other CPUs.
     Ready,
-    /// The current thread of its CPU.
-    Running,
     /// Waiting; see [`BlockedOn`].
     Blocked(BlockedOn),
     /// Exited; the slot is freed by [`ThreadTable::reap`].
@@ -76,7 +75,9 @@ pub struct Thread {
     pub(crate) state: ThreadState,
     pub(crate) affinity: CpuSet,
     pub(crate) cpu: CpuId,
-    /// Time units left in the current slice; 0 means "refill when next picked".
+    /// Time units left in the slice as of when the thread last left its
+    /// CPU's runnable set (blocked, or migrated); while runnable its CPU's
+    /// scheduler holds the live value. 0 means "refill when next picked".
     pub(crate) slice_left: u64,
     /// Edges in the longest donation chain that ends at this thread.
     pub(crate) chain_height: usize,
@@ -113,7 +114,9 @@ impl Thread {
     pub fn cpu(&self) -> CpuId {
         self.cpu
     }
-    /// Time left in the current slice (0: a fresh slice is given when next picked).
+    /// Time left in the slice when the thread last stopped being runnable
+    /// (0: a fresh slice is given when next picked). While it is runnable,
+    /// ask its CPU's scheduler (`Scheduler::slice_left`).
     #[must_use]
     pub fn slice_left(&self) -> u64 {
         self.slice_left
@@ -140,14 +143,15 @@ pub struct TableLimits {
 
 /// All thread records and kernel mutexes.
 ///
-/// Sharing contract with the kernel: the ready-queue links of a thread are
-/// touched only by the CPU in its `cpu` field; the PI graph fields change only
-/// inside the operations of this type. The host tests hold it as one `&mut`.
+/// The table holds what CPUs share: states, priorities and the PI graph
+/// (the kernel keeps it under one lock, taken to block, wake or change
+/// priorities). Ready queues, the current thread and live time slices are
+/// each CPU's own ([`crate::Scheduler`]), so picking, ticking and yielding
+/// never touch the table.
 #[derive(Debug)]
 pub struct ThreadTable {
     pub(crate) threads: Vec<Option<Thread>>,
     free_threads: Vec<u32>,
-    pub(crate) queue_links: Vec<QueueLink>,
     /// Link on the waiter list of what the thread blocks on (a server's
     /// `callers` or a mutex's `waiters`).
     pub(crate) wait_links: Vec<Link>,
@@ -185,7 +189,6 @@ impl ThreadTable {
         Ok(Self {
             threads: (0..max_threads).map(|_| None).collect(),
             free_threads: thread_slots,
-            queue_links: alloc::vec![QueueLink::UNQUEUED; max_threads],
             wait_links: alloc::vec![Link::UNLINKED; max_threads],
             attention_links: alloc::vec![Link::UNLINKED; max_threads],
             attention: ListHead::EMPTY,
@@ -300,14 +303,6 @@ impl ThreadTable {
             .enumerate()
             .filter(|(_, slot)| slot.is_some())
             .filter_map(|(i, _)| u32::try_from(i).ok().map(ThreadId))
-    }
-
-    /// Whether the thread sits in some CPU's ready queue.
-    #[must_use]
-    pub fn is_queued(&self, tid: ThreadId) -> bool {
-        self.queue_links
-            .get(tid.slot())
-            .is_some_and(|link| link.position().is_some())
     }
 
     /// Changes the affinity of a thread, which must keep its current CPU

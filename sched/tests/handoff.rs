@@ -64,7 +64,7 @@ fn build(s: &Scenario) -> World {
     };
     let mut t = table(16, 1, pi);
     let inbox = inboxes(&t, 16);
-    let mut cpu = Scheduler::new(CpuId(0), SchedConfig { time_slice: 100 });
+    let mut cpu = Scheduler::new(CpuId(0), SchedConfig { time_slice: 100 }, t.capacity());
     let ids: Vec<ThreadId> = s.priorities.iter().map(|&p| spawn(&mut t, p, 0)).collect();
     let lenders: Vec<ThreadId> = s.lenders.iter().map(|&p| spawn(&mut t, p, 0)).collect();
     let (me, to) = (ids[0], ids[1]);
@@ -81,13 +81,13 @@ fn build(s: &Scenario) -> World {
     t.block_thread(to, partner_wait).unwrap();
     // Settling queues `me` if lending flagged it.
     let _ = cpu.settle(&mut t, &inbox);
-    if !t.is_queued(me) {
-        let _ = cpu.enqueue(&mut t, me).unwrap();
+    if !cpu.is_queued(me) && cpu.current() != Some(me) {
+        let _ = cpu.enqueue(&t, me).unwrap();
     }
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(me));
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(me));
     for (i, &other) in ids.iter().enumerate().skip(2) {
         if s.ready[i] {
-            let _ = cpu.enqueue(&mut t, other).unwrap();
+            let _ = cpu.enqueue(&t, other).unwrap();
         }
     }
     let on = match s.me_on {
@@ -127,14 +127,13 @@ proptest! {
             .handoff(&mut fast.table, &fast.inbox, me, on, to, now);
 
         // The general sequence, with its own checks.
-        let _ = slow.cpu.apply(&mut slow.table, Decision::Stay, now);
+        let _ = slow.cpu.apply(Decision::Stay, now);
         let woke = slow.cpu.wake(&mut slow.table, &slow.inbox, to);
         let blocked = slow.cpu.block(&mut slow.table, &slow.inbox, me, on);
         match (&fast_result, blocked) {
             (Ok(next), Ok(decision)) => {
                 prop_assert!(woke.is_ok());
                 let slow_next = slow.cpu.apply(
-                    &mut slow.table,
                     Decision::SwitchTo(to).combine(decision),
                     now,
                 );
@@ -159,13 +158,13 @@ proptest! {
 fn handoff_refuses_a_running_partner_and_a_foreign_cpu() {
     let mut t = table(8, 2, PiConfig::default());
     let inbox = inboxes(&t, 8);
-    let mut cpu = Scheduler::new(CpuId(0), SchedConfig { time_slice: 100 });
+    let mut cpu = Scheduler::new(CpuId(0), SchedConfig { time_slice: 100 }, t.capacity());
     let me = spawn(&mut t, 10, 0);
     let ready = spawn(&mut t, 10, 0);
     let remote = spawn(&mut t, 10, 1);
-    let _ = cpu.enqueue(&mut t, me).unwrap();
-    let _ = cpu.enqueue(&mut t, ready).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(me));
+    let _ = cpu.enqueue(&t, me).unwrap();
+    let _ = cpu.enqueue(&t, ready).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(me));
     let before = format!("{t:?}{cpu:?}");
     assert!(
         cpu.handoff(&mut t, &inbox, me, BlockedOn::Reply(ready), ready, 0)

@@ -12,7 +12,8 @@ use sched::{
 const SLICE: u64 = 100;
 
 fn scheduler(cpu: u16) -> Scheduler {
-    Scheduler::new(CpuId(cpu), SchedConfig { time_slice: SLICE })
+    // At least the capacity of every table below.
+    Scheduler::new(CpuId(cpu), SchedConfig { time_slice: SLICE }, 64)
 }
 
 #[test]
@@ -21,24 +22,24 @@ fn equal_priorities_share_the_cpu_in_turn() {
     let mut cpu = scheduler(0);
     let threads: Vec<_> = (0..4).map(|_| spawn(&mut t, 10, 0)).collect();
     for &tid in &threads {
-        let _ = cpu.enqueue(&mut t, tid).unwrap();
+        let _ = cpu.enqueue(&t, tid).unwrap();
     }
     let mut now = 0;
-    let mut running = cpu.apply(&mut t, Decision::Reschedule, now);
+    let mut running = cpu.apply(Decision::Reschedule, now);
     let mut order = Vec::new();
     for _ in 0..40 {
         order.push(running.unwrap());
-        assert_eq!(cpu.slice_deadline(&t), Some(now + SLICE));
+        assert_eq!(cpu.slice_deadline(), Some(now + SLICE));
         now += SLICE / 2;
-        assert_eq!(cpu.tick(&mut t, now), Decision::Stay, "half a slice left");
+        assert_eq!(cpu.tick(now), Decision::Stay, "half a slice left");
         now += SLICE / 2;
-        let decision = cpu.tick(&mut t, now);
+        let decision = cpu.tick(now);
         assert_eq!(
             decision,
             Decision::Reschedule,
             "slice used up, peers waiting"
         );
-        running = cpu.apply(&mut t, decision, now);
+        running = cpu.apply(decision, now);
     }
     for (turn, tid) in order.iter().enumerate() {
         assert_eq!(*tid, threads[turn % 4], "strict rotation");
@@ -54,14 +55,14 @@ fn a_thread_alone_at_the_top_keeps_running_with_fresh_slices() {
     let mut cpu = scheduler(0);
     let high = spawn(&mut t, 20, 0);
     let low = spawn(&mut t, 5, 0);
-    let _ = cpu.enqueue(&mut t, high).unwrap();
-    let _ = cpu.enqueue(&mut t, low).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(high));
-    assert_eq!(cpu.tick(&mut t, SLICE), Decision::Stay);
-    assert_eq!(t.get(high).unwrap().slice_left(), SLICE);
-    assert_eq!(cpu.yield_now(&mut t), Decision::Reschedule);
+    let _ = cpu.enqueue(&t, high).unwrap();
+    let _ = cpu.enqueue(&t, low).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(high));
+    assert_eq!(cpu.tick(SLICE), Decision::Stay);
+    assert_eq!(cpu.slice_left(high), Some(SLICE));
+    assert_eq!(cpu.yield_now(), Decision::Reschedule);
     assert_eq!(
-        cpu.apply(&mut t, Decision::Reschedule, SLICE),
+        cpu.apply(Decision::Reschedule, SLICE),
         Some(high),
         "nobody to yield to"
     );
@@ -75,31 +76,31 @@ fn wake_of_a_more_urgent_thread_preempts_and_the_victim_keeps_its_turn() {
     let a = spawn(&mut t, 10, 0);
     let b = spawn(&mut t, 10, 0);
     let urgent = spawn(&mut t, 40, 0);
-    let _ = cpu.enqueue(&mut t, a).unwrap();
-    let _ = cpu.enqueue(&mut t, b).unwrap();
-    let _ = cpu.enqueue(&mut t, urgent).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(urgent));
+    let _ = cpu.enqueue(&t, a).unwrap();
+    let _ = cpu.enqueue(&t, b).unwrap();
+    let _ = cpu.enqueue(&t, urgent).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(urgent));
     assert_eq!(
         cpu.block(&mut t, &inbox, urgent, BlockedOn::Sleep),
         Ok(Decision::Reschedule)
     );
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(a));
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(a));
     assert_eq!(cpu.wake(&mut t, &inbox, urgent), Ok(Decision::Reschedule));
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 30), Some(urgent));
+    assert_eq!(cpu.apply(Decision::Reschedule, 30), Some(urgent));
     assert_eq!(
         cpu.block(&mut t, &inbox, urgent, BlockedOn::Sleep),
         Ok(Decision::Reschedule)
     );
     assert_eq!(
-        cpu.apply(&mut t, Decision::Reschedule, 40),
+        cpu.apply(Decision::Reschedule, 40),
         Some(a),
         "a keeps its turn"
     );
-    assert_eq!(t.get(a).unwrap().slice_left(), SLICE - 30, "and its slice");
+    assert_eq!(cpu.slice_left(a), Some(SLICE - 30), "and its slice");
     // A less urgent wake-up does not preempt.
     let low = spawn(&mut t, 1, 0);
     t.set_affinity(low, CpuSet::single(CpuId(0))).unwrap();
-    assert_eq!(cpu.enqueue(&mut t, low), Ok(Decision::Stay));
+    assert_eq!(cpu.enqueue(&t, low), Ok(Decision::Stay));
 }
 
 /// A thread whose slice ran out while a more urgent thread preempts it (in
@@ -113,23 +114,23 @@ fn preempted_with_an_exhausted_slice_goes_to_the_back() {
     let a = spawn(&mut t, 10, 0);
     let b = spawn(&mut t, 10, 0);
     let sleeper = spawn(&mut t, 40, 0);
-    let _ = cpu.enqueue(&mut t, a).unwrap();
-    let _ = cpu.enqueue(&mut t, b).unwrap();
-    let _ = cpu.enqueue(&mut t, sleeper).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(sleeper));
+    let _ = cpu.enqueue(&t, a).unwrap();
+    let _ = cpu.enqueue(&t, b).unwrap();
+    let _ = cpu.enqueue(&t, sleeper).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(sleeper));
     let _ = cpu
         .block(&mut t, &inbox, sleeper, BlockedOn::Sleep)
         .unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(a));
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(a));
     // A whole slice later the sleeper wakes and preempts `a` in the same tick.
     let _ = cpu.wake(&mut t, &inbox, sleeper).unwrap();
-    let decision = cpu.tick(&mut t, SLICE);
-    assert_eq!(cpu.apply(&mut t, decision, SLICE), Some(sleeper));
+    let decision = cpu.tick(SLICE);
+    assert_eq!(cpu.apply(decision, SLICE), Some(sleeper));
     let _ = cpu
         .block(&mut t, &inbox, sleeper, BlockedOn::Sleep)
         .unwrap();
     assert_eq!(
-        cpu.apply(&mut t, Decision::Reschedule, SLICE),
+        cpu.apply(Decision::Reschedule, SLICE),
         Some(b),
         "b's turn: a used its slice"
     );
@@ -149,13 +150,13 @@ fn inversion_scenario(pi_enabled: bool) -> (Option<sched::ThreadId>, [sched::Thr
     let middle = spawn(&mut t, 30, 0);
     let server = spawn(&mut t, 10, 0);
     for tid in [client, middle, server] {
-        let _ = cpu.enqueue(&mut t, tid).unwrap();
+        let _ = cpu.enqueue(&t, tid).unwrap();
     }
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(client));
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(client));
     let decision = cpu
         .block(&mut t, &inbox, client, BlockedOn::Reply(server))
         .unwrap();
-    (cpu.apply(&mut t, decision, 10), [client, middle, server])
+    (cpu.apply(decision, 10), [client, middle, server])
 }
 
 #[test]
@@ -177,18 +178,18 @@ fn reply_drops_the_server_below_its_client() {
     let mut cpu = scheduler(0);
     let client = spawn(&mut t, 50, 0);
     let server = spawn(&mut t, 10, 0);
-    let _ = cpu.enqueue(&mut t, client).unwrap();
-    let _ = cpu.enqueue(&mut t, server).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(client));
+    let _ = cpu.enqueue(&t, client).unwrap();
+    let _ = cpu.enqueue(&t, server).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(client));
     let decision = cpu
         .block(&mut t, &inbox, client, BlockedOn::Reply(server))
         .unwrap();
-    assert_eq!(cpu.apply(&mut t, decision, 0), Some(server));
+    assert_eq!(cpu.apply(decision, 0), Some(server));
     assert_eq!(effective(&t, server), 50);
     // The server replies: the client is ready again and outranks it.
     assert_eq!(cpu.wake(&mut t, &inbox, client), Ok(Decision::Reschedule));
     assert_eq!(effective(&t, server), 10);
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 5), Some(client));
+    assert_eq!(cpu.apply(Decision::Reschedule, 5), Some(client));
 }
 
 #[test]
@@ -199,22 +200,20 @@ fn direct_switch_runs_the_callee_unless_something_more_urgent_waits() {
     let client = spawn(&mut t, 40, 0);
     let server = spawn(&mut t, 5, 0);
     let other = spawn(&mut t, 20, 0);
-    let _ = cpu.enqueue(&mut t, server).unwrap();
-    let _ = cpu.enqueue(&mut t, client).unwrap();
-    let _ = cpu.enqueue(&mut t, other).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(client));
+    let _ = cpu.enqueue(&t, server).unwrap();
+    let _ = cpu.enqueue(&t, client).unwrap();
+    let _ = cpu.enqueue(&t, other).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(client));
     // Not yet inheriting: a direct switch to the server would run 5 over 20.
-    assert_eq!(
-        cpu.apply(&mut t, Decision::SwitchTo(server), 0),
-        Some(client)
-    );
+    assert_eq!(cpu.apply(Decision::SwitchTo(server), 0), Some(client));
     let blocked = cpu
         .block(&mut t, &inbox, client, BlockedOn::Reply(server))
         .unwrap();
     let decision = blocked.combine(Decision::SwitchTo(server));
     assert_eq!(decision, Decision::SwitchTo(server));
-    assert_eq!(cpu.apply(&mut t, decision, 0), Some(server));
-    assert_eq!(t.get(server).unwrap().state(), ThreadState::Running);
+    assert_eq!(cpu.apply(decision, 0), Some(server));
+    assert_eq!(t.get(server).unwrap().state(), ThreadState::Ready);
+    assert_eq!(cpu.current(), Some(server));
     assert_eq!(cpu.queued_len(), 1);
 }
 
@@ -226,8 +225,8 @@ fn remote_wake_goes_through_the_inbox_and_asks_for_one_ipi() {
     let mut cpu1 = scheduler(1);
     let sleepers: Vec<_> = (0..3).map(|p| spawn(&mut t, 10 + p, 1)).collect();
     for &tid in &sleepers {
-        let _ = cpu1.enqueue(&mut t, tid).unwrap();
-        assert_eq!(cpu1.apply(&mut t, Decision::Reschedule, 0), Some(tid));
+        let _ = cpu1.enqueue(&t, tid).unwrap();
+        assert_eq!(cpu1.apply(Decision::Reschedule, 0), Some(tid));
         let _ = cpu1.block(&mut t, &inbox, tid, BlockedOn::Receive).unwrap();
     }
     for &tid in &sleepers {
@@ -237,12 +236,9 @@ fn remote_wake_goes_through_the_inbox_and_asks_for_one_ipi() {
     assert_eq!(cpu1.queued_len(), 0, "cpu0 never touches cpu1's queue");
     assert_eq!(cpu0.take_ipi_targets(), CpuSet::single(CpuId(1)));
     assert_eq!(cpu0.take_ipi_targets(), CpuSet::EMPTY);
-    assert_eq!(cpu1.drain_inbox(&mut t, &inbox), Ok(Decision::Reschedule));
+    assert_eq!(cpu1.drain_inbox(&t, &inbox), Ok(Decision::Reschedule));
     assert_eq!(cpu1.queued_len(), 3, "no wake-up lost to the full queue");
-    assert_eq!(
-        cpu1.apply(&mut t, Decision::Reschedule, 1),
-        Some(sleepers[2])
-    );
+    assert_eq!(cpu1.apply(Decision::Reschedule, 1), Some(sleepers[2]));
 }
 
 #[test]
@@ -254,11 +250,11 @@ fn inheritance_across_cpus_requeues_on_the_owner_cpu() {
     let client = spawn(&mut t, 70, 0);
     let server = spawn(&mut t, 10, 1);
     let busy = spawn(&mut t, 30, 1);
-    let _ = cpu0.enqueue(&mut t, client).unwrap();
-    assert_eq!(cpu0.apply(&mut t, Decision::Reschedule, 0), Some(client));
-    let _ = cpu1.enqueue(&mut t, busy).unwrap();
-    assert_eq!(cpu1.apply(&mut t, Decision::Reschedule, 0), Some(busy));
-    let _ = cpu1.enqueue(&mut t, server).unwrap();
+    let _ = cpu0.enqueue(&t, client).unwrap();
+    assert_eq!(cpu0.apply(Decision::Reschedule, 0), Some(client));
+    let _ = cpu1.enqueue(&t, busy).unwrap();
+    assert_eq!(cpu1.apply(Decision::Reschedule, 0), Some(busy));
+    let _ = cpu1.enqueue(&t, server).unwrap();
     assert_eq!(cpu1.highest_queued().map(|p| p.0), Some(10));
     let _ = cpu0
         .block(&mut t, &inbox, client, BlockedOn::Reply(server))
@@ -269,9 +265,9 @@ fn inheritance_across_cpus_requeues_on_the_owner_cpu() {
         Some(10),
         "moved by its owner only"
     );
-    assert_eq!(cpu1.drain_inbox(&mut t, &inbox), Ok(Decision::Reschedule));
+    assert_eq!(cpu1.drain_inbox(&t, &inbox), Ok(Decision::Reschedule));
     assert_eq!(cpu1.highest_queued().map(|p| p.0), Some(70));
-    assert_eq!(cpu1.apply(&mut t, Decision::Reschedule, 1), Some(server));
+    assert_eq!(cpu1.apply(Decision::Reschedule, 1), Some(server));
 }
 
 #[test]
@@ -285,7 +281,7 @@ fn stealing_hands_over_the_most_urgent_allowed_thread() {
     let movable = spawn(&mut t, 40, 0);
     let low = spawn(&mut t, 5, 0);
     for tid in [pinned, movable, low] {
-        let _ = victim.enqueue(&mut t, tid).unwrap();
+        let _ = victim.enqueue(&t, tid).unwrap();
     }
     assert_eq!(
         victim.give_to_thief(&mut t, &inbox, CpuId(1)),
@@ -294,8 +290,8 @@ fn stealing_hands_over_the_most_urgent_allowed_thread() {
     assert_eq!(t.get(movable).unwrap().cpu(), CpuId(1));
     assert_eq!(victim.queued_len(), 2);
     assert_eq!(victim.take_ipi_targets(), CpuSet::single(CpuId(1)));
-    assert_eq!(thief.drain_inbox(&mut t, &inbox), Ok(Decision::Reschedule));
-    assert_eq!(thief.apply(&mut t, Decision::Reschedule, 0), Some(movable));
+    assert_eq!(thief.drain_inbox(&t, &inbox), Ok(Decision::Reschedule));
+    assert_eq!(thief.apply(Decision::Reschedule, 0), Some(movable));
     assert_eq!(
         victim.give_to_thief(&mut t, &inbox, CpuId(1)),
         Ok(Some(low))
@@ -319,9 +315,9 @@ fn exit_unwinds_and_refuses_remote_runnable_threads() {
     let mut cpu1 = scheduler(1);
     let client = spawn(&mut t, 60, 0);
     let server = spawn(&mut t, 10, 1);
-    let _ = cpu0.enqueue(&mut t, client).unwrap();
-    let _ = cpu1.enqueue(&mut t, server).unwrap();
-    assert_eq!(cpu0.apply(&mut t, Decision::Reschedule, 0), Some(client));
+    let _ = cpu0.enqueue(&t, client).unwrap();
+    let _ = cpu1.enqueue(&t, server).unwrap();
+    assert_eq!(cpu0.apply(Decision::Reschedule, 0), Some(client));
     assert_eq!(
         cpu0.exit(&mut t, &inbox, server),
         Err(SchedError::WrongCpu {
@@ -332,15 +328,15 @@ fn exit_unwinds_and_refuses_remote_runnable_threads() {
     let _ = cpu0
         .block(&mut t, &inbox, client, BlockedOn::Reply(server))
         .unwrap();
-    assert_eq!(cpu1.drain_inbox(&mut t, &inbox), Ok(Decision::Reschedule));
-    assert_eq!(cpu1.apply(&mut t, Decision::Reschedule, 0), Some(server));
+    assert_eq!(cpu1.drain_inbox(&t, &inbox), Ok(Decision::Reschedule));
+    assert_eq!(cpu1.apply(Decision::Reschedule, 0), Some(server));
     // The server dies while serving: the call fails and the client runs again.
     assert_eq!(cpu1.exit(&mut t, &inbox, server), Ok(Decision::Reschedule));
     assert_eq!(t.get(server).unwrap().state(), ThreadState::Dead);
-    assert_eq!(cpu1.apply(&mut t, Decision::Reschedule, 1), None);
+    assert_eq!(cpu1.apply(Decision::Reschedule, 1), None);
     assert_eq!(cpu1.take_ipi_targets(), CpuSet::single(CpuId(0)));
-    assert_eq!(cpu0.drain_inbox(&mut t, &inbox), Ok(Decision::Reschedule));
-    assert_eq!(cpu0.apply(&mut t, Decision::Reschedule, 2), Some(client));
+    assert_eq!(cpu0.drain_inbox(&t, &inbox), Ok(Decision::Reschedule));
+    assert_eq!(cpu0.apply(Decision::Reschedule, 2), Some(client));
     t.reap(server).unwrap();
     assert!(t.get(server).is_err());
 }
@@ -353,23 +349,23 @@ fn mutex_through_the_facade_blocks_lends_and_hands_off() {
     let low = spawn(&mut t, 5, 0);
     let high = spawn(&mut t, 50, 0);
     let m = t.create_mutex().unwrap();
-    let _ = cpu.enqueue(&mut t, low).unwrap();
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 0), Some(low));
+    let _ = cpu.enqueue(&t, low).unwrap();
+    assert_eq!(cpu.apply(Decision::Reschedule, 0), Some(low));
     assert_eq!(cpu.lock_mutex(&mut t, &inbox, low, m), Ok(Decision::Stay));
-    assert_eq!(cpu.enqueue(&mut t, high), Ok(Decision::Reschedule));
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 1), Some(high));
+    assert_eq!(cpu.enqueue(&t, high), Ok(Decision::Reschedule));
+    assert_eq!(cpu.apply(Decision::Reschedule, 1), Some(high));
     assert_eq!(
         cpu.lock_mutex(&mut t, &inbox, high, m),
         Ok(Decision::Reschedule)
     );
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 2), Some(low));
+    assert_eq!(cpu.apply(Decision::Reschedule, 2), Some(low));
     assert_eq!(effective(&t, low), 50);
     assert_eq!(
         cpu.unlock_mutex(&mut t, &inbox, low, m),
         Ok(Decision::Reschedule)
     );
     assert_eq!(effective(&t, low), 5);
-    assert_eq!(cpu.apply(&mut t, Decision::Reschedule, 3), Some(high));
+    assert_eq!(cpu.apply(Decision::Reschedule, 3), Some(high));
     assert_eq!(t.mutex_owner(m), Ok(Some(high)));
 }
 
@@ -380,7 +376,7 @@ fn facade_refuses_bad_requests() {
     let mut cpu0 = scheduler(0);
     let remote = spawn(&mut t, 1, 1);
     assert_eq!(
-        cpu0.enqueue(&mut t, remote),
+        cpu0.enqueue(&t, remote),
         Err(SchedError::WrongCpu {
             thread: remote,
             owner: CpuId(1)

@@ -18,7 +18,7 @@
 //! slot and sets `woken` under [`KIPC`], releases it, then calls
 //! [`task::wake`]; the waiter blocks with
 //! [`task::block_current_unless_woken`], which reads the flag under the
-//! scheduler lock, and loops until the flag is set (so stray wake-ups are
+//! thread-table lock (the one [`task::wake`] takes), and loops until the flag is set (so stray wake-ups are
 //! harmless). Syscalls run with interrupts off, so nothing else runs on this
 //! CPU between releasing [`KIPC`] and blocking.
 //!
