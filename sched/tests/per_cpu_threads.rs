@@ -53,7 +53,7 @@ fn run_cpu(shared: &Shared, mut sched: Scheduler, pair_of: &[usize]) -> Schedule
             std::thread::yield_now(); // idle: wait for mail
             continue;
         };
-        if now % 5 == 0 {
+        if now.is_multiple_of(5) {
             let _ = sched.yield_now();
             continue;
         }
