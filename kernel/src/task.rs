@@ -571,9 +571,7 @@ pub fn ipc_fast_handoff(
         let next = sched.handoff(table, inboxes, me, on, to, now)?;
         Ok((next, sched.take_ipi_targets()))
     })
-    .unwrap_or(Err(sched::SchedError::NoSuchCpu(CpuId(
-        percpu::index() as u16
-    ))))?;
+    .unwrap_or_else(|| Err(sched::SchedError::NoSuchCpu(CpuId(percpu::index() as u16))))?;
     if !targets.is_empty() {
         kick(targets);
     }

@@ -147,77 +147,85 @@ impl ThreadTable {
     /// `to` then [`Self::block_thread`] of `me` followed by settling both
     /// (nothing else is involved in these shapes: `to` lends to nobody
     /// afterwards and `me` is at the end of its chain), without the
-    /// attention list. Returns `None`, changing nothing, for any other
-    /// shape, when anything is flagged for attention, or when a check
-    /// fails (the general path decides).
+    /// attention list. `me`'s record takes `me_slice` (the slice left its
+    /// CPU held while it ran); returns `to`'s effective priority and slice
+    /// left, for its CPU to run it. Returns `None`, changing nothing, for
+    /// any other shape, when anything is flagged for attention, or when a
+    /// check fails (the general path decides).
     pub(crate) fn ipc_handoff_in_place(
         &mut self,
         me: ThreadId,
         on: BlockedOn,
         to: ThreadId,
-    ) -> Option<()> {
-        if !self.attention_is_empty() || me == to {
+        me_slice: u64,
+    ) -> Option<(Priority, u64)> {
+        if !self.attention_is_empty() {
             return None;
         }
-        let me_state = self.get(me).ok()?.state;
-        let to_state = self.get(to).ok()?.state;
-        if me_state != ThreadState::Ready {
+        // Both records at once (one bounds check each; `None` when
+        // `me == to` or either is unknown).
+        let [Some(mine), Some(theirs)] =
+            self.threads.get_disjoint_mut([me.slot(), to.slot()]).ok()?
+        else {
+            return None;
+        };
+        if mine.state != ThreadState::Ready {
             return None;
         }
-        match (on, to_state) {
+        match (on, theirs.state) {
             (BlockedOn::Reply(server), ThreadState::Blocked(BlockedOn::Receive))
                 if server == to =>
             {
                 // `check_new_edge(me, to)` where `to` lends to nobody: only
                 // the length of `me`'s chain plus the new edge is bounded.
-                let (me_effective, me_height) = {
-                    let caller = self.thread(me);
-                    (caller.effective, caller.chain_height)
-                };
-                if me_height + 1 > self.pi.max_chain {
+                if mine.chain_height + 1 > self.pi.max_chain {
                     return None;
                 }
                 // --- point of no return ---
-                self.thread_mut(me).state = ThreadState::Blocked(on);
-                self.link_waiter(me, on);
+                mine.state = ThreadState::Blocked(on);
+                // `link_waiter(me, on)`.
+                theirs.callers.push_back(&mut self.wait_links, me.0);
                 // `propagate_from(to)` with one new donor, `me`, while every
                 // other donor's share is already in `to`'s values (the
                 // invariant every operation keeps), and `to` lends to nobody.
-                let lend = self.pi.enabled;
-                let server = self.thread_mut(to);
-                server.state = ThreadState::Ready;
-                if lend {
-                    server.effective = server.effective.max(me_effective);
+                theirs.state = ThreadState::Ready;
+                if self.pi.enabled {
+                    theirs.effective = theirs.effective.max(mine.effective);
                 }
-                server.chain_height = server.chain_height.max(me_height + 1);
+                theirs.chain_height = theirs.chain_height.max(mine.chain_height + 1);
             }
             (BlockedOn::Receive, ThreadState::Blocked(BlockedOn::Reply(server)))
                 if server == me =>
             {
                 // --- point of no return ---
-                self.unlink_waiter(to, BlockedOn::Reply(me));
-                self.thread_mut(to).state = ThreadState::Ready;
-                self.settle_in_place(me);
-                self.thread_mut(me).state = ThreadState::Blocked(on);
+                // `unlink_waiter(to, Reply(me))`.
+                mine.callers.remove(&mut self.wait_links, to.0);
+                theirs.state = ThreadState::Ready;
+                mine.state = ThreadState::Blocked(on);
+                // `propagate_from(me)` for a thread at the end of its chain:
+                // with no donors left (the usual server after its reply) it
+                // is what `recompute` would find without walking anything.
+                if mine.callers.is_empty() && mine.owned_mutexes.is_empty() {
+                    mine.effective = mine.base;
+                    mine.chain_height = 0;
+                } else {
+                    mine.slice_left = me_slice;
+                    let to_now = (theirs.effective, theirs.slice_left);
+                    self.settle_in_place(me);
+                    return Some(to_now);
+                }
             }
             _ => return None,
         }
-        Some(())
+        mine.slice_left = me_slice;
+        Some((theirs.effective, theirs.slice_left))
     }
 
     /// `propagate_from(tid)` for a thread at the end of its chain (no
     /// donee), whose flag for attention the caller settles itself.
     fn settle_in_place(&mut self, tid: ThreadId) {
         debug_assert!(self.donee_of(tid).is_none());
-        let thread = self.thread(tid);
-        // No donors left (the usual server after its reply): what
-        // `recompute` would find without walking anything.
-        let (effective, chain_height) =
-            if thread.callers.is_empty() && thread.owned_mutexes.is_empty() {
-                (thread.base, 0)
-            } else {
-                self.recompute(tid)
-            };
+        let (effective, chain_height) = self.recompute(tid);
         let thread = self.thread_mut(tid);
         thread.effective = effective;
         thread.chain_height = chain_height;

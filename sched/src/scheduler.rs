@@ -319,10 +319,10 @@ impl Scheduler {
         to: ThreadId,
         now: u64,
     ) -> Result<ThreadId, SchedError> {
-        self.check_current(table, inboxes, me)?;
-        if self.fast_handoff(table, me, on, to, now) {
+        if self.current == Some(me) && self.fast_handoff(table, me, on, to, now) {
             return Ok(to);
         }
+        self.check_current(table, inboxes, me)?;
         let target = table.get(to)?;
         let invalid = SchedError::InvalidState {
             thread: to,
@@ -401,27 +401,26 @@ impl Scheduler {
         let Ok(target) = table.get(to) else {
             return false;
         };
-        if target.cpu != self.cpu || !target.affinity.contains(self.cpu) || self.is_queued(to) {
+        // `to` must be blocked (checked below), so it is in no queue.
+        if target.cpu != self.cpu || !target.affinity.contains(self.cpu) {
             return false;
         }
         // Whether `to` runs at once is known only after the change: its
         // effective priority may rise (a call lends it `me`'s). Compare
         // with what it will be at least; otherwise take the general path.
-        let floor = target.effective;
-        if self.queue.highest() > Some(floor) {
+        if self.queue.highest() > Some(target.effective) {
             return false;
         }
-        if table.ipc_handoff_in_place(me, on, to).is_none() {
+        // `charge(now)`, then `release_current` writing `me`'s slice back,
+        // folded into the table's one step.
+        let me_slice = self
+            .current_slice
+            .saturating_sub(now.saturating_sub(self.charged_until));
+        let Some((level, slice)) = table.ipc_handoff_in_place(me, on, to, me_slice) else {
             return false;
-        }
-        // --- done: the table changed; charge `me` and switch ---
-        self.charge(now);
-        self.release_current(table);
-        self.current_requeue_end = QueueEnd::Front;
-        let (level, slice) = {
-            let thread = table.thread(to);
-            (thread.effective, thread.slice_left)
         };
+        self.charged_until = self.charged_until.max(now);
+        self.current_requeue_end = QueueEnd::Front;
         self.make_current(to, level, slice);
         true
     }
