@@ -147,6 +147,13 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         }));
         nodes = topo.nodes().len().max(1);
         print_topology(topo);
+        let ids: alloc::vec::Vec<_> = topo.nodes().iter().map(|n| n.id).collect();
+        let distances = ids
+            .iter()
+            .flat_map(|&a| ids.iter().map(move |&b| (a, b)))
+            .map(|(a, b)| topo.distance(a, b).unwrap_or(u8::MAX))
+            .collect();
+        crate::task::set_numa_distances(ids.len(), distances);
     }
     if cpus_desc.is_empty() {
         cpus_desc.push(CpuDesc {

@@ -118,6 +118,10 @@ pub struct PerCpu {
     /// This CPU's scheduler (ready queue, current thread, live slices),
     /// created on first use by `task`; no other CPU ever touches it.
     pub sched: CpuLocal<Option<sched::Scheduler>>,
+    /// Runnable threads here (queued + running), published by this CPU's
+    /// scheduler after each of its operations and raised by a CPU that
+    /// places a new thread here; read by placement (`task::place`).
+    pub sched_load: core::sync::atomic::AtomicU32,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -145,6 +149,7 @@ impl PerCpu {
             ipc_fast_replies: AtomicU64::new(0),
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
             sched: CpuLocal::new(None),
+            sched_load: core::sync::atomic::AtomicU32::new(0),
         };
         slot.self_ptr = slot as *const PerCpu;
         slot

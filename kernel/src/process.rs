@@ -290,20 +290,36 @@ fn build_space(image: &[u8], node: u32) -> Result<(u64, u64, Vec<u64>), SpawnErr
     }
 }
 
-/// Starts program `name` with argument `arg` (in `rdi`) on `cpu` (None = the
-/// caller's) at `priority`, child of `parent`.
+/// Where a new process's thread runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The caller's CPU.
+    Caller,
+    /// This CPU (by index).
+    Cpu(u32),
+    /// The scheduler's NUMA-aware choice ([`task::place`]): the least loaded
+    /// online CPU of the caller's node, else of the nearest node.
+    Balanced,
+}
+
+/// Starts program `name` with argument `arg` (in `rdi`) on the CPU `at`
+/// says, at `priority`, child of `parent`.
 ///
 /// # Errors
 /// See [`SpawnError`].
 pub fn spawn(
     name: &str,
     arg: u64,
-    cpu: Option<u32>,
+    at: Placement,
     priority: u8,
     parent: Pid,
 ) -> Result<Pid, SpawnError> {
     let image = crate::programs::find(name).ok_or(SpawnError::NoSuchProgram)?;
-    let cpu = cpu.unwrap_or_else(crate::cpu_index);
+    let cpu = match at {
+        Placement::Caller => crate::cpu_index(),
+        Placement::Cpu(cpu) => cpu,
+        Placement::Balanced => task::place(crate::cpu_index()).ok_or(SpawnError::BadCpu)?,
+    };
     let Some(target) =
         crate::percpu::of(cpu).filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire))
     else {
@@ -506,7 +522,7 @@ pub fn run_and_wait(
     arg: u64,
     max_ticks: u64,
 ) -> Result<ExitReason, Option<SpawnError>> {
-    let pid = spawn(name, arg, None, 10, 0).map_err(Some)?;
+    let pid = spawn(name, arg, Placement::Caller, 10, 0).map_err(Some)?;
     let me = crate::percpu::current().map_or(0, |c| {
         c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed)
     });

@@ -166,7 +166,9 @@ fn debug_write(addr: u64, len: u64) -> SysResult {
     Ok([len, 0, 0, 0])
 }
 
-/// spawn(name_ptr, name_len, arg, cpu_plus_one | priority << 16)
+/// spawn(name_ptr, name_len, arg, cpu_plus_one | priority << 16), where
+/// cpu_plus_one 0 is the caller's CPU and 0xffff the kernel's NUMA-aware
+/// choice ([`process::Placement::Balanced`]).
 fn spawn(data: [u64; 4]) -> SysResult {
     if data[1] > 64 {
         return Err(IpcError::InvalidArgument);
@@ -175,13 +177,14 @@ fn spawn(data: [u64; 4]) -> SysResult {
     let name = &mut name[..data[1] as usize];
     crate::usercopy::copy_from_user(current_pml4()?, data[0], name)?;
     let name = core::str::from_utf8(name).map_err(|_| IpcError::InvalidArgument)?;
-    let cpu = match data[3] & 0xffff {
-        0 => None,
-        n => Some((n - 1) as u32),
+    let at = match data[3] & 0xffff {
+        0 => process::Placement::Caller,
+        0xffff => process::Placement::Balanced,
+        n => process::Placement::Cpu((n - 1) as u32),
     };
     let priority = ((data[3] >> 16) & 0xff) as u8;
     let parent = task::current_pid().unwrap_or(0);
-    match process::spawn(name, data[2], cpu, priority, parent) {
+    match process::spawn(name, data[2], at, priority, parent) {
         Ok(pid) => Ok([u64::from(pid), 0, 0, 0]),
         Err(process::SpawnError::NoSuchProgram | process::SpawnError::BadElf(_)) => {
             Err(IpcError::InvalidArgument)

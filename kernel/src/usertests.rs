@@ -14,6 +14,7 @@ mod mode {
     pub const SPAWN_MANY: u64 = 5;
     pub const KILL: u64 = 7;
     pub const FAIRNESS: u64 = 8;
+    pub const PLACEMENT: u64 = 9;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -92,5 +93,21 @@ crate::ktest! {
     /// slices (counted by switch-ins, not wall time).
     fn sched_round_robin_fairness() {
         scenario(mode::FAIRNESS)
+    }
+}
+
+crate::ktest! {
+    /// NUMA-aware placement (`Placement::Balanced`, `sched::place_thread`):
+    /// from `init` on this CPU, spinners spawned one per CPU of this CPU's
+    /// node each land on the least loaded CPU of the node (ties to the lower
+    /// number), filling its idle CPUs first, none on another node.
+    fn sched_placement_fills_the_parents_node_first() {
+        let me = crate::cpu_index();
+        let node = crate::percpu::of(me).map_or(0, |c| c.node);
+        let mask = (0..56u32) // the scenario argument has 56 bits for it
+            .filter_map(crate::percpu::of)
+            .filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire) && c.node == node)
+            .fold(0u64, |mask, c| mask | 1 << c.index);
+        scenario(mode::PLACEMENT | mask << 8)
     }
 }

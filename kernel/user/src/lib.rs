@@ -51,10 +51,18 @@ pub fn exit(code: u64) -> ! {
 /// Where a spawned program runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Placement {
-    /// CPU index, or `None` for the caller's.
+    /// CPU index, or `None` for the caller's; [`Placement::ANY_CPU`] lets
+    /// the kernel choose.
     pub cpu: Option<u32>,
     /// Priority (larger = more urgent).
     pub priority: u8,
+}
+
+impl Placement {
+    /// The CPU "number" that asks the kernel to place the program: the
+    /// least loaded online CPU of the caller's NUMA node (else of the
+    /// nearest node).
+    pub const ANY_CPU: u32 = 0xfffe;
 }
 
 /// Starts program `name` with `arg`; returns its pid.

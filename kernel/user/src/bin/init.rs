@@ -20,6 +20,7 @@ mod mode {
     pub const BENCH_SYSCALL: u64 = 6;
     pub const KILL: u64 = 7;
     pub const FAIRNESS: u64 = 8;
+    pub const PLACEMENT: u64 = 9;
 }
 
 /// Worker modes (see worker.rs).
@@ -59,6 +60,7 @@ fn main(arg: u64) -> u64 {
         mode::BENCH_SYSCALL => bench_syscall(arg >> 8),
         mode::KILL => kill_spinner(),
         mode::FAIRNESS => fairness(),
+        mode::PLACEMENT => placement(arg >> 8),
         other => {
             println!("init: unknown mode {other}");
             255
@@ -414,5 +416,84 @@ fn fairness() -> u64 {
         ins.iter().max().copied().unwrap_or(0),
     );
     check!(20, hi <= lo + 3, "round robin is lopsided: {ins:?}");
+    0
+}
+
+/// NUMA-aware placement: spinners spawned with `Placement::ANY_CPU`, one per
+/// CPU of this CPU's node (`node_mask`, from the kernel), must each land on
+/// the least loaded CPU of this node, ties to the lower number: `init` runs
+/// here (load 1) and the node's other CPUs are idle, so they fill the idle
+/// CPUs first, one each, and none goes to another node.
+fn placement(node_mask: u64) -> u64 {
+    let (_, _, me) = rt::time();
+    check!(
+        1,
+        node_mask & (1 << me) != 0,
+        "cpu {me} is not in node mask {node_mask:#x}"
+    );
+    let mut loads = [(0u64, 0u64); 64];
+    let mut cpus = 0;
+    for cpu in (0..64).filter(|c| node_mask & (1 << c) != 0) {
+        loads[cpus] = (u64::from(cpu == me), cpu);
+        cpus += 1;
+    }
+    let (mut expected, mut placed, mut pids) = ([0u64; 64], [0u64; 64], [0u32; 64]);
+    for e in expected.iter_mut().take(cpus) {
+        let pick = loads[..cpus].iter_mut().min().map_or(0, |pick| {
+            pick.0 += 1;
+            pick.1
+        });
+        *e = pick;
+    }
+    let anywhere = Placement {
+        cpu: Some(Placement::ANY_CPU),
+        priority: 1,
+    };
+    let mut failed = 0;
+    for i in 0..cpus {
+        match rt::spawn("worker", worker::SPIN, anywhere) {
+            Ok(pid) => pids[i] = pid,
+            Err(e) => {
+                println!("init: spawn failed: {e:?}");
+                failed = 10;
+                break;
+            }
+        }
+        placed[i] = rt::proc_info(pids[i]).map_or(u64::MAX, |info| info.1);
+        // On another CPU, wait until it ran there (that CPU's published load
+        // then counts it); here it stays queued behind `init`.
+        if placed[i] != me {
+            let mut ran = false;
+            for _ in 0..200_000 {
+                if rt::proc_info(pids[i]).is_ok_and(|info| info.0 > 0) {
+                    ran = true;
+                    break;
+                }
+                rt::yield_now();
+            }
+            if !ran {
+                println!("init: spinner {} never ran on cpu {}", pids[i], placed[i]);
+                failed = 11;
+                break;
+            }
+        }
+    }
+    for &pid in pids.iter().filter(|&&p| p != 0) {
+        let _ = rt::kill(pid);
+        let _ = rt::wait(pid);
+    }
+    println!(
+        "init: node mask {node_mask:#x}: spinners placed on {:?}, policy says {:?}",
+        &placed[..cpus],
+        &expected[..cpus]
+    );
+    if failed != 0 {
+        return failed;
+    }
+    check!(
+        12,
+        placed[..cpus] == expected[..cpus],
+        "placement differs from the policy"
+    );
     0
 }
