@@ -72,25 +72,21 @@ static CURRENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX
 static IDLE_RSP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// A thread that died on this CPU and whose stack is freed after the switch.
 static DEAD_PREV: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
-/// Time slice in TSC ticks.
-static SLICE: AtomicU64 = AtomicU64::new(10_000_000);
 
-/// Runs `f` on this CPU's own scheduler (created on first use). `None`
-/// before per-CPU data or the scheduler is set up. Never nest it (the cell
-/// panics on re-entry).
+/// Each CPU's scheduler from [`init`] until that CPU takes it into its
+/// per-CPU area (at its first scheduling event): built on the BSP so that no
+/// CPU allocates in its timer interrupt. Each slot is taken only by its CPU.
+static PENDING: [crate::sync::IrqMutex<Option<Scheduler>>; MAX_CPUS] =
+    [const { crate::sync::IrqMutex::new(None) }; MAX_CPUS];
+
+/// Runs `f` on this CPU's own scheduler. `None` before per-CPU data and
+/// [`init`] are set up. Never nest it (the cell panics on re-entry).
 fn with_sched<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
     let cpu = percpu::current()?;
     cpu.sched.with(irq, |slot| {
         let sched = match slot {
             Some(sched) => sched,
-            None => {
-                // Once per CPU, at its first scheduling event: the queue's
-                // links for every thread slot are allocated here, never later.
-                let config = SchedConfig {
-                    time_slice: SLICE.load(Ordering::Relaxed),
-                };
-                slot.insert(Scheduler::new(CpuId(cpu.index as u16), config, MAX_THREADS))
-            }
+            None => slot.insert(PENDING.get(cpu.index as usize)?.lock().take()?),
         };
         let result = f(sched);
         cpu.sched_load.store(
@@ -203,7 +199,6 @@ pub fn priority_inheritance() -> bool {
 
 /// Sets up the scheduler for `cpus` CPUs with time slices of `slice_tsc`.
 pub fn init(cpus: usize, slice_tsc: u64) {
-    SLICE.store(slice_tsc, Ordering::Relaxed);
     let limits = TableLimits {
         threads: MAX_THREADS,
         mutexes: 64,
@@ -211,6 +206,13 @@ pub fn init(cpus: usize, slice_tsc: u64) {
     };
     let table = ThreadTable::new(limits, PiConfig::default()).expect("scheduler limits are valid");
     INBOXES.call_once(|| Inboxes::new(cpus, 256, MAX_THREADS).expect("inbox limits are valid"));
+    let config = SchedConfig {
+        time_slice: slice_tsc,
+    };
+    for (cpu, pending) in PENDING.iter().enumerate().take(cpus) {
+        let sched = Scheduler::new(CpuId(cpu as u16), config, MAX_THREADS);
+        *pending.lock() = Some(sched);
+    }
     *TABLE.lock() = Some(table);
     let mut threads = THREADS.lock();
     threads.resize_with(MAX_THREADS, || None);
