@@ -342,8 +342,12 @@ pub fn reschedule(decision: Decision) {
 
 /// Sends a reschedule IPI to every CPU in `targets`.
 fn kick(targets: CpuSet) {
-    for cpu in 0..MAX_CPUS as u32 {
-        if targets.contains(CpuId(cpu as u16)) && cpu != percpu::index() {
+    if targets.is_empty() {
+        return;
+    }
+    let me = percpu::index();
+    for cpu in targets.iter().map(|cpu| u32::from(cpu.0)) {
+        if cpu != me {
             let _ = crate::cpus::send(cpu, crate::cpus::IpiMessage::Reschedule);
         }
     }

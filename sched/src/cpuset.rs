@@ -67,11 +67,19 @@ impl CpuSet {
         self.words.iter().all(|&word| word == 0)
     }
 
-    /// The CPUs in ascending order.
+    /// The CPUs in ascending order (visits set bits only).
     pub fn iter(&self) -> impl Iterator<Item = CpuId> + '_ {
-        (0..MAX_CPUS)
-            .filter_map(|i| u16::try_from(i).ok().map(CpuId))
-            .filter(|&cpu| self.contains(cpu))
+        self.words.iter().enumerate().flat_map(|(index, &word)| {
+            let mut bits = word;
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                u16::try_from(index * 64 + bit).ok().map(CpuId)
+            })
+        })
     }
 }
 
@@ -101,5 +109,16 @@ mod tests {
         assert!(!set.is_empty());
         assert!(CpuSet::EMPTY.is_empty());
         assert!(CpuSet::ALL.contains(CpuId(255)));
+        assert_eq!(CpuSet::ALL.iter().count(), MAX_CPUS);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn iter_lists_exactly_the_members(words in proptest::array::uniform4(proptest::prelude::any::<u64>())) {
+            let set = CpuSet { words };
+            let by_bits: Vec<CpuId> = set.iter().collect();
+            let by_test: Vec<CpuId> = (0..MAX_CPUS as u16).map(CpuId).filter(|&c| set.contains(c)).collect();
+            proptest::prop_assert_eq!(by_bits, by_test);
+        }
     }
 }
