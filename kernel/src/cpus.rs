@@ -73,6 +73,21 @@ const INBOX_CAPACITY: usize = 256;
 
 static STATES: [Once<&'static CpuState>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
 static ONLINE: AtomicU32 = AtomicU32::new(0);
+/// Bit `i` set once CPU `i` (below 64) is online.
+static ONLINE_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// Marks `cpu` online (its flag and the mask shootdowns read).
+fn mark_online(cpu: &PerCpu) {
+    cpu.online.store(true, Ordering::Release);
+    if cpu.index < 64 {
+        ONLINE_MASK.fetch_or(1 << cpu.index, Ordering::AcqRel);
+    }
+}
+
+/// Bitmask of online CPU indices (below 64).
+pub fn online_mask() -> u64 {
+    ONLINE_MASK.load(Ordering::Acquire)
+}
 static PRESENT: AtomicU32 = AtomicU32::new(0);
 static MODE: Once<ApicMode> = Once::new();
 static TSC_HZ: AtomicU64 = AtomicU64::new(1_000_000_000);
@@ -288,7 +303,7 @@ pub fn bring_up(
     if !mode.tsc_deadline {
         calibrate_apic_timer();
     }
-    bsp.online.store(true, Ordering::Release);
+    mark_online(bsp);
     ONLINE.store(1, Ordering::Release);
     x86_64::instructions::interrupts::enable();
 
@@ -392,7 +407,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     idt::load();
     let percpu = setup_this_cpu(boot.percpu, tss);
     ONLINE.fetch_add(1, Ordering::AcqRel);
-    percpu.online.store(true, Ordering::Release);
+    mark_online(percpu);
     crate::task::idle_loop()
 }
 

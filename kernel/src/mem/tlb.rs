@@ -77,10 +77,9 @@ pub fn handle_shootdown() {
 pub fn shootdown(start: VirtAddr, pages: u64, targets: u64) {
     let me = crate::cpu_index();
     let mask = targets & online_mask();
-    let set: CpuSet = (0..64u32)
-        .filter(|c| mask & (1 << c) != 0)
-        .map(CpuId)
-        .collect();
+    let mut words = CpuSet::new().words();
+    words[0] = mask;
+    let set = CpuSet::from_words(words);
     let request = FlushRequest {
         address_space: 0,
         start: start.as_u64(),
@@ -100,7 +99,5 @@ pub fn shootdown(start: VirtAddr, pages: u64, targets: u64) {
 
 /// Bitmask of online CPU indices.
 pub fn online_mask() -> u64 {
-    (0..64u32)
-        .filter(|&i| crate::percpu::of(i).is_some_and(|c| c.online.load(Ordering::Acquire)))
-        .fold(0, |m, i| m | (1 << i))
+    crate::cpus::online_mask()
 }
