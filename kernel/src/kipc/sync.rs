@@ -235,19 +235,11 @@ fn begin(tid: ThreadId, sent: u64) {
 /// operations are not audited: a record costs as much as the rest of an IPC
 /// operation, and the trail that matters (who got which capability, who lost
 /// it, who was refused) is complete without them.
-fn audited<T>(
-    k: &Kipc,
-    me: ThreadEntry,
-    token: CapToken,
-    now: u64,
-    result: Result<T, IpcError>,
-) -> Result<T, IpcError> {
-    result.map_err(|error| {
-        let object = k.capability(me.process, token, now).map_or(0, |c| c.id());
-        let error = k.refine(me.pid, token, error);
-        audit::record(AuditKind::Denied, me.pid, token, object, Err(error));
-        error
-    })
+fn denied(k: &Kipc, me: ThreadEntry, token: CapToken, now: u64, error: IpcError) -> IpcError {
+    let object = k.capability(me.process, token, now).map_or(0, |c| c.id());
+    let error = k.refine(me.pid, token, error);
+    audit::record(AuditKind::Denied, me.pid, token, object, Err(error));
+    error
 }
 
 /// Whether a call by `me` through `token` could never be received: the
@@ -296,10 +288,14 @@ pub(super) fn call(
         // general `call` leaves the state its plan would have (by property),
         // so it is not tried again here.
         if self_call(k, me, token, t) {
-            return audited(k, me, token, t, Err(IpcError::Deadlock));
+            return Err(denied(k, me, token, t, IpcError::Deadlock));
         }
-        let result = k.state.call(me.tref, token, message, t);
-        let actions = audited(k, me, token, t, result)?;
+        // Matched rather than passed through `?`: the actions are a few
+        // hundred bytes, and every move of them is a copy.
+        let actions = match k.state.call(me.tref, token, message, t) {
+            Ok(actions) => actions,
+            Err(error) => return Err(denied(k, me, token, t, error)),
+        };
         if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
             info.metrics.record_send();
         }
@@ -402,7 +398,8 @@ pub(super) fn send(
         let endpoint = k.endpoint_of(me.process, token, t);
         let actions = match k.state.send(me.tref, token, message, t) {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
-            other => audited(k, me, token, t, other)?,
+            Err(error) => return Err(denied(k, me, token, t, error)),
+            Ok(actions) => actions,
         };
         if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
             info.metrics.record_send();
@@ -441,7 +438,8 @@ pub(super) fn recv(
         let result = k.state.recv(me.tref, token, mode, t);
         let actions = match result {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
-            other => audited(k, me, token, t, other)?,
+            Err(error) => return Err(denied(k, me, token, t, error)),
+            Ok(actions) => actions,
         };
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
@@ -488,10 +486,13 @@ pub(super) fn reply_recv(
         let me = k.thread_for(tid)?;
         begin(tid, t);
         let endpoint = k.endpoint_of(me.process, token, t);
-        let result = k
+        let actions = match k
             .state
-            .reply_recv(me.tref, token, message, RecvMode::Block, t);
-        let actions = audited(k, me, token, t, result)?;
+            .reply_recv(me.tref, token, message, RecvMode::Block, t)
+        {
+            Ok(actions) => actions,
+            Err(error) => return Err(denied(k, me, token, t, error)),
+        };
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
     finish(tid, after)
