@@ -521,7 +521,8 @@ impl Scheduler {
     }
 
     /// Drains this CPU's inbox, queueing or requeueing each posted thread
-    /// as the table now has it (reads only).
+    /// as the table now has it (reads only). Returns at once when nothing
+    /// was posted since the last drain ([`crate::Inbox::has_mail`]).
     ///
     /// # Errors
     /// [`SchedError::InboxesMismatch`].
@@ -534,6 +535,9 @@ impl Scheduler {
         let inbox = inboxes
             .get(self.cpu)
             .ok_or(SchedError::NoSuchCpu(self.cpu))?;
+        if !inbox.has_mail() {
+            return Ok(Decision::Stay);
+        }
         let mut decision = Decision::Stay;
         inbox.drain(|tid| decision = decision.combine(self.reconcile(table, inboxes, tid)));
         Ok(decision)
