@@ -632,10 +632,13 @@ pub fn ipc_fast_handoff(
     let irq = IrqGuard::new();
     let (next, targets) = with_table(&irq, |sched, table, inboxes| {
         let next = sched.handoff(table, inboxes, me, on, to, now)?;
-        Ok((next, sched.take_ipi_targets()))
+        Ok((
+            next,
+            sched.has_ipi_targets().then(|| sched.take_ipi_targets()),
+        ))
     })
     .unwrap_or_else(|| Err(sched::SchedError::NoSuchCpu(CpuId(percpu::index() as u16))))?;
-    if !targets.is_empty() {
+    if let Some(targets) = targets {
         kick(targets);
     }
     Ok(next)

@@ -65,6 +65,8 @@ pub struct Scheduler {
     /// Time up to which the current thread's slice has been charged.
     charged_until: u64,
     ipi_targets: CpuSet,
+    /// Whether `ipi_targets` may be non-empty (a cheap test for hot paths).
+    ipi_posted: bool,
 }
 
 impl Scheduler {
@@ -84,6 +86,7 @@ impl Scheduler {
             current_requeue_end: QueueEnd::Front,
             charged_until: 0,
             ipi_targets: CpuSet::EMPTY,
+            ipi_posted: false,
         }
     }
 
@@ -141,7 +144,14 @@ impl Scheduler {
 
     /// CPUs that were posted to since the last call: send each an IPI.
     pub fn take_ipi_targets(&mut self) -> CpuSet {
+        self.ipi_posted = false;
         core::mem::replace(&mut self.ipi_targets, CpuSet::EMPTY)
+    }
+
+    /// Whether [`Scheduler::take_ipi_targets`] has anything to give.
+    #[must_use]
+    pub fn has_ipi_targets(&self) -> bool {
+        self.ipi_posted
     }
 
     /// When the current thread's slice ends (for the TSC-deadline timer).
@@ -630,6 +640,7 @@ impl Scheduler {
             && posted.send_ipi
         {
             self.ipi_targets.insert(cpu);
+            self.ipi_posted = true;
         }
     }
 
