@@ -279,29 +279,39 @@ pub(super) fn call(
         return Err(IpcError::InvalidArgument);
     }
     let t = now();
-    let message = SmallMessage::new(token.0, op::CALL, 0, data);
-    let after = with_kipc(|k| {
-        let me = k.thread_for(tid)?;
-        begin(tid, t);
-        let endpoint = k.endpoint_of(me.process, token, t);
-        // The fast path (`fast`) was tried before this and refused; `ipc`'s
-        // general `call` leaves the state its plan would have (by property),
-        // so it is not tried again here.
-        if self_call(k, me, token, t) {
-            return Err(denied(k, me, token, t, IpcError::Deadlock));
-        }
-        // Matched rather than passed through `?`: the actions are a few
-        // hundred bytes, and every move of them is a copy.
-        let actions = match k.state.call(me.tref, token, message, t) {
-            Ok(actions) => actions,
-            Err(error) => return Err(denied(k, me, token, t, error)),
-        };
-        if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
-            info.metrics.record_send();
-        }
-        Ok(apply(k, tid, me, &actions, endpoint, t))
-    })?;
+    let after = with_kipc(|k| call_locked(k, tid, token, data, t))?;
     finish(tid, after).map(|(data, _)| data)
+}
+
+/// The general `call` under [`KIPC`], at TSC time `t`: what [`finish`]
+/// then carries out.
+fn call_locked(
+    k: &mut Kipc,
+    tid: ThreadId,
+    token: CapToken,
+    data: [u64; 4],
+    t: u64,
+) -> Result<After, IpcError> {
+    let message = SmallMessage::new(token.0, op::CALL, 0, data);
+    let me = k.thread_for(tid)?;
+    begin(tid, t);
+    let endpoint = k.endpoint_of(me.process, token, t);
+    // The fast path (`fast`), if on, was tried before this and refused;
+    // `ipc`'s general `call` leaves the state its plan would have (by
+    // property), so it is not tried again here.
+    if self_call(k, me, token, t) {
+        return Err(denied(k, me, token, t, IpcError::Deadlock));
+    }
+    // Matched rather than passed through `?`: the actions are a few hundred
+    // bytes, and every move of them is a copy.
+    let actions = match k.state.call(me.tref, token, message, t) {
+        Ok(actions) => actions,
+        Err(error) => return Err(denied(k, me, token, t, error)),
+    };
+    if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
+        info.metrics.record_send();
+    }
+    Ok(apply(k, tid, me, &actions, endpoint, t))
 }
 
 /// The fast paths of `call` and `reply_recv` (seL4's `fastpath_call` and
@@ -312,9 +322,13 @@ pub(super) fn call(
 /// then the point of no return: `ipc`'s state change, the partner's result
 /// slot, the endpoint's metrics. After the lock, a direct switch to the
 /// partner, straight into user mode when it is parked in its own fast path
-/// ([`task::park_and_switch`]). Returns `None` when the fast path does not
-/// apply (nothing changed; the slow path runs), else this thread's result
-/// once it runs again.
+/// ([`task::park_and_switch`]). When a guard refuses (nothing changed), the
+/// general operation runs at once under the same hold of [`KIPC`] (a
+/// cross-CPU partner would otherwise pay for the lock, the clock and the
+/// thread lookup twice). Returns `None`, having done nothing, only when the
+/// IPC state or this thread's record does not exist yet (the general path
+/// then creates or reports it); else this thread's result once it runs
+/// again. The caller passes no flags (the general path checks them).
 pub(super) fn fast(
     tid: ThreadId,
     opcode: u32,
@@ -325,31 +339,24 @@ pub(super) fn fast(
     let mut guard = KIPC.lock();
     let k = guard.as_mut()?;
     let me = (*k.threads.get(tid.0 as usize)?)?;
-    let (next, on, to, badge) = match opcode {
-        op::CALL => {
-            let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
-            let to = k.tid_of(plan.receiver())?;
-            let on = BlockedOn::Reply(to);
-            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
-            // --- POINT OF NO RETURN ---
-            k.state.commit_state(plan);
-            super::count_fast_hit(false);
-            if let Some(info) = k.endpoint_info(plan.endpoint()) {
-                info.metrics.record_immediate();
-            }
-            (next, on, to, plan.badge())
-        }
-        op::REPLY_RECV => {
-            let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
-            let to = k.tid_of(plan.caller())?;
-            let on = BlockedOn::Receive;
-            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
-            // --- POINT OF NO RETURN ---
-            k.state.commit_reply_recv(plan);
-            super::count_fast_hit(true);
-            (next, on, to, 0)
-        }
+    let general = |k: &mut Kipc| match opcode {
+        op::CALL => call_locked(k, tid, token, data, t),
+        _ => reply_recv_locked(k, tid, token, data, t),
+    };
+    let fast = match opcode {
+        op::CALL => fast_call(k, tid, me, token, t),
+        op::REPLY_RECV => fast_reply_recv(k, tid, me, token, t),
         _ => return None,
+    };
+    let Some((next, on, to, badge)) = fast else {
+        let after = general(k);
+        drop(guard);
+        let result = after.and_then(|after| finish(tid, after));
+        // As the general syscalls return: `call` leaves `rsi` 0.
+        return Some(match opcode {
+            op::CALL => result.map(|(data, _)| (data, 0)),
+            _ => result,
+        });
     };
     begin(tid, t);
     let partner = slot(to);
@@ -362,6 +369,47 @@ pub(super) fn fast(
     wait(tid, on, None, None);
     let s = slot(tid);
     Some(s.result().map(|()| s.message()))
+}
+
+/// `call`'s fast path up to and past its point of no return: the thread to
+/// switch to, this thread's wait, the partner and the badge it gets; `None`
+/// (nothing changed) when a guard refuses.
+fn fast_call(
+    k: &mut Kipc,
+    tid: ThreadId,
+    me: ThreadEntry,
+    token: CapToken,
+    t: u64,
+) -> Option<(ThreadId, BlockedOn, ThreadId, u64)> {
+    let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
+    let to = k.tid_of(plan.receiver())?;
+    let on = BlockedOn::Reply(to);
+    let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
+    // --- POINT OF NO RETURN ---
+    k.state.commit_state(plan);
+    super::count_fast_hit(false);
+    if let Some(info) = k.endpoint_info(plan.endpoint()) {
+        info.metrics.record_immediate();
+    }
+    Some((next, on, to, plan.badge()))
+}
+
+/// `reply_recv`'s fast path, as [`fast_call`] (the caller gets badge 0).
+fn fast_reply_recv(
+    k: &mut Kipc,
+    tid: ThreadId,
+    me: ThreadEntry,
+    token: CapToken,
+    t: u64,
+) -> Option<(ThreadId, BlockedOn, ThreadId, u64)> {
+    let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
+    let to = k.tid_of(plan.caller())?;
+    let on = BlockedOn::Receive;
+    let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
+    // --- POINT OF NO RETURN ---
+    k.state.commit_reply_recv(plan);
+    super::count_fast_hit(true);
+    Some((next, on, to, 0))
 }
 
 /// Writes the final, successful result of parked thread `tid` into its
@@ -481,19 +529,29 @@ pub(super) fn reply_recv(
         return Err(IpcError::InvalidArgument);
     }
     let t = now();
-    let message = SmallMessage::new(0, op::REPLY, 0, data);
-    let after = with_kipc(|k| {
-        let me = k.thread_for(tid)?;
-        begin(tid, t);
-        let endpoint = k.endpoint_of(me.process, token, t);
-        let actions = match k
-            .state
-            .reply_recv(me.tref, token, message, RecvMode::Block, t)
-        {
-            Ok(actions) => actions,
-            Err(error) => return Err(denied(k, me, token, t, error)),
-        };
-        Ok(apply(k, tid, me, &actions, endpoint, t))
-    })?;
+    let after = with_kipc(|k| reply_recv_locked(k, tid, token, data, t))?;
     finish(tid, after)
+}
+
+/// The general `reply_recv` under [`KIPC`], at TSC time `t`: what
+/// [`finish`] then carries out.
+fn reply_recv_locked(
+    k: &mut Kipc,
+    tid: ThreadId,
+    token: CapToken,
+    data: [u64; 4],
+    t: u64,
+) -> Result<After, IpcError> {
+    let message = SmallMessage::new(0, op::REPLY, 0, data);
+    let me = k.thread_for(tid)?;
+    begin(tid, t);
+    let endpoint = k.endpoint_of(me.process, token, t);
+    let actions = match k
+        .state
+        .reply_recv(me.tref, token, message, RecvMode::Block, t)
+    {
+        Ok(actions) => actions,
+        Err(error) => return Err(denied(k, me, token, t, error)),
+    };
+    Ok(apply(k, tid, me, &actions, endpoint, t))
 }
