@@ -123,6 +123,21 @@ impl Scheduler {
         }
     }
 
+    /// The level `tid` is queued at here, if it is queued here.
+    #[must_use]
+    pub fn queued_level(&self, tid: ThreadId) -> Option<Priority> {
+        self.links
+            .get(tid.slot())
+            .and_then(QueueLink::position)
+            .map(|(_, level)| level)
+    }
+
+    /// The current thread's effective priority as this CPU knows it.
+    #[must_use]
+    pub fn current_level(&self) -> Option<Priority> {
+        self.current.map(|_| self.current_level)
+    }
+
     /// Threads waiting in this CPU's ready queue.
     #[must_use]
     pub fn queued_len(&self) -> usize {
