@@ -89,9 +89,13 @@ pub struct Process {
     pub exit: Option<ExitReason>,
     /// Threads blocked in `wait` on this process.
     waiters: Vec<ThreadId>,
-    /// Next free address of the shared-region window (addresses are not
-    /// reused: the window is 96 TiB).
+    /// Next never-used address of the shared-region window (96 TiB).
     next_shared: u64,
+    /// Shared-area ranges (start, bytes; 2 MiB-aligned chunks) unmapped and
+    /// shot down, reused by later mappings: their page tables exist, so a
+    /// map/unmap cycle neither allocates nor zeroes a table, and the tables
+    /// a process holds stay bounded by its peak of live mappings.
+    free_shared: Vec<(u64, u64)>,
 }
 
 /// Per thread: a child it waits for has ended (set before the wake-up, read
@@ -339,6 +343,7 @@ pub fn spawn(
             exit: None,
             waiters: Vec::new(),
             next_shared: SHARED_BASE,
+            free_shared: Vec::new(),
         },
     );
     // Without a capability space the process simply has no IPC
@@ -623,7 +628,19 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         .filter(|p| p.exit.is_none())
         .ok_or(IpcError::ProcessNotFound)?;
     let bytes = (frames.len() as u64 + 1) * 4096;
-    let va = p.next_shared;
+    let chunk = shared_chunk(bytes);
+    // The smallest released range that fits, else fresh space.
+    let reused = p
+        .free_shared
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, size))| *size >= chunk)
+        .min_by_key(|(_, (_, size))| *size)
+        .map(|(i, _)| i);
+    let (va, fresh) = match reused {
+        Some(i) => (p.free_shared.swap_remove(i).0, false),
+        None => (p.next_shared, true),
+    };
     let end = va.checked_add(bytes).ok_or(IpcError::OutOfMemory)?;
     if end > SHARED_END {
         return Err(IpcError::OutOfMemory);
@@ -649,8 +666,25 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
     }
     // The next region starts on a fresh 2 MiB boundary (one leaf table
     // each), past the guard page.
-    p.next_shared = end.next_multiple_of(2 << 20);
+    if fresh {
+        p.next_shared = va + chunk;
+    }
     Ok(va)
+}
+
+/// The 2 MiB-aligned chunk of the shared area a mapping of `bytes` (guard
+/// page included) occupies.
+fn shared_chunk(bytes: u64) -> u64 {
+    bytes.next_multiple_of(2 << 20)
+}
+
+/// Makes the range of an unmapped mapping (`va`, `pages`) of `pid` reusable.
+/// Call only once the TLB shootdown of the unmap has completed: until then
+/// a CPU may still hold entries for it.
+pub fn release_shared(pid: Pid, va: u64, pages: u64) {
+    if let Some(p) = PROCS.lock().get_mut(&pid).filter(|p| p.exit.is_none()) {
+        p.free_shared.push((va, shared_chunk((pages + 1) * 4096)));
+    }
 }
 
 /// Clears `pages` entries from `va` (no flush: the caller shoots down).

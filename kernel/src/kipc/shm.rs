@@ -172,16 +172,19 @@ impl Shm {
 #[derive(Default)]
 #[must_use]
 pub(super) struct Deferred {
-    shootdowns: Vec<(u64, u64, u64)>,
+    /// Unmapped ranges (pid, va, pages, CPU mask): shot down, then
+    /// released for reuse by the process.
+    shootdowns: Vec<(crate::task::Pid, u64, u64, u64)>,
     free: Vec<u64>,
     wake: Vec<Arc<Notify>>,
 }
 
 impl Deferred {
-    /// Shoots down, then frees, then wakes.
+    /// Shoots down, then releases the unmapped ranges, frees, wakes.
     pub(super) fn run(self) {
-        for (va, pages, mask) in self.shootdowns {
+        for (pid, va, pages, mask) in self.shootdowns {
             crate::mem::tlb::shootdown(VirtAddr::new(va), pages, mask);
+            process::release_shared(pid, va, pages);
         }
         for frame in self.free {
             let _ = mem::free_frame(frame);
@@ -227,7 +230,7 @@ pub(super) fn sweep(k: &mut Kipc, deferred: &mut Deferred) {
         }
         for m in &gone {
             if let Some(mask) = process::unmap_shared(m.pid, m.va, m.pages) {
-                deferred.shootdowns.push((m.va, m.pages, mask));
+                deferred.shootdowns.push((m.pid, m.va, m.pages, mask));
             }
         }
         if let Some(c) = channel.and_then(|c| k.shm.channels.get(&c))
@@ -470,7 +473,7 @@ pub(super) fn region_unmap(
             .ok_or(IpcError::BadAddress)?;
         let m = region.mappings.swap_remove(at);
         if let Some(mask) = process::unmap_shared(m.pid, m.va, m.pages) {
-            deferred.shootdowns.push((m.va, m.pages, mask));
+            deferred.shootdowns.push((m.pid, m.va, m.pages, mask));
         }
         sweep(k, deferred);
         Ok([m.pages, 0, 0, 0])

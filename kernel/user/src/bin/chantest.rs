@@ -675,6 +675,26 @@ fn large() -> u64 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // An unmapped range is reused, page tables and all: map, unmap, map
+    // (after the server started: its capability must be the first here).
+    let Ok((reuse, _, _)) = Region::create(4096, None) else {
+        return fail(220, "create");
+    };
+    let Ok(first) = reuse.map(MAP_WRITE) else {
+        return fail(221, "map");
+    };
+    ensure!(222, reuse.unmap(first).is_ok(), "unmap");
+    let Ok(second) = reuse.map(MAP_WRITE) else {
+        return fail(223, "map again");
+    };
+    ensure!(
+        224,
+        second.base == first.base,
+        "unmapped range not reused: {:?} then {:?}",
+        first.base,
+        second.base
+    );
+    ensure!(225, rt::ipc::revoke(reuse.0).is_ok(), "revoke");
     for size in [4096u64, 64 << 10, 1 << 20, 16 << 20] {
         let Ok((region, _, _)) = Region::create(size, None) else {
             return fail(120, "create");
