@@ -116,7 +116,8 @@ pub struct PerCpu {
     /// This CPU's PCID tags (used only when PCIDs are on).
     pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
     /// This CPU's scheduler (ready queue, current thread, live slices),
-    /// created on first use by `task`; no other CPU ever touches it.
+    /// built by `task::init` and taken in at this CPU's first scheduling
+    /// event; no other CPU ever touches it.
     pub sched: CpuLocal<Option<sched::Scheduler>>,
     /// Runnable threads here (queued + running), published by this CPU's
     /// scheduler after each of its operations and raised by a CPU that

@@ -516,7 +516,7 @@ pub fn block_current_on(
 
 /// As [`block_current_on`], for waits whose end is announced through a flag
 /// (the IPC layer's per-thread result slots): `woken` is read under the
-/// scheduler lock and, if it is already set, the thread does not block. A
+/// thread-table lock and, if it is already set, the thread does not block. A
 /// waker that sets `woken` and then calls [`wake`] is therefore never lost,
 /// whatever CPU it runs on: either the check sees the flag, or the thread is
 /// blocked before `wake` can take the lock. With `deadline` (a TSC value) the
@@ -566,7 +566,7 @@ pub fn block_current_unless_woken(
 /// a reply to a caller of this CPU): makes the blocked thread `to` runnable,
 /// blocks the current thread on `on` unless `woken` is already set (see
 /// [`block_current_unless_woken`]), and switches straight to `to` when the
-/// scheduler allows it (otherwise it picks). One scheduler-lock hold, and
+/// scheduler allows it (otherwise it picks). One thread-table-lock hold, and
 /// IPIs only when another CPU must be told. Returns when the current thread
 /// runs again; the caller re-checks its flag.
 ///
@@ -801,9 +801,9 @@ static SLEEPERS: [crate::sync::IrqMutex<Vec<(u64, ThreadId)>>; MAX_CPUS] =
 static SLEEPER_CPU: [core::sync::atomic::AtomicU32; MAX_THREADS] =
     [const { core::sync::atomic::AtomicU32::new(0) }; MAX_THREADS];
 /// Per thread: its deadline passed (set by [`wake_sleepers`] before it wakes
-/// the thread). A sleeper checks it under the scheduler lock before blocking,
-/// so a tick that fires between queueing the sleeper and blocking it (on any
-/// CPU) is never lost.
+/// the thread). A sleeper checks it under the thread-table lock before
+/// blocking, so a tick that fires between queueing the sleeper and blocking
+/// it (on any CPU) is never lost.
 static DEADLINE_PASSED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
     [const { core::sync::atomic::AtomicBool::new(false) }; MAX_THREADS];
 

@@ -172,7 +172,9 @@ impl ThreadTable {
         if mine.state != ThreadState::Ready {
             return None;
         }
-        match (on, theirs.state) {
+        // Whether `me` keeps donors after the change (then its values are
+        // recomputed from them; see the reply shape).
+        let recompute = match (on, theirs.state) {
             (BlockedOn::Reply(server), ThreadState::Blocked(BlockedOn::Receive))
                 if server == to =>
             {
@@ -193,6 +195,7 @@ impl ThreadTable {
                     theirs.effective = theirs.effective.max(mine.effective);
                 }
                 theirs.chain_height = theirs.chain_height.max(mine.chain_height + 1);
+                false
             }
             (BlockedOn::Receive, ThreadState::Blocked(BlockedOn::Reply(server)))
                 if server == me =>
@@ -205,20 +208,21 @@ impl ThreadTable {
                 // `propagate_from(me)` for a thread at the end of its chain:
                 // with no donors left (the usual server after its reply) it
                 // is what `recompute` would find without walking anything.
-                if mine.callers.is_empty() && mine.owned_mutexes.is_empty() {
+                let donors_left = !mine.callers.is_empty() || !mine.owned_mutexes.is_empty();
+                if !donors_left {
                     mine.effective = mine.base;
                     mine.chain_height = 0;
-                } else {
-                    mine.slice_left = me_slice;
-                    let to_now = (theirs.effective, theirs.slice_left);
-                    self.settle_in_place(me);
-                    return Some(to_now);
                 }
+                donors_left
             }
             _ => return None,
-        }
+        };
         mine.slice_left = me_slice;
-        Some((theirs.effective, theirs.slice_left))
+        let to_now = (theirs.effective, theirs.slice_left);
+        if recompute {
+            self.settle_in_place(me);
+        }
+        Some(to_now)
     }
 
     /// `propagate_from(tid)` for a thread at the end of its chain (no

@@ -105,9 +105,7 @@ impl Scheduler {
     /// Whether `tid` sits in this CPU's ready queue.
     #[must_use]
     pub fn is_queued(&self, tid: ThreadId) -> bool {
-        self.links
-            .get(tid.slot())
-            .is_some_and(|link| link.position().is_some())
+        self.queued_level(tid).is_some()
     }
 
     /// The live slice left of a runnable thread of this CPU (current or

@@ -18,9 +18,10 @@
 //! slot and sets `woken` under [`KIPC`], releases it, then calls
 //! [`task::wake`]; the waiter blocks with
 //! [`task::block_current_unless_woken`], which reads the flag under the
-//! thread-table lock (the one [`task::wake`] takes), and loops until the flag is set (so stray wake-ups are
-//! harmless). Syscalls run with interrupts off, so nothing else runs on this
-//! CPU between releasing [`KIPC`] and blocking.
+//! thread-table lock (the one [`task::wake`] takes), and loops until the
+//! flag is set (so stray wake-ups are harmless). Syscalls run with
+//! interrupts off, so nothing else runs on this CPU between releasing
+//! [`KIPC`] and blocking.
 //!
 //! The fast path (`sync.rs`) is seL4's: `plan_fastpath` (guards only,
 //! mutating nothing), the point of no return, `commit`, and a direct switch
@@ -493,9 +494,11 @@ pub fn on_process_exit(pid: Pid) {
     }
 }
 
-/// The IPC fast path for `call` and `reply_recv` without flags (the
-/// dispatcher tries it first): `None` if it does not apply (nothing
-/// changed), else the operation's result words and badge.
+/// `call` and `reply_recv` without flags (the dispatcher tries this first):
+/// the fast path, or the general operation under the same IPC-lock hold
+/// when a fast-path guard refuses ([`sync::fast`]). `None`, with nothing
+/// changed, when the fast path is off or IPC state for this thread does not
+/// exist yet; else the operation's result words and badge.
 pub fn fast_syscall(
     opcode: u32,
     capability: u64,
