@@ -41,10 +41,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     {
         match result {
             Ok((out, out_badge)) if canonical_user(frame.rip) => {
-                frame.rax = 0;
-                [frame.rdx, frame.r10, frame.r8, frame.r9] = out;
-                frame.rsi = out_badge;
-                return;
+                return write_success(frame, out, out_badge);
             }
             Ok((out, out_badge)) => return finish(frame, Ok(out), out_badge),
             Err(e) => return finish(frame, Err(e), 0),
@@ -100,18 +97,21 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
                 // Success returns at once, like echo (a thread whose process
                 // was killed meanwhile dies at its next interrupt); errors
                 // take the common tail, which reaps a killed caller.
-                Ok(out) if canonical_user(frame.rip) => {
-                    frame.rax = 0;
-                    [frame.rdx, frame.r10, frame.r8, frame.r9] = out;
-                    frame.rsi = badge;
-                    return;
-                }
+                Ok(out) if canonical_user(frame.rip) => return write_success(frame, out, badge),
                 other => other,
             }
         }
         _ => Err(IpcError::InvalidArgument),
     };
     finish(frame, result, badge);
+}
+
+/// Writes a successful result into a syscall frame: status 0 in `rax`, the
+/// data words in `rdx r10 r8 r9`, the badge in `rsi`.
+pub fn write_success(frame: &mut TrapFrame, data: [u64; 4], badge: u64) {
+    frame.rax = 0;
+    [frame.rdx, frame.r10, frame.r8, frame.r9] = data;
+    frame.rsi = badge;
 }
 
 /// The common tail: a killed caller dies here; the status, result words and
@@ -121,16 +121,12 @@ fn finish(frame: &mut TrapFrame, result: SysResult, badge: u64) {
         process::exit_current(ExitReason::Killed);
     }
     match result {
-        Ok(out) => {
-            frame.rax = 0;
-            frame.rdx = out[0];
-            frame.r10 = out[1];
-            frame.r8 = out[2];
-            frame.r9 = out[3];
+        Ok(out) => write_success(frame, out, badge),
+        Err(e) => {
+            frame.rax = e.code();
+            frame.rsi = badge;
         }
-        Err(e) => frame.rax = e.code(),
     }
-    frame.rsi = badge;
     if !canonical_user(frame.rip) {
         // SYSRET to a non-canonical rip would fault in ring 0.
         process::exit_current(ExitReason::Fault {

@@ -353,10 +353,10 @@ fn kick(targets: CpuSet) {
     }
 }
 
-/// How [`switch_to`] may enter a thread parked by [`park_and_switch`]:
-/// writes its syscall result into its TrapFrame and says whether it did
-/// (`false`: the result is not final; enter it through its kernel stack).
-pub type ResumeParked = fn(ThreadId, &mut TrapFrame) -> bool;
+/// The final, successful result of a thread parked by [`park_and_switch`]:
+/// its four data words and badge, which [`switch_to_resuming`] writes into
+/// its syscall frame to enter it straight in user mode.
+pub type ParkedResult = ([u64; 4], u64);
 
 fn switch_to(me: usize, prev: u64, next: u64) {
     switch_to_resuming(me, prev, next, None);
@@ -373,7 +373,7 @@ fn kthread(tid: u64) -> *mut KThread {
         .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
 }
 
-fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumeParked>) {
+fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResult>) {
     let prev_ptr = if prev == u64::MAX {
         core::ptr::null_mut()
     } else {
@@ -417,23 +417,23 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ResumePark
         crate::arch::x86_64::cpu::load_address_space(t.cr3);
         t.switch_ins.fetch_add(1, Ordering::Relaxed);
         arch::fpu_restore(&t.fpu);
-        if let Some(resume) = resume
+        if let Some((data, badge)) = resume
             && PARKED[next as usize].load(Ordering::Relaxed)
         {
             let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
             // SAFETY: a parked thread is blocked inside a syscall, so the top
             // of its kernel stack holds the syscall entry's TrapFrame, which
             // nothing else touches while it is not running.
-            if resume(t.tid, unsafe { &mut *frame }) {
-                PARKED[next as usize].store(false, Ordering::Relaxed);
-                CURRENT[me].store(next, Ordering::Release);
-                // SAFETY: interrupts are off; the address space, RSP0, the
-                // kernel stack top and the FPU are the parked thread's, whose
-                // kernel stack below the frame holds nothing to run (see
-                // `park_and_switch`); its rip is the user's syscall return.
-                unsafe { arch::resume_user_frame(prev_slot, frame) };
-                return;
-            }
+            crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
+            PARKED[next as usize].store(false, Ordering::Relaxed);
+            CURRENT[me].store(next, Ordering::Release);
+            // SAFETY: interrupts are off; the address space, RSP0, the kernel
+            // stack top and the FPU are the parked thread's, whose kernel
+            // stack below the frame holds nothing to run (see
+            // `park_and_switch`); its rip is a canonical user address (a
+            // thread parks only then).
+            unsafe { arch::resume_user_frame(prev_slot, frame) };
+            return;
         }
         t.saved_rsp
     };
@@ -644,15 +644,24 @@ pub fn ipc_fast_handoff(
     Ok(next)
 }
 
+/// Whether thread `tid` of this CPU is parked by [`park_and_switch`] (so a
+/// switch to it with its result enters it straight in user mode).
+pub fn is_parked(tid: ThreadId) -> bool {
+    PARKED
+        .get(tid.0 as usize)
+        .is_some_and(|p| p.load(Ordering::Relaxed))
+}
+
 /// Switches from the current thread, which [`ipc_fast_handoff`] blocked and
 /// whose syscall has nothing left to do but return its result, to `next`:
-/// straight into user mode if `next` is parked and `resume` fills its
-/// result in, else through `next`'s kernel stack. The current thread is
-/// parked meanwhile. Returns when it is resumed through its kernel stack (a
-/// wake-up by the general path, or a result not yet final); if it is resumed
-/// into user mode instead, this call never returns and its kernel stack is
-/// abandoned (nothing on it holds a lock or owns memory).
-pub fn park_and_switch(next: ThreadId, resume: ResumeParked) {
+/// straight into user mode when `next` is parked and `result` is its
+/// result, else through `next`'s kernel stack. The current thread is parked
+/// meanwhile if its syscall returns to a canonical user address. Returns
+/// when it is resumed through its kernel stack (a wake-up by the general
+/// path); if it is resumed into user mode instead, this call never returns
+/// and its kernel stack is abandoned (nothing on it holds a lock or owns
+/// memory).
+pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     let _irq = IrqGuard::new();
     let me = percpu::index() as usize;
     let prev = CURRENT[me].load(Ordering::Acquire);
@@ -660,8 +669,21 @@ pub fn park_and_switch(next: ThreadId, resume: ResumeParked) {
     if prev == next_raw || prev == u64::MAX {
         return;
     }
-    PARKED[prev as usize].store(true, Ordering::Relaxed);
-    switch_to_resuming(me, prev, next_raw, Some(resume));
+    let prev_ptr = kthread(prev);
+    if prev_ptr.is_null() {
+        return;
+    }
+    // SAFETY: the current thread's record lives while it runs (`kthread`);
+    // the top of its kernel stack holds its syscall entry's TrapFrame.
+    let rip = unsafe {
+        let top = (*prev_ptr).kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+        (*((top - core::mem::size_of::<TrapFrame>() as u64) as *const TrapFrame)).rip
+    };
+    // A non-canonical return address is the general path's to handle (it
+    // kills the thread; SYSRET to it would fault in ring 0).
+    let park = crate::arch::x86_64::syscall::canonical_user(rip);
+    PARKED[prev as usize].store(park, Ordering::Relaxed);
+    switch_to_resuming(me, prev, next_raw, result);
     PARKED[prev as usize].store(false, Ordering::Relaxed);
     finish_switch();
 }

@@ -372,12 +372,18 @@ pub(super) fn fast(
         });
     };
     begin(tid, t);
-    let partner = slot(to);
-    partner.deliver(data, badge);
-    partner.status.store(0, Ordering::Relaxed);
-    partner.woken.store(true, Ordering::Release);
+    // The partner parked in its own fast path (and runs next) takes its
+    // result straight into its syscall frame; else its slot holds it for
+    // its wait to read.
+    let direct = (next == to && task::is_parked(to)).then_some((data, badge));
+    if direct.is_none() {
+        let partner = slot(to);
+        partner.deliver(data, badge);
+        partner.status.store(0, Ordering::Relaxed);
+        partner.woken.store(true, Ordering::Release);
+    }
     drop(guard);
-    task::park_and_switch(next, resume_parked);
+    task::park_and_switch(next, direct);
     // Resumed through the kernel stack: the general wake-up protocol.
     wait(tid, on, None, None);
     let s = slot(tid);
@@ -422,21 +428,6 @@ fn fast_step(
         }
         _ => None,
     }
-}
-
-/// Writes the final, successful result of parked thread `tid` into its
-/// syscall frame (as the dispatcher's success return would); `false` if
-/// there is none yet, or an error (the general path reports errors).
-fn resume_parked(tid: ThreadId, frame: &mut crate::arch::x86_64::idt::TrapFrame) -> bool {
-    let s = slot(tid);
-    if !s.woken.load(Ordering::Acquire) || s.status.load(Ordering::Acquire) != 0 {
-        return false;
-    }
-    let (data, badge) = s.message();
-    frame.rax = 0;
-    [frame.rdx, frame.r10, frame.r8, frame.r9] = data;
-    frame.rsi = badge;
-    true
 }
 
 /// `send`: delivers `data` to a receiver waiting on `token`'s endpoint, or
