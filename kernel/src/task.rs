@@ -13,7 +13,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sched::{
     CpuId, CpuSet, Decision, Inbox, Inboxes, PiConfig, Priority, SchedConfig, Scheduler,
@@ -79,9 +79,40 @@ static DEAD_PREV: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; M
 static PENDING: [crate::sync::IrqMutex<Option<Scheduler>>; MAX_CPUS] =
     [const { crate::sync::IrqMutex::new(None) }; MAX_CPUS];
 
-/// Runs `f` on this CPU's own scheduler. `None` before per-CPU data and
-/// [`init`] are set up. Never nest it (the cell panics on re-entry).
+/// Runs `f` on this CPU's own scheduler, its books first brought up to date
+/// with a pending scheduling-context donation ([`materialize`], which takes
+/// the thread-table lock: never call this with that lock held; see
+/// [`with_sched_locked`]). `None` before per-CPU data and [`init`] are set
+/// up. Never nest it (the cell panics on re-entry).
 fn with_sched<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
+    with_sched_raw(irq, |sched| {
+        if donating(sched) {
+            let inboxes = INBOXES.get()?;
+            let mut guard = TABLE.lock();
+            materialize(sched, guard.as_mut()?, inboxes);
+        }
+        Some(f(sched))
+    })
+    .flatten()
+}
+
+/// [`with_sched`] for a caller that holds the thread-table lock: `table`.
+fn with_sched_locked<R>(
+    irq: &IrqGuard,
+    table: &mut ThreadTable,
+    f: impl FnOnce(&mut Scheduler, &mut ThreadTable) -> R,
+) -> Option<R> {
+    with_sched_raw(irq, |sched| {
+        if donating(sched) {
+            materialize(sched, table, INBOXES.get()?);
+        }
+        Some(f(sched, table))
+    })
+    .flatten()
+}
+
+/// This CPU's scheduler as it is (see [`with_sched`]).
+fn with_sched_raw<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
     let cpu = percpu::current()?;
     cpu.sched.with(irq, |slot| {
         let sched = match slot {
@@ -107,7 +138,113 @@ fn with_table<R>(
     let inboxes = INBOXES.get()?;
     let mut guard = TABLE.lock();
     let table = guard.as_mut()?;
-    with_sched(irq, |sched| f(sched, table, inboxes))
+    with_sched_locked(irq, table, |sched, table| f(sched, table, inboxes))
+}
+
+/// Scheduling-context donation on the IPC fast path, per CPU: while a
+/// client `c` that called a server `s` parked in its own fast path waits
+/// for the reply, the CPU runs `s` on `c`'s behalf without telling the
+/// scheduler: its books still say that `c` runs and `s` waits to receive,
+/// `c`'s slice pays for `s`'s time, and `s` runs at `c`'s priority (which,
+/// as `c` ran, nothing queued here beats), which is what lending `c`'s
+/// priority to `s` would give. `s`'s reply ends the donation with nothing
+/// to undo, so a same-CPU call and its reply touch neither the thread table
+/// nor its lock. Anything else that needs this CPU's books first makes them
+/// true ([`materialize`]): every [`with_sched`], so every tick, wake,
+/// block, yield and exit. Packed `c << 32 | s`; `u64::MAX`: none. Read and
+/// written only by its CPU with interrupts off (other CPUs read it for
+/// reports only).
+static DONATION: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
+/// The donating client's IPC result flag (set once its reply or error is
+/// final), per CPU, with [`DONATION`].
+static DONOR_WOKEN: [core::sync::atomic::AtomicPtr<AtomicBool>; MAX_CPUS] =
+    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+fn unpack(raw: u64) -> (ThreadId, ThreadId) {
+    (ThreadId((raw >> 32) as u32), ThreadId(raw as u32))
+}
+
+/// Whether `sched`'s CPU has a donation pending.
+fn donating(sched: &Scheduler) -> bool {
+    DONATION
+        .get(usize::from(sched.cpu().0))
+        .is_some_and(|d| d.load(Ordering::Relaxed) != u64::MAX)
+}
+
+/// The donation on this CPU, if any: (client, server).
+pub fn donation() -> Option<(ThreadId, ThreadId)> {
+    let raw = DONATION[percpu::index() as usize].load(Ordering::Relaxed);
+    (raw != u64::MAX).then(|| unpack(raw))
+}
+
+/// Ends the donation of `sched`'s CPU by making its books true, at the
+/// thread-table lock (held by the caller): the client blocks waiting for
+/// the server's reply (lending it its priority) and the server is the
+/// current thread, as the scheduler's own IPC hand-off would have left
+/// them. When that is refused, or the client's result is already final
+/// (the server's process died meanwhile), the server is simply made
+/// current and the client merely preempted: it runs again through its
+/// kernel stack, whose wait loop reads its result or blocks again as the
+/// general path does. A queued thread that beats the server then runs at
+/// the next tick at the latest.
+fn materialize(sched: &mut Scheduler, table: &mut ThreadTable, inboxes: &Inboxes) {
+    let cpu = usize::from(sched.cpu().0);
+    let raw = DONATION[cpu].swap(u64::MAX, Ordering::Relaxed);
+    if raw == u64::MAX {
+        return;
+    }
+    let (client, server) = unpack(raw);
+    let woken = DONOR_WOKEN[cpu].swap(core::ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: set by `donate_and_switch` from a `&'static AtomicBool`.
+    let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
+    let now = rdtsc_ordered();
+    let on = sched::BlockedOn::Reply(server);
+    if !final_result && sched.handoff(table, inboxes, client, on, server, now).is_ok() {
+        let _ = sched.adopt(table, server, now);
+        return;
+    }
+    let _ = sched.wake(table, inboxes, server);
+    if !sched.is_queued(server) {
+        let _ = sched.drain_inbox(table, inboxes);
+    }
+    let _ = sched.adopt(table, server, now);
+}
+
+/// Whether the current thread may donate its scheduling context to
+/// `server` for a same-CPU call: no donation is pending here and `server`
+/// is parked in its own fast path (so it waits to receive, on this CPU).
+pub fn can_donate(server: ThreadId) -> bool {
+    donation().is_none() && is_parked(server)
+}
+
+/// The current thread `client` calls `server` ([`can_donate`]) on the fast
+/// path: the CPU runs `server` on its behalf (see [`DONATION`]), entering it
+/// with `result`. `woken` is the client's IPC result flag. Returns as
+/// [`park_and_switch`] does.
+pub fn donate_and_switch(
+    client: ThreadId,
+    server: ThreadId,
+    woken: &'static AtomicBool,
+    result: Option<ParkedResult>,
+) {
+    let me = percpu::index() as usize;
+    DONOR_WOKEN[me].store(woken as *const AtomicBool as *mut AtomicBool, Ordering::Relaxed);
+    DONATION[me].store(
+        u64::from(client.0) << 32 | u64::from(server.0),
+        Ordering::Relaxed,
+    );
+    park_and_switch(server, result);
+}
+
+/// The server of this CPU's donation replies to its client on the fast
+/// path: the donation ends (the books were right all along) and the CPU
+/// switches back to the client, entering it with `result`. Returns as
+/// [`park_and_switch`] does.
+pub fn end_donation_and_switch(client: ThreadId, result: Option<ParkedResult>) {
+    let me = percpu::index() as usize;
+    DONATION[me].store(u64::MAX, Ordering::Relaxed);
+    DONOR_WOKEN[me].store(core::ptr::null_mut(), Ordering::Relaxed);
+    park_and_switch(client, result);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -288,7 +425,7 @@ pub fn spawn(
     // is another CPU's).
     if cpu == percpu::index() {
         // The caller is mid-syscall; the new thread runs at the next pick.
-        let _ = with_sched(&irq, |sched| sched.enqueue(table, tid));
+        let _ = with_sched_locked(&irq, table, |sched, table| sched.enqueue(table, tid));
         drop(guard);
     } else {
         drop(guard);

@@ -410,6 +410,47 @@ impl Scheduler {
         self.pick_next(now).ok_or(invalid)
     }
 
+    /// Makes `tid`, a thread queued on this CPU, the current one at once
+    /// whatever its priority; the current thread (charged up to `now`) goes
+    /// back to its queue. For a CPU that has been running `tid` on the
+    /// current thread's behalf (the kernel's scheduling-context donation on
+    /// the IPC fast path) and now makes its books say so. Returns
+    /// `Reschedule` when a queued thread beats `tid`.
+    ///
+    /// # Errors
+    /// [`SchedError::InvalidState`] unless `tid` is queued here; nothing
+    /// changed.
+    pub fn adopt(
+        &mut self,
+        table: &ThreadTable,
+        tid: ThreadId,
+        now: u64,
+    ) -> Result<Decision, SchedError> {
+        if self.current == Some(tid) {
+            return Ok(Decision::Stay);
+        }
+        if !self.is_queued(tid) {
+            return Err(SchedError::InvalidState {
+                thread: tid,
+                state: table.get(tid)?.state,
+            });
+        }
+        self.charge(now);
+        self.put_back_current();
+        let (level, slice) = self
+            .unqueue(tid)
+            .ok_or(SchedError::InvalidState {
+                thread: tid,
+                state: ThreadState::Ready,
+            })?;
+        self.make_current(tid, level, slice);
+        Ok(if self.queue.highest() > Some(level) {
+            Decision::Reschedule
+        } else {
+            Decision::Stay
+        })
+    }
+
     /// [`Scheduler::handoff`] for the two IPC shapes
     /// ([`ThreadTable::ipc_handoff_in_place`]) when `to` runs at once: no
     /// attention list, no queueing. `false`, changing nothing, otherwise.

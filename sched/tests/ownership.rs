@@ -33,6 +33,9 @@ enum Op {
     Wake(u16, u32),
     SetPriority(u16, u32, u8),
     Exit(u16),
+    /// A CPU makes a thread it has queued current at once (the end of a
+    /// scheduling-context donation), then carries out what that asks for.
+    Adopt(u16, u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,7 +46,8 @@ fn op() -> impl Strategy<Value = Op> {
         (cpu.clone(), 0..THREADS + 2).prop_map(|(c, on)| Op::Block(c, on)),
         (cpu.clone(), 0..THREADS).prop_map(|(c, t)| Op::Wake(c, t)),
         (cpu.clone(), 0..THREADS, 0u8..40).prop_map(|(c, t, p)| Op::SetPriority(c, t, p)),
-        cpu.prop_map(Op::Exit),
+        cpu.clone().prop_map(Op::Exit),
+        (cpu, 0..THREADS).prop_map(|(c, t)| Op::Adopt(c, t)),
     ]
 }
 
@@ -107,7 +111,7 @@ impl World {
         }
     }
 
-    fn apply(&mut self, op: &Op) {
+    fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
         let World {
             table,
             inboxes,
@@ -126,7 +130,7 @@ impl World {
             }
             Op::Block(c, on) => {
                 let sched = &mut cpus[usize::from(c)];
-                let Some(me) = sched.current() else { return };
+                let Some(me) = sched.current() else { return Ok(()) };
                 let on = match on {
                     0 => BlockedOn::Receive,
                     1 => BlockedOn::Sleep,
@@ -150,13 +154,26 @@ impl World {
             }
             Op::Exit(c) => {
                 let sched = &mut cpus[usize::from(c)];
-                let Some(me) = sched.current() else { return };
+                let Some(me) = sched.current() else { return Ok(()) };
                 if let Ok(d) = sched.exit(table, inboxes, me) {
                     self.run(c, d);
                 }
             }
+            Op::Adopt(c, t) => {
+                let sched = &mut cpus[usize::from(c)];
+                let queued = sched.is_queued(ThreadId(t));
+                match sched.adopt(table, ThreadId(t), *now) {
+                    Ok(d) => {
+                        prop_assert!(queued || sched.current() == Some(ThreadId(t)));
+                        prop_assert_eq!(sched.current(), Some(ThreadId(t)));
+                        self.run(c, d);
+                    }
+                    Err(_) => prop_assert!(!queued, "{:?} queued on {} but refused", t, c),
+                }
+            }
         }
         self.deliver();
+        Ok(())
     }
 
     fn check(&self) -> Result<(), TestCaseError> {
@@ -225,7 +242,7 @@ proptest! {
         let mut world = World::new(&priorities);
         world.check()?;
         for op in &ops {
-            world.apply(op);
+            world.apply(op)?;
             world.check()?;
         }
     }

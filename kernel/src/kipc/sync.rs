@@ -357,7 +357,7 @@ pub(super) fn fast(
     if opcode != op::CALL && opcode != op::REPLY_RECV {
         return None;
     }
-    let Some((next, on, to, badge)) = fast_step(k, tid, me, opcode, token, t) else {
+    let Some((next, on, to, badge, how)) = fast_step(k, tid, me, opcode, token, t) else {
         let after = if opcode == op::CALL {
             call_locked(k, tid, token, data, t)
         } else {
@@ -383,17 +383,33 @@ pub(super) fn fast(
         partner.woken.store(true, Ordering::Release);
     }
     drop(guard);
-    task::park_and_switch(next, direct);
+    match how {
+        Switch::Handoff => task::park_and_switch(next, direct),
+        Switch::Donate => task::donate_and_switch(tid, to, &slot(tid).woken, direct),
+        Switch::EndDonation => task::end_donation_and_switch(to, direct),
+    }
     // Resumed through the kernel stack: the general wake-up protocol.
     wait(tid, on, None, None);
     let s = slot(tid);
     Some(s.result().map(|()| s.message()))
 }
 
+/// How the fast path hands the CPU to its partner.
+enum Switch {
+    /// The scheduler's hand-off ([`task::ipc_fast_handoff`]) took place.
+    Handoff,
+    /// A call: the CPU runs the server on the caller's behalf
+    /// ([`task::donate_and_switch`]); the scheduler is not involved.
+    Donate,
+    /// The reply of the server of this CPU's donation: it ends
+    /// ([`task::end_donation_and_switch`]).
+    EndDonation,
+}
+
 /// The fast path of `call` or `reply_recv` up to and past its point of no
-/// return: the thread to switch to, this thread's wait, the partner and the
-/// badge it gets (0 for a reply); `None` (nothing changed) when a guard
-/// refuses.
+/// return: the thread to switch to, this thread's wait, the partner, the
+/// badge it gets (0 for a reply) and how the switch is made; `None`
+/// (nothing changed) when a guard refuses.
 fn fast_step(
     k: &mut Kipc,
     tid: ThreadId,
@@ -401,30 +417,38 @@ fn fast_step(
     opcode: u32,
     token: CapToken,
     t: u64,
-) -> Option<(ThreadId, BlockedOn, ThreadId, u64)> {
+) -> Option<(ThreadId, BlockedOn, ThreadId, u64, Switch)> {
     match opcode {
         op::CALL => {
             let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.receiver())?;
             let on = BlockedOn::Reply(to);
-            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
+            let (next, how) = if task::can_donate(to) {
+                (to, Switch::Donate)
+            } else {
+                (task::ipc_fast_handoff(tid, on, to, t).ok()?, Switch::Handoff)
+            };
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
             super::count_fast_hit(false);
             if let Some(info) = k.endpoint_info(plan.endpoint()) {
                 info.metrics.record_immediate();
             }
-            Some((next, on, to, plan.badge()))
+            Some((next, on, to, plan.badge(), how))
         }
         op::REPLY_RECV => {
             let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.caller())?;
             let on = BlockedOn::Receive;
-            let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
+            let (next, how) = if task::donation() == Some((to, tid)) {
+                (to, Switch::EndDonation)
+            } else {
+                (task::ipc_fast_handoff(tid, on, to, t).ok()?, Switch::Handoff)
+            };
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);
             super::count_fast_hit(true);
-            Some((next, on, to, 0))
+            Some((next, on, to, 0, how))
         }
         _ => None,
     }
