@@ -18,6 +18,7 @@ mod scenario {
     pub const HAMMER: u64 = 7;
     pub const INVERSION: u64 = 8;
     pub const WAKEUPS: u64 = 9;
+    pub const DONATION: u64 = 10;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -150,5 +151,28 @@ crate::ktest! {
     /// and a server on different CPUs, when two are online) and none lost.
     fn cross_cpu_wakeups_are_never_lost() {
         run("ipctest", scenario::WAKEUPS)
+    }
+}
+
+crate::ktest! {
+    /// Scheduling-context donation: same-CPU calls to a server parked in
+    /// its fast path run it without the scheduler, and everything that
+    /// needs the scheduler's books while it serves (a priority query, timer
+    /// ticks, spawning and waiting, a nested call, a plain reply, a fault)
+    /// gets them right: every answer is checked, the server reports the
+    /// client's priority lent to it, and its fault reaches the client as
+    /// `ProcessNotFound`. With the fast path on, most of the calls donate;
+    /// with it off, none does. Nothing leaks.
+    fn ipc_donation_survives_everything_the_server_does() {
+        let before = crate::task::donations();
+        scenario(scenario::DONATION)?;
+        let donated = crate::task::donations() - before;
+        crate::kprintln!("ipc: {donated} calls donated their scheduling context");
+        if crate::kipc::fastpath() {
+            crate::kensure!(donated >= 200, "only {donated} of ~210 calls donated");
+        } else {
+            crate::kensure!(donated == 0, "fast path off, yet {donated} donations");
+        }
+        Ok(())
     }
 }

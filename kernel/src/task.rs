@@ -160,6 +160,9 @@ static DONATION: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MA
 static DONOR_WOKEN: [core::sync::atomic::AtomicPtr<AtomicBool>; MAX_CPUS] =
     [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
+/// Donations made, per CPU (see [`donations`]).
+static DONATIONS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
 fn unpack(raw: u64) -> (ThreadId, ThreadId) {
     (ThreadId((raw >> 32) as u32), ThreadId(raw as u32))
 }
@@ -199,7 +202,11 @@ fn materialize(sched: &mut Scheduler, table: &mut ThreadTable, inboxes: &Inboxes
     let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
     let now = rdtsc_ordered();
     let on = sched::BlockedOn::Reply(server);
-    if !final_result && sched.handoff(table, inboxes, client, on, server, now).is_ok() {
+    if !final_result
+        && sched
+            .handoff(table, inboxes, client, on, server, now)
+            .is_ok()
+    {
         let _ = sched.adopt(table, server, now);
         return;
     }
@@ -228,11 +235,15 @@ pub fn donate_and_switch(
     result: Option<ParkedResult>,
 ) {
     let me = percpu::index() as usize;
-    DONOR_WOKEN[me].store(woken as *const AtomicBool as *mut AtomicBool, Ordering::Relaxed);
+    DONOR_WOKEN[me].store(
+        woken as *const AtomicBool as *mut AtomicBool,
+        Ordering::Relaxed,
+    );
     DONATION[me].store(
         u64::from(client.0) << 32 | u64::from(server.0),
         Ordering::Relaxed,
     );
+    DONATIONS[me].fetch_add(1, Ordering::Relaxed);
     park_and_switch(server, result);
 }
 
@@ -836,11 +847,30 @@ pub fn cpu_of(tid: ThreadId) -> Option<u32> {
 
 /// The effective (inherited) and base priority of a thread.
 pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
-    TABLE
-        .lock()
-        .as_ref()
-        .and_then(|table| table.get(tid).ok())
-        .map(|t| (t.effective_priority().0, t.base_priority().0))
+    let guard = TABLE.lock();
+    let table = guard.as_ref()?;
+    let thread = table.get(tid).ok()?;
+    let mut effective = thread.effective_priority();
+    // A server running on a client's behalf (a donation not yet in the
+    // books) has the priority the client lends it once they are.
+    if table.priority_inheritance() {
+        for raw in DONATION.iter().map(|d| d.load(Ordering::Relaxed)) {
+            let (client, server) = unpack(raw);
+            if raw != u64::MAX
+                && server == tid
+                && let Ok(client) = table.get(client)
+            {
+                effective = effective.max(client.effective_priority());
+            }
+        }
+    }
+    Some((effective.0, thread.base_priority().0))
+}
+
+/// How many same-CPU calls ran their server by scheduling-context donation
+/// since boot (all CPUs).
+pub fn donations() -> u64 {
+    DONATIONS.iter().map(|d| d.load(Ordering::Relaxed)).sum()
 }
 
 /// Makes a blocked thread runnable again (on its own CPU, through its inbox

@@ -437,12 +437,10 @@ impl Scheduler {
         }
         self.charge(now);
         self.put_back_current();
-        let (level, slice) = self
-            .unqueue(tid)
-            .ok_or(SchedError::InvalidState {
-                thread: tid,
-                state: ThreadState::Ready,
-            })?;
+        let (level, slice) = self.unqueue(tid).ok_or(SchedError::InvalidState {
+            thread: tid,
+            state: ThreadState::Ready,
+        })?;
         self.make_current(tid, level, slice);
         Ok(if self.queue.highest() > Some(level) {
             Decision::Reschedule

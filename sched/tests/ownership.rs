@@ -130,7 +130,9 @@ impl World {
             }
             Op::Block(c, on) => {
                 let sched = &mut cpus[usize::from(c)];
-                let Some(me) = sched.current() else { return Ok(()) };
+                let Some(me) = sched.current() else {
+                    return Ok(());
+                };
                 let on = match on {
                     0 => BlockedOn::Receive,
                     1 => BlockedOn::Sleep,
@@ -154,7 +156,9 @@ impl World {
             }
             Op::Exit(c) => {
                 let sched = &mut cpus[usize::from(c)];
-                let Some(me) = sched.current() else { return Ok(()) };
+                let Some(me) = sched.current() else {
+                    return Ok(());
+                };
                 if let Ok(d) = sched.exit(table, inboxes, me) {
                     self.run(c, d);
                 }

@@ -426,7 +426,10 @@ fn fast_step(
             let (next, how) = if task::can_donate(to) {
                 (to, Switch::Donate)
             } else {
-                (task::ipc_fast_handoff(tid, on, to, t).ok()?, Switch::Handoff)
+                (
+                    task::ipc_fast_handoff(tid, on, to, t).ok()?,
+                    Switch::Handoff,
+                )
             };
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
@@ -443,7 +446,10 @@ fn fast_step(
             let (next, how) = if task::donation() == Some((to, tid)) {
                 (to, Switch::EndDonation)
             } else {
-                (task::ipc_fast_handoff(tid, on, to, t).ok()?, Switch::Handoff)
+                (
+                    task::ipc_fast_handoff(tid, on, to, t).ok()?,
+                    Switch::Handoff,
+                )
             };
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);

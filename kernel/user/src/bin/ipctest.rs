@@ -30,6 +30,11 @@ mod scenario {
     pub const INVERSION: u64 = 8;
     /// 50,000 cross-CPU calls: 100,000 wake/sleep cycles across CPUs.
     pub const WAKEUPS: u64 = 9;
+    /// Same-CPU calls that run the server by scheduling-context donation,
+    /// with everything that must end a donation done by the server while it
+    /// serves: a priority query, ticks, a spawn and wait, a nested call, a
+    /// plain reply, a fault.
+    pub const DONATION: u64 = 10;
 }
 
 /// Roles of the spawned copies.
@@ -57,6 +62,45 @@ mod role {
     /// INVERSION's high-priority client (CPU in the parameter): starts the
     /// hog, sleeps, calls, then exits `HOG_ALIVE` or `HOG_DONE`.
     pub const INV_CLIENT: u64 = 0x18;
+    /// DONATION's server: slot 0 receives, slot 1 calls the nested server;
+    /// each call's word 0 says what to do (`don::*`).
+    pub const DON_SERVER: u64 = 0x1a;
+    /// DONATION's nested server: echo (word 0 + 1) on slot 0 until QUIT.
+    pub const DON_NESTED: u64 = 0x1b;
+    /// DONATION's doomed client: echo calls with 1 ms of server work each
+    /// through slot 0, until it is killed.
+    pub const DON_VICTIM: u64 = 0x1d;
+    /// DONATION's killer (on another CPU): receives a pid on slot 0 and
+    /// kills it when the trigger comes: with `param` 0, once the process
+    /// was switched in more often than the count that came with it; with 1,
+    /// once the server that came with it runs at a lent priority.
+    pub const DON_KILLER: u64 = 0x1c;
+}
+
+/// What the DONATION server does for a call (word 0); it replies with
+/// `reply_recv` unless said otherwise.
+mod don {
+    /// Word 1 + 1.
+    pub const ECHO: u64 = 1;
+    /// Its effective and base priority (`proc_info`), at once.
+    pub const PRIORITY: u64 = 2;
+    /// Spins word 1 ms (timer ticks come), then as PRIORITY.
+    pub const SPIN: u64 = 3;
+    /// Spawns a `worker` that exits with word 1, waits for it, replies its
+    /// exit code.
+    pub const SPAWN: u64 = 4;
+    /// Calls the nested server with word 1, replies its answer.
+    pub const NESTED: u64 = 5;
+    /// Word 1 + 1 with a plain `reply`, then a `recv`.
+    pub const SPLIT: u64 = 6;
+    /// Reads an unmapped address: the server dies of a page fault.
+    pub const FAULT: u64 = 7;
+    /// Spins until it is killed (from another CPU).
+    pub const KILLED: u64 = 8;
+    /// Spins word 1 ms, then as ECHO of 0.
+    pub const WORK: u64 = 9;
+    /// Replies with a plain `reply` and exits 0.
+    pub const QUIT: u64 = super::QUIT;
 }
 
 /// INVERSION timing (TSC-measured spins; the verdict is by ordering).
@@ -129,6 +173,11 @@ fn main(arg: u64) -> u64 {
         role::DOOMED_SERVER => doomed_server(param),
         role::DOOMED_CLIENT => doomed_client(),
         role::HAMMER_CLIENT => hammer_client(param),
+        scenario::DONATION => donation(),
+        role::DON_SERVER => don_server(),
+        role::DON_NESTED => don_nested(),
+        role::DON_KILLER => don_killer(param),
+        role::DON_VICTIM => don_victim(),
         other => {
             println!("ipctest: unknown mode {other:#x}");
             255
@@ -1063,4 +1112,355 @@ fn inv_client(cpu: u32) -> u64 {
     let latency_ns = (t1 - t0) * 1_000_000_000 / hz.max(1);
     // Exit code: the verdict in the low byte, the latency (ns) above it.
     (latency_ns << 8) | if alive { HOG_ALIVE } else { HOG_DONE }
+}
+
+/// DONATION: this process (the client) calls a lower-priority server on its
+/// own CPU. Once the server has answered through `reply_recv` it is parked
+/// in the fast path, and the next call runs it on the client's behalf
+/// without the scheduler (scheduling-context donation). Each request below
+/// follows an echo, so it is served under a donation, and makes the server
+/// do something that needs the scheduler's books: it must be answered right
+/// and the server must see the client's priority lent to it. The fault must
+/// reach the client as `ProcessNotFound`, not a hang.
+fn donation() -> u64 {
+    let here = this_cpu();
+    let at = |priority| Placement {
+        cpu: Some(here),
+        priority,
+    };
+    let me = rt::proc_info(rt::self_pid());
+    check!(1, me.is_ok(), "proc_info: {me:?}");
+    let my_priority = me.map_or(0, |i| i.2);
+    let server_priority = 3u8;
+    check!(
+        2,
+        my_priority > u64::from(server_priority),
+        "client priority {my_priority} too low for the scenario"
+    );
+    let (Ok((server_ep, send)), Ok((nested_ep, nested_send))) =
+        (Endpoint::create(0), Endpoint::create(0))
+    else {
+        return 3;
+    };
+    let server = rt::spawn("ipctest", role::DON_SERVER, at(server_priority));
+    let nested = rt::spawn("ipctest", role::DON_NESTED, at(server_priority));
+    check!(
+        4,
+        server.is_ok() && nested.is_ok(),
+        "spawn: {server:?} {nested:?}"
+    );
+    let (server, nested) = (server.unwrap_or(0), nested.unwrap_or(0));
+    let grants = [
+        rt::ipc::grant(server_ep.0, server, Rights::RECEIVE, 0),
+        rt::ipc::grant(nested_send.0, server, Rights::SEND, 0),
+        rt::ipc::grant(nested_ep.0, nested, Rights::RECEIVE, 0),
+    ];
+    check!(
+        5,
+        grants == [Ok(initial_cap(0)), Ok(initial_cap(1)), Ok(initial_cap(0))],
+        "grants: {grants:?}"
+    );
+    let call = |op: u64, arg: u64| send.send_recv([op, arg, 0, 0]);
+    let echo = |n: u64| call(don::ECHO, n) == Ok([n + 1, 0, 0, 0]);
+    // Warm up: the first call finds the server in a general `recv`.
+    for n in 0..3 {
+        check!(6, echo(n), "echo {n}");
+    }
+    let lent = |r: Result<[u64; 4], IpcError>| matches!(r, Ok([e, b, _, _]) if e == my_priority && b == u64::from(server_priority));
+    check!(7, echo(10), "echo");
+    let r = call(don::PRIORITY, 0);
+    check!(8, lent(r), "priority under a donation: {r:?}");
+    check!(9, echo(11), "echo");
+    let r = call(don::SPIN, 30);
+    check!(10, lent(r), "priority after 30 ms of ticks: {r:?}");
+    check!(11, echo(12), "echo");
+    let r = call(don::SPAWN, 42);
+    check!(12, r == Ok([42, 0, 0, 0]), "spawn and wait: {r:?}");
+    check!(13, echo(13), "echo");
+    let r = call(don::NESTED, 7);
+    check!(14, r == Ok([8, 0, 0, 0]), "nested call: {r:?}");
+    check!(15, echo(14), "echo");
+    let r = call(don::SPLIT, 99);
+    check!(16, r == Ok([100, 0, 0, 0]), "reply then recv: {r:?}");
+    for n in 0..200 {
+        check!(17, echo(n), "echo {n}");
+    }
+    let r = call(don::FAULT, 0);
+    check!(
+        18,
+        r == Err(IpcError::ProcessNotFound),
+        "server fault: {r:?}"
+    );
+    let ended = rt::wait(server);
+    check!(
+        19,
+        matches!(ended, Ok((2, 14, _))),
+        "server ended {ended:?}"
+    );
+    let quit = nested_send.send_recv([QUIT, 0, 0, 0]);
+    check!(20, quit == Ok([QUIT, 0, 0, 0]), "nested quit: {quit:?}");
+    check!(21, exited_ok(nested), "nested server failed");
+    println!(
+        "ipctest: donated calls answered through a priority query, ticks, spawn, nested call, split reply and a fault"
+    );
+    // Killed from another CPU while it serves (the kill may land before the
+    // server's CPU has put the donation in its books, or after).
+    let other = if here == 0 { 1 } else { 0 };
+    if !cpu_online(other) {
+        println!("ipctest: one CPU: no kill from another CPU");
+        return 0;
+    }
+    let (Ok((server_ep, send)), Ok((killer_ep, killer_send))) =
+        (Endpoint::create(0), Endpoint::create(0))
+    else {
+        return 22;
+    };
+    let server = rt::spawn("ipctest", role::DON_SERVER, at(server_priority));
+    let killer = spawn_role(role::DON_KILLER, 0, Some(other));
+    check!(
+        23,
+        server.is_ok() && killer.is_ok(),
+        "spawn: {server:?} {killer:?}"
+    );
+    let (server, killer) = (server.unwrap_or(0), killer.unwrap_or(0));
+    let grants = [
+        rt::ipc::grant(server_ep.0, server, Rights::RECEIVE, 0),
+        rt::ipc::grant(nested_send.0, server, Rights::SEND, 0),
+        rt::ipc::grant(killer_ep.0, killer, Rights::RECEIVE, 0),
+    ];
+    check!(
+        24,
+        grants == [Ok(initial_cap(0)), Ok(initial_cap(1)), Ok(initial_cap(0))],
+        "grants: {grants:?}"
+    );
+    let call = |op: u64, arg: u64| send.send_recv([op, arg, 0, 0]);
+    for n in 0..3 {
+        check!(25, call(don::ECHO, n) == Ok([n + 1, 0, 0, 0]), "echo {n}");
+    }
+    // The killer strikes once the server is switched in for the next call.
+    let ins = rt::proc_info(server).map_or(0, |i| i.0);
+    let mut told = killer_send.send([u64::from(server), ins, 0, 0]);
+    for _ in 0..CAP_TRIES {
+        if told != Err(IpcError::WouldBlock) {
+            break;
+        }
+        rt::yield_now();
+        told = killer_send.send([u64::from(server), ins, 0, 0]);
+    }
+    check!(29, told.is_ok(), "tell the killer: {told:?}");
+    let r = call(don::KILLED, 0);
+    check!(
+        26,
+        r == Err(IpcError::ProcessNotFound),
+        "server killed: {r:?}"
+    );
+    let ended = rt::wait(server);
+    check!(27, matches!(ended, Ok((1, _, _))), "server ended {ended:?}");
+    check!(28, exited_ok(killer), "killer failed");
+    println!(
+        "ipctest: a server killed from another CPU while it served a donated call woke its client"
+    );
+    // The client killed from another CPU while its call is served: the
+    // killer strikes when the server's priority shows the client's loan.
+    let (Ok((server_ep, send)), Ok((killer_ep, killer_send))) =
+        (Endpoint::create(0), Endpoint::create(0))
+    else {
+        return 30;
+    };
+    let server = rt::spawn("ipctest", role::DON_SERVER, at(server_priority));
+    let victim = spawn_role(role::DON_VICTIM, 0, Some(here));
+    let killer = spawn_role(role::DON_KILLER, 1, Some(other));
+    check!(
+        31,
+        server.is_ok() && victim.is_ok() && killer.is_ok(),
+        "spawn: {server:?} {victim:?} {killer:?}"
+    );
+    let (server, victim, killer) = (
+        server.unwrap_or(0),
+        victim.unwrap_or(0),
+        killer.unwrap_or(0),
+    );
+    let grants = [
+        rt::ipc::grant(server_ep.0, server, Rights::RECEIVE, 0),
+        rt::ipc::grant(nested_send.0, server, Rights::SEND, 0),
+        rt::ipc::grant(killer_ep.0, killer, Rights::RECEIVE, 0),
+        rt::ipc::grant(send.0, victim, Rights::SEND, 0),
+    ];
+    check!(
+        32,
+        grants
+            == [
+                Ok(initial_cap(0)),
+                Ok(initial_cap(1)),
+                Ok(initial_cap(0)),
+                Ok(initial_cap(0))
+            ],
+        "grants: {grants:?}"
+    );
+    let mut told = killer_send.send([u64::from(victim), u64::from(server), 0, 0]);
+    for _ in 0..CAP_TRIES {
+        if told != Err(IpcError::WouldBlock) {
+            break;
+        }
+        rt::yield_now();
+        told = killer_send.send([u64::from(victim), u64::from(server), 0, 0]);
+    }
+    check!(33, told.is_ok(), "tell the killer: {told:?}");
+    let ended = rt::wait(victim);
+    check!(34, matches!(ended, Ok((1, _, _))), "victim ended {ended:?}");
+    check!(35, exited_ok(killer), "killer failed");
+    let r = send.send_recv([don::ECHO, 5, 0, 0]);
+    check!(
+        36,
+        r == Ok([6, 0, 0, 0]),
+        "server after its client died: {r:?}"
+    );
+    let r = send.send_recv([don::QUIT, 0, 0, 0]);
+    check!(37, r == Ok([QUIT, 0, 0, 0]), "server quit: {r:?}");
+    check!(38, exited_ok(server), "server failed");
+    println!(
+        "ipctest: a client killed from another CPU while its donated call was served died alone"
+    );
+    0
+}
+
+/// DON_VICTIM: see [`donation`].
+fn don_victim() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let server = Endpoint(initial_cap(0));
+    loop {
+        let r = server.send_recv([don::WORK, 1, 0, 0]);
+        check!(2, r == Ok([1, 0, 0, 0]), "work: {r:?}");
+    }
+}
+
+/// DON_KILLER: see [`donation`].
+fn don_killer(param: u64) -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let Ok(m) = Endpoint(initial_cap(0)).recv() else {
+        return 2;
+    };
+    let [pid, arg, _, _] = m.data;
+    let pid = pid as u32;
+    if param == 0 {
+        // `arg`: the victim's switch-ins before the call to strike in.
+        while rt::proc_info(pid).is_ok_and(|i| i.0 <= arg) {}
+    } else {
+        // `arg`: the server whose raised priority shows the victim's call
+        // (from its third switch-in on: the first call finds the server in
+        // a general `recv`, later ones find it parked and are donated).
+        let server = arg as u32;
+        while rt::proc_info(server).is_ok_and(|i| i.0 < 3 || i.2 == i.3) {}
+    }
+    check!(3, rt::kill(pid).is_ok(), "kill {pid}");
+    0
+}
+
+/// DON_SERVER: see [`donation`].
+fn don_server() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(1), CAP_TRIES),
+        "no capabilities"
+    );
+    let ep = Endpoint(initial_cap(0));
+    let nested = Endpoint(initial_cap(1));
+    let me = rt::self_pid();
+    let priority = || rt::proc_info(me).map_or([0; 4], |i| [i.2, i.3, 0, 0]);
+    let mut m = match ep.recv() {
+        Ok(m) => m,
+        Err(e) => {
+            println!("ipctest: donation server recv: {e:?}");
+            return 2;
+        }
+    };
+    loop {
+        let [op, arg, _, _] = m.data;
+        let reply = match op {
+            don::ECHO => [arg + 1, 0, 0, 0],
+            don::PRIORITY => priority(),
+            don::SPIN => {
+                spin_ms(arg);
+                priority()
+            }
+            don::SPAWN => {
+                let code = rt::spawn(
+                    "worker",
+                    arg << 8,
+                    Placement {
+                        cpu: None,
+                        priority: 10,
+                    },
+                )
+                .and_then(rt::wait)
+                .map_or(u64::MAX, |r| r.1);
+                [code, 0, 0, 0]
+            }
+            don::NESTED => nested.send_recv([arg, 0, 0, 0]).unwrap_or([0; 4]),
+            don::SPLIT => {
+                check!(3, rt::ipc::reply([arg + 1, 0, 0, 0]).is_ok(), "reply");
+                m = match ep.recv() {
+                    Ok(m) => m,
+                    Err(_) => return 4,
+                };
+                continue;
+            }
+            don::FAULT => {
+                // SAFETY: none; the page fault is the point (the kernel
+                // kills this process).
+                unsafe { core::ptr::read_volatile(0x10 as *const u64) };
+                return 5;
+            }
+            don::WORK => {
+                spin_ms(arg);
+                [1, 0, 0, 0]
+            }
+            don::QUIT => {
+                check!(8, rt::ipc::reply([QUIT, 0, 0, 0]).is_ok(), "quit");
+                return 0;
+            }
+            don::KILLED => loop {
+                // No syscall: nothing on this CPU looks at its books
+                // until a tick or the kill's IPI.
+                spin_ms(1);
+            },
+            _ => return 6,
+        };
+        m = match ep.reply_recv(reply) {
+            Ok(m) => m,
+            Err(_) => return 7,
+        };
+    }
+}
+
+/// DON_NESTED: see [`donation`].
+fn don_nested() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let ep = Endpoint(initial_cap(0));
+    let mut m = match ep.recv() {
+        Ok(m) => m,
+        Err(_) => return 2,
+    };
+    while m.data[0] != QUIT {
+        m = match ep.reply_recv([m.data[0] + 1, 0, 0, 0]) {
+            Ok(m) => m,
+            Err(_) => return 3,
+        };
+    }
+    if rt::ipc::reply([QUIT, 0, 0, 0]).is_err() {
+        return 4;
+    }
+    0
 }
