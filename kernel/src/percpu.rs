@@ -123,6 +123,14 @@ pub struct PerCpu {
     /// scheduler after each of its operations and raised by a CPU that
     /// places a new thread here; read by placement (`task::place`).
     pub sched_load: core::sync::atomic::AtomicU32,
+    /// The IPC fast path's scheduling-context donation pending on this CPU
+    /// (see `task::materialize`): client << 32 | server, `u64::MAX`
+    /// for none. Written only by this CPU with interrupts off.
+    pub ipc_donation: AtomicU64,
+    /// The donating client's IPC result flag.
+    pub ipc_donor_woken: core::sync::atomic::AtomicPtr<core::sync::atomic::AtomicBool>,
+    /// Donations made on this CPU since boot.
+    pub ipc_donations: AtomicU64,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -151,6 +159,9 @@ impl PerCpu {
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
             sched: CpuLocal::new(None),
             sched_load: core::sync::atomic::AtomicU32::new(0),
+            ipc_donation: AtomicU64::new(u64::MAX),
+            ipc_donor_woken: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            ipc_donations: AtomicU64::new(0),
         };
         slot.self_ptr = slot as *const PerCpu;
         slot

@@ -85,11 +85,11 @@ static PENDING: [crate::sync::IrqMutex<Option<Scheduler>>; MAX_CPUS] =
 /// [`with_sched_locked`]). `None` before per-CPU data and [`init`] are set
 /// up. Never nest it (the cell panics on re-entry).
 fn with_sched<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
-    with_sched_raw(irq, |sched| {
-        if donating(sched) {
+    with_sched_raw(irq, |cpu, sched| {
+        if donating(cpu) {
             let inboxes = INBOXES.get()?;
             let mut guard = TABLE.lock();
-            materialize(sched, guard.as_mut()?, inboxes);
+            materialize(cpu, sched, guard.as_mut()?, inboxes);
         }
         Some(f(sched))
     })
@@ -102,24 +102,27 @@ fn with_sched_locked<R>(
     table: &mut ThreadTable,
     f: impl FnOnce(&mut Scheduler, &mut ThreadTable) -> R,
 ) -> Option<R> {
-    with_sched_raw(irq, |sched| {
-        if donating(sched) {
-            materialize(sched, table, INBOXES.get()?);
+    with_sched_raw(irq, |cpu, sched| {
+        if donating(cpu) {
+            materialize(cpu, sched, table, INBOXES.get()?);
         }
         Some(f(sched, table))
     })
     .flatten()
 }
 
-/// This CPU's scheduler as it is (see [`with_sched`]).
-fn with_sched_raw<R>(irq: &IrqGuard, f: impl FnOnce(&mut Scheduler) -> R) -> Option<R> {
+/// This CPU's scheduler as it is (see [`with_sched`]), with its per-CPU data.
+fn with_sched_raw<R>(
+    irq: &IrqGuard,
+    f: impl FnOnce(&percpu::PerCpu, &mut Scheduler) -> R,
+) -> Option<R> {
     let cpu = percpu::current()?;
     cpu.sched.with(irq, |slot| {
         let sched = match slot {
             Some(sched) => sched,
             None => slot.insert(PENDING.get(cpu.index as usize)?.lock().take()?),
         };
-        let result = f(sched);
+        let result = f(cpu, sched);
         cpu.sched_load.store(
             u32::try_from(sched.load()).unwrap_or(u32::MAX),
             Ordering::Relaxed,
@@ -141,42 +144,34 @@ fn with_table<R>(
     with_sched_locked(irq, table, |sched, table| f(sched, table, inboxes))
 }
 
-/// Scheduling-context donation on the IPC fast path, per CPU: while a
-/// client `c` that called a server `s` parked in its own fast path waits
-/// for the reply, the CPU runs `s` on `c`'s behalf without telling the
-/// scheduler: its books still say that `c` runs and `s` waits to receive,
-/// `c`'s slice pays for `s`'s time, and `s` runs at `c`'s priority (which,
-/// as `c` ran, nothing queued here beats), which is what lending `c`'s
-/// priority to `s` would give. `s`'s reply ends the donation with nothing
-/// to undo, so a same-CPU call and its reply touch neither the thread table
-/// nor its lock. Anything else that needs this CPU's books first makes them
-/// true ([`materialize`]): every [`with_sched`], so every tick, wake,
-/// block, yield and exit. Packed `c << 32 | s`; `u64::MAX`: none. Read and
-/// written only by its CPU with interrupts off (other CPUs read it for
-/// reports only).
-static DONATION: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
-/// The donating client's IPC result flag (set once its reply or error is
-/// final), per CPU, with [`DONATION`].
-static DONOR_WOKEN: [core::sync::atomic::AtomicPtr<AtomicBool>; MAX_CPUS] =
-    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
-
-/// Donations made, per CPU (see [`donations`]).
-static DONATIONS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+// Scheduling-context donation on the IPC fast path, per CPU
+// (`PerCpu::ipc_donation`, packed `c << 32 | s`): while a client `c` that
+// called a server `s` parked in its own fast path waits for the reply, the
+// CPU runs `s` on `c`'s behalf without telling the scheduler: its books
+// still say that `c` runs and `s` waits to receive, `c`'s slice pays for
+// `s`'s time, and `s` runs at `c`'s priority (which, as `c` ran, nothing
+// queued here beats). `s`'s reply ends the donation with nothing to undo,
+// so a same-CPU call and its reply touch neither the thread table nor its
+// lock. Anything that needs this CPU's books first makes them true
+// ([`materialize`]): every [`with_sched`], so every tick, wake, block,
+// yield and exit here, and so every scheduling decision of this CPU sees
+// the true state. Other CPUs never decide from this CPU's books (they post
+// to its inbox), so what they see of `c` and `s` meanwhile (`c` ready, `s`
+// waiting to receive) only delays, to this CPU's next scheduling event,
+// what they ask of it.
 
 fn unpack(raw: u64) -> (ThreadId, ThreadId) {
     (ThreadId((raw >> 32) as u32), ThreadId(raw as u32))
 }
 
-/// Whether `sched`'s CPU has a donation pending.
-fn donating(sched: &Scheduler) -> bool {
-    DONATION
-        .get(usize::from(sched.cpu().0))
-        .is_some_and(|d| d.load(Ordering::Relaxed) != u64::MAX)
+/// Whether `cpu` has a donation pending.
+fn donating(cpu: &percpu::PerCpu) -> bool {
+    cpu.ipc_donation.load(Ordering::Relaxed) != u64::MAX
 }
 
 /// The donation on this CPU, if any: (client, server).
 pub fn donation() -> Option<(ThreadId, ThreadId)> {
-    let raw = DONATION[percpu::index() as usize].load(Ordering::Relaxed);
+    let raw = percpu::current()?.ipc_donation.load(Ordering::Relaxed);
     (raw != u64::MAX).then(|| unpack(raw))
 }
 
@@ -190,14 +185,20 @@ pub fn donation() -> Option<(ThreadId, ThreadId)> {
 /// kernel stack, whose wait loop reads its result or blocks again as the
 /// general path does. A queued thread that beats the server then runs at
 /// the next tick at the latest.
-fn materialize(sched: &mut Scheduler, table: &mut ThreadTable, inboxes: &Inboxes) {
-    let cpu = usize::from(sched.cpu().0);
-    let raw = DONATION[cpu].swap(u64::MAX, Ordering::Relaxed);
+fn materialize(
+    cpu: &percpu::PerCpu,
+    sched: &mut Scheduler,
+    table: &mut ThreadTable,
+    inboxes: &Inboxes,
+) {
+    let raw = cpu.ipc_donation.swap(u64::MAX, Ordering::Relaxed);
     if raw == u64::MAX {
         return;
     }
     let (client, server) = unpack(raw);
-    let woken = DONOR_WOKEN[cpu].swap(core::ptr::null_mut(), Ordering::Relaxed);
+    let woken = cpu
+        .ipc_donor_woken
+        .swap(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: set by `donate_and_switch` from a `&'static AtomicBool`.
     let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
     let now = rdtsc_ordered();
@@ -225,7 +226,7 @@ pub fn can_donate(server: ThreadId) -> bool {
 }
 
 /// The current thread `client` calls `server` ([`can_donate`]) on the fast
-/// path: the CPU runs `server` on its behalf (see [`DONATION`]), entering it
+/// path: the CPU runs `server` on its behalf (see [`materialize`]), entering it
 /// with `result`. `woken` is the client's IPC result flag. Returns as
 /// [`park_and_switch`] does.
 pub fn donate_and_switch(
@@ -234,16 +235,17 @@ pub fn donate_and_switch(
     woken: &'static AtomicBool,
     result: Option<ParkedResult>,
 ) {
-    let me = percpu::index() as usize;
-    DONOR_WOKEN[me].store(
-        woken as *const AtomicBool as *mut AtomicBool,
-        Ordering::Relaxed,
-    );
-    DONATION[me].store(
-        u64::from(client.0) << 32 | u64::from(server.0),
-        Ordering::Relaxed,
-    );
-    DONATIONS[me].fetch_add(1, Ordering::Relaxed);
+    if let Some(cpu) = percpu::current() {
+        cpu.ipc_donor_woken.store(
+            woken as *const AtomicBool as *mut AtomicBool,
+            Ordering::Relaxed,
+        );
+        cpu.ipc_donation.store(
+            u64::from(client.0) << 32 | u64::from(server.0),
+            Ordering::Relaxed,
+        );
+        cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
+    }
     park_and_switch(server, result);
 }
 
@@ -252,9 +254,11 @@ pub fn donate_and_switch(
 /// switches back to the client, entering it with `result`. Returns as
 /// [`park_and_switch`] does.
 pub fn end_donation_and_switch(client: ThreadId, result: Option<ParkedResult>) {
-    let me = percpu::index() as usize;
-    DONATION[me].store(u64::MAX, Ordering::Relaxed);
-    DONOR_WOKEN[me].store(core::ptr::null_mut(), Ordering::Relaxed);
+    if let Some(cpu) = percpu::current() {
+        cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
+        cpu.ipc_donor_woken
+            .store(core::ptr::null_mut(), Ordering::Relaxed);
+    }
     park_and_switch(client, result);
 }
 
@@ -854,7 +858,10 @@ pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
     // A server running on a client's behalf (a donation not yet in the
     // books) has the priority the client lends it once they are.
     if table.priority_inheritance() {
-        for raw in DONATION.iter().map(|d| d.load(Ordering::Relaxed)) {
+        let donations = (0..MAX_CPUS as u32)
+            .filter_map(percpu::of)
+            .map(|cpu| cpu.ipc_donation.load(Ordering::Relaxed));
+        for raw in donations {
             let (client, server) = unpack(raw);
             if raw != u64::MAX
                 && server == tid
@@ -870,7 +877,10 @@ pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
 /// How many same-CPU calls ran their server by scheduling-context donation
 /// since boot (all CPUs).
 pub fn donations() -> u64 {
-    DONATIONS.iter().map(|d| d.load(Ordering::Relaxed)).sum()
+    (0..MAX_CPUS as u32)
+        .filter_map(percpu::of)
+        .map(|cpu| cpu.ipc_donations.load(Ordering::Relaxed))
+        .sum()
 }
 
 /// Makes a blocked thread runnable again (on its own CPU, through its inbox
