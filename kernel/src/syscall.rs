@@ -30,23 +30,43 @@ mod op {
 
 type SysResult = Result<[u64; 4], IpcError>;
 
-/// Called by the syscall entry with the user's registers.
+/// Called by the syscall entry with the user's registers: the IPC fast
+/// path's two operations first, in a function of their own (with the
+/// general dispatcher inlined, the fast path paid for its large stack frame
+/// and register spills), then everything else.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
-    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
-    let mut badge = 0;
     if (opcode == crate::kipc::op::CALL || opcode == crate::kipc::op::REPLY_RECV)
         && frame.rsi >> 32 == 0
-        && let Some(result) = crate::kipc::fast_syscall(opcode, frame.rdi, data)
+        && fast_dispatch(frame, opcode)
     {
-        match result {
-            Ok((out, out_badge)) if canonical_user(frame.rip) => {
-                return write_success(frame, out, out_badge);
-            }
-            Ok((out, out_badge)) => return finish(frame, Ok(out), out_badge),
-            Err(e) => return finish(frame, Err(e), 0),
-        }
+        return;
     }
+    general_dispatch(frame, opcode);
+}
+
+/// `call` or `reply_recv` without flags through the fast path (or the
+/// general operation when a guard refuses); `false`, with nothing done,
+/// when that does not apply (see `kipc::fast_syscall`).
+#[inline(never)]
+fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) -> bool {
+    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
+    let Some(result) = crate::kipc::fast_syscall(opcode, frame.rdi, data) else {
+        return false;
+    };
+    match result {
+        Ok((out, out_badge)) if canonical_user(frame.rip) => write_success(frame, out, out_badge),
+        Ok((out, out_badge)) => finish(frame, Ok(out), out_badge),
+        Err(e) => finish(frame, Err(e), 0),
+    }
+    true
+}
+
+/// Every syscall but the fast path's.
+#[inline(never)]
+fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
+    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
+    let mut badge = 0;
     let result: SysResult = match opcode {
         op::ECHO => {
             // The fast case first: no state touched at all.

@@ -525,6 +525,7 @@ fn kthread(tid: u64) -> *mut KThread {
         .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
 }
 
+#[inline(always)]
 fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResult>) {
     let prev_ptr = if prev == u64::MAX {
         core::ptr::null_mut()
@@ -813,6 +814,7 @@ pub fn is_parked(tid: ThreadId) -> bool {
 /// path); if it is resumed into user mode instead, this call never returns
 /// and its kernel stack is abandoned (nothing on it holds a lock or owns
 /// memory).
+#[inline(always)]
 pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     let _irq = IrqGuard::new();
     let me = percpu::index() as usize;
