@@ -30,6 +30,18 @@ pub(super) fn call_received(
     badge: u64,
 ) -> Actions {
     let mut actions = Actions::new();
+    push_call_received(&mut actions, caller, receiver, message, badge);
+    actions
+}
+
+/// [`call_received`] appended to `actions`.
+fn push_call_received(
+    actions: &mut Actions,
+    caller: ThreadRef,
+    receiver: ThreadRef,
+    message: SmallMessage,
+    badge: u64,
+) {
     actions.push(Action::Deliver {
         from: caller,
         to: receiver,
@@ -45,7 +57,6 @@ pub(super) fn call_received(
         status: Ok(()),
     });
     actions.push(Action::SwitchTo { thread: receiver });
-    actions
 }
 
 impl IpcState {
@@ -111,8 +122,26 @@ impl IpcState {
         message: SmallMessage,
         now_tsc: u64,
     ) -> Result<Actions, IpcError> {
-        let (endpoint, badge) = self.endpoint_for(caller, token, Access::Send, false, now_tsc)?;
         let mut actions = Actions::new();
+        self.call_into(caller, token, message, now_tsc, &mut actions)?;
+        Ok(actions)
+    }
+
+    /// [`IpcState::call`] with its actions appended to `actions` (which
+    /// must be empty): no list to move out of a `Result` and again into the
+    /// caller's frame, a few hundred bytes each time.
+    ///
+    /// # Errors
+    /// As [`IpcState::call`]; `actions` is then unchanged.
+    pub fn call_into(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        message: SmallMessage,
+        now_tsc: u64,
+        actions: &mut Actions,
+    ) -> Result<(), IpcError> {
+        let (endpoint, badge) = self.endpoint_for(caller, token, Access::Send, false, now_tsc)?;
         match self.take_receiver(endpoint) {
             Some(receiver) => {
                 if let Some(server) = self.thread_mut(receiver) {
@@ -121,7 +150,7 @@ impl IpcState {
                 if let Some(me) = self.thread_mut(caller) {
                     me.state = ThreadState::AwaitingReply { server: receiver };
                 }
-                actions = call_received(caller, receiver, message, badge);
+                push_call_received(actions, caller, receiver, message, badge);
                 if !self.same_cpu(caller, receiver) {
                     actions.pop(); // no direct switch to another CPU's thread
                 }
@@ -143,7 +172,7 @@ impl IpcState {
                 });
             }
         }
-        Ok(actions)
+        Ok(())
     }
 
     /// Delivers `message` to a receiver waiting on the endpoint, without
@@ -310,13 +339,31 @@ impl IpcState {
         mode: RecvMode,
         now_tsc: u64,
     ) -> Result<Actions, IpcError> {
-        let (endpoint, _) = self.endpoint_for(server, token, Access::Receive, false, now_tsc)?;
         let mut actions = Actions::new();
+        self.reply_recv_into(server, token, message, mode, now_tsc, &mut actions)?;
+        Ok(actions)
+    }
+
+    /// [`IpcState::reply_recv`] with its actions appended to `actions`
+    /// (which must be empty); see [`IpcState::call_into`].
+    ///
+    /// # Errors
+    /// As [`IpcState::reply_recv`]; `actions` is then unchanged.
+    pub fn reply_recv_into(
+        &mut self,
+        server: ThreadRef,
+        token: CapToken,
+        message: SmallMessage,
+        mode: RecvMode,
+        now_tsc: u64,
+        actions: &mut Actions,
+    ) -> Result<(), IpcError> {
+        let (endpoint, _) = self.endpoint_for(server, token, Access::Receive, false, now_tsc)?;
         let replied_to = match self.serving(server) {
-            Some(_) => Some(self.reply_into(server, message, &mut actions)?),
+            Some(_) => Some(self.reply_into(server, message, actions)?),
             None => None,
         };
-        self.receive_or_wait(server, endpoint, mode, &mut actions);
+        self.receive_or_wait(server, endpoint, mode, actions);
         let server_blocked = matches!(actions.last(), Some(Action::Block { .. }));
         if let Some(caller) = replied_to
             && server_blocked
@@ -324,6 +371,6 @@ impl IpcState {
         {
             actions.push(Action::SwitchTo { thread: caller });
         }
-        Ok(actions)
+        Ok(())
     }
 }

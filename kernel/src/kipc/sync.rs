@@ -317,12 +317,12 @@ fn call_locked(
     if self_call(k, me, token, t) {
         return Err(denied(k, me, token, t, IpcError::Deadlock));
     }
-    // Matched rather than passed through `?`: the actions are a few hundred
-    // bytes, and every move of them is a copy.
-    let actions = match k.state.call(me.tref, token, message, t) {
-        Ok(actions) => actions,
-        Err(error) => return Err(denied(k, me, token, t, error)),
-    };
+    // Filled in place: the actions are a few hundred bytes, and every move
+    // of them is a copy.
+    let mut actions = ipc::endpoint::Actions::new();
+    if let Err(error) = k.state.call_into(me.tref, token, message, t, &mut actions) {
+        return Err(denied(k, me, token, t, error));
+    }
     if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
         info.metrics.record_send();
     }
@@ -573,12 +573,12 @@ fn reply_recv_locked(
 ) -> Result<After, IpcError> {
     let message = SmallMessage::new(0, op::REPLY, 0, data);
     let (me, endpoint) = enter(k, tid, token, t)?;
-    let actions = match k
+    let mut actions = ipc::endpoint::Actions::new();
+    let result = k
         .state
-        .reply_recv(me.tref, token, message, RecvMode::Block, t)
-    {
-        Ok(actions) => actions,
-        Err(error) => return Err(denied(k, me, token, t, error)),
-    };
+        .reply_recv_into(me.tref, token, message, RecvMode::Block, t, &mut actions);
+    if let Err(error) = result {
+        return Err(denied(k, me, token, t, error));
+    }
     Ok(apply(k, tid, me, &actions, endpoint, t))
 }
