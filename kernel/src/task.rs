@@ -977,6 +977,18 @@ pub fn dump_threads() {
     for line in lines {
         crate::kprintln!("  {line}");
     }
+    for cpu in (0..MAX_CPUS as u32).filter_map(percpu::of) {
+        let raw = cpu.ipc_donation.load(Ordering::Relaxed);
+        if raw != u64::MAX {
+            let (client, server) = unpack(raw);
+            crate::kprintln!(
+                "  cpu {}: runs thread {} on thread {}'s behalf (a donation not yet in the books above)",
+                cpu.index,
+                server.0,
+                client.0
+            );
+        }
+    }
 }
 
 /// Threads alive (for leak checks).
