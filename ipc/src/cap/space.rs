@@ -72,6 +72,7 @@ impl CapSpace {
     }
 
     /// The live registry object `token` names (generations only, no expiry).
+    #[inline(always)]
     pub(crate) fn resolve(
         &self,
         registry: &CapRegistry,

@@ -187,11 +187,15 @@ impl IpcState {
         if client.state != (ThreadState::AwaitingReply { server }) || client.cpu != me.cpu {
             return Err(Slow);
         }
+        // `CapRegistry::admits` for receiving (no size, never metered),
+        // inlined as in `plan_fastpath`: its general form costs a call and
+        // an error value per guard.
         let space = self.space(me.process).ok_or(Slow)?;
-        let capability = self
-            .registry
-            .admits(space, token, crate::cap::Access::Receive, 0, now_tsc)
-            .map_err(|_| Slow)?;
+        let handle = space.resolve(&self.registry, token).map_err(|_| Slow)?;
+        let capability = &self.registry.object(handle).ok_or(Slow)?.capability;
+        if capability.limits().is_expired(now_tsc) || !capability.permissions().can_receive {
+            return Err(Slow);
+        }
         let CapTarget::Endpoint(endpoint) = capability.target() else {
             return Err(Slow);
         };
