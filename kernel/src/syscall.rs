@@ -36,6 +36,12 @@ type SysResult = Result<[u64; 4], IpcError>;
 /// and register spills), then everything else.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
+    if opcode == op::ECHO {
+        // The null syscall: no state touched at all.
+        frame.rax = 0;
+        frame.rsi = frame.rdi;
+        return;
+    }
     if (opcode == crate::kipc::op::CALL || opcode == crate::kipc::op::REPLY_RECV)
         && frame.rsi >> 32 == 0
         && fast_dispatch(frame, opcode)
@@ -68,12 +74,6 @@ fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
     let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
     let mut badge = 0;
     let result: SysResult = match opcode {
-        op::ECHO => {
-            // The fast case first: no state touched at all.
-            frame.rax = 0;
-            frame.rsi = frame.rdi;
-            return;
-        }
         op::GET_TIME => Ok([
             rdtsc_ordered(),
             crate::cpus::tsc_hz(),
