@@ -169,9 +169,9 @@ fn donating(cpu: &percpu::PerCpu) -> bool {
     cpu.ipc_donation.load(Ordering::Relaxed) != u64::MAX
 }
 
-/// The donation pending on `cpu` (this CPU's data), if any: (client, server).
-pub fn donation(cpu: &percpu::PerCpu) -> Option<(ThreadId, ThreadId)> {
-    let raw = cpu.ipc_donation.load(Ordering::Relaxed);
+/// The donation on this CPU, if any: (client, server).
+pub fn donation() -> Option<(ThreadId, ThreadId)> {
+    let raw = percpu::current()?.ipc_donation.load(Ordering::Relaxed);
     (raw != u64::MAX).then(|| unpack(raw))
 }
 
@@ -221,46 +221,45 @@ fn materialize(
 /// Whether the current thread may donate its scheduling context to
 /// `server` for a same-CPU call: no donation is pending here and `server`
 /// is parked in its own fast path (so it waits to receive, on this CPU).
-pub fn can_donate(cpu: &percpu::PerCpu, server: ThreadId) -> bool {
-    donation(cpu).is_none() && is_parked(server)
+pub fn can_donate(server: ThreadId) -> bool {
+    donation().is_none() && is_parked(server)
 }
 
-/// The current thread `client` of `cpu` (this CPU's data) calls `server`
-/// ([`can_donate`]) on the fast path: the CPU runs `server` on its behalf (see [`materialize`]), entering it
+/// The current thread `client` calls `server` ([`can_donate`]) on the fast
+/// path: the CPU runs `server` on its behalf (see [`materialize`]), entering it
 /// with `result`. `woken` is the client's IPC result flag. Returns as
 /// [`park_and_switch`] does.
 pub fn donate_and_switch(
-    cpu: &percpu::PerCpu,
     client: ThreadId,
     server: ThreadId,
     woken: &'static AtomicBool,
     result: Option<ParkedResult>,
 ) {
-    cpu.ipc_donor_woken.store(
-        woken as *const AtomicBool as *mut AtomicBool,
-        Ordering::Relaxed,
-    );
-    cpu.ipc_donation.store(
-        u64::from(client.0) << 32 | u64::from(server.0),
-        Ordering::Relaxed,
-    );
-    cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    park_and_switch(cpu, server, result);
+    if let Some(cpu) = percpu::current() {
+        cpu.ipc_donor_woken.store(
+            woken as *const AtomicBool as *mut AtomicBool,
+            Ordering::Relaxed,
+        );
+        cpu.ipc_donation.store(
+            u64::from(client.0) << 32 | u64::from(server.0),
+            Ordering::Relaxed,
+        );
+        cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
+    }
+    park_and_switch(server, result);
 }
 
 /// The server of this CPU's donation replies to its client on the fast
 /// path: the donation ends (the books were right all along) and the CPU
 /// switches back to the client, entering it with `result`. Returns as
 /// [`park_and_switch`] does.
-pub fn end_donation_and_switch(
-    cpu: &percpu::PerCpu,
-    client: ThreadId,
-    result: Option<ParkedResult>,
-) {
-    cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
-    cpu.ipc_donor_woken
-        .store(core::ptr::null_mut(), Ordering::Relaxed);
-    park_and_switch(cpu, client, result);
+pub fn end_donation_and_switch(client: ThreadId, result: Option<ParkedResult>) {
+    if let Some(cpu) = percpu::current() {
+        cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
+        cpu.ipc_donor_woken
+            .store(core::ptr::null_mut(), Ordering::Relaxed);
+    }
+    park_and_switch(client, result);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -373,12 +372,7 @@ pub fn init(cpus: usize, slice_tsc: u64) {
 
 /// The thread running on this CPU, if any (not idle).
 pub fn current() -> Option<ThreadId> {
-    current_on(percpu::current()?)
-}
-
-/// The thread `cpu` (this CPU's data) runs.
-pub fn current_on(cpu: &percpu::PerCpu) -> Option<ThreadId> {
-    let raw = CURRENT.get(cpu.index as usize)?.load(Ordering::Acquire);
+    let raw = CURRENT[percpu::index() as usize].load(Ordering::Acquire);
     (raw != u64::MAX).then_some(ThreadId(raw as u32))
 }
 
@@ -517,9 +511,7 @@ fn kick(targets: CpuSet) {
 pub type ParkedResult = ([u64; 4], u64);
 
 fn switch_to(me: usize, prev: u64, next: u64) {
-    let cpu = percpu::current().expect("per-CPU data is set up");
-    debug_assert_eq!(cpu.index as usize, me);
-    switch_to_resuming(cpu, prev, next, None);
+    switch_to_resuming(me, prev, next, None);
 }
 
 /// The kernel side of thread `tid` for a context switch, without the
@@ -534,8 +526,7 @@ fn kthread(tid: u64) -> *mut KThread {
 }
 
 #[inline(always)]
-fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option<ParkedResult>) {
-    let me = cpu.index as usize;
+fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResult>) {
     let prev_ptr = if prev == u64::MAX {
         core::ptr::null_mut()
     } else {
@@ -568,6 +559,7 @@ fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option
         // or, like its FPU area, touched only by the CPU that runs it.
         let t = unsafe { &*next_ptr };
         let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+        let cpu = percpu::current().expect("per-CPU data is set up");
         cpu.kernel_rsp.store(top, Ordering::Relaxed);
         let tss = cpu.tss.load(Ordering::Relaxed);
         if !tss.is_null() {
@@ -823,9 +815,9 @@ pub fn is_parked(tid: ThreadId) -> bool {
 /// and its kernel stack is abandoned (nothing on it holds a lock or owns
 /// memory).
 #[inline(always)]
-pub fn park_and_switch(cpu: &percpu::PerCpu, next: ThreadId, result: Option<ParkedResult>) {
+pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     let _irq = IrqGuard::new();
-    let me = cpu.index as usize;
+    let me = percpu::index() as usize;
     let prev = CURRENT[me].load(Ordering::Acquire);
     let next_raw = u64::from(next.0);
     if prev == next_raw || prev == u64::MAX {
@@ -845,7 +837,7 @@ pub fn park_and_switch(cpu: &percpu::PerCpu, next: ThreadId, result: Option<Park
     // kills the thread; SYSRET to it would fault in ring 0).
     let park = crate::arch::x86_64::syscall::canonical_user(rip);
     PARKED[prev as usize].store(park, Ordering::Relaxed);
-    switch_to_resuming(cpu, prev, next_raw, result);
+    switch_to_resuming(me, prev, next_raw, result);
     PARKED[prev as usize].store(false, Ordering::Relaxed);
     finish_switch();
 }

@@ -130,15 +130,17 @@ pub mod op {
 }
 
 static FASTPATH: AtomicBool = AtomicBool::new(true);
-/// Counts a fast-path call (`reply == false`) or `reply_recv` on `cpu`
+/// Counts a fast-path call (`reply == false`) or `reply_recv` on this CPU
 /// (per-CPU counters: a shared one would bounce between CPUs).
-fn count_fast_hit(cpu: &crate::percpu::PerCpu, reply: bool) {
-    let counter = if reply {
-        &cpu.ipc_fast_replies
-    } else {
-        &cpu.ipc_fast_calls
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+fn count_fast_hit(reply: bool) {
+    if let Some(cpu) = crate::percpu::current() {
+        let counter = if reply {
+            &cpu.ipc_fast_replies
+        } else {
+            &cpu.ipc_fast_calls
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs).
@@ -505,14 +507,7 @@ pub fn fast_syscall(
     if !fastpath() {
         return None;
     }
-    let cpu = crate::percpu::current()?;
-    sync::fast(
-        cpu,
-        task::current_on(cpu)?,
-        opcode,
-        CapToken(capability),
-        data,
-    )
+    sync::fast(task::current()?, opcode, CapToken(capability), data)
 }
 
 /// Serves the IPC syscall `opcode` for the current thread: `capability`

@@ -345,7 +345,6 @@ fn call_locked(
 /// then creates or reports it); else this thread's result once it runs
 /// again. The caller passes no flags (the general path checks them).
 pub(super) fn fast(
-    cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     opcode: u32,
     token: CapToken,
@@ -358,7 +357,7 @@ pub(super) fn fast(
     if opcode != op::CALL && opcode != op::REPLY_RECV {
         return None;
     }
-    let Some((next, on, to, badge, how)) = fast_step(k, cpu, tid, me, opcode, token, t) else {
+    let Some((next, on, to, badge, how)) = fast_step(k, tid, me, opcode, token, t) else {
         let after = if opcode == op::CALL {
             call_locked(k, tid, token, data, t)
         } else {
@@ -385,9 +384,9 @@ pub(super) fn fast(
     }
     drop(guard);
     match how {
-        Switch::Handoff => task::park_and_switch(cpu, next, direct),
-        Switch::Donate => task::donate_and_switch(cpu, tid, to, &slot(tid).woken, direct),
-        Switch::EndDonation => task::end_donation_and_switch(cpu, to, direct),
+        Switch::Handoff => task::park_and_switch(next, direct),
+        Switch::Donate => task::donate_and_switch(tid, to, &slot(tid).woken, direct),
+        Switch::EndDonation => task::end_donation_and_switch(to, direct),
     }
     // Resumed through the kernel stack: the general wake-up protocol.
     wait(tid, on, None, None);
@@ -413,7 +412,6 @@ enum Switch {
 /// (nothing changed) when a guard refuses.
 fn fast_step(
     k: &mut Kipc,
-    cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     me: ThreadEntry,
     opcode: u32,
@@ -425,7 +423,7 @@ fn fast_step(
             let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.receiver())?;
             let on = BlockedOn::Reply(to);
-            let (next, how) = if task::can_donate(cpu, to) {
+            let (next, how) = if task::can_donate(to) {
                 (to, Switch::Donate)
             } else {
                 (
@@ -435,7 +433,7 @@ fn fast_step(
             };
             // --- POINT OF NO RETURN ---
             k.state.commit_state(plan);
-            super::count_fast_hit(cpu, false);
+            super::count_fast_hit(false);
             if let Some(info) = k.endpoint_info(plan.endpoint()) {
                 info.metrics.record_immediate();
             }
@@ -445,7 +443,7 @@ fn fast_step(
             let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
             let to = k.tid_of(plan.caller())?;
             let on = BlockedOn::Receive;
-            let (next, how) = if task::donation(cpu) == Some((to, tid)) {
+            let (next, how) = if task::donation() == Some((to, tid)) {
                 (to, Switch::EndDonation)
             } else {
                 (
@@ -455,7 +453,7 @@ fn fast_step(
             };
             // --- POINT OF NO RETURN ---
             k.state.commit_reply_recv(plan);
-            super::count_fast_hit(cpu, true);
+            super::count_fast_hit(true);
             Some((next, on, to, 0, how))
         }
         _ => None,
