@@ -183,8 +183,8 @@ pub fn donation() -> Option<(ThreadId, ThreadId)> {
 /// (the server's process died meanwhile), the server is simply made
 /// current and the client merely preempted: it runs again through its
 /// kernel stack, whose wait loop reads its result or blocks again as the
-/// general path does. A queued thread that beats the server then runs at
-/// the next tick at the latest.
+/// general path does. A queued thread that beats the server then runs as
+/// soon as interrupts are on again (a reschedule IPI to this CPU).
 fn materialize(
     cpu: &percpu::PerCpu,
     sched: &mut Scheduler,
@@ -203,19 +203,25 @@ fn materialize(
     let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
     let now = rdtsc_ordered();
     let on = sched::BlockedOn::Reply(server);
-    if !final_result
+    let decision = if !final_result
         && sched
             .handoff(table, inboxes, client, on, server, now)
             .is_ok()
     {
-        let _ = sched.adopt(table, server, now);
-        return;
+        sched.adopt(table, server, now)
+    } else {
+        let _ = sched.wake(table, inboxes, server);
+        if !sched.is_queued(server) {
+            let _ = sched.drain_inbox(table, inboxes);
+        }
+        sched.adopt(table, server, now)
+    };
+    if decision == Ok(Decision::Reschedule) {
+        // A queued thread (the client, when it was only preempted) beats the
+        // server: a reschedule IPI to this CPU, taken as soon as interrupts
+        // are on again, runs it without waiting for the next tick.
+        let _ = crate::cpus::send(cpu.index, crate::cpus::IpiMessage::Reschedule);
     }
-    let _ = sched.wake(table, inboxes, server);
-    if !sched.is_queued(server) {
-        let _ = sched.drain_inbox(table, inboxes);
-    }
-    let _ = sched.adopt(table, server, now);
 }
 
 /// Whether the current thread may donate its scheduling context to
