@@ -59,6 +59,14 @@ fn push_call_received(
     actions.push(Action::SwitchTo { thread: receiver });
 }
 
+/// The actions `fill` appends to an empty list, or its error (the by-value
+/// form of the `_into` operations).
+fn filled(fill: impl FnOnce(&mut Actions) -> Result<(), IpcError>) -> Result<Actions, IpcError> {
+    let mut actions = Actions::new();
+    fill(&mut actions)?;
+    Ok(actions)
+}
+
 impl IpcState {
     /// Checks that `thread` is running and may use `token` for `access`;
     /// returns the endpoint and the capability's badge. With
@@ -122,9 +130,7 @@ impl IpcState {
         message: SmallMessage,
         now_tsc: u64,
     ) -> Result<Actions, IpcError> {
-        let mut actions = Actions::new();
-        self.call_into(caller, token, message, now_tsc, &mut actions)?;
-        Ok(actions)
+        filled(|actions| self.call_into(caller, token, message, now_tsc, actions))
     }
 
     /// [`IpcState::call`] with its actions appended to `actions` (which
@@ -287,9 +293,7 @@ impl IpcState {
     /// [`IpcError::InvalidCapability`] if no caller awaits a reply from
     /// `server` (none received, or the caller died).
     pub fn reply(&mut self, server: ThreadRef, message: SmallMessage) -> Result<Actions, IpcError> {
-        let mut actions = Actions::new();
-        self.reply_into(server, message, &mut actions)?;
-        Ok(actions)
+        filled(|actions| self.reply_into(server, message, actions).map(|_| ()))
     }
 
     fn reply_into(
@@ -339,9 +343,7 @@ impl IpcState {
         mode: RecvMode,
         now_tsc: u64,
     ) -> Result<Actions, IpcError> {
-        let mut actions = Actions::new();
-        self.reply_recv_into(server, token, message, mode, now_tsc, &mut actions)?;
-        Ok(actions)
+        filled(|actions| self.reply_recv_into(server, token, message, mode, now_tsc, actions))
     }
 
     /// [`IpcState::reply_recv`] with its actions appended to `actions`
