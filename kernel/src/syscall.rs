@@ -53,16 +53,21 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 
 /// `call` or `reply_recv` without flags through the fast path (or the
 /// general operation when a guard refuses); `false`, with nothing done,
-/// when that does not apply (see `kipc::fast_syscall`).
+/// when that does not apply (see `kipc::fast_syscall`). A syscall that
+/// returns to a non-canonical address never takes it: a thread the fast
+/// path parks may be resumed by SYSRET straight from its frame, and the
+/// general path's `finish` kills such a caller.
 #[inline(never)]
 fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) -> bool {
+    if !canonical_user(frame.rip) {
+        return false;
+    }
     let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
     let Some(result) = crate::kipc::fast_syscall(opcode, frame.rdi, data) else {
         return false;
     };
     match result {
-        Ok((out, out_badge)) if canonical_user(frame.rip) => write_success(frame, out, out_badge),
-        Ok((out, out_badge)) => finish(frame, Ok(out), out_badge),
+        Ok((out, out_badge)) => write_success(frame, out, out_badge),
         Err(e) => finish(frame, Err(e), 0),
     }
     true

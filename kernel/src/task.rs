@@ -160,8 +160,18 @@ fn with_table<R>(
 // waiting to receive) only delays, to this CPU's next scheduling event,
 // what they ask of it.
 
-fn unpack(raw: u64) -> (ThreadId, ThreadId) {
-    (ThreadId((raw >> 32) as u32), ThreadId(raw as u32))
+/// The (client, server) of a packed `PerCpu::ipc_donation`, if one is pending.
+fn pending(raw: u64) -> Option<(ThreadId, ThreadId)> {
+    (raw != u64::MAX).then_some((ThreadId((raw >> 32) as u32), ThreadId(raw as u32)))
+}
+
+/// Every CPU's pending donation: (CPU, client, server).
+fn pending_donations() -> impl Iterator<Item = (&'static percpu::PerCpu, ThreadId, ThreadId)> {
+    (0..MAX_CPUS as u32)
+        .filter_map(percpu::of)
+        .filter_map(|cpu| {
+            pending(cpu.ipc_donation.load(Ordering::Relaxed)).map(|(c, s)| (cpu, c, s))
+        })
 }
 
 /// Whether `cpu` has a donation pending.
@@ -171,8 +181,7 @@ fn donating(cpu: &percpu::PerCpu) -> bool {
 
 /// The donation on this CPU, if any: (client, server).
 pub fn donation() -> Option<(ThreadId, ThreadId)> {
-    let raw = percpu::current()?.ipc_donation.load(Ordering::Relaxed);
-    (raw != u64::MAX).then(|| unpack(raw))
+    pending(percpu::current()?.ipc_donation.load(Ordering::Relaxed))
 }
 
 /// Ends the donation of `sched`'s CPU by making its books true, at the
@@ -191,11 +200,9 @@ fn materialize(
     table: &mut ThreadTable,
     inboxes: &Inboxes,
 ) {
-    let raw = cpu.ipc_donation.swap(u64::MAX, Ordering::Relaxed);
-    if raw == u64::MAX {
+    let Some((client, server)) = pending(cpu.ipc_donation.swap(u64::MAX, Ordering::Relaxed)) else {
         return;
-    }
-    let (client, server) = unpack(raw);
+    };
     let woken = cpu
         .ipc_donor_woken
         .swap(core::ptr::null_mut(), Ordering::Relaxed);
@@ -203,20 +210,17 @@ fn materialize(
     let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
     let now = rdtsc_ordered();
     let on = sched::BlockedOn::Reply(server);
-    let decision = if !final_result
-        && sched
+    if final_result
+        || sched
             .handoff(table, inboxes, client, on, server, now)
-            .is_ok()
+            .is_err()
     {
-        sched.adopt(table, server, now)
-    } else {
         let _ = sched.wake(table, inboxes, server);
         if !sched.is_queued(server) {
             let _ = sched.drain_inbox(table, inboxes);
         }
-        sched.adopt(table, server, now)
-    };
-    if decision == Ok(Decision::Reschedule) {
+    }
+    if sched.adopt(table, server, now) == Ok(Decision::Reschedule) {
         // A queued thread (the client, when it was only preempted) beats the
         // server: a reschedule IPI to this CPU, taken as soon as interrupts
         // are on again, runs it without waiting for the next tick.
@@ -589,8 +593,8 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
             // SAFETY: interrupts are off; the address space, RSP0, the kernel
             // stack top and the FPU are the parked thread's, whose kernel
             // stack below the frame holds nothing to run (see
-            // `park_and_switch`); its rip is a canonical user address (a
-            // thread parks only then).
+            // `park_and_switch`); its rip is a canonical user address (the
+            // fast path is taken only then).
             unsafe { arch::resume_user_frame(prev_slot, frame) };
             return;
         }
@@ -815,7 +819,9 @@ pub fn is_parked(tid: ThreadId) -> bool {
 /// whose syscall has nothing left to do but return its result, to `next`:
 /// straight into user mode when `next` is parked and `result` is its
 /// result, else through `next`'s kernel stack. The current thread is parked
-/// meanwhile if its syscall returns to a canonical user address. Returns
+/// meanwhile: its syscall must return to a canonical user address (the
+/// dispatcher sends any other to the general path, which kills the thread;
+/// SYSRET to it would fault in ring 0). Returns
 /// when it is resumed through its kernel stack (a wake-up by the general
 /// path); if it is resumed into user mode instead, this call never returns
 /// and its kernel stack is abandoned (nothing on it holds a lock or owns
@@ -829,20 +835,7 @@ pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     if prev == next_raw || prev == u64::MAX {
         return;
     }
-    let prev_ptr = kthread(prev);
-    if prev_ptr.is_null() {
-        return;
-    }
-    // SAFETY: the current thread's record lives while it runs (`kthread`);
-    // the top of its kernel stack holds its syscall entry's TrapFrame.
-    let rip = unsafe {
-        let top = (*prev_ptr).kstack as u64 + (KSTACK_PAGES * 4096) as u64;
-        (*((top - core::mem::size_of::<TrapFrame>() as u64) as *const TrapFrame)).rip
-    };
-    // A non-canonical return address is the general path's to handle (it
-    // kills the thread; SYSRET to it would fault in ring 0).
-    let park = crate::arch::x86_64::syscall::canonical_user(rip);
-    PARKED[prev as usize].store(park, Ordering::Relaxed);
+    PARKED[prev as usize].store(true, Ordering::Relaxed);
     switch_to_resuming(me, prev, next_raw, result);
     PARKED[prev as usize].store(false, Ordering::Relaxed);
     finish_switch();
@@ -866,15 +859,8 @@ pub fn priorities_of(tid: ThreadId) -> Option<(u8, u8)> {
     // A server running on a client's behalf (a donation not yet in the
     // books) has the priority the client lends it once they are.
     if table.priority_inheritance() {
-        let donations = (0..MAX_CPUS as u32)
-            .filter_map(percpu::of)
-            .map(|cpu| cpu.ipc_donation.load(Ordering::Relaxed));
-        for raw in donations {
-            let (client, server) = unpack(raw);
-            if raw != u64::MAX
-                && server == tid
-                && let Ok(client) = table.get(client)
-            {
+        for (_, client, _) in pending_donations().filter(|&(_, _, server)| server == tid) {
+            if let Ok(client) = table.get(client) {
                 effective = effective.max(client.effective_priority());
             }
         }
@@ -983,17 +969,13 @@ pub fn dump_threads() {
     for line in lines {
         crate::kprintln!("  {line}");
     }
-    for cpu in (0..MAX_CPUS as u32).filter_map(percpu::of) {
-        let raw = cpu.ipc_donation.load(Ordering::Relaxed);
-        if raw != u64::MAX {
-            let (client, server) = unpack(raw);
-            crate::kprintln!(
-                "  cpu {}: runs thread {} on thread {}'s behalf (a donation not yet in the books above)",
-                cpu.index,
-                server.0,
-                client.0
-            );
-        }
+    for (cpu, client, server) in pending_donations() {
+        crate::kprintln!(
+            "  cpu {}: runs thread {} on thread {}'s behalf (a donation not yet in the books above)",
+            cpu.index,
+            server.0,
+            client.0
+        );
     }
 }
 

@@ -354,11 +354,13 @@ pub(super) fn fast(
     let mut guard = KIPC.lock();
     let k = guard.as_mut()?;
     let me = (*k.threads.get(tid.0 as usize)?)?;
-    if opcode != op::CALL && opcode != op::REPLY_RECV {
-        return None;
-    }
-    let Some((next, on, to, badge, how)) = fast_step(k, tid, me, opcode, token, t) else {
-        let after = if opcode == op::CALL {
+    let call = match opcode {
+        op::CALL => true,
+        op::REPLY_RECV => false,
+        _ => return None,
+    };
+    let Some((next, on, to, badge, how)) = fast_step(k, tid, me, call, token, t) else {
+        let after = if call {
             call_locked(k, tid, token, data, t)
         } else {
             reply_recv_locked(k, tid, token, data, t)
@@ -366,9 +368,10 @@ pub(super) fn fast(
         drop(guard);
         let result = after.and_then(|after| finish(tid, after));
         // As the general syscalls return: `call` leaves `rsi` 0.
-        return Some(match opcode {
-            op::CALL => result.map(|(data, _)| (data, 0)),
-            _ => result,
+        return Some(if call {
+            result.map(|(data, _)| (data, 0))
+        } else {
+            result
         });
     };
     begin(tid, t);
@@ -406,57 +409,53 @@ enum Switch {
     EndDonation,
 }
 
-/// The fast path of `call` or `reply_recv` up to and past its point of no
-/// return: the thread to switch to, this thread's wait, the partner, the
-/// badge it gets (0 for a reply) and how the switch is made; `None`
-/// (nothing changed) when a guard refuses.
+/// The fast path of `call` (`call` true) or `reply_recv` up to and past its
+/// point of no return: the thread to switch to, this thread's wait, the
+/// partner, the badge it gets (0 for a reply) and how the switch is made;
+/// `None` (nothing changed) when a guard refuses.
 fn fast_step(
     k: &mut Kipc,
     tid: ThreadId,
     me: ThreadEntry,
-    opcode: u32,
+    call: bool,
     token: CapToken,
     t: u64,
 ) -> Option<(ThreadId, BlockedOn, ThreadId, u64, Switch)> {
-    match opcode {
-        op::CALL => {
-            let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
-            let to = k.tid_of(plan.receiver())?;
-            let on = BlockedOn::Reply(to);
-            let (next, how) = if task::can_donate(to) {
-                (to, Switch::Donate)
-            } else {
-                (
-                    task::ipc_fast_handoff(tid, on, to, t).ok()?,
-                    Switch::Handoff,
-                )
-            };
-            // --- POINT OF NO RETURN ---
-            k.state.commit_state(plan);
-            super::count_fast_hit(false);
-            if let Some(info) = k.endpoint_info(plan.endpoint()) {
-                info.metrics.record_immediate();
-            }
-            Some((next, on, to, plan.badge(), how))
+    if call {
+        let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
+        let to = k.tid_of(plan.receiver())?;
+        let on = BlockedOn::Reply(to);
+        let (next, how) = if task::can_donate(to) {
+            (to, Switch::Donate)
+        } else {
+            (
+                task::ipc_fast_handoff(tid, on, to, t).ok()?,
+                Switch::Handoff,
+            )
+        };
+        // --- POINT OF NO RETURN ---
+        k.state.commit_state(plan);
+        super::count_fast_hit(false);
+        if let Some(info) = k.endpoint_info(plan.endpoint()) {
+            info.metrics.record_immediate();
         }
-        op::REPLY_RECV => {
-            let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
-            let to = k.tid_of(plan.caller())?;
-            let on = BlockedOn::Receive;
-            let (next, how) = if task::donation() == Some((to, tid)) {
-                (to, Switch::EndDonation)
-            } else {
-                (
-                    task::ipc_fast_handoff(tid, on, to, t).ok()?,
-                    Switch::Handoff,
-                )
-            };
-            // --- POINT OF NO RETURN ---
-            k.state.commit_reply_recv(plan);
-            super::count_fast_hit(true);
-            Some((next, on, to, 0, how))
-        }
-        _ => None,
+        Some((next, on, to, plan.badge(), how))
+    } else {
+        let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
+        let to = k.tid_of(plan.caller())?;
+        let on = BlockedOn::Receive;
+        let (next, how) = if task::donation() == Some((to, tid)) {
+            (to, Switch::EndDonation)
+        } else {
+            (
+                task::ipc_fast_handoff(tid, on, to, t).ok()?,
+                Switch::Handoff,
+            )
+        };
+        // --- POINT OF NO RETURN ---
+        k.state.commit_reply_recv(plan);
+        super::count_fast_hit(true);
+        Some((next, on, to, 0, how))
     }
 }
 
