@@ -62,8 +62,8 @@ fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) -> bool {
     if !canonical_user(frame.rip) {
         return false;
     }
-    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
-    let Some(result) = crate::kipc::fast_syscall(opcode, frame.rdi, data) else {
+    let call = opcode == crate::kipc::op::CALL;
+    let Some(result) = crate::kipc::fast_syscall(call, frame) else {
         return false;
     };
     match result {

@@ -175,6 +175,7 @@ fn pending_donations() -> impl Iterator<Item = (&'static percpu::PerCpu, ThreadI
 }
 
 /// Whether `cpu` has a donation pending.
+#[inline(always)]
 fn donating(cpu: &percpu::PerCpu) -> bool {
     cpu.ipc_donation.load(Ordering::Relaxed) != u64::MAX
 }
@@ -228,48 +229,67 @@ fn materialize(
     }
 }
 
-/// Whether the current thread may donate its scheduling context to
-/// `server` for a same-CPU call: no donation is pending here and `server`
-/// is parked in its own fast path (so it waits to receive, on this CPU).
-pub fn can_donate(server: ThreadId) -> bool {
-    donation().is_none() && is_parked(server)
+/// Whether the current thread of this CPU (`cpu`) may donate its
+/// scheduling context to `server` for a same-CPU call: no donation is
+/// pending here and `server` is parked in its own fast path (so it waits to
+/// receive, on this CPU).
+#[inline(always)]
+pub fn can_donate(cpu: &percpu::PerCpu, server: ThreadId) -> bool {
+    !donating(cpu) && is_parked(server)
 }
 
-/// The current thread `client` calls `server` ([`can_donate`]) on the fast
-/// path: the CPU runs `server` on its behalf (see [`materialize`]), entering it
-/// with `result`. `woken` is the client's IPC result flag. Returns as
-/// [`park_and_switch`] does.
-pub fn donate_and_switch(
+/// Whether a reply of `server`, the current thread of this CPU (`cpu`), to
+/// `client` ends this CPU's donation with the client still parked (so the
+/// switch back is [`end_donation_to_parked`]).
+#[inline(always)]
+pub fn ends_donation(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -> bool {
+    cpu.ipc_donation.load(Ordering::Relaxed) == u64::from(client.0) << 32 | u64::from(server.0)
+        && is_parked(client)
+}
+
+/// The current thread `client` of this CPU (`cpu`) calls `server`, parked
+/// here in its own fast path, on the fast path, with no donation pending
+/// here: the CPU runs `server` on its behalf (see [`materialize`]), entering
+/// it with the data words of `from` (the client's syscall frame) and
+/// `badge`. `woken` is the client's IPC result flag. Returns as
+/// [`switch_to_parked`] does.
+#[inline(always)]
+pub fn donate_to_parked(
+    cpu: &percpu::PerCpu,
     client: ThreadId,
     server: ThreadId,
     woken: &'static AtomicBool,
-    result: Option<ParkedResult>,
+    from: &TrapFrame,
+    badge: u64,
 ) {
-    if let Some(cpu) = percpu::current() {
-        cpu.ipc_donor_woken.store(
-            woken as *const AtomicBool as *mut AtomicBool,
-            Ordering::Relaxed,
-        );
-        cpu.ipc_donation.store(
-            u64::from(client.0) << 32 | u64::from(server.0),
-            Ordering::Relaxed,
-        );
-        cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    }
-    park_and_switch(server, result);
+    cpu.ipc_donor_woken.store(
+        woken as *const AtomicBool as *mut AtomicBool,
+        Ordering::Relaxed,
+    );
+    cpu.ipc_donation.store(
+        u64::from(client.0) << 32 | u64::from(server.0),
+        Ordering::Relaxed,
+    );
+    cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
+    switch_to_parked(cpu, client, server, from, badge);
 }
 
-/// The server of this CPU's donation replies to its client on the fast
-/// path: the donation ends (the books were right all along) and the CPU
-/// switches back to the client, entering it with `result`. Returns as
-/// [`park_and_switch`] does.
-pub fn end_donation_and_switch(client: ThreadId, result: Option<ParkedResult>) {
-    if let Some(cpu) = percpu::current() {
-        cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
-        cpu.ipc_donor_woken
-            .store(core::ptr::null_mut(), Ordering::Relaxed);
-    }
-    park_and_switch(client, result);
+/// The server of this CPU's (`cpu`) donation replies to its client, parked
+/// since the donation began, on the fast path: the donation ends (the books
+/// were right all along) and the CPU switches back to the client, entering
+/// it with the data words of `from` (the server's syscall frame). Returns
+/// as [`switch_to_parked`] does.
+#[inline(always)]
+pub fn end_donation_to_parked(
+    cpu: &percpu::PerCpu,
+    server: ThreadId,
+    client: ThreadId,
+    from: &TrapFrame,
+) {
+    cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
+    cpu.ipc_donor_woken
+        .store(core::ptr::null_mut(), Ordering::Relaxed);
+    switch_to_parked(cpu, server, client, from, 0);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -382,7 +402,13 @@ pub fn init(cpus: usize, slice_tsc: u64) {
 
 /// The thread running on this CPU, if any (not idle).
 pub fn current() -> Option<ThreadId> {
-    let raw = CURRENT[percpu::index() as usize].load(Ordering::Acquire);
+    current_on(percpu::current()?)
+}
+
+/// The thread running on `cpu`, this CPU, if any (not idle).
+#[inline(always)]
+pub fn current_on(cpu: &percpu::PerCpu) -> Option<ThreadId> {
+    let raw = CURRENT.get(cpu.index as usize)?.load(Ordering::Acquire);
     (raw != u64::MAX).then_some(ThreadId(raw as u32))
 }
 
@@ -568,34 +594,17 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
         // record lives (see `kthread`); its fields read here are immutable
         // or, like its FPU area, touched only by the CPU that runs it.
         let t = unsafe { &*next_ptr };
-        let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
         let cpu = percpu::current().expect("per-CPU data is set up");
-        cpu.kernel_rsp.store(top, Ordering::Relaxed);
-        let tss = cpu.tss.load(Ordering::Relaxed);
-        if !tss.is_null() {
-            // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
-            // change, which cannot happen while interrupts are off here.
-            unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new(top) };
-        }
-        crate::arch::x86_64::cpu::load_address_space(t.cr3);
-        t.switch_ins.fetch_add(1, Ordering::Relaxed);
-        arch::fpu_restore(&t.fpu);
+        let frame = enter(cpu, t);
         if let Some((data, badge)) = resume
             && PARKED[next as usize].load(Ordering::Relaxed)
         {
-            let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
             // SAFETY: a parked thread is blocked inside a syscall, so the top
             // of its kernel stack holds the syscall entry's TrapFrame, which
             // nothing else touches while it is not running.
             crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
-            PARKED[next as usize].store(false, Ordering::Relaxed);
-            CURRENT[me].store(next, Ordering::Release);
-            // SAFETY: interrupts are off; the address space, RSP0, the kernel
-            // stack top and the FPU are the parked thread's, whose kernel
-            // stack below the frame holds nothing to run (see
-            // `park_and_switch`); its rip is a canonical user address (the
-            // fast path is taken only then).
-            unsafe { arch::resume_user_frame(prev_slot, frame) };
+            // SAFETY: as in `resume_parked`.
+            unsafe { resume_parked(cpu, next, prev_slot, frame) };
             return;
         }
         t.saved_rsp
@@ -605,6 +614,91 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
     // stack pointer belongs and `next_rsp` a stack saved by an earlier switch
     // or prepared by `prepare_stack` (or the idle context's).
     unsafe { arch::switch_stack(prev_slot, next_rsp) };
+}
+
+/// The switch into `t` on this CPU (`cpu`) up to its stack: RSP0 and the
+/// syscall entry's stack top, its address space, its FPU state. Returns
+/// where its syscall frame lies (the top of its kernel stack).
+#[inline(always)]
+fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
+    let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+    cpu.kernel_rsp.store(top, Ordering::Relaxed);
+    let tss = cpu.tss.load(Ordering::Relaxed);
+    if !tss.is_null() {
+        // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
+        // change, which cannot happen while interrupts are off here.
+        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new(top) };
+    }
+    crate::arch::x86_64::cpu::load_address_space(t.cr3);
+    t.switch_ins.fetch_add(1, Ordering::Relaxed);
+    arch::fpu_restore(&t.fpu);
+    (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
+}
+
+/// The end of a switch to the parked thread `next` that [`enter`] entered
+/// (its result already in its `frame`): it is current and unparked, and
+/// leaves to user mode; the previous context's stack pointer goes to
+/// `prev_slot`.
+///
+/// # Safety
+/// Interrupts off; `frame` is `next`'s syscall frame as `enter` returned it,
+/// `next` is parked (its kernel stack below the frame holds nothing to run,
+/// see [`park_and_switch`], and its rip is a canonical user address: the
+/// fast path is taken only then); `prev_slot` is where the current
+/// context's stack pointer belongs.
+#[inline(always)]
+unsafe fn resume_parked(
+    cpu: &percpu::PerCpu,
+    next: u64,
+    prev_slot: *mut u64,
+    frame: *mut TrapFrame,
+) {
+    PARKED[next as usize].store(false, Ordering::Relaxed);
+    CURRENT[cpu.index as usize].store(next, Ordering::Release);
+    // SAFETY: per this function's contract.
+    unsafe { arch::resume_user_frame(prev_slot, frame) };
+}
+
+/// The IPC fast path's switch from the current thread `me` of this CPU
+/// (`cpu`) to `to`, parked in its own fast path here ([`is_parked`]):
+/// `to`'s syscall returns with the data words of `from` (the syscall frame
+/// of `me`) and `badge`, straight into user mode, and `me` parks. Returns
+/// when `me` is resumed through its kernel stack (the general wake-up);
+/// resumed into user mode instead, it never returns (see
+/// [`park_and_switch`]). Interrupts must be off (a syscall); `me`'s syscall
+/// must return to a canonical address.
+#[inline(always)]
+fn switch_to_parked(
+    cpu: &percpu::PerCpu,
+    me: ThreadId,
+    to: ThreadId,
+    from: &TrapFrame,
+    badge: u64,
+) {
+    let (prev, next) = (kthread(u64::from(me.0)), kthread(u64::from(to.0)));
+    if prev.is_null() || next.is_null() {
+        return;
+    }
+    PARKED[me.0 as usize].store(true, Ordering::Relaxed);
+    // SAFETY: `me` is this CPU's current thread and `to` a thread parked on
+    // this CPU, so both records live (see `kthread`) and only this CPU
+    // touches their FPU areas and saved stack pointers.
+    let (prev, next) = unsafe { (&mut *prev, &*next) };
+    arch::fpu_save(&mut prev.fpu);
+    let frame = enter(cpu, next);
+    // SAFETY: a parked thread is blocked inside a syscall, so the top of its
+    // kernel stack holds the syscall entry's TrapFrame, which nothing else
+    // touches while it is not running; `from` is another thread's frame.
+    crate::syscall::write_success(
+        unsafe { &mut *frame },
+        [from.rdx, from.r10, from.r8, from.r9],
+        badge,
+    );
+    // SAFETY: interrupts are off, `next` was entered and is parked, and
+    // `prev.saved_rsp` is where `me`'s kernel context belongs.
+    unsafe { resume_parked(cpu, u64::from(to.0), &raw mut prev.saved_rsp, frame) };
+    PARKED[me.0 as usize].store(false, Ordering::Relaxed);
+    finish_switch();
 }
 
 /// Frees the stack of a thread that died before the switch away from it.
@@ -809,6 +903,7 @@ pub fn ipc_fast_handoff(
 
 /// Whether thread `tid` of this CPU is parked by [`park_and_switch`] (so a
 /// switch to it with its result enters it straight in user mode).
+#[inline(always)]
 pub fn is_parked(tid: ThreadId) -> bool {
     PARKED
         .get(tid.0 as usize)

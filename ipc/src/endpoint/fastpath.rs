@@ -72,6 +72,7 @@ impl IpcState {
     /// # Errors
     /// [`Slow`] if any guard fails; the slow path then decides the outcome
     /// (which may be an error, or success by another route).
+    #[inline]
     pub fn plan_fastpath(
         &self,
         caller: ThreadRef,
@@ -140,6 +141,7 @@ impl IpcState {
     /// actions: the kernel's fast path delivers `plan`'s message itself
     /// (the receiver gets the words and [`FastPlan::badge`]; the caller
     /// blocks; the kernel switches to the receiver).
+    #[inline(always)]
     pub fn commit_state(&mut self, plan: FastPlan) {
         let FastPlan {
             caller,
@@ -170,6 +172,7 @@ impl IpcState {
     ///
     /// # Errors
     /// [`Slow`] if any guard fails.
+    #[inline]
     pub fn plan_reply_recv_fast(
         &self,
         server: ThreadRef,
@@ -215,6 +218,7 @@ impl IpcState {
     /// is answered (the kernel delivers the reply words, badge 0) and runs;
     /// the server waits on the endpoint. The state is what
     /// [`IpcState::reply_recv`] leaves.
+    #[inline(always)]
     pub fn commit_reply_recv(&mut self, plan: FastReplyPlan) {
         let FastReplyPlan {
             server,

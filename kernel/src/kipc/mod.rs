@@ -130,20 +130,9 @@ pub mod op {
 }
 
 static FASTPATH: AtomicBool = AtomicBool::new(true);
-/// Counts a fast-path call (`reply == false`) or `reply_recv` on this CPU
-/// (per-CPU counters: a shared one would bounce between CPUs).
-fn count_fast_hit(reply: bool) {
-    if let Some(cpu) = crate::percpu::current() {
-        let counter = if reply {
-            &cpu.ipc_fast_replies
-        } else {
-            &cpu.ipc_fast_calls
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
-/// How many calls and `reply_recv`s took the fast path since boot (all CPUs).
+/// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
+/// per-CPU counters: a shared one would bounce between CPUs).
 pub fn fast_path_hits() -> (u64, u64) {
     (0..crate::percpu::MAX_CPUS as u32)
         .filter_map(crate::percpu::of)
@@ -500,14 +489,14 @@ pub fn on_process_exit(pid: Pid) {
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
 pub fn fast_syscall(
-    opcode: u32,
-    capability: u64,
-    data: [u64; 4],
+    call: bool,
+    frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
     if !fastpath() {
         return None;
     }
-    sync::fast(task::current()?, opcode, CapToken(capability), data)
+    let cpu = crate::percpu::current()?;
+    sync::fast(cpu, task::current_on(cpu)?, call, frame)
 }
 
 /// Serves the IPC syscall `opcode` for the current thread: `capability`

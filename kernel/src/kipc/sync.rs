@@ -330,133 +330,162 @@ fn call_locked(
 }
 
 /// The fast paths of `call` and `reply_recv` (seL4's `fastpath_call` and
-/// `fastpath_reply_recv`), tried by the syscall dispatcher before anything
-/// else. Under [`KIPC`]: the `ipc` guards (`plan_fastpath` /
-/// `plan_reply_recv_fast`: the partner waits on this CPU, the capability
-/// admits the operation unmetered) and the scheduler's checked hand-off;
-/// then the point of no return: `ipc`'s state change, the partner's result
-/// slot, the endpoint's metrics. After the lock, a direct switch to the
-/// partner, straight into user mode when it is parked in its own fast path
-/// ([`task::park_and_switch`]). When a guard refuses (nothing changed), the
-/// general operation runs at once under the same hold of [`KIPC`] (a
-/// cross-CPU partner would otherwise pay for the lock, the clock and the
-/// thread lookup twice). Returns `None`, having done nothing, only when the
-/// IPC state or this thread's record does not exist yet (the general path
-/// then creates or reports it); else this thread's result once it runs
-/// again. The caller passes no flags (the general path checks them).
+/// `fastpath_reply_recv`) of the current thread `tid` of this CPU (`cpu`),
+/// whose syscall frame is `frame` (capability in `rdi`, data words in `rdx
+/// r10 r8 r9`), tried by the syscall dispatcher before anything else. Under
+/// [`KIPC`]: the `ipc` guards (`plan_fastpath` / `plan_reply_recv_fast`:
+/// the partner waits on this CPU, the capability admits the operation
+/// unmetered); then the point of no return: `ipc`'s state change, the
+/// counters and the endpoint's metrics. After the lock, a direct switch to
+/// the partner. In the steady state of a same-CPU client and server the
+/// partner is parked in its own fast path and the switch is a
+/// scheduling-context donation (a call) or its end (the server's
+/// `reply_recv`), straight from one syscall frame into the other
+/// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]); else
+/// the scheduler's checked hand-off comes first ([`handoff`]). When a guard
+/// refuses (nothing changed), the general operation runs at once under the
+/// same hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the
+/// lock, the clock and the thread lookup twice). Returns `None`, having
+/// done nothing, only when the IPC state or this thread's record does not
+/// exist yet (the general path then creates or reports it); else this
+/// thread's result once it runs again through its kernel stack (resumed
+/// straight into user mode, it never returns). The caller passes no flags
+/// (the general path checks them).
 pub(super) fn fast(
+    cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
-    opcode: u32,
-    token: CapToken,
-    data: [u64; 4],
+    call: bool,
+    frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
     let t = now();
     let mut guard = KIPC.lock();
     let k = guard.as_mut()?;
     let me = (*k.threads.get(tid.0 as usize)?)?;
-    let call = match opcode {
-        op::CALL => true,
-        op::REPLY_RECV => false,
-        _ => return None,
-    };
-    let Some((next, on, to, badge, how)) = fast_step(k, tid, me, call, token, t) else {
-        let after = if call {
-            call_locked(k, tid, token, data, t)
-        } else {
-            reply_recv_locked(k, tid, token, data, t)
-        };
+    let token = CapToken(frame.rdi);
+    // Read only where needed: the donations copy frame to frame.
+    let data = || [frame.rdx, frame.r10, frame.r8, frame.r9];
+    if call {
+        if let Ok(plan) = k.state.plan_fastpath(me.tref, token, t)
+            && let Some(to) = k.tid_of(plan.receiver())
+        {
+            if task::can_donate(cpu, to) {
+                // --- POINT OF NO RETURN ---
+                commit_call(k, cpu, plan);
+                begin(tid, t);
+                drop(guard);
+                task::donate_to_parked(cpu, tid, to, &slot(tid).woken, frame, plan.badge());
+                return Some(resumed(tid, BlockedOn::Reply(to)));
+            }
+            let on = BlockedOn::Reply(to);
+            if let Some(direct) = handoff(tid, on, to, t, (data(), plan.badge())) {
+                // Past the point of no return (see `handoff`).
+                commit_call(k, cpu, plan);
+                drop(guard);
+                return Some(switch_after_handoff(tid, on, direct));
+            }
+        }
+        let after = call_locked(k, tid, token, data(), t);
         drop(guard);
-        let result = after.and_then(|after| finish(tid, after));
-        // As the general syscalls return: `call` leaves `rsi` 0.
-        return Some(if call {
-            result.map(|(data, _)| (data, 0))
-        } else {
-            result
-        });
-    };
+        // As the general syscall returns: `call` leaves `rsi` 0.
+        return Some(
+            after
+                .and_then(|after| finish(tid, after))
+                .map(|(data, _)| (data, 0)),
+        );
+    }
+    if let Ok(plan) = k.state.plan_reply_recv_fast(me.tref, token, t)
+        && let Some(to) = k.tid_of(plan.caller())
+    {
+        if task::ends_donation(cpu, to, tid) {
+            // --- POINT OF NO RETURN ---
+            commit_reply_recv(k, cpu, plan);
+            begin(tid, t);
+            drop(guard);
+            task::end_donation_to_parked(cpu, tid, to, frame);
+            return Some(resumed(tid, BlockedOn::Receive));
+        }
+        let on = BlockedOn::Receive;
+        if let Some(direct) = handoff(tid, on, to, t, (data(), 0)) {
+            // Past the point of no return (see `handoff`).
+            commit_reply_recv(k, cpu, plan);
+            drop(guard);
+            return Some(switch_after_handoff(tid, on, direct));
+        }
+    }
+    let after = reply_recv_locked(k, tid, token, data(), t);
+    drop(guard);
+    Some(after.and_then(|after| finish(tid, after)))
+}
+
+/// `ipc`'s state change of a fast call, its counter and its endpoint's
+/// metrics (under [`KIPC`], past the point of no return).
+#[inline(always)]
+fn commit_call(k: &mut Kipc, cpu: &crate::percpu::PerCpu, plan: ipc::endpoint::FastPlan) {
+    k.state.commit_state(plan);
+    cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(info) = k.endpoint_info(plan.endpoint()) {
+        info.metrics.record_immediate();
+    }
+}
+
+/// `ipc`'s state change of a fast `reply_recv` and its counter (under
+/// [`KIPC`], past the point of no return).
+#[inline(always)]
+fn commit_reply_recv(
+    k: &mut Kipc,
+    cpu: &crate::percpu::PerCpu,
+    plan: ipc::endpoint::FastReplyPlan,
+) {
+    k.state.commit_reply_recv(plan);
+    cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fast path's switch when it is not a donation: the scheduler's
+/// checked hand-off ([`task::ipc_fast_handoff`]: the current thread `tid`
+/// blocks on `on` and its partner `to` of this CPU is woken) at TSC time
+/// `t`; `None`, with nothing changed, when the scheduler refuses. Once it
+/// agreed, the operation is past its point of no return: this thread's
+/// result slot is reset and the partner gets `message` (its data words and
+/// badge), straight into its syscall frame when it is parked and runs next
+/// (the returned switch), else in its slot. Out of line: the steady state
+/// of a same-CPU client and server donates instead.
+#[inline(never)]
+fn handoff(
+    tid: ThreadId,
+    on: BlockedOn,
+    to: ThreadId,
+    t: u64,
+    message: ([u64; 4], u64),
+) -> Option<(ThreadId, Option<task::ParkedResult>)> {
+    let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
     begin(tid, t);
-    // The partner parked in its own fast path (and runs next) takes its
-    // result straight into its syscall frame; else its slot holds it for
-    // its wait to read.
-    let direct = (next == to && task::is_parked(to)).then_some((data, badge));
+    let direct = (next == to && task::is_parked(to)).then_some(message);
     if direct.is_none() {
         let partner = slot(to);
-        partner.deliver(data, badge);
+        partner.deliver(message.0, message.1);
         partner.status.store(0, Ordering::Relaxed);
         partner.woken.store(true, Ordering::Release);
     }
-    drop(guard);
-    match how {
-        Switch::Handoff => task::park_and_switch(next, direct),
-        Switch::Donate => task::donate_and_switch(tid, to, &slot(tid).woken, direct),
-        Switch::EndDonation => task::end_donation_and_switch(to, direct),
-    }
-    // Resumed through the kernel stack: the general wake-up protocol.
+    Some((next, direct))
+}
+
+/// After [`handoff`] and the release of [`KIPC`]: the switch to `next`
+/// (with its result when it is parked), then this thread's result.
+fn switch_after_handoff(
+    tid: ThreadId,
+    on: BlockedOn,
+    (next, direct): (ThreadId, Option<task::ParkedResult>),
+) -> Result<([u64; 4], u64), IpcError> {
+    task::park_and_switch(next, direct);
+    resumed(tid, on)
+}
+
+/// The result of a thread the fast path parked (waiting on `on`) and that
+/// was resumed through its kernel stack: the general wake-up protocol.
+fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
     wait(tid, on, None, None);
     let s = slot(tid);
-    Some(s.result().map(|()| s.message()))
-}
-
-/// How the fast path hands the CPU to its partner.
-enum Switch {
-    /// The scheduler's hand-off ([`task::ipc_fast_handoff`]) took place.
-    Handoff,
-    /// A call: the CPU runs the server on the caller's behalf
-    /// ([`task::donate_and_switch`]); the scheduler is not involved.
-    Donate,
-    /// The reply of the server of this CPU's donation: it ends
-    /// ([`task::end_donation_and_switch`]).
-    EndDonation,
-}
-
-/// The fast path of `call` (`call` true) or `reply_recv` up to and past its
-/// point of no return: the thread to switch to, this thread's wait, the
-/// partner, the badge it gets (0 for a reply) and how the switch is made;
-/// `None` (nothing changed) when a guard refuses.
-fn fast_step(
-    k: &mut Kipc,
-    tid: ThreadId,
-    me: ThreadEntry,
-    call: bool,
-    token: CapToken,
-    t: u64,
-) -> Option<(ThreadId, BlockedOn, ThreadId, u64, Switch)> {
-    if call {
-        let plan = k.state.plan_fastpath(me.tref, token, t).ok()?;
-        let to = k.tid_of(plan.receiver())?;
-        let on = BlockedOn::Reply(to);
-        let (next, how) = if task::can_donate(to) {
-            (to, Switch::Donate)
-        } else {
-            (
-                task::ipc_fast_handoff(tid, on, to, t).ok()?,
-                Switch::Handoff,
-            )
-        };
-        // --- POINT OF NO RETURN ---
-        k.state.commit_state(plan);
-        super::count_fast_hit(false);
-        if let Some(info) = k.endpoint_info(plan.endpoint()) {
-            info.metrics.record_immediate();
-        }
-        Some((next, on, to, plan.badge(), how))
-    } else {
-        let plan = k.state.plan_reply_recv_fast(me.tref, token, t).ok()?;
-        let to = k.tid_of(plan.caller())?;
-        let on = BlockedOn::Receive;
-        let (next, how) = if task::donation() == Some((to, tid)) {
-            (to, Switch::EndDonation)
-        } else {
-            (
-                task::ipc_fast_handoff(tid, on, to, t).ok()?,
-                Switch::Handoff,
-            )
-        };
-        // --- POINT OF NO RETURN ---
-        k.state.commit_reply_recv(plan);
-        super::count_fast_hit(true);
-        Some((next, on, to, 0, how))
-    }
+    s.result().map(|()| s.message())
 }
 
 /// `send`: delivers `data` to a receiver waiting on `token`'s endpoint, or

@@ -17,8 +17,10 @@ pub fn halt_forever() -> ! {
 pub fn rdtsc_ordered() -> u64 {
     // SAFETY: lfence and rdtsc have no memory effects; rdtsc is available on
     // every x86_64 CPU (CR4.TSD is never set by this kernel).
+    // (`_mm_lfence` is an SSE2 intrinsic, which this soft-float target
+    // cannot inline: it cost a call and a return on every IPC operation.)
     unsafe {
-        core::arch::x86_64::_mm_lfence();
+        core::arch::asm!("lfence", options(nostack, preserves_flags));
         core::arch::x86_64::_rdtsc()
     }
 }
