@@ -536,3 +536,58 @@ fn queued_callers_know_the_endpoint_server() {
     ));
     assert_eq!(w.state.endpoint_server(endpoint), Some(w.server));
 }
+
+#[test]
+fn threads_made_at_a_chosen_reference_work_like_any_other() {
+    let registry = CapRegistry::new(1 << 16, 1_000_000_000).unwrap();
+    let mut state = IpcState::new(registry, 64);
+    let server_process = state.create_process().unwrap();
+    let client_process = state.create_process().unwrap();
+    let (server, client) = (ThreadRef(40), ThreadRef(7));
+    state
+        .create_thread_at(server, server_process, CpuId(0))
+        .unwrap();
+    state
+        .create_thread_at(client, client_process, CpuId(0))
+        .unwrap();
+    // Taken, or of no process: refused, and nothing changes.
+    let before = state.clone();
+    assert_eq!(
+        state.create_thread_at(server, client_process, CpuId(0)),
+        Err(IpcError::InvalidArgument)
+    );
+    assert_eq!(
+        state.create_thread_at(ThreadRef(3), ProcessId(99), CpuId(0)),
+        Err(IpcError::ProcessNotFound)
+    );
+    assert_eq!(state, before);
+    assert_eq!(state.thread_state(ThreadRef(3)), None);
+    assert_eq!(state.thread_state(server), Some(ThreadState::Running));
+    // A call between them goes through under those references.
+    let (_, server_token) = state.create_endpoint(server_process, 64).unwrap();
+    let client_token = state
+        .grant(
+            server_process,
+            server_token,
+            client_process,
+            IpcPermissions::all(64),
+            IpcLimits::NONE,
+            Some(BADGE),
+            0,
+        )
+        .unwrap();
+    state
+        .recv(server, server_token, RecvMode::Block, 0)
+        .unwrap();
+    let actions = state.call(client, client_token, message(1), 0).unwrap();
+    assert!(actions.contains(&Action::Deliver {
+        from: client,
+        to: server,
+        message: message(1),
+        badge: BADGE,
+    }));
+    assert_eq!(
+        state.thread_state(client),
+        Some(ThreadState::AwaitingReply { server })
+    );
+}

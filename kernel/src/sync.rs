@@ -41,16 +41,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpin {
     fn lock(&self) {
         let was = interrupts::are_enabled();
         interrupts::disable();
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            while self.locked.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
-            }
-        }
-        self.irq_was_enabled.store(was, Ordering::Relaxed);
+        self.acquire(was);
     }
 
     fn try_lock(&self) -> bool {
@@ -81,5 +72,39 @@ unsafe impl lock_api::RawMutex for RawIrqSpin {
     }
 }
 
+impl RawIrqSpin {
+    /// Spins until this CPU owns the lock (interrupts off), then records
+    /// whether the unlock turns them back on.
+    #[inline(always)]
+    fn acquire(&self, irq_was_enabled: bool) {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+        self.irq_was_enabled
+            .store(irq_was_enabled, Ordering::Relaxed);
+    }
+}
+
 /// A mutex whose holder cannot be interrupted (see the module docs).
 pub type IrqMutex<T> = lock_api::Mutex<RawIrqSpin, T>;
+
+/// Locks `mutex` where interrupts are already off (a system call: SFMASK
+/// clears IF), so that neither the lock nor the unlock reads or changes the
+/// interrupt flag: the IPC fast path's lock.
+#[inline(always)]
+pub fn lock_irqs_off<T>(mutex: &IrqMutex<T>) -> lock_api::MutexGuard<'_, RawIrqSpin, T> {
+    debug_assert!(!interrupts::are_enabled(), "interrupts are on");
+    // SAFETY: `acquire` returns only once this CPU owns the lock, so the
+    // guard is the only one; its drop unlocks, leaving interrupts off as
+    // they were (recorded `false`).
+    unsafe {
+        mutex.raw().acquire(false);
+        mutex.make_guard_unchecked()
+    }
+}

@@ -621,13 +621,14 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
 /// where its syscall frame lies (the top of its kernel stack).
 #[inline(always)]
 fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
+    // A direct-map address plus the stack size: canonical.
     let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     cpu.kernel_rsp.store(top, Ordering::Relaxed);
     let tss = cpu.tss.load(Ordering::Relaxed);
     if !tss.is_null() {
         // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
         // change, which cannot happen while interrupts are off here.
-        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new(top) };
+        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_truncate(top) };
     }
     crate::arch::x86_64::cpu::load_address_space(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);

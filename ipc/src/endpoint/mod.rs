@@ -272,6 +272,41 @@ impl IpcState {
         Ok(ThreadRef(index))
     }
 
+    /// Creates a running thread of `process` on `cpu` under the reference
+    /// the caller chose (a kernel makes it its own thread id, so that it
+    /// translates neither way).
+    ///
+    /// # Errors
+    /// [`IpcError::ProcessNotFound`] for an unknown process;
+    /// [`IpcError::InvalidArgument`] if `thread` names a live thread;
+    /// [`IpcError::OutOfMemory`] if the table cannot grow to it.
+    pub fn create_thread_at(
+        &mut self,
+        thread: ThreadRef,
+        process: ProcessId,
+        cpu: CpuId,
+    ) -> Result<(), IpcError> {
+        self.space(process).ok_or(IpcError::ProcessNotFound)?;
+        let index = thread.0 as usize;
+        if self.threads.len() <= index {
+            self.threads
+                .try_reserve(index + 1 - self.threads.len())
+                .map_err(|_| IpcError::OutOfMemory)?;
+            self.threads.resize(index + 1, None);
+        }
+        let entry = &mut self.threads[index];
+        if entry.is_some() {
+            return Err(IpcError::InvalidArgument);
+        }
+        *entry = Some(Thread {
+            process,
+            cpu,
+            state: ThreadState::Running,
+            serving: None,
+        });
+        Ok(())
+    }
+
     /// Creates an endpoint owned by `process` and gives it a capability with
     /// every right for messages up to `max_message_size` bytes, unbadged.
     ///

@@ -216,6 +216,16 @@ fn slot(tid: ThreadId) -> &'static Slot {
     &SLOTS[tid.0 as usize]
 }
 
+/// The `ipc` thread of kernel thread `tid` (created by `Kipc::thread_for`):
+/// the same index, so that neither direction needs a table (the fast path
+/// translates both ways once per operation). An `ipc` thread exists exactly
+/// while the kernel's `Kipc::threads` entry of its id does (both are made
+/// and dropped under one hold of [`KIPC`]).
+#[inline(always)]
+fn tref_of(tid: ThreadId) -> ThreadRef {
+    ThreadRef(tid.0)
+}
+
 /// The kernel side of an `ipc` thread.
 #[derive(Clone, Copy, Debug)]
 struct ThreadEntry {
@@ -254,8 +264,6 @@ pub(crate) struct Kipc {
     procs: BTreeMap<Pid, ProcEntry>,
     /// `ipc` thread of each kernel thread id.
     threads: Vec<Option<ThreadEntry>>,
-    /// Kernel thread of each `ipc` thread.
-    tids: Vec<Option<ThreadId>>,
     endpoints: Vec<EndpointInfo>,
     incarnations: u64,
     /// Nanoseconds per TSC tick, 32.32 fixed point.
@@ -276,7 +284,6 @@ impl Kipc {
             state: IpcState::new(registry, SLOTS_PER_SPACE),
             procs: BTreeMap::new(),
             threads,
-            tids: Vec::new(),
             endpoints: Vec::new(),
             incarnations: 0,
             ns_per_tick: u64::try_from((1_000_000_000u128 << 32) / u128::from(hz))
@@ -301,22 +308,20 @@ impl Kipc {
         let process = self.procs.get(&pid).ok_or(IpcError::ProcessNotFound)?.id;
         // Threads are pinned to the CPU they were spawned on, which is the
         // one running this syscall.
-        let tref = self
-            .state
-            .create_thread(process, CpuId(crate::cpu_index()))?;
+        let slot = self.threads.get_mut(index).ok_or(IpcError::OutOfMemory)?;
+        let tref = tref_of(tid);
+        self.state
+            .create_thread_at(tref, process, CpuId(crate::cpu_index()))?;
         let entry = ThreadEntry { tref, pid, process };
-        *self.threads.get_mut(index).ok_or(IpcError::OutOfMemory)? = Some(entry);
-        let t = tref.0 as usize;
-        if self.tids.len() <= t {
-            self.tids.resize(t + 1, None);
-        }
-        self.tids[t] = Some(tid);
+        *slot = Some(entry);
         Ok(entry)
     }
 
-    /// The kernel thread of an `ipc` thread.
+    /// The kernel thread of an `ipc` thread, if it still has one (a thread
+    /// of a dying process leaves the kernel's table first).
     fn tid_of(&self, tref: ThreadRef) -> Option<ThreadId> {
-        *self.tids.get(tref.0 as usize)?
+        let tid = ThreadId(tref.0);
+        self.threads.get(tid.0 as usize)?.map(|_| tid)
     }
 
     /// The capability `token` names in `process`'s space (no rights checked).
@@ -453,9 +458,6 @@ pub fn on_process_exit(pid: Pid) {
                 wakes.push(tid);
             }
             k.threads[index] = None;
-            if let Some(t) = k.tids.get_mut(entry.tref.0 as usize) {
-                *t = None;
-            }
         }
         for info in &mut k.endpoints {
             if info.owner == pid {

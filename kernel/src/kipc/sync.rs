@@ -346,8 +346,8 @@ fn call_locked(
 /// refuses (nothing changed), the general operation runs at once under the
 /// same hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the
 /// lock, the clock and the thread lookup twice). Returns `None`, having
-/// done nothing, only when the IPC state or this thread's record does not
-/// exist yet (the general path then creates or reports it); else this
+/// done nothing, only when the IPC state does not exist yet (the general
+/// path then reports it); else this
 /// thread's result once it runs again through its kernel stack (resumed
 /// straight into user mode, it never returns). The caller passes no flags
 /// (the general path checks them).
@@ -358,16 +358,18 @@ pub(super) fn fast(
     frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
     let t = now();
-    let mut guard = KIPC.lock();
+    let mut guard = crate::sync::lock_irqs_off(&KIPC);
     let k = guard.as_mut()?;
-    let me = (*k.threads.get(tid.0 as usize)?)?;
+    // A thread without an `ipc` record yet fails the guards; the general
+    // operation then creates it.
+    let me = super::tref_of(tid);
     let token = CapToken(frame.rdi);
     // Read only where needed: the donations copy frame to frame.
     let data = || [frame.rdx, frame.r10, frame.r8, frame.r9];
     if call {
-        if let Ok(plan) = k.state.plan_fastpath(me.tref, token, t)
-            && let Some(to) = k.tid_of(plan.receiver())
-        {
+        if let Ok(plan) = k.state.plan_fastpath(me, token, t) {
+            // An `ipc` thread has a kernel thread of the same id.
+            let to = ThreadId(plan.receiver().0);
             if task::can_donate(cpu, to) {
                 // --- POINT OF NO RETURN ---
                 commit_call(k, cpu, plan);
@@ -393,9 +395,9 @@ pub(super) fn fast(
                 .map(|(data, _)| (data, 0)),
         );
     }
-    if let Ok(plan) = k.state.plan_reply_recv_fast(me.tref, token, t)
-        && let Some(to) = k.tid_of(plan.caller())
-    {
+    if let Ok(plan) = k.state.plan_reply_recv_fast(me, token, t) {
+        // As for a call.
+        let to = ThreadId(plan.caller().0);
         if task::ends_donation(cpu, to, tid) {
             // --- POINT OF NO RETURN ---
             commit_reply_recv(k, cpu, plan);

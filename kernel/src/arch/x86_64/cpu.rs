@@ -137,6 +137,9 @@ pub fn pcid_on() -> bool {
 /// With PCIDs, a user address space gets this CPU's tag for it and keeps its
 /// TLB entries unless `user_generation` (see `mem::tlb`) moved since it last
 /// ran here; the kernel's own space (`kernel_pml4`) always uses tag 0.
+/// Without PCIDs it is a plain CR3 write, inlined (every thread switch,
+/// and so every IPC round trip, makes two).
+#[inline(always)]
 pub fn load_address_space(pml4: u64) {
     use x86_64::registers::control::{Cr3, Cr3Flags};
     use x86_64::structures::paging::PhysFrame;
@@ -144,19 +147,35 @@ pub fn load_address_space(pml4: u64) {
     if current.start_address().as_u64() == pml4 {
         return;
     }
+    if pcid_on() {
+        load_tagged_address_space(pml4);
+        return;
+    }
+    // (`new_truncate`: a PML4 address comes from the frame allocator, so it
+    // is a valid physical address; the checked form cost a compare.)
+    let frame = PhysFrame::containing_address(x86_64::PhysAddr::new_truncate(pml4));
+    // SAFETY: every address space shares the kernel half (entries 256..512 of
+    // the kernel's PML4), so the code and stack in use stay mapped.
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+}
+
+/// [`load_address_space`] with PCIDs on.
+#[inline(never)]
+fn load_tagged_address_space(pml4: u64) {
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    use x86_64::structures::paging::PhysFrame;
     let frame = PhysFrame::containing_address(x86_64::PhysAddr::new(pml4));
-    if !pcid_on() || pml4 == crate::mem::paging::kernel_pml4_phys() {
-        // SAFETY: every address space shares the kernel half (entries
-        // 256..512 of the kernel's PML4), so the code and stack in use stay
-        // mapped; with PCIDs on, tag 0 (flushed here) belongs to the kernel.
+    if pml4 == crate::mem::paging::kernel_pml4_phys() {
+        // SAFETY: as in `load_address_space`; with PCIDs on, tag 0 (flushed
+        // here) belongs to the kernel.
         unsafe { Cr3::write(frame, Cr3Flags::empty()) };
         return;
     }
     let load = crate::mem::tlb::pcid_load(pml4);
     let pcid = x86_64::instructions::tlb::Pcid::new(load.pcid).expect("tags are 1..=4095");
-    // SAFETY: as above; PCIDE is on (`pcid_on`), and the tag's entries are
-    // kept only if they belong to this address space and no user mapping
-    // went away since they were loaded (`smp::pcid`).
+    // SAFETY: as in `load_address_space`; PCIDE is on (`pcid_on`), and the
+    // tag's entries are kept only if they belong to this address space and no
+    // user mapping went away since they were loaded (`smp::pcid`).
     unsafe {
         if load.flush {
             Cr3::write_pcid(frame, pcid);
