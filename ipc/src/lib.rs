@@ -13,9 +13,11 @@
 //!   by bumping a generation, never by searching.
 //! - **Decisions, not side effects.** State machines return what the kernel must
 //!   do ([`endpoint::Action`]) instead of doing it, so they are tested on the host.
-//! - **Fast path = plan, then commit.** [`endpoint::IpcState::plan_fastpath`]
-//!   mutates nothing; after the point of no return [`endpoint::IpcState::commit`]
-//!   applies it, and a property test pins it to the slow path's behaviour.
+//! - **Fast path = guards, then commit.** [`endpoint::IpcState::fast_call`]
+//!   runs guards that mutate nothing, then the kernel's own check, and only
+//!   past that point of no return commits (in the same pass, over the records
+//!   the guards found); a property test pins it to the slow path's behaviour
+//!   and a refusal to no change at all.
 //! - **No panics on input.** Bad input is an [`error::IpcError`] with a stable
 //!   status code.
 //!

@@ -3,7 +3,7 @@
 //! the state and return exactly the actions of the slow path `call`.
 
 use ipc::cap::{CapRegistry, CapToken, IpcLimits, IpcPermissions, ProcessId};
-use ipc::endpoint::{Action, CpuId, IpcState, RecvMode, ThreadRef};
+use ipc::endpoint::{Action, CpuId, IpcState, RecvMode, Slow, ThreadRef};
 use ipc::message::SmallMessage;
 use proptest::prelude::*;
 
@@ -318,11 +318,21 @@ proptest! {
         let now = world.now;
 
         let before = world.state.clone();
-        match world.state.plan_fastpath(caller_ref, token, now) {
+        // The kernel's check refusing changes nothing, and is asked only
+        // once every guard passed, about the receiver the call would get.
+        let mut asked = None;
+        let mut refused = world.state.clone();
+        let refusal = refused.fast_call(caller_ref, token, now, |receiver| {
+            asked = Some(receiver);
+            false
+        });
+        prop_assert_eq!(refusal, Err(Slow));
+        prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+        let mut fast = world.state.clone();
+        match fast.fast_call(caller_ref, token, now, |_| true) {
             Ok(plan) => {
-                prop_assert_eq!(&world.state, &before, "planning must not mutate");
-                let mut fast = world.state.clone();
-                let fast_actions = fast.commit(plan, message);
+                prop_assert_eq!(asked, Some(plan.receiver()));
+                let fast_actions = plan.actions(caller_ref, message);
                 let mut slow = world.state.clone();
                 let slow_actions = slow.call(caller_ref, token, message, now);
                 prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
@@ -330,6 +340,8 @@ proptest! {
                 prop_assert_eq!(fast_actions.last(), Some(&Action::SwitchTo { thread: plan.receiver() }));
             }
             Err(_) => {
+                prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
+                prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
                 // The slow path decides; whatever it does, it must not have
                 // been a same-CPU hand-off of an unmetered call (that is the
                 // fast path's job, and missing it would be a silent slowdown).
@@ -381,13 +393,19 @@ proptest! {
         let before = world.state.clone();
         let mut slow = world.state.clone();
         let slow_actions = slow.reply_recv(server_ref, token, message, RecvMode::Block, now);
-        match world.state.plan_reply_recv_fast(server_ref, token, now) {
-            Ok(plan) => {
-                prop_assert_eq!(&world.state, &before, "planning must not mutate");
-                let mut fast = world.state.clone();
-                fast.commit_reply_recv(plan);
+        let mut asked = None;
+        let mut refused = world.state.clone();
+        let refusal = refused.fast_reply_recv(server_ref, token, now, |caller| {
+            asked = Some(caller);
+            false
+        });
+        prop_assert_eq!(refusal, Err(Slow));
+        prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+        let mut fast = world.state.clone();
+        match fast.fast_reply_recv(server_ref, token, now, |_| true) {
+            Ok(caller_ref) => {
+                prop_assert_eq!(asked, Some(caller_ref));
                 prop_assert_eq!(&fast, &slow);
-                let caller_ref = plan.caller();
                 let expected = vec![
                     Action::Deliver { from: server_ref, to: caller_ref, message, badge: 0 },
                     Action::Wake { thread: caller_ref, status: Ok(()) },
@@ -397,6 +415,8 @@ proptest! {
                 prop_assert_eq!(slow_actions.map(|a| a.to_vec()), Ok(expected));
             }
             Err(_) => {
+                prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
+                prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
                 if let Ok(actions) = slow_actions {
                     let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
                     prop_assert!(!switched, "the fast path missed a same-CPU reply: {actions:?}");
@@ -417,8 +437,8 @@ fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
 }
 
 /// The common case: thread 0 waits on its endpoint; the first thread of
-/// process 1 calls it. Returns the world, the client, its token, the
-/// message and the accepted plan.
+/// process 1 calls it on the fast path. Returns the world, the client, its
+/// token, the message and what the fast call did.
 fn common_call() -> (
     World,
     ThreadRef,
@@ -435,15 +455,18 @@ fn common_call() -> (
     let client = world.threads[THREADS_PER_PROCESS];
     let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
     let message = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
-    let plan = world.state.plan_fastpath(client, token, world.now).unwrap();
+    let plan = world
+        .state
+        .fast_call(client, token, world.now, |_| true)
+        .unwrap();
     (world, client, token, message, plan)
 }
 
 #[test]
 fn fast_path_applies_to_the_common_case() {
-    let (mut world, client, _, message, plan) = common_call();
+    let (world, client, _, message, plan) = common_call();
     assert_eq!(plan.receiver(), world.threads[0]);
-    let actions = world.state.commit(plan, message);
+    let actions = plan.actions(client, message);
     assert_eq!(
         actions[0],
         Action::Deliver {
@@ -458,17 +481,18 @@ fn fast_path_applies_to_the_common_case() {
 
 #[test]
 fn reply_recv_fast_path_applies_to_the_common_case() {
-    let (mut world, client, token, _, plan) = common_call();
-    world.state.commit_state(plan);
+    let (mut world, client, token, _, _) = common_call();
     let server = world.threads[0];
     let server_token = world.token(0, 0);
-    let reply = world
+    let caller = world
         .state
-        .plan_reply_recv_fast(server, server_token, world.now)
+        .fast_reply_recv(server, server_token, world.now, |_| true)
         .unwrap();
-    assert_eq!(reply.caller(), client);
-    world.state.commit_reply_recv(reply);
+    assert_eq!(caller, client);
     // The server waits again and the next call takes the fast path too.
-    let again = world.state.plan_fastpath(client, token, world.now).unwrap();
+    let again = world
+        .state
+        .fast_call(client, token, world.now, |_| true)
+        .unwrap();
     assert_eq!(again.receiver(), server);
 }

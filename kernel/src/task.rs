@@ -881,6 +881,7 @@ static PARKED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
 ///
 /// # Errors
 /// What the scheduler refuses; nothing changed.
+#[inline(never)]
 pub fn ipc_fast_handoff(
     me: ThreadId,
     on: sched::BlockedOn,

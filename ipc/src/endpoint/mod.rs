@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use arrayvec::ArrayVec;
 
-pub use fastpath::{FastPlan, FastReplyPlan, Slow};
+pub use fastpath::{FastPlan, Slow};
 pub use ops::RecvMode;
 
 use crate::cap::{

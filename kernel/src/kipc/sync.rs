@@ -366,101 +366,145 @@ pub(super) fn fast(
     let token = CapToken(frame.rdi);
     // Read only where needed: the donations copy frame to frame.
     let data = || [frame.rdx, frame.r10, frame.r8, frame.r9];
+    // The switch the kernel can make, decided at `ipc`'s last check (an
+    // `ipc` thread has a kernel thread of the same id).
+    let mut how = None;
     if call {
-        if let Ok(plan) = k.state.plan_fastpath(me, token, t) {
-            // An `ipc` thread has a kernel thread of the same id.
-            let to = ThreadId(plan.receiver().0);
-            if task::can_donate(cpu, to) {
-                // --- POINT OF NO RETURN ---
-                commit_call(k, cpu, plan);
-                begin(tid, t);
+        let accepted = k.state.fast_call(
+            me,
+            token,
+            t,
+            #[inline(always)]
+            |receiver| {
+                let to = ThreadId(receiver.0);
+                how = switch_for(
+                    cpu,
+                    tid,
+                    BlockedOn::Reply(to),
+                    to,
+                    t,
+                    task::can_donate(cpu, to),
+                );
+                how.is_some()
+            },
+        );
+        let Ok(plan) = accepted else {
+            let after = call_locked(k, tid, token, data(), t);
+            drop(guard);
+            // As the general syscall returns: `call` leaves `rsi` 0.
+            return Some(
+                after
+                    .and_then(|after| finish(tid, after))
+                    .map(|(data, _)| (data, 0)),
+            );
+        };
+        // --- PAST THE POINT OF NO RETURN ---
+        cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(info) = k.endpoint_info(plan.endpoint()) {
+            info.metrics.record_immediate();
+        }
+        begin(tid, t);
+        let to = ThreadId(plan.receiver().0);
+        let on = BlockedOn::Reply(to);
+        match how {
+            Some(Switch::Donate) => {
                 drop(guard);
                 task::donate_to_parked(cpu, tid, to, &slot(tid).woken, frame, plan.badge());
-                return Some(resumed(tid, BlockedOn::Reply(to)));
+                Some(resumed(tid, on))
             }
-            let on = BlockedOn::Reply(to);
-            if let Some(direct) = handoff(tid, on, to, t, (data(), plan.badge())) {
-                // Past the point of no return (see `handoff`).
-                commit_call(k, cpu, plan);
-                drop(guard);
-                return Some(switch_after_handoff(tid, on, direct));
+            _ => {
+                let message = (data(), plan.badge());
+                Some(switch_after_handoff(guard, tid, on, to, how, message))
             }
         }
-        let after = call_locked(k, tid, token, data(), t);
-        drop(guard);
-        // As the general syscall returns: `call` leaves `rsi` 0.
-        return Some(
-            after
-                .and_then(|after| finish(tid, after))
-                .map(|(data, _)| (data, 0)),
+    } else {
+        let accepted = k.state.fast_reply_recv(
+            me,
+            token,
+            t,
+            #[inline(always)]
+            |caller| {
+                let to = ThreadId(caller.0);
+                let ends = task::ends_donation(cpu, to, tid);
+                how = switch_for(tid, BlockedOn::Receive, to, t, ends);
+                how.is_some()
+            },
         );
-    }
-    if let Ok(plan) = k.state.plan_reply_recv_fast(me, token, t) {
-        // As for a call.
-        let to = ThreadId(plan.caller().0);
-        if task::ends_donation(cpu, to, tid) {
-            // --- POINT OF NO RETURN ---
-            commit_reply_recv(k, cpu, plan);
-            begin(tid, t);
+        let Ok(caller) = accepted else {
+            let after = reply_recv_locked(k, tid, token, data(), t);
             drop(guard);
-            task::end_donation_to_parked(cpu, tid, to, frame);
-            return Some(resumed(tid, BlockedOn::Receive));
-        }
+            return Some(after.and_then(|after| finish(tid, after)));
+        };
+        // --- PAST THE POINT OF NO RETURN ---
+        cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
+        begin(tid, t);
+        let to = ThreadId(caller.0);
         let on = BlockedOn::Receive;
-        if let Some(direct) = handoff(tid, on, to, t, (data(), 0)) {
-            // Past the point of no return (see `handoff`).
-            commit_reply_recv(k, cpu, plan);
-            drop(guard);
-            return Some(switch_after_handoff(tid, on, direct));
+        match how {
+            Some(Switch::Donate) => {
+                drop(guard);
+                task::end_donation_to_parked(cpu, tid, to, frame);
+                Some(resumed(tid, on))
+            }
+            _ => Some(switch_after_handoff(guard, tid, on, to, how, (data(), 0))),
         }
     }
-    let after = reply_recv_locked(k, tid, token, data(), t);
-    drop(guard);
-    Some(after.and_then(|after| finish(tid, after)))
 }
 
-/// `ipc`'s state change of a fast call, its counter and its endpoint's
-/// metrics (under [`KIPC`], past the point of no return).
+/// How the fast path hands the CPU to its partner.
+#[derive(Clone, Copy)]
+enum Switch {
+    /// Straight from one syscall frame to the other: a call donates this
+    /// thread's scheduling context to its parked server
+    /// ([`task::donate_to_parked`]), the server's reply ends the donation
+    /// ([`task::end_donation_to_parked`]). The scheduler is not involved.
+    Donate,
+    /// The scheduler's checked hand-off ([`task::ipc_fast_handoff`]) took
+    /// place: this thread blocks and the CPU switches to the thread inside.
+    Handoff(ThreadId),
+}
+
+/// The fast path's switch from the current thread `tid` of this CPU to its
+/// partner `to`, asked at `ipc`'s last check at TSC time `t`: a
+/// donation (or its end) when `donation` says it applies, else the
+/// scheduler's checked hand-off, in which `tid` blocks on `on`; `None`,
+/// with nothing changed, when the scheduler refuses. Once it agreed, the
+/// operation is past its point of no return.
 #[inline(always)]
-fn commit_call(k: &mut Kipc, cpu: &crate::percpu::PerCpu, plan: ipc::endpoint::FastPlan) {
-    k.state.commit_state(plan);
-    cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
-    if let Some(info) = k.endpoint_info(plan.endpoint()) {
-        info.metrics.record_immediate();
-    }
-}
-
-/// `ipc`'s state change of a fast `reply_recv` and its counter (under
-/// [`KIPC`], past the point of no return).
-#[inline(always)]
-fn commit_reply_recv(
-    k: &mut Kipc,
-    cpu: &crate::percpu::PerCpu,
-    plan: ipc::endpoint::FastReplyPlan,
-) {
-    k.state.commit_reply_recv(plan);
-    cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The fast path's switch when it is not a donation: the scheduler's
-/// checked hand-off ([`task::ipc_fast_handoff`]: the current thread `tid`
-/// blocks on `on` and its partner `to` of this CPU is woken) at TSC time
-/// `t`; `None`, with nothing changed, when the scheduler refuses. Once it
-/// agreed, the operation is past its point of no return: this thread's
-/// result slot is reset and the partner gets `message` (its data words and
-/// badge), straight into its syscall frame when it is parked and runs next
-/// (the returned switch), else in its slot. Out of line: the steady state
-/// of a same-CPU client and server donates instead.
-#[inline(never)]
-fn handoff(
+fn switch_for(
     tid: ThreadId,
     on: BlockedOn,
     to: ThreadId,
     t: u64,
+    donation: bool,
+) -> Option<Switch> {
+    if donation {
+        return Some(Switch::Donate);
+    }
+    task::ipc_fast_handoff(tid, on, to, t)
+        .ok()
+        .map(Switch::Handoff)
+}
+
+/// The end of a fast path whose switch is the scheduler's hand-off (`how`):
+/// the partner `to` gets `message` (its data words and badge), straight into
+/// its syscall frame when it is parked and runs next, else in its slot; then
+/// the lock (`guard`) goes and the CPU switches. Returns this thread's
+/// result once it runs again. Out of line: the steady state of a same-CPU
+/// client and server donates instead.
+#[inline(never)]
+fn switch_after_handoff(
+    guard: lock_api::MutexGuard<'_, crate::sync::RawIrqSpin, Option<Kipc>>,
+    tid: ThreadId,
+    on: BlockedOn,
+    to: ThreadId,
+    how: Option<Switch>,
     message: ([u64; 4], u64),
-) -> Option<(ThreadId, Option<task::ParkedResult>)> {
-    let next = task::ipc_fast_handoff(tid, on, to, t).ok()?;
-    begin(tid, t);
+) -> Result<([u64; 4], u64), IpcError> {
+    let next = match how {
+        Some(Switch::Handoff(next)) => next,
+        _ => to,
+    };
     let direct = (next == to && task::is_parked(to)).then_some(message);
     if direct.is_none() {
         let partner = slot(to);
@@ -468,16 +512,7 @@ fn handoff(
         partner.status.store(0, Ordering::Relaxed);
         partner.woken.store(true, Ordering::Release);
     }
-    Some((next, direct))
-}
-
-/// After [`handoff`] and the release of [`KIPC`]: the switch to `next`
-/// (with its result when it is parked), then this thread's result.
-fn switch_after_handoff(
-    tid: ThreadId,
-    on: BlockedOn,
-    (next, direct): (ThreadId, Option<task::ParkedResult>),
-) -> Result<([u64; 4], u64), IpcError> {
+    drop(guard);
     task::park_and_switch(next, direct);
     resumed(tid, on)
 }
