@@ -377,14 +377,7 @@ pub(super) fn fast(
             #[inline(always)]
             |receiver| {
                 let to = ThreadId(receiver.0);
-                how = switch_for(
-                    cpu,
-                    tid,
-                    BlockedOn::Reply(to),
-                    to,
-                    t,
-                    task::can_donate(cpu, to),
-                );
+                how = switch_for(tid, BlockedOn::Reply(to), to, t, task::can_donate(cpu, to));
                 how.is_some()
             },
         );
