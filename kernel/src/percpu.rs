@@ -131,6 +131,12 @@ pub struct PerCpu {
     pub ipc_donor_woken: core::sync::atomic::AtomicPtr<core::sync::atomic::AtomicBool>,
     /// Donations made on this CPU since boot.
     pub ipc_donations: AtomicU64,
+    /// The thread this CPU runs (`u64::MAX`: its idle context) and its
+    /// record (null for idle), written together by this CPU's switches
+    /// (`task::set_current`).
+    pub current_thread: AtomicU64,
+    /// See `current_thread`.
+    pub current_kthread: core::sync::atomic::AtomicPtr<crate::task::KThread>,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -162,6 +168,8 @@ impl PerCpu {
             ipc_donation: AtomicU64::new(u64::MAX),
             ipc_donor_woken: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             ipc_donations: AtomicU64::new(0),
+            current_thread: AtomicU64::new(u64::MAX),
+            current_kthread: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
         };
         slot.self_ptr = slot as *const PerCpu;
         slot

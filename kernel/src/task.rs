@@ -49,6 +49,12 @@ pub struct KThread {
     fpu: Box<FpuArea>,
     /// Times this thread was switched in.
     switch_ins: AtomicU64,
+    /// Parked by [`park_and_switch`] or [`switch_to_parked`]: blocked in an
+    /// IPC syscall with nothing on its kernel stack that must run again (no
+    /// locks, no heap objects, no deadline), so it may be resumed straight
+    /// into user mode. Set and cleared only by the CPU the thread belongs
+    /// to, with interrupts off.
+    parked: AtomicBool,
 }
 
 // SAFETY: a KThread is reached only under the THREADS lock or by the CPU that
@@ -66,8 +72,6 @@ static THREADS: crate::sync::IrqMutex<Vec<Option<Box<KThread>>>> =
 /// [`kthread`]); null where there is none.
 static KTHREADS: [core::sync::atomic::AtomicPtr<KThread>; MAX_THREADS] =
     [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_THREADS];
-/// The thread each CPU runs (u64::MAX = its idle context).
-static CURRENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
 /// Saved stack pointer of each CPU's idle context.
 static IDLE_RSP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// A thread that died on this CPU and whose stack is freed after the switch.
@@ -271,25 +275,20 @@ pub fn donate_to_parked(
         Ordering::Relaxed,
     );
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    switch_to_parked(cpu, client, server, from, badge);
+    switch_to_parked(cpu, server, from, badge);
 }
 
-/// The server of this CPU's (`cpu`) donation replies to its client, parked
-/// since the donation began, on the fast path: the donation ends (the books
-/// were right all along) and the CPU switches back to the client, entering
-/// it with the data words of `from` (the server's syscall frame). Returns
-/// as [`switch_to_parked`] does.
+/// The server of this CPU's (`cpu`) donation, its current thread, replies
+/// to its client, parked since the donation began, on the fast path: the
+/// donation ends (the books were right all along) and the CPU switches back
+/// to the client, entering it with the data words of `from` (the server's
+/// syscall frame). Returns as [`switch_to_parked`] does.
 #[inline(always)]
-pub fn end_donation_to_parked(
-    cpu: &percpu::PerCpu,
-    server: ThreadId,
-    client: ThreadId,
-    from: &TrapFrame,
-) {
+pub fn end_donation_to_parked(cpu: &percpu::PerCpu, client: ThreadId, from: &TrapFrame) {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
     cpu.ipc_donor_woken
         .store(core::ptr::null_mut(), Ordering::Relaxed);
-    switch_to_parked(cpu, server, client, from, 0);
+    switch_to_parked(cpu, client, from, 0);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -408,7 +407,7 @@ pub fn current() -> Option<ThreadId> {
 /// The thread running on `cpu`, this CPU, if any (not idle).
 #[inline(always)]
 pub fn current_on(cpu: &percpu::PerCpu) -> Option<ThreadId> {
-    let raw = CURRENT.get(cpu.index as usize)?.load(Ordering::Acquire);
+    let raw = cpu.current_thread.load(Ordering::Acquire);
     (raw != u64::MAX).then_some(ThreadId(raw as u32))
 }
 
@@ -465,6 +464,7 @@ pub fn spawn(
         cr3,
         fpu,
         switch_ins: AtomicU64::new(0),
+        parked: AtomicBool::new(false),
     });
     // The box's address is stable until it is dropped in `finish_switch`.
     KTHREADS[tid.0 as usize].store(
@@ -506,7 +506,6 @@ fn free_stack(kstack: *mut u8) {
 /// Runs the scheduler on this CPU with `decision` and switches threads if it
 /// says so. Interrupts must be off. Returns when this context runs again.
 pub fn reschedule(decision: Decision) {
-    let me = percpu::index() as usize;
     let picked = {
         let irq = IrqGuard::new();
         with_sched(&irq, |sched| {
@@ -519,12 +518,15 @@ pub fn reschedule(decision: Decision) {
         return;
     };
     kick(ipi_targets);
-    let prev = CURRENT[me].load(Ordering::Acquire);
+    let Some(cpu) = percpu::current() else {
+        return;
+    };
+    let prev = current_raw();
     let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
     if prev == next_raw {
         return;
     }
-    switch_to(me, prev, next_raw);
+    switch_to(cpu, prev, next_raw);
     finish_switch();
 }
 
@@ -546,8 +548,8 @@ fn kick(targets: CpuSet) {
 /// its syscall frame to enter it straight in user mode.
 pub type ParkedResult = ([u64; 4], u64);
 
-fn switch_to(me: usize, prev: u64, next: u64) {
-    switch_to_resuming(me, prev, next, None);
+fn switch_to(cpu: &percpu::PerCpu, prev: u64, next: u64) {
+    switch_to_resuming(cpu, prev, next, None);
 }
 
 /// The kernel side of thread `tid` for a context switch, without the
@@ -561,8 +563,22 @@ fn kthread(tid: u64) -> *mut KThread {
         .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
 }
 
+/// The thread this CPU runs (`u64::MAX`: idle, or before per-CPU setup).
+fn current_raw() -> u64 {
+    percpu::current().map_or(u64::MAX, |c| c.current_thread.load(Ordering::Acquire))
+}
+
+/// Makes `tid` (record `t`; `u64::MAX` and null for the idle context) the
+/// thread `cpu`, this CPU, runs.
 #[inline(always)]
-fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResult>) {
+fn set_current(cpu: &percpu::PerCpu, tid: u64, t: *mut KThread) {
+    cpu.current_kthread.store(t, Ordering::Relaxed);
+    cpu.current_thread.store(tid, Ordering::Release);
+}
+
+#[inline(always)]
+fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option<ParkedResult>) {
+    let me = cpu.index as usize;
     let prev_ptr = if prev == u64::MAX {
         core::ptr::null_mut()
     } else {
@@ -579,6 +595,11 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
             core::ptr::addr_of_mut!((*prev_ptr).saved_rsp)
         }
     };
+    let next_ptr = if next == u64::MAX {
+        core::ptr::null_mut()
+    } else {
+        kthread(next)
+    };
     let next_rsp = if next == u64::MAX {
         // The idle context must not keep a user address space: the process
         // may be reaped and its PML4 frame reused (and zeroed) while this CPU
@@ -586,7 +607,6 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
         crate::arch::x86_64::cpu::load_address_space(crate::mem::paging::kernel_pml4_phys());
         IDLE_RSP[me].load(Ordering::Acquire)
     } else {
-        let next_ptr = kthread(next);
         if next_ptr.is_null() {
             return;
         }
@@ -594,22 +614,21 @@ fn switch_to_resuming(me: usize, prev: u64, next: u64, resume: Option<ParkedResu
         // record lives (see `kthread`); its fields read here are immutable
         // or, like its FPU area, touched only by the CPU that runs it.
         let t = unsafe { &*next_ptr };
-        let cpu = percpu::current().expect("per-CPU data is set up");
         let frame = enter(cpu, t);
         if let Some((data, badge)) = resume
-            && PARKED[next as usize].load(Ordering::Relaxed)
+            && t.parked.load(Ordering::Relaxed)
         {
             // SAFETY: a parked thread is blocked inside a syscall, so the top
             // of its kernel stack holds the syscall entry's TrapFrame, which
             // nothing else touches while it is not running.
             crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
             // SAFETY: as in `resume_parked`.
-            unsafe { resume_parked(cpu, next, prev_slot, frame) };
+            unsafe { resume_parked(cpu, next, t, prev_slot, frame) };
             return;
         }
         t.saved_rsp
     };
-    CURRENT[me].store(next, Ordering::Release);
+    set_current(cpu, next, next_ptr);
     // SAFETY: interrupts are off; `prev_slot` is where the previous context's
     // stack pointer belongs and `next_rsp` a stack saved by an earlier switch
     // or prepared by `prepare_stack` (or the idle context's).
@@ -651,40 +670,38 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
 unsafe fn resume_parked(
     cpu: &percpu::PerCpu,
     next: u64,
+    t: &KThread,
     prev_slot: *mut u64,
     frame: *mut TrapFrame,
 ) {
-    PARKED[next as usize].store(false, Ordering::Relaxed);
-    CURRENT[cpu.index as usize].store(next, Ordering::Release);
+    t.parked.store(false, Ordering::Relaxed);
+    set_current(cpu, next, core::ptr::from_ref(t).cast_mut());
     // SAFETY: per this function's contract.
     unsafe { arch::resume_user_frame(prev_slot, frame) };
 }
 
-/// The IPC fast path's switch from the current thread `me` of this CPU
-/// (`cpu`) to `to`, parked in its own fast path here ([`is_parked`]):
-/// `to`'s syscall returns with the data words of `from` (the syscall frame
-/// of `me`) and `badge`, straight into user mode, and `me` parks. Returns
-/// when `me` is resumed through its kernel stack (the general wake-up);
-/// resumed into user mode instead, it never returns (see
-/// [`park_and_switch`]). Interrupts must be off (a syscall); `me`'s syscall
-/// must return to a canonical address.
+/// The IPC fast path's switch from the current thread of this CPU (`cpu`)
+/// to `to`, parked in its own fast path here ([`is_parked`]): `to`'s
+/// syscall returns with the data words of `from` (the current thread's
+/// syscall frame) and `badge`, straight into user mode, and the current
+/// thread parks. Returns when that thread is resumed through its kernel
+/// stack (the general wake-up); resumed into user mode instead, it never
+/// returns (see [`park_and_switch`]). Interrupts must be off (a syscall);
+/// the current thread's syscall must return to a canonical address.
 #[inline(always)]
-fn switch_to_parked(
-    cpu: &percpu::PerCpu,
-    me: ThreadId,
-    to: ThreadId,
-    from: &TrapFrame,
-    badge: u64,
-) {
-    let (prev, next) = (kthread(u64::from(me.0)), kthread(u64::from(to.0)));
+fn switch_to_parked(cpu: &percpu::PerCpu, to: ThreadId, from: &TrapFrame, badge: u64) {
+    let (prev, next) = (
+        cpu.current_kthread.load(Ordering::Relaxed),
+        kthread(u64::from(to.0)),
+    );
     if prev.is_null() || next.is_null() {
         return;
     }
-    PARKED[me.0 as usize].store(true, Ordering::Relaxed);
-    // SAFETY: `me` is this CPU's current thread and `to` a thread parked on
-    // this CPU, so both records live (see `kthread`) and only this CPU
-    // touches their FPU areas and saved stack pointers.
+    // SAFETY: `prev` is the record of `me`, this CPU's current thread, and
+    // `to` a thread parked on this CPU, so both records live (see `kthread`)
+    // and only this CPU touches their FPU areas and saved stack pointers.
     let (prev, next) = unsafe { (&mut *prev, &*next) };
+    prev.parked.store(true, Ordering::Relaxed);
     arch::fpu_save(&mut prev.fpu);
     let frame = enter(cpu, next);
     // SAFETY: a parked thread is blocked inside a syscall, so the top of its
@@ -697,8 +714,8 @@ fn switch_to_parked(
     );
     // SAFETY: interrupts are off, `next` was entered and is parked, and
     // `prev.saved_rsp` is where `me`'s kernel context belongs.
-    unsafe { resume_parked(cpu, u64::from(to.0), &raw mut prev.saved_rsp, frame) };
-    PARKED[me.0 as usize].store(false, Ordering::Relaxed);
+    unsafe { resume_parked(cpu, u64::from(to.0), next, &raw mut prev.saved_rsp, frame) };
+    prev.parked.store(false, Ordering::Relaxed);
     finish_switch();
 }
 
@@ -837,8 +854,12 @@ pub fn ipc_handoff(
     woken: &core::sync::atomic::AtomicBool,
 ) -> Result<(), sched::SchedError> {
     let irq = IrqGuard::new();
-    let me = percpu::index() as usize;
-    let Some(tid) = current() else { return Ok(()) };
+    let Some(cpu) = percpu::current() else {
+        return Ok(());
+    };
+    let Some(tid) = current_on(cpu) else {
+        return Ok(());
+    };
     let Some((next, targets, blocked)) = with_table(&irq, |sched, table, inboxes| {
         let woke = sched.wake(table, inboxes, to).unwrap_or(Decision::Stay);
         let blocked = if woken.load(Ordering::Acquire) {
@@ -858,21 +879,14 @@ pub fn ipc_handoff(
     if !targets.is_empty() {
         kick(targets);
     }
-    let prev = CURRENT[me].load(Ordering::Acquire);
+    let prev = current_raw();
     let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
     if prev != next_raw {
-        switch_to(me, prev, next_raw);
+        switch_to(cpu, prev, next_raw);
         finish_switch();
     }
     blocked.map(|_| ())
 }
-
-/// Threads parked by [`park_and_switch`]: blocked in an IPC syscall with
-/// nothing on their kernel stack that must run again (no locks, no heap
-/// objects, no deadline), so they may be resumed straight into user mode.
-/// Set and cleared only by the CPU the thread belongs to, with interrupts off.
-static PARKED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
-    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_THREADS];
 
 /// The scheduler half of the IPC fast path: the current thread `me` blocks
 /// on `on` and the blocked thread `to` of this CPU runs, in one checked step
@@ -907,9 +921,10 @@ pub fn ipc_fast_handoff(
 /// switch to it with its result enters it straight in user mode).
 #[inline(always)]
 pub fn is_parked(tid: ThreadId) -> bool {
-    PARKED
-        .get(tid.0 as usize)
-        .is_some_and(|p| p.load(Ordering::Relaxed))
+    let t = kthread(u64::from(tid.0));
+    // SAFETY: a non-null record lives while its thread can still be switched
+    // to (see `kthread`); `parked` is an atomic.
+    !t.is_null() && unsafe { &*t }.parked.load(Ordering::Relaxed)
 }
 
 /// Switches from the current thread, which [`ipc_fast_handoff`] blocked and
@@ -926,15 +941,20 @@ pub fn is_parked(tid: ThreadId) -> bool {
 #[inline(always)]
 pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     let _irq = IrqGuard::new();
-    let me = percpu::index() as usize;
-    let prev = CURRENT[me].load(Ordering::Acquire);
+    let Some(cpu) = percpu::current() else {
+        return;
+    };
+    let prev = current_raw();
     let next_raw = u64::from(next.0);
-    if prev == next_raw || prev == u64::MAX {
+    let prev_ptr = kthread(prev);
+    if prev == next_raw || prev == u64::MAX || prev_ptr.is_null() {
         return;
     }
-    PARKED[prev as usize].store(true, Ordering::Relaxed);
-    switch_to_resuming(me, prev, next_raw, result);
-    PARKED[prev as usize].store(false, Ordering::Relaxed);
+    // SAFETY: the current thread's record lives (see `kthread`).
+    let parked = unsafe { &(*prev_ptr).parked };
+    parked.store(true, Ordering::Relaxed);
+    switch_to_resuming(cpu, prev, next_raw, result);
+    parked.store(false, Ordering::Relaxed);
     finish_switch();
 }
 
@@ -1043,7 +1063,9 @@ pub fn dump_threads() {
     let lines: Vec<alloc::string::String> = {
         let guard = TABLE.lock();
         let Some(table) = guard.as_ref() else { return };
-        let current: Vec<u64> = CURRENT.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let current: Vec<u64> = (0..MAX_CPUS as u32)
+            .map(|i| percpu::of(i).map_or(u64::MAX, |c| c.current_thread.load(Ordering::Relaxed)))
+            .collect();
         // Queues are their CPUs' own: a Ready thread not running is queued
         // on its CPU or posted to its inbox.
         table

@@ -436,7 +436,7 @@ pub(super) fn fast(
         match how {
             Some(Switch::Donate) => {
                 drop(guard);
-                task::end_donation_to_parked(cpu, tid, to, frame);
+                task::end_donation_to_parked(cpu, to, frame);
                 Some(resumed(tid, on))
             }
             _ => Some(switch_after_handoff(guard, tid, on, to, how, (data(), 0))),
