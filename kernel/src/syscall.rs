@@ -44,33 +44,32 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     }
     if (opcode == crate::kipc::op::CALL || opcode == crate::kipc::op::REPLY_RECV)
         && frame.rsi >> 32 == 0
-        && fast_dispatch(frame, opcode)
     {
-        return;
+        // A tail call: this frame pushes nothing on the way.
+        return fast_dispatch(frame, opcode);
     }
     general_dispatch(frame, opcode);
 }
 
 /// `call` or `reply_recv` without flags through the fast path (or the
-/// general operation when a guard refuses); `false`, with nothing done,
-/// when that does not apply (see `kipc::fast_syscall`). A syscall that
-/// returns to a non-canonical address never takes it: a thread the fast
-/// path parks may be resumed by SYSRET straight from its frame, and the
-/// general path's `finish` kills such a caller.
+/// general operation when a guard refuses), else, when that does not apply
+/// (see `kipc::fast_syscall`), through the general dispatcher. A syscall
+/// that returns to a non-canonical address never takes it: a thread the
+/// fast path parks may be resumed by SYSRET straight from its frame, and
+/// the general path's `finish` kills such a caller.
 #[inline(never)]
-fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) -> bool {
-    if !canonical_user(frame.rip) {
-        return false;
-    }
+fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
     let call = opcode == crate::kipc::op::CALL;
-    let Some(result) = crate::kipc::fast_syscall(call, frame) else {
-        return false;
+    let result = if canonical_user(frame.rip) {
+        crate::kipc::fast_syscall(call, frame)
+    } else {
+        None
     };
     match result {
-        Ok((out, out_badge)) => write_success(frame, out, out_badge),
-        Err(e) => finish(frame, Err(e), 0),
+        Some(Ok((out, out_badge))) => write_success(frame, out, out_badge),
+        Some(Err(e)) => finish(frame, Err(e), 0),
+        None => general_dispatch(frame, opcode),
     }
-    true
 }
 
 /// Every syscall but the fast path's.

@@ -615,6 +615,7 @@ fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option
         // or, like its FPU area, touched only by the CPU that runs it.
         let t = unsafe { &*next_ptr };
         let frame = enter(cpu, t);
+        arch::fpu_restore(&t.fpu);
         if let Some((data, badge)) = resume
             && t.parked.load(Ordering::Relaxed)
         {
@@ -635,9 +636,9 @@ fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option
     unsafe { arch::switch_stack(prev_slot, next_rsp) };
 }
 
-/// The switch into `t` on this CPU (`cpu`) up to its stack: RSP0 and the
-/// syscall entry's stack top, its address space, its FPU state. Returns
-/// where its syscall frame lies (the top of its kernel stack).
+/// The switch into `t` on this CPU (`cpu`) up to its stack and but for its
+/// FPU state: RSP0 and the syscall entry's stack top, its address space.
+/// Returns where its syscall frame lies (the top of its kernel stack).
 #[inline(always)]
 fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     // A direct-map address plus the stack size: canonical.
@@ -651,7 +652,6 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     }
     crate::arch::x86_64::cpu::load_address_space(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
-    arch::fpu_restore(&t.fpu);
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
 }
 
@@ -702,7 +702,7 @@ fn switch_to_parked(cpu: &percpu::PerCpu, to: ThreadId, from: &TrapFrame, badge:
     // and only this CPU touches their FPU areas and saved stack pointers.
     let (prev, next) = unsafe { (&mut *prev, &*next) };
     prev.parked.store(true, Ordering::Relaxed);
-    arch::fpu_save(&mut prev.fpu);
+    arch::fpu_switch(&mut prev.fpu, &next.fpu);
     let frame = enter(cpu, next);
     // SAFETY: a parked thread is blocked inside a syscall, so the top of its
     // kernel stack holds the syscall entry's TrapFrame, which nothing else

@@ -288,6 +288,40 @@ pub fn fpu_restore(area: &FpuArea) {
     }
 }
 
+/// [`fpu_save`] into `save`, then [`fpu_restore`] from `load`: a thread
+/// switch's FPU work with one test of the XSAVE flag (the IPC fast path's
+/// switch makes two per round trip).
+#[inline(always)]
+pub fn fpu_switch(save: &mut FpuArea, load: &FpuArea) {
+    if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: as in `fpu_save` and `fpu_restore`: OSXSAVE is enabled,
+        // both areas are aligned and large enough, and `load` holds a valid
+        // XSAVE image.
+        unsafe {
+            core::arch::asm!(
+                "xsave64 [{save}]",
+                "xrstor64 [{load}]",
+                save = in(reg) save.0.as_mut_ptr(),
+                load = in(reg) load.0.as_ptr(),
+                in("eax") u32::MAX,
+                in("edx") u32::MAX,
+                options(nostack),
+            )
+        };
+    } else {
+        // SAFETY: as in `fpu_save` and `fpu_restore` (FXSAVE images).
+        unsafe {
+            core::arch::asm!(
+                "fxsave64 [{save}]",
+                "fxrstor64 [{load}]",
+                save = in(reg) save.0.as_mut_ptr(),
+                load = in(reg) load.0.as_ptr(),
+                options(nostack),
+            )
+        };
+    }
+}
+
 /// Fills `area` with the initial FPU state (as after `fninit`, MXCSR default).
 pub fn fpu_init_area(area: &mut FpuArea) {
     area.0.fill(0);
