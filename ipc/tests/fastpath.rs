@@ -1,6 +1,8 @@
 //! The fast path is an optimisation, not a second semantics: for random
-//! states and calls where `plan_fastpath` accepts, `commit` must leave exactly
-//! the state and return exactly the actions of the slow path `call`.
+//! states and calls where `fast_call` accepts, it must leave exactly the
+//! state and return exactly the actions of the slow path `call`; where it
+//! refuses (a guard, or the kernel's last check), it must leave the state
+//! as it found it.
 
 use ipc::cap::{CapRegistry, CapToken, IpcLimits, IpcPermissions, ProcessId};
 use ipc::endpoint::{Action, CpuId, IpcState, RecvMode, Slow, ThreadRef};
@@ -15,8 +17,10 @@ const THREADS_PER_PROCESS: usize = 2;
 enum Shape {
     Plain,
     NoSend,
+    NoReceive,
     Tiny,
     RateLimited,
+    BandwidthLimited,
     Expiring(u64),
 }
 
@@ -70,9 +74,25 @@ fn shape() -> impl Strategy<Value = Shape> {
     prop_oneof![
         6 => Just(Shape::Plain),
         1 => Just(Shape::NoSend),
+        1 => Just(Shape::NoReceive),
         1 => Just(Shape::Tiny),
         1 => Just(Shape::RateLimited),
+        1 => Just(Shape::BandwidthLimited),
         1 => (0u64..3_000).prop_map(Shape::Expiring),
+    ]
+}
+
+/// Every shape equally often (for the capability a case calls or receives
+/// through).
+fn fresh_shape() -> impl Strategy<Value = Shape> {
+    prop_oneof![
+        Just(Shape::Plain),
+        Just(Shape::NoSend),
+        Just(Shape::NoReceive),
+        Just(Shape::Tiny),
+        Just(Shape::RateLimited),
+        Just(Shape::BandwidthLimited),
+        (0u64..3_000).prop_map(Shape::Expiring),
     ]
 }
 
@@ -166,11 +186,25 @@ impl World {
                         },
                         IpcLimits::NONE,
                     ),
+                    Shape::NoReceive => (
+                        IpcPermissions {
+                            can_receive: false,
+                            ..all
+                        },
+                        IpcLimits::NONE,
+                    ),
                     Shape::Tiny => (IpcPermissions::all(8), IpcLimits::NONE),
                     Shape::RateLimited => (
                         all,
                         IpcLimits {
                             rate_limit: Some(2),
+                            ..IpcLimits::NONE
+                        },
+                    ),
+                    Shape::BandwidthLimited => (
+                        all,
+                        IpcLimits {
+                            bandwidth_limit: Some(64),
                             ..IpcLimits::NONE
                         },
                     ),
@@ -252,6 +286,16 @@ struct Scenario {
     caller_offset: usize,
     caller_token: usize,
     aim: bool,
+    /// A capability of this shape, granted to the caller's process just
+    /// before the call, is the one it calls through (when it aims): every
+    /// guard on the capability then meets every shape often, not only when
+    /// the random operations happened to grant one.
+    fresh: Option<Shape>,
+    /// For `reply_recv`: likewise, the capability the server receives
+    /// through next.
+    fresh_recv: Option<Shape>,
+    /// Ticks that pass after those grants (so that expiring ones expire).
+    age: u64,
     data: [u64; 4],
 }
 
@@ -264,17 +308,25 @@ prop_compose! {
         caller_offset in 1..PROCESSES * THREADS_PER_PROCESS,
         caller_token in 0usize..8,
         aim in prop::bool::weighted(0.8),
+        fresh in prop::option::weighted(0.5, fresh_shape()),
+        fresh_recv in prop::option::weighted(0.5, fresh_shape()),
+        age in prop_oneof![Just(0u64), 0u64..3_000],
         data in any::<[u64; 4]>(),
     ) -> Scenario {
-        Scenario { cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, data }
+        Scenario {
+            cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, fresh, fresh_recv,
+            age, data,
+        }
     }
 }
 
 /// A world after `ops` where thread `receiver` waits to receive (on its own
 /// endpoint's root if `aim`, else through its token `receiver_token`), and
 /// the caller `caller_offset` threads further on holds a token aimed at that
-/// endpoint if `aim` (else its token `caller_token`). Returns the world, the
-/// caller, the receive token index and the call token.
+/// endpoint if `aim` (else its token `caller_token`): a `fresh` one of that
+/// shape if given, else one it holds. Returns the world, the caller, the
+/// receive token index and the call token.
+#[allow(clippy::too_many_arguments)] // The scenario's fields, spelled out.
 fn receiver_waiting(
     cpus: &[u32],
     ops: &[Op],
@@ -283,6 +335,7 @@ fn receiver_waiting(
     caller_offset: usize,
     caller_token: usize,
     aim: bool,
+    fresh: Option<Shape>,
 ) -> (World, usize, usize, CapToken) {
     let mut world = World::new(cpus);
     for op in ops {
@@ -296,6 +349,20 @@ fn receiver_waiting(
         token: recv_token,
         deadline: None,
     });
+    let caller_process = caller / THREADS_PER_PROCESS;
+    if let Some(shape) = fresh.filter(|_| aim && caller_process != receiver_process) {
+        let held = world.tokens[caller_process].len();
+        world.apply(&Op::Grant {
+            from: receiver_process,
+            to: caller_process,
+            shape,
+            badge: 9,
+        });
+        if world.tokens[caller_process].len() > held {
+            let fresh_token = world.tokens[caller_process][held].0;
+            return (world, caller, recv_token, fresh_token);
+        }
+    }
     let call_token = world
         .token_for(caller, receiver_process, caller_token)
         .filter(|_| aim)
@@ -308,11 +375,14 @@ proptest! {
 
     #[test]
     fn fast_path_equals_slow_path(s in scenario()) {
-        let Scenario { cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, data } = s;
+        let Scenario {
+            cpus, ops, receiver, receiver_token, caller_offset, caller_token, aim, fresh, age, data, ..
+        } = s;
         // Give the fast path a fair chance: someone waits on its own
         // endpoint and, mostly, the caller aims at that endpoint.
-        let (world, caller, _, token) =
-            receiver_waiting(&cpus, &ops, receiver, receiver_token, caller_offset, caller_token, aim);
+        let (mut world, caller, _, token) =
+            receiver_waiting(&cpus, &ops, receiver, receiver_token, caller_offset, caller_token, aim, fresh);
+        world.apply(&Op::Advance { ticks: age });
         let caller_ref = world.threads[caller];
         let message = SmallMessage::new(token.0, 0x0100, 0, data);
         let now = world.now;
@@ -358,8 +428,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
-    /// `reply_recv`'s fast path: where `plan_reply_recv_fast` accepts,
-    /// `commit_reply_recv` leaves exactly the slow path's state, and the slow
+    /// `reply_recv`'s fast path: where `fast_reply_recv` accepts, it leaves
+    /// exactly the slow path's state, and the slow
     /// path's actions are the reply, the block and the switch the kernel
     /// carries out itself; where it refuses, the slow path never switches
     /// straight to the caller.
@@ -373,12 +443,15 @@ proptest! {
             caller_offset,
             caller_token,
             aim,
+            fresh,
+            fresh_recv,
+            age,
             data,
         } = s;
         // Mostly: the server receives on its own endpoint and a caller of
         // another process calls it, so the server serves that caller.
         let (mut world, caller, recv_token, call_token) =
-            receiver_waiting(&cpus, &ops, server, server_token, caller_offset, caller_token, aim);
+            receiver_waiting(&cpus, &ops, server, server_token, caller_offset, caller_token, aim, fresh);
         let _ = world.state.call(
             world.threads[caller],
             call_token,
@@ -386,7 +459,17 @@ proptest! {
             world.now,
         );
         let server_ref = world.threads[server];
-        let token = world.token(server, recv_token);
+        let mut token = world.token(server, recv_token);
+        let server_process = server / THREADS_PER_PROCESS;
+        let other = (server_process + 1) % PROCESSES;
+        if let Some(shape) = fresh_recv {
+            let held = world.tokens[server_process].len();
+            world.apply(&Op::Grant { from: other, to: server_process, shape, badge: 9 });
+            if let Some(&(fresh_token, _)) = world.tokens[server_process].get(held) {
+                token = fresh_token;
+            }
+        }
+        world.apply(&Op::Advance { ticks: age });
         let message = SmallMessage::new(0, 0x0102, 0, data);
         let now = world.now;
 
@@ -426,14 +509,18 @@ proptest! {
     }
 }
 
-/// Whether `token` (held by `caller`'s process) carries a rate limit.
+/// Whether `token` (held by `caller`'s process) carries a rate or bandwidth
+/// limit.
 fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
     let process = world.processes[caller / THREADS_PER_PROCESS];
     world
         .state
         .space(process)
         .and_then(|space| space.lookup(world.state.registry(), token, world.now).ok())
-        .is_some_and(|capability| capability.limits().rate_limit.is_some())
+        .is_some_and(|capability| {
+            let limits = capability.limits();
+            limits.rate_limit.is_some() || limits.bandwidth_limit.is_some()
+        })
 }
 
 /// The common case: thread 0 waits on its endpoint; the first thread of

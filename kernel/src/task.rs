@@ -233,22 +233,47 @@ fn materialize(
     }
 }
 
-/// Whether the current thread of this CPU (`cpu`) may donate its
-/// scheduling context to `server` for a same-CPU call: no donation is
-/// pending here and `server` is parked in its own fast path (so it waits to
-/// receive, on this CPU).
-#[inline(always)]
-pub fn can_donate(cpu: &percpu::PerCpu, server: ThreadId) -> bool {
-    !donating(cpu) && is_parked(server)
+/// A thread of this CPU parked in its own fast path ([`is_parked`]), with
+/// its record, as the fast path's switch takes it.
+#[derive(Clone, Copy)]
+pub struct Parked {
+    tid: ThreadId,
+    /// Lives while the thread can be switched to (see `kthread`): it is
+    /// parked on the CPU that holds this, so it cannot die meanwhile.
+    thread: *mut KThread,
 }
 
-/// Whether a reply of `server`, the current thread of this CPU (`cpu`), to
-/// `client` ends this CPU's donation with the client still parked (so the
-/// switch back is [`end_donation_to_parked`]).
+/// `tid`, if it is parked ([`is_parked`]).
 #[inline(always)]
-pub fn ends_donation(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -> bool {
-    cpu.ipc_donation.load(Ordering::Relaxed) == u64::from(client.0) << 32 | u64::from(server.0)
-        && is_parked(client)
+fn parked(tid: ThreadId) -> Option<Parked> {
+    let thread = kthread(u64::from(tid.0));
+    // SAFETY: a non-null record lives while its thread can still be switched
+    // to (see `kthread`); `parked` is an atomic.
+    (!thread.is_null() && unsafe { &*thread }.parked.load(Ordering::Relaxed))
+        .then_some(Parked { tid, thread })
+}
+
+/// `server`, if the current thread of this CPU (`cpu`) may donate its
+/// scheduling context to it for a same-CPU call: no donation is pending
+/// here and `server` is parked in its own fast path (so it waits to
+/// receive, on this CPU).
+#[inline(always)]
+pub fn donatable(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
+    if donating(cpu) {
+        return None;
+    }
+    parked(server)
+}
+
+/// `client`, if a reply of `server`, the current thread of this CPU
+/// (`cpu`), to it ends this CPU's donation with the client still parked (so
+/// the switch back is [`end_donation_to_parked`]).
+#[inline(always)]
+pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -> Option<Parked> {
+    if cpu.ipc_donation.load(Ordering::Relaxed) != u64::from(client.0) << 32 | u64::from(server.0) {
+        return None;
+    }
+    parked(client)
 }
 
 /// The current thread `client` of this CPU (`cpu`) calls `server`, parked
@@ -261,7 +286,7 @@ pub fn ends_donation(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 pub fn donate_to_parked(
     cpu: &percpu::PerCpu,
     client: ThreadId,
-    server: ThreadId,
+    server: Parked,
     woken: &'static AtomicBool,
     from: &TrapFrame,
     badge: u64,
@@ -271,7 +296,7 @@ pub fn donate_to_parked(
         Ordering::Relaxed,
     );
     cpu.ipc_donation.store(
-        u64::from(client.0) << 32 | u64::from(server.0),
+        u64::from(client.0) << 32 | u64::from(server.tid.0),
         Ordering::Relaxed,
     );
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
@@ -284,7 +309,7 @@ pub fn donate_to_parked(
 /// to the client, entering it with the data words of `from` (the server's
 /// syscall frame). Returns as [`switch_to_parked`] does.
 #[inline(always)]
-pub fn end_donation_to_parked(cpu: &percpu::PerCpu, client: ThreadId, from: &TrapFrame) {
+pub fn end_donation_to_parked(cpu: &percpu::PerCpu, client: Parked, from: &TrapFrame) {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
     cpu.ipc_donor_woken
         .store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -689,18 +714,15 @@ unsafe fn resume_parked(
 /// returns (see [`park_and_switch`]). Interrupts must be off (a syscall);
 /// the current thread's syscall must return to a canonical address.
 #[inline(always)]
-fn switch_to_parked(cpu: &percpu::PerCpu, to: ThreadId, from: &TrapFrame, badge: u64) {
-    let (prev, next) = (
-        cpu.current_kthread.load(Ordering::Relaxed),
-        kthread(u64::from(to.0)),
-    );
-    if prev.is_null() || next.is_null() {
+fn switch_to_parked(cpu: &percpu::PerCpu, to: Parked, from: &TrapFrame, badge: u64) {
+    let prev = cpu.current_kthread.load(Ordering::Relaxed);
+    if prev.is_null() {
         return;
     }
-    // SAFETY: `prev` is the record of `me`, this CPU's current thread, and
-    // `to` a thread parked on this CPU, so both records live (see `kthread`)
-    // and only this CPU touches their FPU areas and saved stack pointers.
-    let (prev, next) = unsafe { (&mut *prev, &*next) };
+    // SAFETY: `prev` is the record of this CPU's current thread and `to` a
+    // thread parked on this CPU, so both records live (see `kthread`) and
+    // only this CPU touches their FPU areas and saved stack pointers.
+    let (prev, next) = unsafe { (&mut *prev, &*to.thread) };
     prev.parked.store(true, Ordering::Relaxed);
     arch::fpu_switch(&mut prev.fpu, &next.fpu);
     let frame = enter(cpu, next);
@@ -714,7 +736,15 @@ fn switch_to_parked(cpu: &percpu::PerCpu, to: ThreadId, from: &TrapFrame, badge:
     );
     // SAFETY: interrupts are off, `next` was entered and is parked, and
     // `prev.saved_rsp` is where `me`'s kernel context belongs.
-    unsafe { resume_parked(cpu, u64::from(to.0), next, &raw mut prev.saved_rsp, frame) };
+    unsafe {
+        resume_parked(
+            cpu,
+            u64::from(to.tid.0),
+            next,
+            &raw mut prev.saved_rsp,
+            frame,
+        )
+    };
     prev.parked.store(false, Ordering::Relaxed);
     finish_switch();
 }
@@ -921,10 +951,7 @@ pub fn ipc_fast_handoff(
 /// switch to it with its result enters it straight in user mode).
 #[inline(always)]
 pub fn is_parked(tid: ThreadId) -> bool {
-    let t = kthread(u64::from(tid.0));
-    // SAFETY: a non-null record lives while its thread can still be switched
-    // to (see `kthread`); `parked` is an atomic.
-    !t.is_null() && unsafe { &*t }.parked.load(Ordering::Relaxed)
+    parked(tid).is_some()
 }
 
 /// Switches from the current thread, which [`ipc_fast_handoff`] blocked and

@@ -27,6 +27,9 @@ pub(crate) struct CapObject {
     pub(crate) capability: IpcCapability,
     rate: Option<TokenBucket>,
     bandwidth: Option<TokenBucket>,
+    /// Unmetered, may send, and a small message fits: the fast path's
+    /// sending rights in one test (a capability never changes once made).
+    fast_send: bool,
     parent: Option<u32>,
     first_child: Option<u32>,
     prev_sibling: Option<u32>,
@@ -45,10 +48,13 @@ impl CapObject {
         Ok(())
     }
 
-    /// Whether the capability has no rate or bandwidth buckets (the fast path
-    /// only takes those: charging a bucket would be a side effect).
-    pub(crate) const fn is_unmetered(&self) -> bool {
-        self.rate.is_none() && self.bandwidth.is_none()
+    /// Whether the fast path may send a small message through it, expiry
+    /// aside: unmetered (no rate or bandwidth bucket: charging one would be
+    /// a side effect), `can_send`, and `max_message_size` at least
+    /// [`crate::endpoint::SMALL_PAYLOAD_BYTES`].
+    #[inline(always)]
+    pub(crate) const fn fast_send(&self) -> bool {
+        self.fast_send
     }
 }
 
@@ -153,7 +159,13 @@ impl CapRegistry {
         badge: u64,
         parent: Option<ObjectHandle>,
     ) -> Result<ObjectHandle, IpcError> {
+        let rate = Self::bucket(limits.rate_limit.map(u64::from), self.tsc_hz);
+        let bandwidth = Self::bucket(limits.bandwidth_limit, self.tsc_hz);
         let object = CapObject {
+            fast_send: rate.is_none()
+                && bandwidth.is_none()
+                && permissions.can_send
+                && permissions.max_message_size as u64 >= crate::endpoint::SMALL_PAYLOAD_BYTES,
             capability: IpcCapability {
                 id: self.next_id,
                 target,
@@ -161,8 +173,8 @@ impl CapRegistry {
                 limits,
                 badge,
             },
-            rate: Self::bucket(limits.rate_limit.map(u64::from), self.tsc_hz),
-            bandwidth: Self::bucket(limits.bandwidth_limit, self.tsc_hz),
+            rate,
+            bandwidth,
             parent: parent.map(|parent| parent.index),
             first_child: None,
             prev_sibling: None,

@@ -17,7 +17,7 @@
 //! and actions the slow path would, and where refused exactly the state it
 //! found (`tests/fastpath.rs` checks both by property).
 
-use super::{Actions, CpuId, IpcState, SMALL_PAYLOAD_BYTES, Thread, ThreadRef, ThreadState};
+use super::{Actions, CpuId, IpcState, Thread, ThreadRef, ThreadState};
 use crate::cap::{CapTarget, CapToken, EndpointId, ProcessId};
 use crate::message::SmallMessage;
 
@@ -116,12 +116,7 @@ impl IpcState {
         // (a server elsewhere, or busy).
         let receiver = *queue.receivers.front().ok_or(Slow)?;
         let (_, receiver_cpu, _) = facts(threads, receiver).ok_or(Slow)?;
-        if receiver_cpu != cpu
-            || !object.is_unmetered()
-            || capability.limits().is_expired(now_tsc)
-            || !capability.permissions().can_send
-            || (capability.permissions().max_message_size as u64) < SMALL_PAYLOAD_BYTES
-        {
+        if receiver_cpu != cpu || !object.fast_send() || capability.limits().is_expired(now_tsc) {
             return Err(Slow);
         }
         let badge = capability.badge();

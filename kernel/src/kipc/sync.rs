@@ -377,7 +377,7 @@ pub(super) fn fast(
             #[inline(always)]
             |receiver| {
                 let to = ThreadId(receiver.0);
-                how = switch_for(tid, BlockedOn::Reply(to), to, t, task::can_donate(cpu, to));
+                how = switch_for(tid, BlockedOn::Reply(to), to, t, task::donatable(cpu, to));
                 how.is_some()
             },
         );
@@ -400,9 +400,9 @@ pub(super) fn fast(
         let to = ThreadId(plan.receiver().0);
         let on = BlockedOn::Reply(to);
         match how {
-            Some(Switch::Donate) => {
+            Some(Switch::Donate(server)) => {
                 drop(guard);
-                task::donate_to_parked(cpu, tid, to, &slot(tid).woken, frame, plan.badge());
+                task::donate_to_parked(cpu, tid, server, &slot(tid).woken, frame, plan.badge());
                 Some(resumed(tid, on))
             }
             _ => {
@@ -418,7 +418,7 @@ pub(super) fn fast(
             #[inline(always)]
             |caller| {
                 let to = ThreadId(caller.0);
-                let ends = task::ends_donation(cpu, to, tid);
+                let ends = task::donation_ends(cpu, to, tid);
                 how = switch_for(tid, BlockedOn::Receive, to, t, ends);
                 how.is_some()
             },
@@ -434,9 +434,9 @@ pub(super) fn fast(
         let to = ThreadId(caller.0);
         let on = BlockedOn::Receive;
         match how {
-            Some(Switch::Donate) => {
+            Some(Switch::Donate(client)) => {
                 drop(guard);
-                task::end_donation_to_parked(cpu, to, frame);
+                task::end_donation_to_parked(cpu, client, frame);
                 Some(resumed(tid, on))
             }
             _ => Some(switch_after_handoff(guard, tid, on, to, how, (data(), 0))),
@@ -451,7 +451,7 @@ enum Switch {
     /// thread's scheduling context to its parked server
     /// ([`task::donate_to_parked`]), the server's reply ends the donation
     /// ([`task::end_donation_to_parked`]). The scheduler is not involved.
-    Donate,
+    Donate(task::Parked),
     /// The scheduler's checked hand-off ([`task::ipc_fast_handoff`]) took
     /// place: this thread blocks and the CPU switches to the thread inside.
     Handoff(ThreadId),
@@ -459,7 +459,7 @@ enum Switch {
 
 /// The fast path's switch from the current thread `tid` of this CPU to its
 /// partner `to`, asked at `ipc`'s last check at TSC time `t`: a
-/// donation (or its end) when `donation` says it applies, else the
+/// donation (or its end) when `donation` names the parked partner, else the
 /// scheduler's checked hand-off, in which `tid` blocks on `on`; `None`,
 /// with nothing changed, when the scheduler refuses. Once it agreed, the
 /// operation is past its point of no return.
@@ -469,10 +469,10 @@ fn switch_for(
     on: BlockedOn,
     to: ThreadId,
     t: u64,
-    donation: bool,
+    donation: Option<task::Parked>,
 ) -> Option<Switch> {
-    if donation {
-        return Some(Switch::Donate);
+    if let Some(partner) = donation {
+        return Some(Switch::Donate(partner));
     }
     task::ipc_fast_handoff(tid, on, to, t)
         .ok()
