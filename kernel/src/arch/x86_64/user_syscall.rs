@@ -116,9 +116,11 @@ pub fn syscall_capture_registers(opcode: u64) -> [u64; 15] {
 /// Reads the TSC (`lfence; rdtsc`).
 #[inline(always)]
 pub fn rdtsc() -> u64 {
-    // SAFETY: lfence and rdtsc have no memory effects.
+    // SAFETY: lfence and rdtsc have no memory effects. (`_mm_lfence` is an
+    // SSE2 intrinsic, which this soft-float target cannot inline: it cost a
+    // call and a return per reading.)
     unsafe {
-        core::arch::x86_64::_mm_lfence();
+        core::arch::asm!("lfence", options(nostack, preserves_flags));
         core::arch::x86_64::_rdtsc()
     }
 }
