@@ -23,12 +23,14 @@
 //! interrupts off, so nothing else runs on this CPU between releasing
 //! [`KIPC`] and blocking.
 //!
-//! The fast path (`sync.rs`) is seL4's: `plan_fastpath` (guards only,
-//! mutating nothing), the point of no return, `commit`, and a direct switch
-//! to the receiver. `ipc.fastpath=off` on the command line turns it off.
+//! The fast path (`sync.rs`) is seL4's: `ipc`'s guards (mutating nothing),
+//! the kernel's last check, the point of no return, the commit, and a
+//! direct switch to the partner. `ipc.fastpath=off` on the command line
+//! turns it off.
 //!
-//! Ids: `ipc` process ids map to kernel pids through [`Kipc::procs`]; `ipc`
-//! threads to kernel thread ids through [`Kipc::threads`] / [`Kipc::tids`].
+//! Ids: `ipc` process ids map to kernel pids through [`Kipc::procs`]; an
+//! `ipc` thread has its kernel thread's id ([`tref_of`]), and
+//! [`Kipc::threads`] holds each one's process.
 
 mod audit;
 mod caps;

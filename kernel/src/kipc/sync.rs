@@ -333,24 +333,24 @@ fn call_locked(
 /// `fastpath_reply_recv`) of the current thread `tid` of this CPU (`cpu`),
 /// whose syscall frame is `frame` (capability in `rdi`, data words in `rdx
 /// r10 r8 r9`), tried by the syscall dispatcher before anything else. Under
-/// [`KIPC`]: the `ipc` guards (`plan_fastpath` / `plan_reply_recv_fast`:
-/// the partner waits on this CPU, the capability admits the operation
-/// unmetered); then the point of no return: `ipc`'s state change, the
-/// counters and the endpoint's metrics. After the lock, a direct switch to
-/// the partner. In the steady state of a same-CPU client and server the
-/// partner is parked in its own fast path and the switch is a
-/// scheduling-context donation (a call) or its end (the server's
-/// `reply_recv`), straight from one syscall frame into the other
+/// [`KIPC`], one pass of `ipc` (`fast_call` / `fast_reply_recv`): its guards
+/// (the partner waits on this CPU, the capability admits the operation
+/// unmetered), then this kernel's last check (`switch_for`: a donation, or
+/// the scheduler's checked hand-off), then the point of no return and
+/// `ipc`'s commit; then the counters and the endpoint's metrics. After the
+/// lock, a direct switch to the partner. In the steady state of a same-CPU
+/// client and server the partner is parked in its own fast path and the
+/// switch is a scheduling-context donation (a call) or its end (the
+/// server's `reply_recv`), straight from one syscall frame into the other
 /// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]); else
-/// the scheduler's checked hand-off comes first ([`handoff`]). When a guard
-/// refuses (nothing changed), the general operation runs at once under the
-/// same hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the
-/// lock, the clock and the thread lookup twice). Returns `None`, having
-/// done nothing, only when the IPC state does not exist yet (the general
-/// path then reports it); else this
-/// thread's result once it runs again through its kernel stack (resumed
-/// straight into user mode, it never returns). The caller passes no flags
-/// (the general path checks them).
+/// [`switch_after_handoff`]. When a guard or the last check refuses
+/// (nothing changed), the general operation runs at once under the same
+/// hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the lock,
+/// the clock and the thread lookup twice). Returns `None`, having done
+/// nothing, only when the IPC state does not exist yet (the general path
+/// then reports it); else this thread's result once it runs again through
+/// its kernel stack (resumed straight into user mode, it never returns).
+/// The caller passes no flags (the general path checks them).
 pub(super) fn fast(
     cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
