@@ -126,16 +126,33 @@ unsafe extern "C" fn syscall_entry() {
         "push r14",
         "push r15",
         "mov rdi, rsp",
+        // `call` and `reply_recv` without flags (the whole of rsi: opcode
+        // and flags in one compare) go straight to the IPC fast path.
+        "cmp rsi, {call}",
+        "je 2f",
+        "cmp rsi, {reply_recv}",
+        "je 3f",
         "call {dispatch}",
-        // Return with sysret (the dispatcher guarantees a canonical user rip;
-        // otherwise it never returns here).
+        // Return with sysret (the dispatchers guarantee a canonical user rip;
+        // otherwise they never return here).
+        "1:",
         sysret_from_frame!(),
+        "2:",
+        "call {fast_call}",
+        "jmp 1b",
+        "3:",
+        "call {fast_reply_recv}",
+        "jmp 1b",
         user_rsp = const USER_RSP_OFFSET,
         kernel_rsp = const KERNEL_RSP_OFFSET,
         user_ds = const USER_DS.0 as u64,
         user_cs = const USER_CS.0 as u64,
         vector = const SYSCALL_VECTOR,
+        call = const crate::kipc::op::CALL,
+        reply_recv = const crate::kipc::op::REPLY_RECV,
         dispatch = sym crate::syscall::dispatch,
+        fast_call = sym crate::syscall::fast_call,
+        fast_reply_recv = sym crate::syscall::fast_reply_recv,
     );
 }
 
