@@ -41,7 +41,8 @@ unsafe impl lock_api::RawMutex for RawIrqSpin {
     fn lock(&self) {
         let was = interrupts::are_enabled();
         interrupts::disable();
-        self.acquire(was);
+        self.acquire();
+        self.irq_was_enabled.store(was, Ordering::Relaxed);
     }
 
     fn try_lock(&self) -> bool {
@@ -73,10 +74,9 @@ unsafe impl lock_api::RawMutex for RawIrqSpin {
 }
 
 impl RawIrqSpin {
-    /// Spins until this CPU owns the lock (interrupts off), then records
-    /// whether the unlock turns them back on.
+    /// Spins until this CPU owns the lock (interrupts off).
     #[inline(always)]
-    fn acquire(&self, irq_was_enabled: bool) {
+    fn acquire(&self) {
         while self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -86,8 +86,6 @@ impl RawIrqSpin {
                 core::hint::spin_loop();
             }
         }
-        self.irq_was_enabled
-            .store(irq_was_enabled, Ordering::Relaxed);
     }
 }
 
@@ -98,13 +96,42 @@ pub type IrqMutex<T> = lock_api::Mutex<RawIrqSpin, T>;
 /// clears IF), so that neither the lock nor the unlock reads or changes the
 /// interrupt flag: the IPC fast path's lock.
 #[inline(always)]
-pub fn lock_irqs_off<T>(mutex: &IrqMutex<T>) -> lock_api::MutexGuard<'_, RawIrqSpin, T> {
+pub fn lock_irqs_off<T>(mutex: &IrqMutex<T>) -> IrqsOffGuard<'_, T> {
     debug_assert!(!interrupts::are_enabled(), "interrupts are on");
-    // SAFETY: `acquire` returns only once this CPU owns the lock, so the
-    // guard is the only one; its drop unlocks, leaving interrupts off as
-    // they were (recorded `false`).
-    unsafe {
-        mutex.raw().acquire(false);
-        mutex.make_guard_unchecked()
+    // SAFETY: `raw` is only used to take the lock, which the guard below
+    // then owns.
+    unsafe { mutex.raw() }.acquire();
+    IrqsOffGuard { mutex }
+}
+
+/// The holder of a lock taken by [`lock_irqs_off`]; unlocking leaves the
+/// interrupt flag alone (one store, where a `lock_api` guard's unlock also
+/// reads what the flag was).
+pub struct IrqsOffGuard<'a, T> {
+    mutex: &'a IrqMutex<T>,
+}
+
+impl<T> core::ops::Deref for IrqsOffGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock (see `lock_irqs_off`).
+        unsafe { &*self.mutex.data_ptr() }
+    }
+}
+
+impl<T> core::ops::DerefMut for IrqsOffGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: this guard holds the lock, and `&mut self` makes this the
+        // only reference through it.
+        unsafe { &mut *self.mutex.data_ptr() }
+    }
+}
+
+impl<T> Drop for IrqsOffGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is only used to release the lock this guard holds.
+        unsafe { self.mutex.raw() }
+            .locked
+            .store(false, Ordering::Release);
     }
 }

@@ -487,7 +487,7 @@ fn switch_for(
 /// client and server donates instead.
 #[inline(never)]
 fn switch_after_handoff(
-    guard: lock_api::MutexGuard<'_, crate::sync::RawIrqSpin, Option<Kipc>>,
+    guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
     tid: ThreadId,
     on: BlockedOn,
     to: ThreadId,
