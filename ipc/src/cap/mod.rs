@@ -24,6 +24,7 @@ mod registry;
 mod space;
 
 pub use bucket::TokenBucket;
+pub(crate) use registry::CapObject;
 pub use registry::CapRegistry;
 pub use space::CapSpace;
 

@@ -17,8 +17,9 @@
 //! and actions the slow path would, and where refused exactly the state it
 //! found (`tests/fastpath.rs` checks both by property).
 
-use super::{Actions, CpuId, IpcState, Thread, ThreadRef, ThreadState};
-use crate::cap::{CapTarget, CapToken, EndpointId, ProcessId};
+use super::{Actions, CpuId, Endpoint, IpcState, Thread, ThreadRef, ThreadState};
+use crate::cap::{CapObject, CapRegistry};
+use crate::cap::{CapSpace, CapTarget, CapToken, EndpointId, ProcessId};
 use crate::message::SmallMessage;
 
 /// What a fast call did: the receiver that now runs, the endpoint called
@@ -69,6 +70,48 @@ fn facts(threads: &[Option<Thread>], thread: ThreadRef) -> Option<(ProcessId, Cp
     Some((t.process, t.cpu, t))
 }
 
+/// The process and CPU of `thread` and the caller it serves, if it exists
+/// and is not blocked in IPC (so it makes the call or `reply_recv`).
+#[inline(always)]
+fn running(
+    threads: &[Option<Thread>],
+    thread: ThreadRef,
+) -> Result<(ProcessId, CpuId, Option<ThreadRef>), Slow> {
+    let (process, cpu, me) = facts(threads, thread).ok_or(Slow)?;
+    if me.state != ThreadState::Running {
+        return Err(Slow);
+    }
+    Ok((process, cpu, me.serving))
+}
+
+/// The live capability `token` names in `process`'s space and the endpoint
+/// it designates (generations checked; rights, limits and expiry left to
+/// the caller).
+#[inline(always)]
+fn endpoint_capability<'r>(
+    spaces: &[Option<CapSpace>],
+    registry: &'r CapRegistry,
+    process: ProcessId,
+    token: CapToken,
+) -> Result<(&'r CapObject, EndpointId), Slow> {
+    let space = super::space_of(spaces, process).map_err(|_| Slow)?;
+    let handle = space.resolve(registry, token).map_err(|_| Slow)?;
+    let object = registry.object(handle).ok_or(Slow)?;
+    let CapTarget::Endpoint(endpoint) = object.capability.target() else {
+        return Err(Slow);
+    };
+    Ok((object, endpoint))
+}
+
+/// The queues of `endpoint`, if it exists.
+#[inline(always)]
+fn queues(endpoints: &mut [Option<Endpoint>], endpoint: EndpointId) -> Result<&mut Endpoint, Slow> {
+    endpoints
+        .get_mut(endpoint.0 as usize)
+        .and_then(Option::as_mut)
+        .ok_or(Slow)
+}
+
 impl IpcState {
     /// `caller`'s call through `token` on the fast path: the guards, then
     /// `proceed(receiver)` (the kernel's last check), then the point of no
@@ -97,21 +140,10 @@ impl IpcState {
             endpoints,
             ..
         } = self;
-        let (process, cpu, me) = facts(threads, caller).ok_or(Slow)?;
-        if me.state != ThreadState::Running {
-            return Err(Slow);
-        }
-        let space = super::space_of(spaces, process).map_err(|_| Slow)?;
-        let handle = space.resolve(registry, token).map_err(|_| Slow)?;
-        let object = registry.object(handle).ok_or(Slow)?;
+        let (process, cpu, _) = running(threads, caller)?;
+        let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
         let capability = &object.capability;
-        let CapTarget::Endpoint(endpoint) = capability.target() else {
-            return Err(Slow);
-        };
-        let queue = endpoints
-            .get_mut(endpoint.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Slow)?;
+        let queue = queues(endpoints, endpoint)?;
         // The most common refusal first: no receiver waiting on this CPU
         // (a server elsewhere, or busy).
         let receiver = *queue.receivers.front().ok_or(Slow)?;
@@ -187,11 +219,8 @@ impl IpcState {
             endpoints,
             ..
         } = self;
-        let (process, cpu, me) = facts(threads, server).ok_or(Slow)?;
-        if me.state != ThreadState::Running {
-            return Err(Slow);
-        }
-        let caller = me.serving.ok_or(Slow)?;
+        let (process, cpu, serving) = running(threads, server)?;
+        let caller = serving.ok_or(Slow)?;
         // The cheapest refusal first: a caller on another CPU (the common
         // slow case) is known before any capability lookup.
         let (_, caller_cpu, client) = facts(threads, caller).ok_or(Slow)?;
@@ -201,19 +230,12 @@ impl IpcState {
         // `CapRegistry::admits` for receiving (no size, never metered),
         // inlined: its general form costs a call and an error value per
         // guard.
-        let space = super::space_of(spaces, process).map_err(|_| Slow)?;
-        let handle = space.resolve(registry, token).map_err(|_| Slow)?;
-        let capability = &registry.object(handle).ok_or(Slow)?.capability;
+        let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
+        let capability = &object.capability;
         if capability.limits().is_expired(now_tsc) || !capability.permissions().can_receive {
             return Err(Slow);
         }
-        let CapTarget::Endpoint(endpoint) = capability.target() else {
-            return Err(Slow);
-        };
-        let queue = endpoints
-            .get_mut(endpoint.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Slow)?;
+        let queue = queues(endpoints, endpoint)?;
         if !queue.callers.is_empty() {
             return Err(Slow);
         }
