@@ -184,11 +184,6 @@ fn donating(cpu: &percpu::PerCpu) -> bool {
     cpu.ipc_donation.load(Ordering::Relaxed) != u64::MAX
 }
 
-/// The donation on this CPU, if any: (client, server).
-pub fn donation() -> Option<(ThreadId, ThreadId)> {
-    pending(percpu::current()?.ipc_donation.load(Ordering::Relaxed))
-}
-
 /// Ends the donation of `sched`'s CPU by making its books true, at the
 /// thread-table lock (held by the caller): the client blocks waiting for
 /// the server's reply (lending it its priority) and the server is the
