@@ -394,13 +394,13 @@ proptest! {
         let mut refused = world.state.clone();
         let refusal = refused.fast_call(caller_ref, token, now, |receiver| {
             asked = Some(receiver);
-            false
+            None::<()>
         });
         prop_assert_eq!(refusal, Err(Slow));
         prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
         let mut fast = world.state.clone();
-        match fast.fast_call(caller_ref, token, now, |_| true) {
-            Ok(plan) => {
+        match fast.fast_call(caller_ref, token, now, |_| Some(())) {
+            Ok((plan, ())) => {
                 prop_assert_eq!(asked, Some(plan.receiver()));
                 let fast_actions = plan.actions(caller_ref, message);
                 let mut slow = world.state.clone();
@@ -480,13 +480,13 @@ proptest! {
         let mut refused = world.state.clone();
         let refusal = refused.fast_reply_recv(server_ref, token, now, |caller| {
             asked = Some(caller);
-            false
+            None::<()>
         });
         prop_assert_eq!(refusal, Err(Slow));
         prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
         let mut fast = world.state.clone();
-        match fast.fast_reply_recv(server_ref, token, now, |_| true) {
-            Ok(caller_ref) => {
+        match fast.fast_reply_recv(server_ref, token, now, |_| Some(())) {
+            Ok((caller_ref, ())) => {
                 prop_assert_eq!(asked, Some(caller_ref));
                 prop_assert_eq!(&fast, &slow);
                 let expected = vec![
@@ -542,9 +542,9 @@ fn common_call() -> (
     let client = world.threads[THREADS_PER_PROCESS];
     let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
     let message = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
-    let plan = world
+    let (plan, ()) = world
         .state
-        .fast_call(client, token, world.now, |_| true)
+        .fast_call(client, token, world.now, |_| Some(()))
         .unwrap();
     (world, client, token, message, plan)
 }
@@ -571,15 +571,15 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
     let (mut world, client, token, _, _) = common_call();
     let server = world.threads[0];
     let server_token = world.token(0, 0);
-    let caller = world
+    let (caller, ()) = world
         .state
-        .fast_reply_recv(server, server_token, world.now, |_| true)
+        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(caller, client);
     // The server waits again and the next call takes the fast path too.
-    let again = world
+    let (again, ()) = world
         .state
-        .fast_call(client, token, world.now, |_| true)
+        .fast_call(client, token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(again.receiver(), server);
 }

@@ -62,7 +62,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpin {
 
     unsafe fn unlock(&self) {
         let was = self.irq_was_enabled.load(Ordering::Relaxed);
-        self.locked.store(false, Ordering::Release);
+        self.release();
         if was {
             interrupts::enable();
         }
@@ -86,6 +86,12 @@ impl RawIrqSpin {
                 core::hint::spin_loop();
             }
         }
+    }
+
+    /// Gives the lock up (its holder only), leaving interrupts as they are.
+    #[inline(always)]
+    fn release(&self) {
+        self.locked.store(false, Ordering::Release);
     }
 }
 
@@ -130,8 +136,6 @@ impl<T> core::ops::DerefMut for IrqsOffGuard<'_, T> {
 impl<T> Drop for IrqsOffGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: `raw` is only used to release the lock this guard holds.
-        unsafe { self.mutex.raw() }
-            .locked
-            .store(false, Ordering::Release);
+        unsafe { self.mutex.raw() }.release();
     }
 }

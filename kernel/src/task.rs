@@ -541,12 +541,12 @@ pub fn reschedule(decision: Decision) {
     let Some(cpu) = percpu::current() else {
         return;
     };
-    let prev = current_raw();
+    let prev = cpu.current_thread.load(Ordering::Acquire);
     let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
     if prev == next_raw {
         return;
     }
-    switch_to(cpu, prev, next_raw);
+    switch_to(cpu, next_raw);
     finish_switch();
 }
 
@@ -568,8 +568,8 @@ fn kick(targets: CpuSet) {
 /// its syscall frame to enter it straight in user mode.
 pub type ParkedResult = ([u64; 4], u64);
 
-fn switch_to(cpu: &percpu::PerCpu, prev: u64, next: u64) {
-    switch_to_resuming(cpu, prev, next, None);
+fn switch_to(cpu: &percpu::PerCpu, next: u64) {
+    switch_to_resuming(cpu, next, None);
 }
 
 /// The kernel side of thread `tid` for a context switch, without the
@@ -583,11 +583,6 @@ fn kthread(tid: u64) -> *mut KThread {
         .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
 }
 
-/// The thread this CPU runs (`u64::MAX`: idle, or before per-CPU setup).
-fn current_raw() -> u64 {
-    percpu::current().map_or(u64::MAX, |c| c.current_thread.load(Ordering::Acquire))
-}
-
 /// Makes `tid` (record `t`; `u64::MAX` and null for the idle context) the
 /// thread `cpu`, this CPU, runs.
 #[inline(always)]
@@ -597,13 +592,11 @@ fn set_current(cpu: &percpu::PerCpu, tid: u64, t: *mut KThread) {
 }
 
 #[inline(always)]
-fn switch_to_resuming(cpu: &percpu::PerCpu, prev: u64, next: u64, resume: Option<ParkedResult>) {
+fn switch_to_resuming(cpu: &percpu::PerCpu, next: u64, resume: Option<ParkedResult>) {
     let me = cpu.index as usize;
-    let prev_ptr = if prev == u64::MAX {
-        core::ptr::null_mut()
-    } else {
-        kthread(prev)
-    };
+    // The switch is always away from this CPU's current thread, whose
+    // record (null for the idle context) the per-CPU area holds.
+    let prev_ptr = cpu.current_kthread.load(Ordering::Relaxed);
     let prev_slot: *mut u64 = if prev_ptr.is_null() {
         IDLE_RSP[me].as_ptr()
     } else {
@@ -730,7 +723,7 @@ fn switch_to_parked(cpu: &percpu::PerCpu, to: Parked, from: &TrapFrame, badge: u
         badge,
     );
     // SAFETY: interrupts are off, `next` was entered and is parked, and
-    // `prev.saved_rsp` is where `me`'s kernel context belongs.
+    // `prev.saved_rsp` is where the current thread's kernel context belongs.
     unsafe {
         resume_parked(
             cpu,
@@ -904,10 +897,10 @@ pub fn ipc_handoff(
     if !targets.is_empty() {
         kick(targets);
     }
-    let prev = current_raw();
+    let prev = cpu.current_thread.load(Ordering::Acquire);
     let next_raw = next.map_or(u64::MAX, |t| u64::from(t.0));
     if prev != next_raw {
-        switch_to(cpu, prev, next_raw);
+        switch_to(cpu, next_raw);
         finish_switch();
     }
     blocked.map(|_| ())
@@ -966,16 +959,16 @@ pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     let Some(cpu) = percpu::current() else {
         return;
     };
-    let prev = current_raw();
+    let prev = cpu.current_thread.load(Ordering::Acquire);
     let next_raw = u64::from(next.0);
-    let prev_ptr = kthread(prev);
+    let prev_ptr = cpu.current_kthread.load(Ordering::Relaxed);
     if prev == next_raw || prev == u64::MAX || prev_ptr.is_null() {
         return;
     }
     // SAFETY: the current thread's record lives (see `kthread`).
     let parked = unsafe { &(*prev_ptr).parked };
     parked.store(true, Ordering::Relaxed);
-    switch_to_resuming(cpu, prev, next_raw, result);
+    switch_to_resuming(cpu, next_raw, result);
     parked.store(false, Ordering::Relaxed);
     finish_switch();
 }

@@ -66,7 +66,7 @@ pub struct Slow;
 /// The process, CPU and state of a thread record, if it exists.
 #[inline(always)]
 fn facts(threads: &[Option<Thread>], thread: ThreadRef) -> Option<(ProcessId, CpuId, &Thread)> {
-    let t = threads.get(thread.0 as usize)?.as_ref()?;
+    let t = super::thread_in(threads, thread)?;
     Some((t.process, t.cpu, t))
 }
 
@@ -106,33 +106,30 @@ fn endpoint_capability<'r>(
 /// The queues of `endpoint`, if it exists.
 #[inline(always)]
 fn queues(endpoints: &mut [Option<Endpoint>], endpoint: EndpointId) -> Result<&mut Endpoint, Slow> {
-    endpoints
-        .get_mut(endpoint.0 as usize)
-        .and_then(Option::as_mut)
-        .ok_or(Slow)
+    super::endpoint_in_mut(endpoints, endpoint).ok_or(Slow)
 }
 
 impl IpcState {
     /// `caller`'s call through `token` on the fast path: the guards, then
-    /// `proceed(receiver)` (the kernel's last check), then the point of no
-    /// return and the commit: the receiver leaves the endpoint's queue and
-    /// serves the caller, the caller waits for the reply, and the kernel
-    /// switches straight to the receiver, which gets the message (the guards
-    /// never look at it: a small message always fits) and
-    /// [`FastPlan::badge`].
+    /// `proceed(receiver)` (the kernel's last check, whose answer comes back
+    /// with the plan), then the point of no return and the commit: the
+    /// receiver leaves the endpoint's queue and serves the caller, the
+    /// caller waits for the reply, and the kernel switches straight to the
+    /// receiver, which gets the message (the guards never look at it: a
+    /// small message always fits) and [`FastPlan::badge`].
     ///
     /// # Errors
     /// [`Slow`], with nothing changed, if any guard fails or `proceed`
-    /// returns `false`; the slow path then decides the outcome (which may be
+    /// returns `None`; the slow path then decides the outcome (which may be
     /// an error, or success by another route).
     #[inline(always)]
-    pub fn fast_call(
+    pub fn fast_call<R>(
         &mut self,
         caller: ThreadRef,
         token: CapToken,
         now_tsc: u64,
-        proceed: impl FnOnce(ThreadRef) -> bool,
-    ) -> Result<FastPlan, Slow> {
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(FastPlan, R), Slow> {
         let Self {
             registry,
             spaces,
@@ -158,19 +155,20 @@ impl IpcState {
         else {
             return Err(Slow);
         };
-        if !proceed(receiver) {
-            return Err(Slow);
-        }
+        let agreed = proceed(receiver).ok_or(Slow)?;
         // --- POINT OF NO RETURN ---
         queue.receivers.pop_front();
         server.state = ThreadState::Running;
         server.serving = Some(caller);
         me.state = ThreadState::AwaitingReply { server: receiver };
-        Ok(FastPlan {
-            receiver,
-            endpoint,
-            badge,
-        })
+        Ok((
+            FastPlan {
+                receiver,
+                endpoint,
+                badge,
+            },
+            agreed,
+        ))
     }
 
     /// [`IpcState::fast_call`] with nothing for the kernel to check, and the
@@ -186,9 +184,8 @@ impl IpcState {
         message: SmallMessage,
         now_tsc: u64,
     ) -> Result<Actions, Slow> {
-        Ok(self
-            .fast_call(caller, token, now_tsc, |_| true)?
-            .actions(caller, message))
+        let (plan, ()) = self.fast_call(caller, token, now_tsc, |_| Some(()))?;
+        Ok(plan.actions(caller, message))
     }
 
     /// `server`'s blocking `reply_recv` through `token` on the fast path:
@@ -198,20 +195,20 @@ impl IpcState {
     /// caller runs next), then `proceed(caller)` (the kernel's last check),
     /// then the point of no return and the commit: the caller is answered
     /// (the kernel delivers the reply words, badge 0) and runs, and the
-    /// server waits on the endpoint. Returns the caller. The state is what
-    /// [`IpcState::reply_recv`] leaves.
+    /// server waits on the endpoint. Returns the caller and `proceed`'s
+    /// answer. The state is what [`IpcState::reply_recv`] leaves.
     ///
     /// # Errors
     /// [`Slow`], with nothing changed, if any guard fails or `proceed`
-    /// returns `false`.
+    /// returns `None`.
     #[inline(always)]
-    pub fn fast_reply_recv(
+    pub fn fast_reply_recv<R>(
         &mut self,
         server: ThreadRef,
         token: CapToken,
         now_tsc: u64,
-        proceed: impl FnOnce(ThreadRef) -> bool,
-    ) -> Result<ThreadRef, Slow> {
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(ThreadRef, R), Slow> {
         let Self {
             registry,
             spaces,
@@ -245,9 +242,7 @@ impl IpcState {
         else {
             return Err(Slow);
         };
-        if !proceed(caller) {
-            return Err(Slow);
-        }
+        let agreed = proceed(caller).ok_or(Slow)?;
         // --- POINT OF NO RETURN ---
         client.state = ThreadState::Running;
         me.serving = None;
@@ -257,6 +252,6 @@ impl IpcState {
         };
         queue.last_receiver = Some(server);
         queue.receivers.push_back(server);
-        Ok(caller)
+        Ok((caller, agreed))
     }
 }

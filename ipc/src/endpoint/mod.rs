@@ -152,6 +152,22 @@ fn space_of(spaces: &[Option<CapSpace>], process: ProcessId) -> Result<&CapSpace
         .ok_or(IpcError::ProcessNotFound)
 }
 
+/// The record of `thread` (a free function over the table, like
+/// [`space_of`], so the fast path can hold other tables at the same time).
+#[inline(always)]
+fn thread_in(threads: &[Option<Thread>], thread: ThreadRef) -> Option<&Thread> {
+    threads.get(thread.0 as usize)?.as_ref()
+}
+
+/// The queues of `endpoint`, mutably (as [`thread_in`]).
+#[inline(always)]
+fn endpoint_in_mut(
+    endpoints: &mut [Option<Endpoint>],
+    endpoint: EndpointId,
+) -> Option<&mut Endpoint> {
+    endpoints.get_mut(endpoint.0 as usize)?.as_mut()
+}
+
 /// As [`space_of`], mutably.
 fn space_of_mut(
     spaces: &mut [Option<CapSpace>],
@@ -220,7 +236,7 @@ impl IpcState {
     }
 
     fn thread(&self, thread: ThreadRef) -> Option<&Thread> {
-        self.threads.get(thread.0 as usize)?.as_ref()
+        thread_in(&self.threads, thread)
     }
 
     fn thread_mut(&mut self, thread: ThreadRef) -> Option<&mut Thread> {
@@ -241,7 +257,7 @@ impl IpcState {
     }
 
     fn endpoint_mut(&mut self, endpoint: EndpointId) -> Option<&mut Endpoint> {
-        self.endpoints.get_mut(endpoint.0 as usize)?.as_mut()
+        endpoint_in_mut(&mut self.endpoints, endpoint)
     }
 
     /// Creates a process with an empty capability space.
@@ -262,14 +278,9 @@ impl IpcState {
     /// [`IpcError::OutOfMemory`] if thread ids are exhausted.
     pub fn create_thread(&mut self, process: ProcessId, cpu: CpuId) -> Result<ThreadRef, IpcError> {
         self.space(process).ok_or(IpcError::ProcessNotFound)?;
-        let index = free_index(&mut self.threads)?;
-        self.threads[index as usize] = Some(Thread {
-            process,
-            cpu,
-            state: ThreadState::Running,
-            serving: None,
-        });
-        Ok(ThreadRef(index))
+        let thread = ThreadRef(free_index(&mut self.threads)?);
+        self.create_thread_at(thread, process, cpu)?;
+        Ok(thread)
     }
 
     /// Creates a running thread of `process` on `cpu` under the reference

@@ -366,9 +366,8 @@ pub(super) fn fast(
     let token = CapToken(frame.rdi);
     // Read only where needed: the donations copy frame to frame.
     let data = || [frame.rdx, frame.r10, frame.r8, frame.r9];
-    // The switch the kernel can make, decided at `ipc`'s last check (an
-    // `ipc` thread has a kernel thread of the same id).
-    let mut how = None;
+    // `ipc`'s last check is the kernel's: how it switches to the partner
+    // (an `ipc` thread has a kernel thread of the same id).
     if call {
         let accepted = k.state.fast_call(
             me,
@@ -377,11 +376,10 @@ pub(super) fn fast(
             #[inline(always)]
             |receiver| {
                 let to = ThreadId(receiver.0);
-                how = switch_for(tid, BlockedOn::Reply(to), to, t, task::donatable(cpu, to));
-                how.is_some()
+                switch_for(tid, BlockedOn::Reply(to), to, t, task::donatable(cpu, to))
             },
         );
-        let Ok(plan) = accepted else {
+        let Ok((plan, how)) = accepted else {
             let after = call_locked(k, tid, token, data(), t);
             drop(guard);
             // As the general syscall returns: `call` leaves `rsi` 0.
@@ -400,14 +398,14 @@ pub(super) fn fast(
         let to = ThreadId(plan.receiver().0);
         let on = BlockedOn::Reply(to);
         match how {
-            Some(Switch::Donate(server)) => {
+            Switch::Donate(server) => {
                 drop(guard);
                 task::donate_to_parked(cpu, tid, server, &slot(tid).woken, frame, plan.badge());
                 Some(resumed(tid, on))
             }
-            _ => {
+            Switch::Handoff(next) => {
                 let message = (data(), plan.badge());
-                Some(switch_after_handoff(guard, tid, on, to, how, message))
+                Some(switch_after_handoff(guard, tid, on, to, next, message))
             }
         }
     } else {
@@ -419,11 +417,10 @@ pub(super) fn fast(
             |caller| {
                 let to = ThreadId(caller.0);
                 let ends = task::donation_ends(cpu, to, tid);
-                how = switch_for(tid, BlockedOn::Receive, to, t, ends);
-                how.is_some()
+                switch_for(tid, BlockedOn::Receive, to, t, ends)
             },
         );
-        let Ok(caller) = accepted else {
+        let Ok((caller, how)) = accepted else {
             let after = reply_recv_locked(k, tid, token, data(), t);
             drop(guard);
             return Some(after.and_then(|after| finish(tid, after)));
@@ -434,18 +431,19 @@ pub(super) fn fast(
         let to = ThreadId(caller.0);
         let on = BlockedOn::Receive;
         match how {
-            Some(Switch::Donate(client)) => {
+            Switch::Donate(client) => {
                 drop(guard);
                 task::end_donation_to_parked(cpu, client, frame);
                 Some(resumed(tid, on))
             }
-            _ => Some(switch_after_handoff(guard, tid, on, to, how, (data(), 0))),
+            Switch::Handoff(next) => {
+                Some(switch_after_handoff(guard, tid, on, to, next, (data(), 0)))
+            }
         }
     }
 }
 
 /// How the fast path hands the CPU to its partner.
-#[derive(Clone, Copy)]
 enum Switch {
     /// Straight from one syscall frame to the other: a call donates this
     /// thread's scheduling context to its parked server
@@ -479,25 +477,21 @@ fn switch_for(
         .map(Switch::Handoff)
 }
 
-/// The end of a fast path whose switch is the scheduler's hand-off (`how`):
-/// the partner `to` gets `message` (its data words and badge), straight into
-/// its syscall frame when it is parked and runs next, else in its slot; then
-/// the lock (`guard`) goes and the CPU switches. Returns this thread's
-/// result once it runs again. Out of line: the steady state of a same-CPU
-/// client and server donates instead.
+/// The end of a fast path whose switch is the scheduler's hand-off to
+/// `next`: the partner `to` gets `message` (its data words and badge),
+/// straight into its syscall frame when it is parked and runs next, else in
+/// its slot; then the lock (`guard`) goes and the CPU switches. Returns this
+/// thread's result once it runs again. Out of line: the steady state of a
+/// same-CPU client and server donates instead.
 #[inline(never)]
 fn switch_after_handoff(
     guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
     tid: ThreadId,
     on: BlockedOn,
     to: ThreadId,
-    how: Option<Switch>,
+    next: ThreadId,
     message: ([u64; 4], u64),
 ) -> Result<([u64; 4], u64), IpcError> {
-    let next = match how {
-        Some(Switch::Handoff(next)) => next,
-        _ => to,
-    };
     let direct = (next == to && task::is_parked(to)).then_some(message);
     if direct.is_none() {
         let partner = slot(to);
