@@ -965,7 +965,8 @@ pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     if prev == next_raw || prev == u64::MAX || prev_ptr.is_null() {
         return;
     }
-    // SAFETY: the current thread's record lives (see `kthread`).
+    // SAFETY: `prev_ptr` is the record of this CPU's current thread, which
+    // lives while it runs (see `kthread`).
     let parked = unsafe { &(*prev_ptr).parked };
     parked.store(true, Ordering::Relaxed);
     switch_to_resuming(cpu, next_raw, result);
