@@ -66,9 +66,13 @@ pub fn pcid_load(pml4: u64) -> smp::pcid::Load {
 /// Serves a pending request addressed to this CPU (IPI handler and waiters).
 pub fn handle_shootdown() {
     let me = crate::cpu_index();
-    if PROTOCOL.service(CpuId(me), flush_local) {
+    // Counted inside the flush, so before the acknowledgement (a release):
+    // an initiator that saw every acknowledgement sees every count. Counted
+    // after it, a test could read the count in between.
+    PROTOCOL.service(CpuId(me), |request, generation| {
+        flush_local(request, generation);
         HANDLED[me as usize].fetch_add(1, Ordering::Relaxed);
-    }
+    });
 }
 
 /// Invalidates `[start, start + pages * 4 KiB)` on this CPU and on every
