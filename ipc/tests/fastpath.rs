@@ -45,6 +45,10 @@ enum Op {
     Reply {
         thread: usize,
     },
+    ReplyRecv {
+        thread: usize,
+        token: usize,
+    },
     Timeout {
         thread: usize,
     },
@@ -106,6 +110,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (thread.clone(), 0usize..8, any::<u64>())
             .prop_map(|(thread, token, word)| Op::Call { thread, token, word }),
         2 => thread.clone().prop_map(|thread| Op::Reply { thread }),
+        2 => (thread.clone(), 0usize..8).prop_map(|(thread, token)| Op::ReplyRecv { thread, token }),
         1 => thread.clone().prop_map(|thread| Op::Timeout { thread }),
         1 => (0u64..1_000).prop_map(|ticks| Op::Advance { ticks }),
         1 => (0..PROCESSES, 0usize..8).prop_map(|(process, token)| Op::Revoke { process, token }),
@@ -244,13 +249,23 @@ impl World {
                 token,
                 word,
             } => {
+                // As the kernel does: the fast path first (which remembers
+                // what the token resolved to), else the slow path.
+                let (me, token) = (self.threads[thread], self.token(thread, token));
                 let message = SmallMessage::new(0, 0x0100, 0, [word; 4]);
-                let _ = self.state.call(
-                    self.threads[thread],
-                    self.token(thread, token),
-                    message,
-                    now,
-                );
+                if self.state.call_fast(me, token, message, now).is_err() {
+                    let _ = self.state.call(me, token, message, now);
+                }
+            }
+            Op::ReplyRecv { thread, token } => {
+                let (me, token) = (self.threads[thread], self.token(thread, token));
+                let fast = self.state.fast_reply_recv(me, token, now, |_| Some(()));
+                if fast.is_err() {
+                    let message = SmallMessage::default();
+                    let _ = self
+                        .state
+                        .reply_recv(me, token, message, RecvMode::Block, now);
+                }
             }
             Op::Reply { thread } => {
                 let _ = self
@@ -383,46 +398,65 @@ proptest! {
         let (mut world, caller, _, token) =
             receiver_waiting(&cpus, &ops, receiver, receiver_token, caller_offset, caller_token, aim, fresh);
         world.apply(&Op::Advance { ticks: age });
-        let caller_ref = world.threads[caller];
-        let message = SmallMessage::new(token.0, 0x0100, 0, data);
-        let now = world.now;
+        check_call(&world, caller, token, data)?;
+    }
+}
 
-        let before = world.state.clone();
-        // The kernel's check refusing changes nothing, and is asked only
-        // once every guard passed, about the receiver the call would get.
-        let mut asked = None;
-        let mut refused = world.state.clone();
-        let refusal = refused.fast_call(caller_ref, token, now, |receiver| {
-            asked = Some(receiver);
-            None::<()>
-        });
-        prop_assert_eq!(refusal, Err(Slow));
-        prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
-        let mut fast = world.state.clone();
-        match fast.fast_call(caller_ref, token, now, |_| Some(())) {
-            Ok((plan, ())) => {
-                prop_assert_eq!(asked, Some(plan.receiver()));
-                let fast_actions = plan.actions(caller_ref, message);
-                let mut slow = world.state.clone();
-                let slow_actions = slow.call(caller_ref, token, message, now);
-                prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
-                prop_assert_eq!(&fast, &slow);
-                prop_assert_eq!(fast_actions.last(), Some(&Action::SwitchTo { thread: plan.receiver() }));
-            }
-            Err(_) => {
-                prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
-                prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
-                // The slow path decides; whatever it does, it must not have
-                // been a same-CPU hand-off of an unmetered call (that is the
-                // fast path's job, and missing it would be a silent slowdown).
-                let mut slow = world.state.clone();
-                if let Ok(actions) = slow.call(caller_ref, token, message, now) {
-                    let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
-                    prop_assert!(!switched || slow_was_metered(&world, caller, token));
-                }
+/// The fast call of thread `caller` through `token` in `world` with
+/// `data`, against the slow path: where it accepts, the slow path's state
+/// and actions; where a guard or the kernel's check refuses, nothing
+/// changed, and the slow path does not do the fast path's job.
+fn check_call(
+    world: &World,
+    caller: usize,
+    token: CapToken,
+    data: [u64; 4],
+) -> Result<(), TestCaseError> {
+    let caller_ref = world.threads[caller];
+    let message = SmallMessage::new(token.0, 0x0100, 0, data);
+    let now = world.now;
+
+    let before = world.state.clone();
+    // The kernel's check refusing changes nothing, and is asked only
+    // once every guard passed, about the receiver the call would get.
+    let mut asked = None;
+    let mut refused = world.state.clone();
+    let refusal = refused.fast_call(caller_ref, token, now, |receiver| {
+        asked = Some(receiver);
+        None::<()>
+    });
+    prop_assert_eq!(refusal, Err(Slow));
+    prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+    let mut fast = world.state.clone();
+    match fast.fast_call(caller_ref, token, now, |_| Some(())) {
+        Ok((plan, ())) => {
+            prop_assert_eq!(asked, Some(plan.receiver()));
+            let fast_actions = plan.actions(caller_ref, message);
+            let mut slow = world.state.clone();
+            let slow_actions = slow.call(caller_ref, token, message, now);
+            prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
+            prop_assert_eq!(&fast, &slow);
+            prop_assert_eq!(
+                fast_actions.last(),
+                Some(&Action::SwitchTo {
+                    thread: plan.receiver()
+                })
+            );
+        }
+        Err(_) => {
+            prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
+            prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
+            // The slow path decides; whatever it does, it must not have
+            // been a same-CPU hand-off of an unmetered call (that is the
+            // fast path's job, and missing it would be a silent slowdown).
+            let mut slow = world.state.clone();
+            if let Ok(actions) = slow.call(caller_ref, token, message, now) {
+                let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
+                prop_assert!(!switched || slow_was_metered(world, caller, token));
             }
         }
     }
+    Ok(())
 }
 
 proptest! {
@@ -509,6 +543,53 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// What the fast path remembers about tokens never outlives what it
+    /// describes: a client and a server make one round trip on the fast
+    /// path (so each remembers its token), random operations follow
+    /// (revocations, deaths, grants, time, other calls), then the client
+    /// calls through the same token again, and the fast path must agree
+    /// with the slow path as everywhere else.
+    #[test]
+    fn remembered_tokens_agree_with_the_slow_path(
+        shape in prop::option::of(fresh_shape()),
+        ops in prop::collection::vec(op(), 0..16),
+        age in 0u64..3_000,
+        data in any::<[u64; 4]>(),
+    ) {
+        let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
+        let server = world.threads[0];
+        let server_token = world.token(0, 0);
+        world.apply(&Op::Recv { thread: 0, token: 0, deadline: None });
+        // The client calls through its first grant, or a fresh one of a
+        // random shape (the warm-up is then refused when the shape does not
+        // suit the fast path, and nothing is remembered).
+        let mut token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
+        if let Some(shape) = shape {
+            let held = world.tokens[1].len();
+            world.apply(&Op::Grant { from: 0, to: 1, shape, badge: 9 });
+            if let Some(&(fresh, _)) = world.tokens[1].get(held) {
+                token = fresh;
+            }
+        }
+        let client = world.threads[THREADS_PER_PROCESS];
+        if world.state.fast_call(client, token, world.now, |_| Some(())).is_ok() {
+            prop_assert!(world
+                .state
+                .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+                .is_ok());
+        }
+        world.apply(&Op::Advance { ticks: age });
+        for op in &ops {
+            world.apply(op);
+        }
+        let caller = world.threads.iter().position(|t| *t == client).unwrap();
+        check_call(&world, caller, token, data)?;
+    }
+}
+
 /// Whether `token` (held by `caller`'s process) carries a rate or bandwidth
 /// limit.
 fn slow_was_metered(world: &World, caller: usize, token: CapToken) -> bool {
@@ -582,4 +663,131 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
         .fast_call(client, token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(again.receiver(), server);
+}
+
+/// What the fast path remembered about a token stops counting the moment
+/// the capability dies: a token revoked after a fast call resolved it is
+/// refused by the next fast call, and the slow path reports it invalid.
+#[test]
+fn a_remembered_token_dies_with_its_capability() {
+    let (mut world, client, token, message, _) = common_call();
+    let server = world.threads[0];
+    let server_token = world.token(0, 0);
+    world
+        .state
+        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+        .unwrap();
+    let process = world.processes[1];
+    world.state.revoke(process, token).unwrap();
+    let now = world.now;
+    assert_eq!(
+        world.state.fast_call(client, token, now, |_| Some(())),
+        Err(Slow)
+    );
+    assert_eq!(
+        world.state.call(client, token, message, now),
+        Err(ipc::error::IpcError::InvalidCapability)
+    );
+}
+
+/// And it expires with it: a capability that expires after a fast call
+/// resolved it is refused from its deadline on.
+#[test]
+fn a_remembered_token_expires_with_its_capability() {
+    let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
+    world.apply(&Op::Recv {
+        thread: 0,
+        token: 0,
+        deadline: None,
+    });
+    let held = world.tokens[1].len();
+    world.apply(&Op::Grant {
+        from: 0,
+        to: 1,
+        shape: Shape::Expiring(100),
+        badge: 5,
+    });
+    let token = world.tokens[1][held].0;
+    let client = world.threads[THREADS_PER_PROCESS];
+    let server = world.threads[0];
+    let server_token = world.token(0, 0);
+    let now = world.now;
+    let (plan, ()) = world
+        .state
+        .fast_call(client, token, now, |_| Some(()))
+        .unwrap();
+    assert_eq!(plan.badge(), 5);
+    world
+        .state
+        .fast_reply_recv(server, server_token, now, |_| Some(()))
+        .unwrap();
+    // Grants do not change the epoch, so the record still holds; the
+    // deadline alone (an absolute tick) refuses.
+    let deadline = 100;
+    assert_eq!(
+        world.state.fast_call(client, token, deadline, |_| Some(())),
+        Err(Slow)
+    );
+    let message = SmallMessage::new(token.0, 0x0100, 0, [0; 4]);
+    assert_eq!(
+        world.state.call(client, token, message, deadline),
+        Err(ipc::error::IpcError::InvalidCapability)
+    );
+    assert!(
+        world
+            .state
+            .fast_call(client, token, deadline - 1, |_| Some(()))
+            .is_ok()
+    );
+}
+
+/// A server's remembered receive token expires with its capability too.
+#[test]
+fn a_remembered_receive_token_expires_with_its_capability() {
+    let mut world = World::new(&[0; PROCESSES * THREADS_PER_PROCESS]);
+    let server = world.threads[0];
+    let root = world.token(0, 0);
+    let expiring = world
+        .state
+        .derive(
+            world.processes[0],
+            root,
+            IpcPermissions::all(64),
+            IpcLimits {
+                expiration: Some(100),
+                ..IpcLimits::NONE
+            },
+            None,
+            world.now,
+        )
+        .unwrap();
+    world
+        .state
+        .recv(server, expiring, RecvMode::Block, world.now)
+        .unwrap();
+    let client = world.threads[THREADS_PER_PROCESS];
+    let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
+    let now = world.now;
+    let fast_round_trip = |state: &mut IpcState, at: u64| {
+        let (_, ()) = state.fast_call(client, token, at, |_| Some(())).unwrap();
+        state.fast_reply_recv(server, expiring, at, |_| Some(()))
+    };
+    // The first round trip remembers the receive token, the second uses it.
+    assert!(fast_round_trip(&mut world.state, now).is_ok());
+    assert!(fast_round_trip(&mut world.state, 99).is_ok());
+    let before = world.state.clone();
+    assert_eq!(fast_round_trip(&mut world.state, 100), Err(Slow));
+    // The call went through; the expired receive did not.
+    let mut slow = world.state.clone();
+    assert_eq!(
+        slow.reply_recv(
+            server,
+            expiring,
+            SmallMessage::default(),
+            RecvMode::Block,
+            100
+        ),
+        Err(ipc::error::IpcError::InvalidCapability)
+    );
+    assert_ne!(world.state, before);
 }

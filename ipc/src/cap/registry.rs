@@ -87,6 +87,11 @@ pub struct CapRegistry {
     retired: usize,
     next_id: u64,
     tsc_hz: u64,
+    /// Bumped whenever an object dies (the only way a token that once
+    /// resolved can stop resolving, or name something else): what the fast
+    /// path remembered about a token holds while this is unchanged. Starts
+    /// at 1, so a record of epoch 0 never matches.
+    epoch: u64,
 }
 
 impl CapRegistry {
@@ -107,6 +112,7 @@ impl CapRegistry {
             retired: 0,
             next_id: 1,
             tsc_hz,
+            epoch: 1,
         })
     }
 
@@ -120,6 +126,12 @@ impl CapRegistry {
     #[must_use]
     pub const fn free_objects(&self) -> usize {
         self.max_objects as usize - self.live - self.retired
+    }
+
+    /// The count of object deaths so far, plus one (see the field).
+    #[inline(always)]
+    pub(crate) const fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub(crate) fn object(&self, handle: ObjectHandle) -> Option<&CapObject> {
@@ -249,6 +261,7 @@ impl CapRegistry {
         }
         let entry = &mut self.entries[index as usize];
         self.live -= 1;
+        self.epoch += 1;
         if entry.generation == u32::MAX {
             entry.state = EntryState::Retired;
             self.retired += 1;

@@ -29,8 +29,8 @@ impl IpcState {
         if now_tsc < deadline {
             return actions;
         }
-        if let Some(queue) = self.endpoint_mut(endpoint) {
-            queue.receivers.retain(|waiting| *waiting != thread);
+        if let Some(queue) = super::endpoint_in_mut(&mut self.endpoints, endpoint) {
+            queue.receivers.remove(&mut self.threads, thread);
         }
         if let Some(me) = self.thread_mut(thread) {
             me.state = ThreadState::Running;
@@ -56,8 +56,8 @@ impl IpcState {
                 }
             }
             ThreadState::Receiving { endpoint, .. } => {
-                if let Some(queue) = self.endpoint_mut(endpoint) {
-                    queue.receivers.retain(|waiting| *waiting != thread);
+                if let Some(queue) = super::endpoint_in_mut(&mut self.endpoints, endpoint) {
+                    queue.receivers.remove(&mut self.threads, thread);
                 }
             }
             ThreadState::AwaitingReply { server } => {
@@ -113,7 +113,7 @@ impl IpcState {
             }
         }
         for slot in &mut self.endpoints {
-            let Some(endpoint) = slot.take_if(|endpoint| endpoint.owner == process) else {
+            let Some(mut endpoint) = slot.take_if(|endpoint| endpoint.owner == process) else {
                 continue;
             };
             for caller in endpoint.callers {
@@ -125,7 +125,7 @@ impl IpcState {
                     });
                 }
             }
-            for receiver in endpoint.receivers {
+            for receiver in endpoint.receivers.drain(&mut self.threads) {
                 if let Some(Some(waiter)) = self.threads.get_mut(receiver.0 as usize) {
                     waiter.state = ThreadState::Running;
                     actions.push(Action::Wake {

@@ -63,6 +63,68 @@ impl FastPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slow;
 
+/// What one fast operation of a thread resolved its capability token to
+/// (the endpoint, the badge, and the tick the capability expires at or
+/// `u64::MAX`), valid while the registry's epoch is the one recorded: no
+/// object died since, so the token still names the same live capability,
+/// and a capability never changes once made. It is written only after a
+/// fast operation succeeded, so it also records that the capability passed
+/// the rights the fast path needs. A hit skips the four lookups behind a
+/// token (space, slot, registry entry, target); a miss costs nothing more
+/// than before.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Resolved {
+    token: CapToken,
+    epoch: u64,
+    endpoint: EndpointId,
+    badge: u64,
+    until: u64,
+}
+
+impl Resolved {
+    /// Matches nothing (the registry's epoch is never 0).
+    const NONE: Self = Self {
+        token: CapToken::NULL,
+        epoch: 0,
+        endpoint: EndpointId(0),
+        badge: 0,
+        until: 0,
+    };
+
+    #[inline(always)]
+    fn hit(&self, token: CapToken, epoch: u64) -> bool {
+        self.token == token && self.epoch == epoch
+    }
+}
+
+/// A thread's [`Resolved`] tokens: the last one it called through and the
+/// last one it received through on the fast path.
+///
+/// Remembered facts, not state: two `IpcState`s that differ only here
+/// behave the same (a record is used only while its epoch is current, and
+/// then says what a lookup would), so equality ignores them and the
+/// property tests compare fast and slow paths on the state alone.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Remembered {
+    call: Resolved,
+    recv: Resolved,
+}
+
+impl Remembered {
+    pub(super) const NONE: Self = Self {
+        call: Resolved::NONE,
+        recv: Resolved::NONE,
+    };
+}
+
+impl PartialEq for Remembered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Remembered {}
+
 /// The process, CPU and state of a thread record, if it exists.
 #[inline(always)]
 fn facts(threads: &[Option<Thread>], thread: ThreadRef) -> Option<(ProcessId, CpuId, &Thread)> {
@@ -70,18 +132,26 @@ fn facts(threads: &[Option<Thread>], thread: ThreadRef) -> Option<(ProcessId, Cp
     Some((t.process, t.cpu, t))
 }
 
-/// The process and CPU of `thread` and the caller it serves, if it exists
-/// and is not blocked in IPC (so it makes the call or `reply_recv`).
+/// The process, CPU and record of `thread`, if it exists and is not
+/// blocked in IPC (so it makes the call or `reply_recv`).
 #[inline(always)]
 fn running(
     threads: &[Option<Thread>],
     thread: ThreadRef,
-) -> Result<(ProcessId, CpuId, Option<ThreadRef>), Slow> {
+) -> Result<(ProcessId, CpuId, &Thread), Slow> {
     let (process, cpu, me) = facts(threads, thread).ok_or(Slow)?;
     if me.state != ThreadState::Running {
         return Err(Slow);
     }
-    Ok((process, cpu, me.serving))
+    Ok((process, cpu, me))
+}
+
+/// The tick a capability expires at, `u64::MAX` for never (a fast
+/// operation at that very tick is refused and takes the slow path, which
+/// decides exactly).
+#[inline(always)]
+fn until(object: &CapObject) -> u64 {
+    object.capability.limits().expiration.unwrap_or(u64::MAX)
 }
 
 /// The live capability `token` names in `process`'s space and the endpoint
@@ -137,18 +207,27 @@ impl IpcState {
             endpoints,
             ..
         } = self;
-        let (process, cpu, _) = running(threads, caller)?;
-        let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
-        let capability = &object.capability;
+        let (process, cpu, me) = running(threads, caller)?;
+        let epoch = registry.epoch();
+        let remembered = me.remembered.call;
+        let miss = !remembered.hit(token, epoch);
+        let (endpoint, badge, until) = if miss {
+            let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
+            if !object.fast_send() {
+                return Err(Slow);
+            }
+            (endpoint, object.capability.badge(), until(object))
+        } else {
+            (remembered.endpoint, remembered.badge, remembered.until)
+        };
         let queue = queues(endpoints, endpoint)?;
         // The most common refusal first: no receiver waiting on this CPU
         // (a server elsewhere, or busy).
-        let receiver = *queue.receivers.front().ok_or(Slow)?;
+        let receiver = queue.receivers.front().ok_or(Slow)?;
         let (_, receiver_cpu, _) = facts(threads, receiver).ok_or(Slow)?;
-        if receiver_cpu != cpu || !object.fast_send() || capability.limits().is_expired(now_tsc) {
+        if receiver_cpu != cpu || now_tsc >= until {
             return Err(Slow);
         }
-        let badge = capability.badge();
         // A receiver waits, so it is not the running caller: two records.
         let Ok([Some(me), Some(server)]) =
             threads.get_disjoint_mut([caller.0 as usize, receiver.0 as usize])
@@ -157,10 +236,19 @@ impl IpcState {
         };
         let agreed = proceed(receiver).ok_or(Slow)?;
         // --- POINT OF NO RETURN ---
-        queue.receivers.pop_front();
+        queue.receivers.pop_front_of(server);
         server.state = ThreadState::Running;
         server.serving = Some(caller);
         me.state = ThreadState::AwaitingReply { server: receiver };
+        if miss {
+            me.remembered.call = Resolved {
+                token,
+                epoch,
+                endpoint,
+                badge,
+                until,
+            };
+        }
         Ok((
             FastPlan {
                 receiver,
@@ -216,20 +304,30 @@ impl IpcState {
             endpoints,
             ..
         } = self;
-        let (process, cpu, serving) = running(threads, server)?;
-        let caller = serving.ok_or(Slow)?;
+        let (process, cpu, me) = running(threads, server)?;
+        let caller = me.serving.ok_or(Slow)?;
+        let remembered = me.remembered.recv;
         // The cheapest refusal first: a caller on another CPU (the common
         // slow case) is known before any capability lookup.
         let (_, caller_cpu, client) = facts(threads, caller).ok_or(Slow)?;
         if client.state != (ThreadState::AwaitingReply { server }) || caller_cpu != cpu {
             return Err(Slow);
         }
-        // `CapRegistry::admits` for receiving (no size, never metered),
-        // inlined: its general form costs a call and an error value per
-        // guard.
-        let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
-        let capability = &object.capability;
-        if capability.limits().is_expired(now_tsc) || !capability.permissions().can_receive {
+        let epoch = registry.epoch();
+        let miss = !remembered.hit(token, epoch);
+        let (endpoint, until) = if miss {
+            // `CapRegistry::admits` for receiving (no size, never metered),
+            // inlined: its general form costs a call and an error value per
+            // guard.
+            let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
+            if !object.capability.permissions().can_receive {
+                return Err(Slow);
+            }
+            (endpoint, until(object))
+        } else {
+            (remembered.endpoint, remembered.until)
+        };
+        if now_tsc >= until {
             return Err(Slow);
         }
         let queue = queues(endpoints, endpoint)?;
@@ -250,8 +348,17 @@ impl IpcState {
             endpoint,
             deadline: None,
         };
+        if miss {
+            me.remembered.recv = Resolved {
+                token,
+                epoch,
+                endpoint,
+                badge: 0,
+                until,
+            };
+        }
         queue.last_receiver = Some(server);
-        queue.receivers.push_back(server);
+        queue.receivers.push_back(threads, server);
         Ok((caller, agreed))
     }
 }

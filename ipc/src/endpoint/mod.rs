@@ -17,6 +17,7 @@
 mod death;
 mod fastpath;
 mod ops;
+mod waiters;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -119,6 +120,11 @@ struct Thread {
     state: ThreadState,
     /// The caller this thread has received and must reply to.
     serving: Option<ThreadRef>,
+    /// The receiver queued behind this one on its endpoint (see
+    /// [`waiters`]).
+    next_waiter: Option<ThreadRef>,
+    /// What the fast path last resolved this thread's tokens to.
+    remembered: fastpath::Remembered,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +133,7 @@ struct Endpoint {
     /// Threads in [`ThreadState::Calling`] on this endpoint, oldest first.
     callers: VecDeque<ThreadRef>,
     /// Threads in [`ThreadState::Receiving`] on this endpoint, oldest first.
-    receivers: VecDeque<ThreadRef>,
+    receivers: waiters::Waiters,
     /// The thread that most recently received (or began waiting to receive)
     /// on this endpoint: its server, to which queued callers lend priority.
     last_receiver: Option<ThreadRef>,
@@ -314,6 +320,8 @@ impl IpcState {
             cpu,
             state: ThreadState::Running,
             serving: None,
+            next_waiter: None,
+            remembered: fastpath::Remembered::NONE,
         });
         Ok(())
     }
@@ -342,7 +350,7 @@ impl IpcState {
         self.endpoints[index as usize] = Some(Endpoint {
             owner: process,
             callers: VecDeque::new(),
-            receivers: VecDeque::new(),
+            receivers: waiters::Waiters::default(),
             last_receiver: None,
         });
         Ok((endpoint, token))

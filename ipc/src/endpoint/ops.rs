@@ -104,7 +104,12 @@ impl IpcState {
 
     /// Pops the oldest receiver waiting on `endpoint` and marks it running.
     fn take_receiver(&mut self, endpoint: EndpointId) -> Option<ThreadRef> {
-        let receiver = self.endpoint_mut(endpoint)?.receivers.pop_front()?;
+        let Self {
+            endpoints, threads, ..
+        } = self;
+        let receiver = super::endpoint_in_mut(endpoints, endpoint)?
+            .receivers
+            .pop_front(threads)?;
         if let Some(thread) = self.thread_mut(receiver) {
             thread.state = ThreadState::Running;
         }
@@ -276,8 +281,8 @@ impl IpcState {
                 if let Some(me) = self.thread_mut(receiver) {
                     me.state = ThreadState::Receiving { endpoint, deadline };
                 }
-                if let Some(queue) = self.endpoint_mut(endpoint) {
-                    queue.receivers.push_back(receiver);
+                if let Some(queue) = super::endpoint_in_mut(&mut self.endpoints, endpoint) {
+                    queue.receivers.push_back(&mut self.threads, receiver);
                 }
                 actions.push(Action::Block {
                     thread: receiver,
