@@ -660,8 +660,10 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     let tss = cpu.tss.load(Ordering::Relaxed);
     if !tss.is_null() {
         // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
-        // change, which cannot happen while interrupts are off here.
-        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_truncate(top) };
+        // change, which cannot happen while interrupts are off here. `top`
+        // is canonical (above), so it needs no sign extension
+        // (`new_truncate` cost two instructions per switch).
+        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
     }
     crate::arch::x86_64::cpu::load_address_space(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
