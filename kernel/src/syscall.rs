@@ -77,6 +77,20 @@ fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
     }
 }
 
+/// The end of a fast-path `call` or `reply_recv` whose thread was parked
+/// (`parked` is its `task` parked word) and now runs again through its
+/// kernel stack rather than straight into user mode: from the context
+/// `arch::x86_64::syscall::prepare_parked_resume` built below its syscall
+/// `frame`, which leaves to user mode with SYSRET from the frame once this
+/// returns. As [`fast_dispatch`] would have finished the syscall.
+pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
+    let on = task::resumed_from_park(parked);
+    match crate::kipc::resumed_from_park(on) {
+        Ok((out, out_badge)) => write_success(frame, out, out_badge),
+        Err(e) => finish(frame, Err(e), 0),
+    }
+}
+
 /// Every syscall but the fast path's.
 #[inline(never)]
 fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {

@@ -503,6 +503,17 @@ pub fn fast_syscall(
     sync::fast(cpu, task::current_on(cpu)?, call, frame)
 }
 
+/// The result of the fast-path `call` or `reply_recv` of the current thread,
+/// parked waiting on `on` and now resumed through its kernel stack (see
+/// `task::park_and_switch`): the general wake-up protocol.
+///
+/// # Errors
+/// The operation's `IpcError`.
+pub fn resumed_from_park(on: sched::BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+    let tid = task::current().ok_or(IpcError::ProcessNotFound)?;
+    sync::resumed(tid, on)
+}
+
 /// Serves the IPC syscall `opcode` for the current thread: `capability`
 /// (`rdi`), `flags` (the high half of `rsi`) and `data` (`rdx r10 r8 r9`).
 /// Returns the data words; the badge for `rsi` goes to `badge`.

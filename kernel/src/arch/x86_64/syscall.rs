@@ -65,8 +65,8 @@ macro_rules! save_kernel_context {
 
 /// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
 /// every register from the frame, rcx/r11 from its rip/rflags, then its
-/// user stack pointer. Shared by the syscall entry's return and
-/// [`resume_user_frame`].
+/// user stack pointer. Shared by the syscall entry's return,
+/// [`resume_user_frame`] and `parked_resume_entry`.
 macro_rules! sysret_from_frame {
     () => {
         concat!(
@@ -180,21 +180,85 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
     );
 }
 
-/// Saves the callee-saved registers and the stack pointer to `*from_rsp`
-/// (as [`switch_stack`] does, so a later `switch_stack` to it returns from
-/// this call), then leaves to user mode with SYSRET from the syscall
-/// [`TrapFrame`] at `frame` on another thread's kernel stack. The IPC fast
-/// path's switch to a thread parked in a syscall: whatever that thread's
-/// kernel stack held below its frame is abandoned.
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `frame`
+/// on another thread's kernel stack, saving nothing of the current kernel
+/// context. The IPC fast path's switch from a parked thread to a thread
+/// parked in a syscall: whatever either kernel stack held below its frame
+/// is abandoned (a parked thread resumed later through its kernel stack
+/// runs from [`prepare_parked_resume`]'s context instead).
 ///
 /// # Safety
 /// Interrupts off; `frame` is the syscall TrapFrame at the top of the kernel
 /// stack of the thread this CPU now runs (CR3, RSP0, GS bookkeeping and FPU
 /// already switched), with a canonical user rip; nothing on that stack below
-/// the frame may need to run again.
+/// the frame, nor on the current stack, may need to run again.
 #[unsafe(naked)]
-pub unsafe extern "C" fn resume_user_frame(from_rsp: *mut u64, frame: *const TrapFrame) {
-    core::arch::naked_asm!(save_kernel_context!(), "mov rsp, rsi", sysret_from_frame!(),);
+pub unsafe extern "C" fn resume_user_frame(frame: *const TrapFrame) -> ! {
+    core::arch::naked_asm!("mov rsp, rdi", sysret_from_frame!());
+}
+
+/// Switches to `to_rsp` (as [`switch_stack`] does) without saving the
+/// current context: the switch away from a parked thread, whose kernel
+/// stack holds nothing that must run again.
+///
+/// # Safety
+/// As for [`switch_stack`]'s `to_rsp`; nothing on the current stack may
+/// need to run again.
+#[unsafe(naked)]
+pub unsafe extern "C" fn jump_to_context(to_rsp: u64) -> ! {
+    core::arch::naked_asm!(
+        "mov rsp, rdi",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+    );
+}
+
+/// Builds, just below the syscall [`TrapFrame`] at `frame`, the kernel
+/// context of a thread that the IPC fast path parked and that now runs
+/// again through its kernel stack, and returns its stack pointer for
+/// [`switch_stack`] or [`jump_to_context`]: it enters
+/// `parked_resume_entry`, which finishes the thread's syscall with
+/// `crate::syscall::resume_parked(frame, parked)` and leaves to user mode
+/// with SYSRET from the frame.
+///
+/// # Safety
+/// `frame` is the syscall frame at the top of the kernel stack of a parked
+/// thread that is not running (so the stack below it is free), with a
+/// canonical user rip.
+pub unsafe fn prepare_parked_resume(frame: *mut TrapFrame, parked: u64) -> u64 {
+    // The six callee-saved registers (`rbx`, the fourth popped, carries
+    // `parked`) and the return address.
+    let rsp = frame as u64 - 7 * 8;
+    let slots = rsp as *mut u64;
+    // SAFETY: the 56 bytes below the frame are on the thread's own kernel
+    // stack, unused while it is parked (the caller's contract).
+    unsafe {
+        for i in 0..6 {
+            slots.add(i).write(0);
+        }
+        slots.add(4).write(parked);
+        slots.add(6).write(parked_resume_entry as *const () as u64);
+    }
+    rsp
+}
+
+/// The return address of [`prepare_parked_resume`]'s context: `rsp` is the
+/// syscall frame (16-byte aligned, as at the syscall entry's call) and
+/// `rbx` the parked word.
+#[unsafe(naked)]
+unsafe extern "C" fn parked_resume_entry() {
+    core::arch::naked_asm!(
+        "mov rdi, rsp",
+        "mov rsi, rbx",
+        "call {resume}",
+        sysret_from_frame!(),
+        resume = sym crate::syscall::resume_parked,
+    );
 }
 
 /// The first code of a new thread: leaves to user mode through `trap_return`
