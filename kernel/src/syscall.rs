@@ -32,7 +32,7 @@ type SysResult = Result<[u64; 4], IpcError>;
 
 /// Called by the syscall entry with the user's registers, for every
 /// syscall but `call` and `reply_recv` without flags (the entry sends those
-/// to [`fast_call`] and [`fast_reply_recv`]).
+/// to [`fast_dispatch`]).
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
     if opcode == op::ECHO {
@@ -44,26 +44,17 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     general_dispatch(frame, opcode);
 }
 
-/// `call` without flags, from the syscall entry: see [`fast_dispatch`].
-pub extern "C" fn fast_call(frame: &mut TrapFrame) {
-    fast_dispatch(frame, crate::kipc::op::CALL);
-}
-
-/// `reply_recv` without flags, from the syscall entry: see [`fast_dispatch`].
-pub extern "C" fn fast_reply_recv(frame: &mut TrapFrame) {
-    fast_dispatch(frame, crate::kipc::op::REPLY_RECV);
-}
-
-/// `call` or `reply_recv` without flags through the fast path (or the
+/// `call` or `reply_recv` without flags (`opcode`; called by the syscall
+/// entry, whose `rsi` is then exactly the opcode) through the fast path (or the
 /// general operation when a guard refuses), else, when that does not apply
 /// (see `kipc::fast_syscall`), through the general dispatcher. A syscall
 /// that returns to a non-canonical address never takes it: a thread the
 /// fast path parks may be resumed by SYSRET straight from its frame, and
 /// the general path's `finish` kills such a caller. One instance for both
 /// operations (two specialised ones measured 13 instructions slower per
-/// round trip).
-#[inline(never)]
-fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
+/// round trip), entered straight from the syscall entry (no per-opcode
+/// stub that loads the opcode).
+pub extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
     let call = opcode == crate::kipc::op::CALL;
     let result = if canonical_user(frame.rip) {
         crate::kipc::fast_syscall(call, frame)

@@ -127,21 +127,19 @@ unsafe extern "C" fn syscall_entry() {
         "push r15",
         "mov rdi, rsp",
         // `call` and `reply_recv` without flags (the whole of rsi: opcode
-        // and flags in one compare) go straight to the IPC fast path.
+        // and flags in one compare) go straight to the IPC fast path, with
+        // rsi (now exactly the opcode) as its second argument.
         "cmp rsi, {call}",
         "je 2f",
         "cmp rsi, {reply_recv}",
-        "je 3f",
+        "je 2f",
         "call {dispatch}",
         // Return with sysret (the dispatchers guarantee a canonical user rip;
         // otherwise they never return here).
         "1:",
         sysret_from_frame!(),
         "2:",
-        "call {fast_call}",
-        "jmp 1b",
-        "3:",
-        "call {fast_reply_recv}",
+        "call {fast_dispatch}",
         "jmp 1b",
         user_rsp = const USER_RSP_OFFSET,
         kernel_rsp = const KERNEL_RSP_OFFSET,
@@ -151,8 +149,7 @@ unsafe extern "C" fn syscall_entry() {
         call = const crate::kipc::op::CALL,
         reply_recv = const crate::kipc::op::REPLY_RECV,
         dispatch = sym crate::syscall::dispatch,
-        fast_call = sym crate::syscall::fast_call,
-        fast_reply_recv = sym crate::syscall::fast_reply_recv,
+        fast_dispatch = sym crate::syscall::fast_dispatch,
     );
 }
 
