@@ -280,7 +280,7 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 /// here: the CPU runs `server` on its behalf (see [`materialize`]), entering
 /// it with the data words of `from` (the client's syscall frame) and
 /// `badge`. `woken` is the client's IPC result flag; the client parks
-/// waiting on `on` (the reply). Returns as [`switch_to_parked`] does.
+/// waiting on `on` (the reply). Never returns, as [`switch_to_parked`].
 #[inline(always)]
 pub fn donate_to_parked(
     cpu: &percpu::PerCpu,
@@ -290,7 +290,7 @@ pub fn donate_to_parked(
     from: &TrapFrame,
     badge: u64,
     on: sched::BlockedOn,
-) {
+) -> ! {
     cpu.ipc_donor_woken.store(
         woken as *const AtomicBool as *mut AtomicBool,
         Ordering::Relaxed,
@@ -308,14 +308,14 @@ pub fn donate_to_parked(
 /// donation ends (the books were right all along) and the CPU switches back
 /// to the client, entering it with the data words of `from` (the server's
 /// syscall frame); the server parks waiting on `on` (its next call).
-/// Returns as [`switch_to_parked`] does.
+/// Never returns, as [`switch_to_parked`].
 #[inline(always)]
 pub fn end_donation_to_parked(
     cpu: &percpu::PerCpu,
     client: Parked,
     from: &TrapFrame,
     on: sched::BlockedOn,
-) {
+) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
     cpu.ipc_donor_woken
         .store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -764,10 +764,11 @@ pub fn resumed_from_park(parked: u64) -> sched::BlockedOn {
 /// to `to`, parked in its own fast path here ([`is_parked`]): `to`'s
 /// syscall returns with the data words of `from` (the current thread's
 /// syscall frame) and `badge`, straight into user mode, and the current
-/// thread parks waiting on `on`. It never returns (see [`park_and_switch`]),
-/// but when this CPU has no current thread record. Interrupts must be off
-/// (a syscall); the current thread's syscall must return to a canonical
-/// address.
+/// thread parks waiting on `on`; this never returns (see
+/// [`park_and_switch`]). Interrupts must be off (a syscall), this CPU must
+/// run a thread (not its idle context: the fast path's caller found one with
+/// [`current_on`]), and the current thread's syscall must return to a
+/// canonical address.
 #[inline(always)]
 fn switch_to_parked(
     cpu: &percpu::PerCpu,
@@ -775,14 +776,16 @@ fn switch_to_parked(
     from: &TrapFrame,
     badge: u64,
     on: sched::BlockedOn,
-) {
+) -> ! {
+    // Not null: this CPU runs a thread, and `set_current` stores its record
+    // whenever `current_thread` names one (no test here: it cost two
+    // instructions per switch).
     let prev = cpu.current_kthread.load(Ordering::Relaxed);
-    if prev.is_null() {
-        return;
-    }
-    // SAFETY: `prev` is the record of this CPU's current thread and `to` a
-    // thread parked on this CPU, so both records live (see `kthread`) and
-    // only this CPU touches their FPU areas and parked words.
+    debug_assert!(!prev.is_null(), "the fast path's switch from idle");
+    // SAFETY: `prev` is the (non-null, see above) record of this CPU's
+    // current thread and `to` a thread parked on this CPU, so both records
+    // live (see `kthread`) and only this CPU touches their FPU areas and
+    // parked words.
     let (prev, next) = unsafe { (&mut *prev, &*to.thread) };
     prev.parked.store(park_word(on), Ordering::Relaxed);
     arch::fpu_switch(&mut prev.fpu, &next.fpu);

@@ -404,8 +404,7 @@ pub(super) fn fast(
             Switch::Donate(server) => {
                 drop(guard);
                 let woken = &slot(tid).woken;
-                task::donate_to_parked(cpu, tid, server, woken, frame, plan.badge(), on);
-                Some(resumed(tid, on))
+                task::donate_to_parked(cpu, tid, server, woken, frame, plan.badge(), on)
             }
             Switch::Handoff(next) => {
                 let message = (data(), plan.badge());
@@ -437,8 +436,7 @@ pub(super) fn fast(
         match how {
             Switch::Donate(client) => {
                 drop(guard);
-                task::end_donation_to_parked(cpu, client, frame, on);
-                Some(resumed(tid, on))
+                task::end_donation_to_parked(cpu, client, frame, on)
             }
             Switch::Handoff(next) => {
                 Some(switch_after_handoff(guard, tid, on, to, next, (data(), 0)))
