@@ -63,38 +63,65 @@ macro_rules! save_kernel_context {
     };
 }
 
-/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
-/// every register from the frame, rcx/r11 from its rip/rflags, then its
-/// user stack pointer. Shared by the syscall entry's return,
-/// [`resume_user_frame`] and `parked_resume_entry`.
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`
+/// (or, with `rdi`, at `rdi`): every register from the frame but `rcx` and
+/// `r11`, which get its rip and rflags (as SYSRET requires; the frame's own
+/// `rcx`/`r11` slots are not read), then its user stack pointer. Loads
+/// rather than pops: the slots that SYSRET does not need are skipped
+/// instead of popped, and a frame at `rdi` needs no `mov rsp, rdi` first
+/// (the base register is loaded last). Shared by the syscall entry's
+/// return, [`resume_user_frame`] and `parked_resume_entry`.
 macro_rules! sysret_from_frame {
-    () => {
+    (rsp) => {
         concat!(
-            "pop r15\n",
-            "pop r14\n",
-            "pop r13\n",
-            "pop r12\n",
-            "pop r11\n",
-            "pop r10\n",
-            "pop r9\n",
-            "pop r8\n",
-            "pop rbp\n",
-            "pop rdi\n",
-            "pop rsi\n",
-            "pop rdx\n",
-            "pop rcx\n",
-            "pop rbx\n",
-            "pop rax\n",
-            "add rsp, 16\n",
-            "pop rcx\n",
-            "add rsp, 8\n",
-            "pop r11\n",
-            "mov rsp, [rsp]\n",
+            sysret_from_frame!(@common rsp),
+            "mov rdi, [rsp + 72]\n",
+            "mov rsp, [rsp + 160]\n",
             "swapgs\n",
             "sysretq\n",
         )
     };
+    (rdi) => {
+        concat!(
+            sysret_from_frame!(@common rdi),
+            "mov rsp, [rdi + 160]\n",
+            "mov rdi, [rdi + 72]\n",
+            "swapgs\n",
+            "sysretq\n",
+        )
+    };
+    (@common $base:ident) => {
+        concat!(
+            "mov r15, [", stringify!($base), " + 0]\n",
+            "mov r14, [", stringify!($base), " + 8]\n",
+            "mov r13, [", stringify!($base), " + 16]\n",
+            "mov r12, [", stringify!($base), " + 24]\n",
+            "mov r10, [", stringify!($base), " + 40]\n",
+            "mov r9, [", stringify!($base), " + 48]\n",
+            "mov r8, [", stringify!($base), " + 56]\n",
+            "mov rbp, [", stringify!($base), " + 64]\n",
+            "mov rsi, [", stringify!($base), " + 80]\n",
+            "mov rdx, [", stringify!($base), " + 88]\n",
+            "mov rbx, [", stringify!($base), " + 104]\n",
+            "mov rax, [", stringify!($base), " + 112]\n",
+            "mov rcx, [", stringify!($base), " + 136]\n",
+            "mov r11, [", stringify!($base), " + 152]\n",
+        )
+    };
 }
+
+// The offsets `sysret_from_frame!` reads.
+const _: () = {
+    use core::mem::offset_of as at;
+    assert!(at!(TrapFrame, r15) == 0 && at!(TrapFrame, r14) == 8);
+    assert!(at!(TrapFrame, r13) == 16 && at!(TrapFrame, r12) == 24);
+    assert!(at!(TrapFrame, r10) == 40 && at!(TrapFrame, r9) == 48);
+    assert!(at!(TrapFrame, r8) == 56 && at!(TrapFrame, rbp) == 64);
+    assert!(at!(TrapFrame, rdi) == 72 && at!(TrapFrame, rsi) == 80);
+    assert!(at!(TrapFrame, rdx) == 88 && at!(TrapFrame, rbx) == 104);
+    assert!(at!(TrapFrame, rax) == 112 && at!(TrapFrame, rip) == 136);
+    assert!(at!(TrapFrame, rflags) == 152 && at!(TrapFrame, rsp) == 160);
+};
 
 /// The SYSCALL entry point.
 #[unsafe(naked)]
@@ -137,7 +164,7 @@ unsafe extern "C" fn syscall_entry() {
         // Return with sysret (the dispatchers guarantee a canonical user rip;
         // otherwise they never return here).
         "1:",
-        sysret_from_frame!(),
+        sysret_from_frame!(rsp),
         "2:",
         "call {fast_dispatch}",
         "jmp 1b",
@@ -191,7 +218,7 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
 /// the frame, nor on the current stack, may need to run again.
 #[unsafe(naked)]
 pub unsafe extern "C" fn resume_user_frame(frame: *const TrapFrame) -> ! {
-    core::arch::naked_asm!("mov rsp, rdi", sysret_from_frame!());
+    core::arch::naked_asm!(sysret_from_frame!(rdi));
 }
 
 /// Switches to `to_rsp` (as [`switch_stack`] does) without saving the
@@ -253,7 +280,7 @@ unsafe extern "C" fn parked_resume_entry() {
         "mov rdi, rsp",
         "mov rsi, rbx",
         "call {resume}",
-        sysret_from_frame!(),
+        sysret_from_frame!(rsp),
         resume = sym crate::syscall::resume_parked,
     );
 }
