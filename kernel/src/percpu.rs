@@ -95,7 +95,9 @@ pub struct PerCpu {
     pub kernel_rsp: core::sync::atomic::AtomicU64,
     /// Scratch: the user stack pointer during syscall entry.
     pub user_rsp: core::sync::atomic::AtomicU64,
-    /// This CPU's TSS (for RSP0 updates on thread switches).
+    /// This CPU's TSS (for RSP0 updates on thread switches): never null,
+    /// from [`PerCpu::init`] on (its CPU loads it later, in its bring-up,
+    /// or already did).
     pub tss: core::sync::atomic::AtomicPtr<x86_64::structures::tss::TaskStateSegment>,
     /// Dense CPU index (0 = BSP).
     pub index: u32,
@@ -147,13 +149,24 @@ unsafe impl Send for PerCpu {}
 
 impl PerCpu {
     /// Writes a PerCpu for CPU `index` into `slot` (fixing its self pointer)
-    /// and returns it, shared from now on.
-    pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
+    /// and returns it, shared from now on. `tss` is the CPU's TSS, which
+    /// lives forever (so thread switches need not test for one).
+    ///
+    /// # Panics
+    /// If `tss` is null.
+    pub fn init(
+        slot: &'static mut PerCpu,
+        index: u32,
+        apic_id: u32,
+        node: u32,
+        tss: *mut x86_64::structures::tss::TaskStateSegment,
+    ) -> &'static PerCpu {
+        assert!(!tss.is_null(), "a CPU without a TSS");
         *slot = PerCpu {
             self_ptr: core::ptr::null(),
             kernel_rsp: core::sync::atomic::AtomicU64::new(0),
             user_rsp: core::sync::atomic::AtomicU64::new(0),
-            tss: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            tss: core::sync::atomic::AtomicPtr::new(tss),
             index,
             apic_id,
             node,

@@ -699,13 +699,13 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     cpu.kernel_rsp.store(top, Ordering::Relaxed);
     let tss = cpu.tss.load(Ordering::Relaxed);
-    if !tss.is_null() {
-        // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
-        // change, which cannot happen while interrupts are off here. `top`
-        // is canonical (above), so it needs no sign extension
-        // (`new_truncate` cost two instructions per switch).
-        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
-    }
+    debug_assert!(!tss.is_null(), "a CPU without a TSS");
+    // SAFETY: this CPU's TSS (never null: `PerCpu::init`), which lives
+    // forever; the CPU reads RSP0 only on a privilege change, which cannot
+    // happen while interrupts are off here. `top` is canonical (above), so
+    // it needs no sign extension (`new_truncate` cost two instructions per
+    // switch).
+    unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
     crate::arch::x86_64::cpu::load_address_space(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
