@@ -54,10 +54,15 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 /// operations (two specialised ones measured 13 instructions slower per
 /// round trip), entered straight from the syscall entry (no per-opcode
 /// stub that loads the opcode).
-pub extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
+///
+/// # Safety
+/// Called by the syscall entry only (so this CPU's per-CPU data is
+/// installed: the entry found its kernel stack through it).
+pub unsafe extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
     let call = opcode == crate::kipc::op::CALL;
     let result = if canonical_user(frame.rip) {
-        crate::kipc::fast_syscall(call, frame)
+        // SAFETY: a system call (this function's contract).
+        unsafe { crate::kipc::fast_syscall(call, frame) }
     } else {
         None
     };

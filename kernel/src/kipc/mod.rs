@@ -492,14 +492,19 @@ pub fn on_process_exit(pid: Pid) {
 /// when a fast-path guard refuses ([`sync::fast`]). `None`, with nothing
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
-pub fn fast_syscall(
+///
+/// # Safety
+/// Called in a system call (so this CPU's per-CPU data is installed: the
+/// syscall entry found its kernel stack through it).
+pub unsafe fn fast_syscall(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
     if !fastpath() {
         return None;
     }
-    let cpu = crate::percpu::current()?;
+    // SAFETY: a system call (this function's contract).
+    let cpu = unsafe { crate::percpu::current_installed() };
     sync::fast(cpu, task::current_on(cpu)?, call, frame)
 }
 
