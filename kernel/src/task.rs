@@ -13,7 +13,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use sched::{
     CpuId, CpuSet, Decision, Inbox, Inboxes, PiConfig, Priority, SchedConfig, Scheduler,
@@ -207,11 +207,9 @@ fn materialize(
     let Some((client, server)) = pending(cpu.ipc_donation.swap(u64::MAX, Ordering::Relaxed)) else {
         return;
     };
-    let woken = cpu
-        .ipc_donor_woken
-        .swap(core::ptr::null_mut(), Ordering::Relaxed);
-    // SAFETY: set by `donate_and_switch` from a `&'static AtomicBool`.
-    let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
+    // The client's IPC result flag (looked up here, not recorded with the
+    // donation: the fast path then stores less).
+    let final_result = crate::kipc::result_flag(client).load(Ordering::Acquire);
     let now = rdtsc_ordered();
     let on = sched::BlockedOn::Reply(server);
     if final_result
@@ -279,22 +277,17 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 /// here in its own fast path, on the fast path, with no donation pending
 /// here: the CPU runs `server` on its behalf (see [`materialize`]), entering
 /// it with the data words of `from` (the client's syscall frame) and
-/// `badge`. `woken` is the client's IPC result flag; the client parks
-/// waiting on `on` (the reply). Never returns, as [`switch_to_parked`].
+/// `badge`; the client parks waiting on `on` (the reply). Never returns, as
+/// [`switch_to_parked`].
 #[inline(always)]
 pub fn donate_to_parked(
     cpu: &percpu::PerCpu,
     client: ThreadId,
     server: Parked,
-    woken: &'static AtomicBool,
     from: &TrapFrame,
     badge: u64,
     on: sched::BlockedOn,
 ) -> ! {
-    cpu.ipc_donor_woken.store(
-        woken as *const AtomicBool as *mut AtomicBool,
-        Ordering::Relaxed,
-    );
     cpu.ipc_donation.store(
         u64::from(client.0) << 32 | u64::from(server.tid.0),
         Ordering::Relaxed,
@@ -317,8 +310,6 @@ pub fn end_donation_to_parked(
     on: sched::BlockedOn,
 ) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
-    cpu.ipc_donor_woken
-        .store(core::ptr::null_mut(), Ordering::Relaxed);
     switch_to_parked(cpu, client, from, 0, on);
 }
 

@@ -209,6 +209,13 @@ impl Slot {
     }
 }
 
+/// The IPC result flag of kernel thread `tid` (its slot's `woken`: set once
+/// the result of its operation is final), for the scheduler's view of a
+/// pending donation (`task::materialize`).
+pub fn result_flag(tid: ThreadId) -> &'static AtomicBool {
+    &slot(tid).woken
+}
+
 /// One result slot per kernel thread id (256 KiB).
 static SLOTS: [Slot; MAX_THREADS] = [const { Slot::new() }; MAX_THREADS];
 

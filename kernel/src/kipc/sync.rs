@@ -403,8 +403,7 @@ pub(super) fn fast(
         match how {
             Switch::Donate(server) => {
                 drop(guard);
-                let woken = &slot(tid).woken;
-                task::donate_to_parked(cpu, tid, server, woken, frame, plan.badge(), on)
+                task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
             }
             Switch::Handoff(next) => {
                 let message = (data(), plan.badge());
