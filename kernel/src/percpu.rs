@@ -95,7 +95,9 @@ pub struct PerCpu {
     pub kernel_rsp: core::sync::atomic::AtomicU64,
     /// Scratch: the user stack pointer during syscall entry.
     pub user_rsp: core::sync::atomic::AtomicU64,
-    /// This CPU's TSS (for RSP0 updates on thread switches).
+    /// This CPU's TSS (for RSP0 updates on thread switches): never null,
+    /// from [`PerCpu::init`] on (its CPU loads it later, in its bring-up,
+    /// or already did).
     pub tss: core::sync::atomic::AtomicPtr<x86_64::structures::tss::TaskStateSegment>,
     /// Dense CPU index (0 = BSP).
     pub index: u32,
@@ -127,8 +129,6 @@ pub struct PerCpu {
     /// (see `task::materialize`): client << 32 | server, `u64::MAX`
     /// for none. Written only by this CPU with interrupts off.
     pub ipc_donation: AtomicU64,
-    /// The donating client's IPC result flag.
-    pub ipc_donor_woken: core::sync::atomic::AtomicPtr<core::sync::atomic::AtomicBool>,
     /// Donations made on this CPU since boot.
     pub ipc_donations: AtomicU64,
     /// The thread this CPU runs (`u64::MAX`: its idle context) and its
@@ -147,13 +147,24 @@ unsafe impl Send for PerCpu {}
 
 impl PerCpu {
     /// Writes a PerCpu for CPU `index` into `slot` (fixing its self pointer)
-    /// and returns it, shared from now on.
-    pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
+    /// and returns it, shared from now on. `tss` is the CPU's TSS, which
+    /// lives forever (so thread switches need not test for one).
+    ///
+    /// # Panics
+    /// If `tss` is null.
+    pub fn init(
+        slot: &'static mut PerCpu,
+        index: u32,
+        apic_id: u32,
+        node: u32,
+        tss: *mut x86_64::structures::tss::TaskStateSegment,
+    ) -> &'static PerCpu {
+        assert!(!tss.is_null(), "a CPU without a TSS");
         *slot = PerCpu {
             self_ptr: core::ptr::null(),
             kernel_rsp: core::sync::atomic::AtomicU64::new(0),
             user_rsp: core::sync::atomic::AtomicU64::new(0),
-            tss: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            tss: core::sync::atomic::AtomicPtr::new(tss),
             index,
             apic_id,
             node,
@@ -166,7 +177,6 @@ impl PerCpu {
             sched: CpuLocal::new(None),
             sched_load: core::sync::atomic::AtomicU32::new(0),
             ipc_donation: AtomicU64::new(u64::MAX),
-            ipc_donor_woken: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             ipc_donations: AtomicU64::new(0),
             current_thread: AtomicU64::new(u64::MAX),
             current_kthread: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
@@ -209,6 +219,22 @@ pub fn current() -> Option<&'static PerCpu> {
     // SAFETY: a non-null self pointer was installed by `PerCpu::install` and
     // points to a 'static PerCpu.
     (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// This CPU's data, where it is known to be installed: a system call (the
+/// syscall entry found its kernel stack through it, `gs:[kernel_rsp]`).
+/// [`current`] without the test for null (two instructions on the IPC
+/// fast path).
+///
+/// # Safety
+/// [`PerCpu::install`] ran on this CPU.
+#[inline(always)]
+pub unsafe fn current_installed() -> &'static PerCpu {
+    let p = arch::self_ptr().cast::<PerCpu>();
+    debug_assert!(!p.is_null(), "per-CPU data not installed");
+    // SAFETY: per the contract, the self pointer was installed by
+    // `PerCpu::install` and points to a 'static PerCpu.
+    unsafe { &*p }
 }
 
 /// This CPU's index (0 before per-CPU setup, i.e. on the BSP during early boot).

@@ -32,7 +32,7 @@ type SysResult = Result<[u64; 4], IpcError>;
 
 /// Called by the syscall entry with the user's registers, for every
 /// syscall but `call` and `reply_recv` without flags (the entry sends those
-/// to [`fast_call`] and [`fast_reply_recv`]).
+/// to [`fast_dispatch`]).
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
     if opcode == op::ECHO {
@@ -44,29 +44,25 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     general_dispatch(frame, opcode);
 }
 
-/// `call` without flags, from the syscall entry: see [`fast_dispatch`].
-pub extern "C" fn fast_call(frame: &mut TrapFrame) {
-    fast_dispatch(frame, crate::kipc::op::CALL);
-}
-
-/// `reply_recv` without flags, from the syscall entry: see [`fast_dispatch`].
-pub extern "C" fn fast_reply_recv(frame: &mut TrapFrame) {
-    fast_dispatch(frame, crate::kipc::op::REPLY_RECV);
-}
-
-/// `call` or `reply_recv` without flags through the fast path (or the
+/// `call` or `reply_recv` without flags (`opcode`; called by the syscall
+/// entry, whose `rsi` is then exactly the opcode) through the fast path (or the
 /// general operation when a guard refuses), else, when that does not apply
 /// (see `kipc::fast_syscall`), through the general dispatcher. A syscall
 /// that returns to a non-canonical address never takes it: a thread the
 /// fast path parks may be resumed by SYSRET straight from its frame, and
 /// the general path's `finish` kills such a caller. One instance for both
 /// operations (two specialised ones measured 13 instructions slower per
-/// round trip).
-#[inline(never)]
-fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
+/// round trip), entered straight from the syscall entry (no per-opcode
+/// stub that loads the opcode).
+///
+/// # Safety
+/// Called by the syscall entry only (so this CPU's per-CPU data is
+/// installed: the entry found its kernel stack through it).
+pub unsafe extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
     let call = opcode == crate::kipc::op::CALL;
     let result = if canonical_user(frame.rip) {
-        crate::kipc::fast_syscall(call, frame)
+        // SAFETY: a system call (this function's contract).
+        unsafe { crate::kipc::fast_syscall(call, frame) }
     } else {
         None
     };
@@ -74,6 +70,20 @@ fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
         Some(Ok((out, out_badge))) => write_success(frame, out, out_badge),
         Some(Err(e)) => finish(frame, Err(e), 0),
         None => general_dispatch(frame, opcode),
+    }
+}
+
+/// The end of a fast-path `call` or `reply_recv` whose thread was parked
+/// (`parked` is its `task` parked word) and now runs again through its
+/// kernel stack rather than straight into user mode: from the context
+/// `arch::x86_64::syscall::prepare_parked_resume` built below its syscall
+/// `frame`, which leaves to user mode with SYSRET from the frame once this
+/// returns. As [`fast_dispatch`] would have finished the syscall.
+pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
+    let on = task::resumed_from_park(parked);
+    match crate::kipc::resumed_from_park(on) {
+        Ok((out, out_badge)) => write_success(frame, out, out_badge),
+        Err(e) => finish(frame, Err(e), 0),
     }
 }
 

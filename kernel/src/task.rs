@@ -13,7 +13,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use sched::{
     CpuId, CpuSet, Decision, Inbox, Inboxes, PiConfig, Priority, SchedConfig, Scheduler,
@@ -52,9 +52,13 @@ pub struct KThread {
     /// Parked by [`park_and_switch`] or [`switch_to_parked`]: blocked in an
     /// IPC syscall with nothing on its kernel stack that must run again (no
     /// locks, no heap objects, no deadline), so it may be resumed straight
-    /// into user mode. Set and cleared only by the CPU the thread belongs
-    /// to, with interrupts off.
-    parked: AtomicBool,
+    /// into user mode. 0 when not parked, else what its syscall waits on
+    /// ([`park_word`]): a parked thread leaves no kernel context (its
+    /// `saved_rsp` is stale), and resumed through its kernel stack it runs
+    /// from a context built then ([`arch::prepare_parked_resume`]), which
+    /// finishes the syscall with that wait. Set and cleared only by the CPU
+    /// the thread belongs to, with interrupts off.
+    parked: AtomicU64,
 }
 
 // SAFETY: a KThread is reached only under the THREADS lock or by the CPU that
@@ -203,11 +207,9 @@ fn materialize(
     let Some((client, server)) = pending(cpu.ipc_donation.swap(u64::MAX, Ordering::Relaxed)) else {
         return;
     };
-    let woken = cpu
-        .ipc_donor_woken
-        .swap(core::ptr::null_mut(), Ordering::Relaxed);
-    // SAFETY: set by `donate_and_switch` from a `&'static AtomicBool`.
-    let final_result = !woken.is_null() && unsafe { &*woken }.load(Ordering::Acquire);
+    // The client's IPC result flag (looked up here, not recorded with the
+    // donation: the fast path then stores less).
+    let final_result = crate::kipc::result_flag(client).load(Ordering::Acquire);
     let now = rdtsc_ordered();
     let on = sched::BlockedOn::Reply(server);
     if final_result
@@ -244,7 +246,7 @@ fn parked(tid: ThreadId) -> Option<Parked> {
     let thread = kthread(u64::from(tid.0));
     // SAFETY: a non-null record lives while its thread can still be switched
     // to (see `kthread`); `parked` is an atomic.
-    (!thread.is_null() && unsafe { &*thread }.parked.load(Ordering::Relaxed))
+    (!thread.is_null() && unsafe { &*thread }.parked.load(Ordering::Relaxed) != 0)
         .then_some(Parked { tid, thread })
 }
 
@@ -275,40 +277,40 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 /// here in its own fast path, on the fast path, with no donation pending
 /// here: the CPU runs `server` on its behalf (see [`materialize`]), entering
 /// it with the data words of `from` (the client's syscall frame) and
-/// `badge`. `woken` is the client's IPC result flag. Returns as
-/// [`switch_to_parked`] does.
+/// `badge`; the client parks waiting on `on` (the reply). Never returns, as
+/// [`switch_to_parked`].
 #[inline(always)]
 pub fn donate_to_parked(
     cpu: &percpu::PerCpu,
     client: ThreadId,
     server: Parked,
-    woken: &'static AtomicBool,
     from: &TrapFrame,
     badge: u64,
-) {
-    cpu.ipc_donor_woken.store(
-        woken as *const AtomicBool as *mut AtomicBool,
-        Ordering::Relaxed,
-    );
+    on: sched::BlockedOn,
+) -> ! {
     cpu.ipc_donation.store(
         u64::from(client.0) << 32 | u64::from(server.tid.0),
         Ordering::Relaxed,
     );
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    switch_to_parked(cpu, server, from, badge);
+    switch_to_parked(cpu, server, from, badge, on);
 }
 
 /// The server of this CPU's (`cpu`) donation, its current thread, replies
 /// to its client, parked since the donation began, on the fast path: the
 /// donation ends (the books were right all along) and the CPU switches back
 /// to the client, entering it with the data words of `from` (the server's
-/// syscall frame). Returns as [`switch_to_parked`] does.
+/// syscall frame); the server parks waiting on `on` (its next call).
+/// Never returns, as [`switch_to_parked`].
 #[inline(always)]
-pub fn end_donation_to_parked(cpu: &percpu::PerCpu, client: Parked, from: &TrapFrame) {
+pub fn end_donation_to_parked(
+    cpu: &percpu::PerCpu,
+    client: Parked,
+    from: &TrapFrame,
+    on: sched::BlockedOn,
+) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
-    cpu.ipc_donor_woken
-        .store(core::ptr::null_mut(), Ordering::Relaxed);
-    switch_to_parked(cpu, client, from, 0);
+    switch_to_parked(cpu, client, from, 0, on);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -484,7 +486,7 @@ pub fn spawn(
         cr3,
         fpu,
         switch_ins: AtomicU64::new(0),
-        parked: AtomicBool::new(false),
+        parked: AtomicU64::new(0),
     });
     // The box's address is stable until it is dropped in `finish_switch`.
     KTHREADS[tid.0 as usize].store(
@@ -569,7 +571,7 @@ fn kick(targets: CpuSet) {
 pub type ParkedResult = ([u64; 4], u64);
 
 fn switch_to(cpu: &percpu::PerCpu, next: u64) {
-    switch_to_resuming(cpu, next, None);
+    switch_to_resuming(cpu, next, None, false);
 }
 
 /// The kernel side of thread `tid` for a context switch, without the
@@ -591,8 +593,22 @@ fn set_current(cpu: &percpu::PerCpu, tid: u64, t: *mut KThread) {
     cpu.current_thread.store(tid, Ordering::Release);
 }
 
+/// Switches this CPU from its current context to `next` (`u64::MAX`: the
+/// idle context). `prev_parked`: the current context is a thread that
+/// [`park_and_switch`] parked, which leaves no kernel context behind. A
+/// parked `next` enters user mode straight from its syscall frame when
+/// `resume` is its result (then `prev_parked` must hold), else it runs
+/// through a context built on its kernel stack that finishes its syscall
+/// ([`arch::prepare_parked_resume`]). Returns when the current context runs
+/// again (never for a parked one, unless `next` has no record and nothing
+/// switched).
 #[inline(always)]
-fn switch_to_resuming(cpu: &percpu::PerCpu, next: u64, resume: Option<ParkedResult>) {
+fn switch_to_resuming(
+    cpu: &percpu::PerCpu,
+    next: u64,
+    resume: Option<ParkedResult>,
+    prev_parked: bool,
+) {
     let me = cpu.index as usize;
     // The switch is always away from this CPU's current thread, whose
     // record (null for the idle context) the per-CPU area holds.
@@ -605,6 +621,7 @@ fn switch_to_resuming(cpu: &percpu::PerCpu, next: u64, resume: Option<ParkedResu
         // while it runs.
         unsafe {
             arch::fpu_save(&mut (*prev_ptr).fpu);
+            debug_assert_eq!((*prev_ptr).parked.load(Ordering::Relaxed) != 0, prev_parked);
             core::ptr::addr_of_mut!((*prev_ptr).saved_rsp)
         }
     };
@@ -629,23 +646,38 @@ fn switch_to_resuming(cpu: &percpu::PerCpu, next: u64, resume: Option<ParkedResu
         let t = unsafe { &*next_ptr };
         let frame = enter(cpu, t);
         arch::fpu_restore(&t.fpu);
-        if let Some((data, badge)) = resume
-            && t.parked.load(Ordering::Relaxed)
-        {
-            // SAFETY: a parked thread is blocked inside a syscall, so the top
-            // of its kernel stack holds the syscall entry's TrapFrame, which
-            // nothing else touches while it is not running.
-            crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
-            // SAFETY: as in `resume_parked`.
-            unsafe { resume_parked(cpu, next, t, prev_slot, frame) };
-            return;
+        let parked = t.parked.load(Ordering::Relaxed);
+        if parked == 0 {
+            t.saved_rsp
+        } else {
+            if let Some((data, badge)) = resume {
+                debug_assert!(prev_parked, "a direct resume from an unparked thread");
+                // SAFETY: a parked thread is blocked inside a syscall, so the
+                // top of its kernel stack holds the syscall entry's
+                // TrapFrame, which nothing else touches while it is not
+                // running.
+                crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
+                // SAFETY: as in `resume_parked`; the current thread is parked
+                // (only `park_and_switch` passes a result).
+                unsafe { resume_parked(cpu, next, t, frame) };
+            }
+            t.parked.store(0, Ordering::Relaxed);
+            // SAFETY: `frame` is the syscall frame of `next`, parked (so its
+            // kernel stack below the frame is free and its rip canonical:
+            // the fast path is taken only then) and not running.
+            unsafe { arch::prepare_parked_resume(frame, parked) }
         }
-        t.saved_rsp
     };
     set_current(cpu, next, next_ptr);
+    if prev_parked {
+        // SAFETY: interrupts are off; `next_rsp` is a stack saved by an
+        // earlier switch, prepared by `prepare_stack` or
+        // `prepare_parked_resume`, or the idle context's; the current thread
+        // is parked, so nothing on its stack must run again.
+        unsafe { arch::jump_to_context(next_rsp) };
+    }
     // SAFETY: interrupts are off; `prev_slot` is where the previous context's
-    // stack pointer belongs and `next_rsp` a stack saved by an earlier switch
-    // or prepared by `prepare_stack` (or the idle context's).
+    // stack pointer belongs and `next_rsp` a stack as above.
     unsafe { arch::switch_stack(prev_slot, next_rsp) };
 }
 
@@ -658,11 +690,13 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     cpu.kernel_rsp.store(top, Ordering::Relaxed);
     let tss = cpu.tss.load(Ordering::Relaxed);
-    if !tss.is_null() {
-        // SAFETY: this CPU's TSS; the CPU reads RSP0 only on a privilege
-        // change, which cannot happen while interrupts are off here.
-        unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_truncate(top) };
-    }
+    debug_assert!(!tss.is_null(), "a CPU without a TSS");
+    // SAFETY: this CPU's TSS (never null: `PerCpu::init`), which lives
+    // forever; the CPU reads RSP0 only on a privilege change, which cannot
+    // happen while interrupts are off here. `top` is canonical (above), so
+    // it needs no sign extension (`new_truncate` cost two instructions per
+    // switch).
+    unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
     crate::arch::x86_64::cpu::load_address_space(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
@@ -670,48 +704,81 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
 
 /// The end of a switch to the parked thread `next` that [`enter`] entered
 /// (its result already in its `frame`): it is current and unparked, and
-/// leaves to user mode; the previous context's stack pointer goes to
-/// `prev_slot`.
+/// leaves to user mode; nothing of the current context is saved.
 ///
 /// # Safety
 /// Interrupts off; `frame` is `next`'s syscall frame as `enter` returned it,
 /// `next` is parked (its kernel stack below the frame holds nothing to run,
 /// see [`park_and_switch`], and its rip is a canonical user address: the
-/// fast path is taken only then); `prev_slot` is where the current
-/// context's stack pointer belongs.
+/// fast path is taken only then); the current thread is parked too (nothing
+/// on its stack must run again).
 #[inline(always)]
-unsafe fn resume_parked(
-    cpu: &percpu::PerCpu,
-    next: u64,
-    t: &KThread,
-    prev_slot: *mut u64,
-    frame: *mut TrapFrame,
-) {
-    t.parked.store(false, Ordering::Relaxed);
+unsafe fn resume_parked(cpu: &percpu::PerCpu, next: u64, t: &KThread, frame: *mut TrapFrame) -> ! {
+    t.parked.store(0, Ordering::Relaxed);
     set_current(cpu, next, core::ptr::from_ref(t).cast_mut());
     // SAFETY: per this function's contract.
-    unsafe { arch::resume_user_frame(prev_slot, frame) };
+    unsafe { arch::resume_user_frame(frame) }
+}
+
+/// `on` as a parked thread's `KThread::parked` word (never 0).
+#[inline(always)]
+fn park_word(on: sched::BlockedOn) -> u64 {
+    match on {
+        sched::BlockedOn::Reply(t) => u64::from(t.0) << 2 | 1,
+        sched::BlockedOn::Mutex(m) => u64::from(m.0) << 2 | 2,
+        sched::BlockedOn::Receive => 3,
+        sched::BlockedOn::Sleep => 7,
+    }
+}
+
+/// The wait of a [`park_word`].
+fn parked_on(word: u64) -> sched::BlockedOn {
+    match (word & 3, word >> 2) {
+        (1, t) => sched::BlockedOn::Reply(ThreadId(t as u32)),
+        (2, m) => sched::BlockedOn::Mutex(sched::MutexId(m as u32)),
+        (_, 0) => sched::BlockedOn::Receive,
+        _ => sched::BlockedOn::Sleep,
+    }
+}
+
+/// The start of a parked thread's run through its kernel stack (see
+/// [`arch::prepare_parked_resume`]; `parked` is the word it was parked
+/// with): what the switch that parked it would have done on its return
+/// (free a thread that died before the switch here). Returns what its
+/// syscall waits on, for the general wake-up (`kipc`).
+pub fn resumed_from_park(parked: u64) -> sched::BlockedOn {
+    finish_switch();
+    parked_on(parked)
 }
 
 /// The IPC fast path's switch from the current thread of this CPU (`cpu`)
 /// to `to`, parked in its own fast path here ([`is_parked`]): `to`'s
 /// syscall returns with the data words of `from` (the current thread's
 /// syscall frame) and `badge`, straight into user mode, and the current
-/// thread parks. Returns when that thread is resumed through its kernel
-/// stack (the general wake-up); resumed into user mode instead, it never
-/// returns (see [`park_and_switch`]). Interrupts must be off (a syscall);
-/// the current thread's syscall must return to a canonical address.
+/// thread parks waiting on `on`; this never returns (see
+/// [`park_and_switch`]). Interrupts must be off (a syscall), this CPU must
+/// run a thread (not its idle context: the fast path's caller found one with
+/// [`current_on`]), and the current thread's syscall must return to a
+/// canonical address.
 #[inline(always)]
-fn switch_to_parked(cpu: &percpu::PerCpu, to: Parked, from: &TrapFrame, badge: u64) {
+fn switch_to_parked(
+    cpu: &percpu::PerCpu,
+    to: Parked,
+    from: &TrapFrame,
+    badge: u64,
+    on: sched::BlockedOn,
+) -> ! {
+    // Not null: this CPU runs a thread, and `set_current` stores its record
+    // whenever `current_thread` names one (no test here: it cost two
+    // instructions per switch).
     let prev = cpu.current_kthread.load(Ordering::Relaxed);
-    if prev.is_null() {
-        return;
-    }
-    // SAFETY: `prev` is the record of this CPU's current thread and `to` a
-    // thread parked on this CPU, so both records live (see `kthread`) and
-    // only this CPU touches their FPU areas and saved stack pointers.
+    debug_assert!(!prev.is_null(), "the fast path's switch from idle");
+    // SAFETY: `prev` is the (non-null, see above) record of this CPU's
+    // current thread and `to` a thread parked on this CPU, so both records
+    // live (see `kthread`) and only this CPU touches their FPU areas and
+    // parked words.
     let (prev, next) = unsafe { (&mut *prev, &*to.thread) };
-    prev.parked.store(true, Ordering::Relaxed);
+    prev.parked.store(park_word(on), Ordering::Relaxed);
     arch::fpu_switch(&mut prev.fpu, &next.fpu);
     let frame = enter(cpu, next);
     // SAFETY: a parked thread is blocked inside a syscall, so the top of its
@@ -722,19 +789,9 @@ fn switch_to_parked(cpu: &percpu::PerCpu, to: Parked, from: &TrapFrame, badge: u
         [from.rdx, from.r10, from.r8, from.r9],
         badge,
     );
-    // SAFETY: interrupts are off, `next` was entered and is parked, and
-    // `prev.saved_rsp` is where the current thread's kernel context belongs.
-    unsafe {
-        resume_parked(
-            cpu,
-            u64::from(to.tid.0),
-            next,
-            &raw mut prev.saved_rsp,
-            frame,
-        )
-    };
-    prev.parked.store(false, Ordering::Relaxed);
-    finish_switch();
+    // SAFETY: interrupts are off, `next` was entered and is parked, and the
+    // current thread is now parked.
+    unsafe { resume_parked(cpu, u64::from(to.tid.0), next, frame) }
 }
 
 /// Frees the stack of a thread that died before the switch away from it.
@@ -943,18 +1000,19 @@ pub fn is_parked(tid: ThreadId) -> bool {
 }
 
 /// Switches from the current thread, which [`ipc_fast_handoff`] blocked and
-/// whose syscall has nothing left to do but return its result, to `next`:
-/// straight into user mode when `next` is parked and `result` is its
-/// result, else through `next`'s kernel stack. The current thread is parked
-/// meanwhile: its syscall must return to a canonical user address (the
-/// dispatcher sends any other to the general path, which kills the thread;
-/// SYSRET to it would fault in ring 0). Returns
-/// when it is resumed through its kernel stack (a wake-up by the general
-/// path); if it is resumed into user mode instead, this call never returns
-/// and its kernel stack is abandoned (nothing on it holds a lock or owns
-/// memory).
+/// whose syscall has nothing left to do but wait on `on` and return its
+/// result, to `next`: straight into user mode when `next` is parked and
+/// `result` is its result, else through `next`'s kernel stack. The current
+/// thread is parked meanwhile: its syscall must return to a canonical user
+/// address (the dispatcher sends any other to the general path, which
+/// kills the thread; SYSRET to it would fault in ring 0). It never returns
+/// (but when `next` is this thread or has no record: nothing switched):
+/// its kernel stack is abandoned (nothing on it holds a lock or owns
+/// memory), and it runs again either straight into user mode or, through
+/// its kernel stack, from a context that finishes its syscall with the
+/// general wake-up on `on` (see [`arch::prepare_parked_resume`]).
 #[inline(always)]
-pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
+pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>, on: sched::BlockedOn) {
     let _irq = IrqGuard::new();
     let Some(cpu) = percpu::current() else {
         return;
@@ -968,10 +1026,10 @@ pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>) {
     // SAFETY: `prev_ptr` is the record of this CPU's current thread, which
     // lives while it runs (see `kthread`).
     let parked = unsafe { &(*prev_ptr).parked };
-    parked.store(true, Ordering::Relaxed);
-    switch_to_resuming(cpu, next_raw, result);
-    parked.store(false, Ordering::Relaxed);
-    finish_switch();
+    parked.store(park_word(on), Ordering::Relaxed);
+    switch_to_resuming(cpu, next_raw, result, true);
+    // `next` had no record: nothing switched.
+    parked.store(0, Ordering::Relaxed);
 }
 
 /// The CPU a thread belongs to.

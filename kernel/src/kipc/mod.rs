@@ -209,6 +209,13 @@ impl Slot {
     }
 }
 
+/// The IPC result flag of kernel thread `tid` (its slot's `woken`: set once
+/// the result of its operation is final), for the scheduler's view of a
+/// pending donation (`task::materialize`).
+pub fn result_flag(tid: ThreadId) -> &'static AtomicBool {
+    &slot(tid).woken
+}
+
 /// One result slot per kernel thread id (256 KiB).
 static SLOTS: [Slot; MAX_THREADS] = [const { Slot::new() }; MAX_THREADS];
 
@@ -492,15 +499,31 @@ pub fn on_process_exit(pid: Pid) {
 /// when a fast-path guard refuses ([`sync::fast`]). `None`, with nothing
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
-pub fn fast_syscall(
+///
+/// # Safety
+/// Called in a system call (so this CPU's per-CPU data is installed: the
+/// syscall entry found its kernel stack through it).
+pub unsafe fn fast_syscall(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
     if !fastpath() {
         return None;
     }
-    let cpu = crate::percpu::current()?;
+    // SAFETY: a system call (this function's contract).
+    let cpu = unsafe { crate::percpu::current_installed() };
     sync::fast(cpu, task::current_on(cpu)?, call, frame)
+}
+
+/// The result of the fast-path `call` or `reply_recv` of the current thread,
+/// parked waiting on `on` and now resumed through its kernel stack (see
+/// `task::park_and_switch`): the general wake-up protocol.
+///
+/// # Errors
+/// The operation's `IpcError`.
+pub fn resumed_from_park(on: sched::BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+    let tid = task::current().ok_or(IpcError::ProcessNotFound)?;
+    sync::resumed(tid, on)
 }
 
 /// Serves the IPC syscall `opcode` for the current thread: `capability`

@@ -348,8 +348,11 @@ fn call_locked(
 /// hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the lock,
 /// the clock and the thread lookup twice). Returns `None`, having done
 /// nothing, only when the IPC state does not exist yet (the general path
-/// then reports it); else this thread's result once it runs again through
-/// its kernel stack (resumed straight into user mode, it never returns).
+/// then reports it), or this thread's result when it did not switch after
+/// all (or the operation ran the general way). Once it switched, it never
+/// returns: this thread parks with no kernel context and runs again either
+/// straight into user mode or through its kernel stack, from a context that
+/// finishes the syscall with [`resumed`] (`crate::syscall::resume_parked`).
 /// The caller passes no flags (the general path checks them).
 pub(super) fn fast(
     cpu: &crate::percpu::PerCpu,
@@ -400,8 +403,7 @@ pub(super) fn fast(
         match how {
             Switch::Donate(server) => {
                 drop(guard);
-                task::donate_to_parked(cpu, tid, server, &slot(tid).woken, frame, plan.badge());
-                Some(resumed(tid, on))
+                task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
             }
             Switch::Handoff(next) => {
                 let message = (data(), plan.badge());
@@ -433,8 +435,7 @@ pub(super) fn fast(
         match how {
             Switch::Donate(client) => {
                 drop(guard);
-                task::end_donation_to_parked(cpu, client, frame);
-                Some(resumed(tid, on))
+                task::end_donation_to_parked(cpu, client, frame, on)
             }
             Switch::Handoff(next) => {
                 Some(switch_after_handoff(guard, tid, on, to, next, (data(), 0)))
@@ -480,9 +481,10 @@ fn switch_for(
 /// The end of a fast path whose switch is the scheduler's hand-off to
 /// `next`: the partner `to` gets `message` (its data words and badge),
 /// straight into its syscall frame when it is parked and runs next, else in
-/// its slot; then the lock (`guard`) goes and the CPU switches. Returns this
-/// thread's result once it runs again. Out of line: the steady state of a
-/// same-CPU client and server donates instead.
+/// its slot; then the lock (`guard`) goes and the CPU switches (and this
+/// thread parks: it returns only if nothing switched, see
+/// [`task::park_and_switch`]), returning this thread's result. Out of line:
+/// the steady state of a same-CPU client and server donates instead.
 #[inline(never)]
 fn switch_after_handoff(
     guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
@@ -500,13 +502,14 @@ fn switch_after_handoff(
         partner.woken.store(true, Ordering::Release);
     }
     drop(guard);
-    task::park_and_switch(next, direct);
+    task::park_and_switch(next, direct, on);
     resumed(tid, on)
 }
 
 /// The result of a thread the fast path parked (waiting on `on`) and that
-/// was resumed through its kernel stack: the general wake-up protocol.
-fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+/// was resumed through its kernel stack (see `task::park_and_switch`), or
+/// that did not switch after all: the general wake-up protocol.
+pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
     wait(tid, on, None, None);
     let s = slot(tid);
     s.result().map(|()| s.message())

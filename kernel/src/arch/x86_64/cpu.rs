@@ -141,25 +141,39 @@ pub fn pcid_on() -> bool {
 /// and so every IPC round trip, makes two).
 #[inline(always)]
 pub fn load_address_space(pml4: u64) {
-    use x86_64::registers::control::{Cr3, Cr3Flags};
-    use x86_64::structures::paging::PhysFrame;
-    let (current, _) = Cr3::read_raw();
-    if current.start_address().as_u64() == pml4 {
+    // `pml4` is a frame's start address (page-aligned, below 2^52), so
+    // clearing CR3's low 12 bits (flags, or the PCID tag) is enough to
+    // compare: `!0xfff` is an immediate, where the crate's exact mask
+    // (`Cr3::read_raw`) costs a 64-bit constant load. Set high bits (none
+    // that this kernel enables) would only make the compare fail and the
+    // load below run once more.
+    let current: u64;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) current, options(nomem, nostack, preserves_flags))
+    };
+    if current & !0xfff == pml4 {
         return;
     }
     if pcid_on() {
         load_tagged_address_space(pml4);
         return;
     }
-    // (`new_truncate`: a PML4 address comes from the frame allocator, so it
-    // is a valid physical address; the checked form cost a compare.)
-    let frame = PhysFrame::containing_address(x86_64::PhysAddr::new_truncate(pml4));
+    debug_assert!(
+        pml4 & !0x000f_ffff_ffff_f000 == 0,
+        "not a PML4 frame address"
+    );
     // SAFETY: every address space shares the kernel half (entries 256..512 of
-    // the kernel's PML4), so the code and stack in use stay mapped.
-    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    // the kernel's PML4), so the code and stack in use stay mapped; `pml4` is
+    // a frame's start address, so this loads it with no flag bits set (as
+    // `Cr3::write(frame, Cr3Flags::empty())` would, without its masking).
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
 }
 
-/// [`load_address_space`] with PCIDs on.
+/// [`load_address_space`] with PCIDs on. Cold only as a layout choice: the
+/// CR3 load without PCIDs then falls through (no jump) on the switch path;
+/// with PCIDs the call is one taken branch.
+#[cold]
 #[inline(never)]
 fn load_tagged_address_space(pml4: u64) {
     use x86_64::registers::control::{Cr3, Cr3Flags};

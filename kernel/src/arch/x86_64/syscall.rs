@@ -63,38 +63,65 @@ macro_rules! save_kernel_context {
     };
 }
 
-/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
-/// every register from the frame, rcx/r11 from its rip/rflags, then its
-/// user stack pointer. Shared by the syscall entry's return and
-/// [`resume_user_frame`].
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`
+/// (or, with `rdi`, at `rdi`): every register from the frame but `rcx` and
+/// `r11`, which get its rip and rflags (as SYSRET requires; the frame's own
+/// `rcx`/`r11` slots are not read), then its user stack pointer. Loads
+/// rather than pops: the slots that SYSRET does not need are skipped
+/// instead of popped, and a frame at `rdi` needs no `mov rsp, rdi` first
+/// (the base register is loaded last). Shared by the syscall entry's
+/// return, [`resume_user_frame`] and `parked_resume_entry`.
 macro_rules! sysret_from_frame {
-    () => {
+    (rsp) => {
         concat!(
-            "pop r15\n",
-            "pop r14\n",
-            "pop r13\n",
-            "pop r12\n",
-            "pop r11\n",
-            "pop r10\n",
-            "pop r9\n",
-            "pop r8\n",
-            "pop rbp\n",
-            "pop rdi\n",
-            "pop rsi\n",
-            "pop rdx\n",
-            "pop rcx\n",
-            "pop rbx\n",
-            "pop rax\n",
-            "add rsp, 16\n",
-            "pop rcx\n",
-            "add rsp, 8\n",
-            "pop r11\n",
-            "mov rsp, [rsp]\n",
+            sysret_from_frame!(@common rsp),
+            "mov rdi, [rsp + 72]\n",
+            "mov rsp, [rsp + 160]\n",
             "swapgs\n",
             "sysretq\n",
         )
     };
+    (rdi) => {
+        concat!(
+            sysret_from_frame!(@common rdi),
+            "mov rsp, [rdi + 160]\n",
+            "mov rdi, [rdi + 72]\n",
+            "swapgs\n",
+            "sysretq\n",
+        )
+    };
+    (@common $base:ident) => {
+        concat!(
+            "mov r15, [", stringify!($base), " + 0]\n",
+            "mov r14, [", stringify!($base), " + 8]\n",
+            "mov r13, [", stringify!($base), " + 16]\n",
+            "mov r12, [", stringify!($base), " + 24]\n",
+            "mov r10, [", stringify!($base), " + 40]\n",
+            "mov r9, [", stringify!($base), " + 48]\n",
+            "mov r8, [", stringify!($base), " + 56]\n",
+            "mov rbp, [", stringify!($base), " + 64]\n",
+            "mov rsi, [", stringify!($base), " + 80]\n",
+            "mov rdx, [", stringify!($base), " + 88]\n",
+            "mov rbx, [", stringify!($base), " + 104]\n",
+            "mov rax, [", stringify!($base), " + 112]\n",
+            "mov rcx, [", stringify!($base), " + 136]\n",
+            "mov r11, [", stringify!($base), " + 152]\n",
+        )
+    };
 }
+
+// The offsets `sysret_from_frame!` reads.
+const _: () = {
+    use core::mem::offset_of as at;
+    assert!(at!(TrapFrame, r15) == 0 && at!(TrapFrame, r14) == 8);
+    assert!(at!(TrapFrame, r13) == 16 && at!(TrapFrame, r12) == 24);
+    assert!(at!(TrapFrame, r10) == 40 && at!(TrapFrame, r9) == 48);
+    assert!(at!(TrapFrame, r8) == 56 && at!(TrapFrame, rbp) == 64);
+    assert!(at!(TrapFrame, rdi) == 72 && at!(TrapFrame, rsi) == 80);
+    assert!(at!(TrapFrame, rdx) == 88 && at!(TrapFrame, rbx) == 104);
+    assert!(at!(TrapFrame, rax) == 112 && at!(TrapFrame, rip) == 136);
+    assert!(at!(TrapFrame, rflags) == 152 && at!(TrapFrame, rsp) == 160);
+};
 
 /// The SYSCALL entry point.
 #[unsafe(naked)]
@@ -127,21 +154,19 @@ unsafe extern "C" fn syscall_entry() {
         "push r15",
         "mov rdi, rsp",
         // `call` and `reply_recv` without flags (the whole of rsi: opcode
-        // and flags in one compare) go straight to the IPC fast path.
+        // and flags in one compare) go straight to the IPC fast path, with
+        // rsi (now exactly the opcode) as its second argument.
         "cmp rsi, {call}",
         "je 2f",
         "cmp rsi, {reply_recv}",
-        "je 3f",
+        "je 2f",
         "call {dispatch}",
         // Return with sysret (the dispatchers guarantee a canonical user rip;
         // otherwise they never return here).
         "1:",
-        sysret_from_frame!(),
+        sysret_from_frame!(rsp),
         "2:",
-        "call {fast_call}",
-        "jmp 1b",
-        "3:",
-        "call {fast_reply_recv}",
+        "call {fast_dispatch}",
         "jmp 1b",
         user_rsp = const USER_RSP_OFFSET,
         kernel_rsp = const KERNEL_RSP_OFFSET,
@@ -151,8 +176,7 @@ unsafe extern "C" fn syscall_entry() {
         call = const crate::kipc::op::CALL,
         reply_recv = const crate::kipc::op::REPLY_RECV,
         dispatch = sym crate::syscall::dispatch,
-        fast_call = sym crate::syscall::fast_call,
-        fast_reply_recv = sym crate::syscall::fast_reply_recv,
+        fast_dispatch = sym crate::syscall::fast_dispatch,
     );
 }
 
@@ -180,21 +204,85 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
     );
 }
 
-/// Saves the callee-saved registers and the stack pointer to `*from_rsp`
-/// (as [`switch_stack`] does, so a later `switch_stack` to it returns from
-/// this call), then leaves to user mode with SYSRET from the syscall
-/// [`TrapFrame`] at `frame` on another thread's kernel stack. The IPC fast
-/// path's switch to a thread parked in a syscall: whatever that thread's
-/// kernel stack held below its frame is abandoned.
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `frame`
+/// on another thread's kernel stack, saving nothing of the current kernel
+/// context. The IPC fast path's switch from a parked thread to a thread
+/// parked in a syscall: whatever either kernel stack held below its frame
+/// is abandoned (a parked thread resumed later through its kernel stack
+/// runs from [`prepare_parked_resume`]'s context instead).
 ///
 /// # Safety
 /// Interrupts off; `frame` is the syscall TrapFrame at the top of the kernel
 /// stack of the thread this CPU now runs (CR3, RSP0, GS bookkeeping and FPU
 /// already switched), with a canonical user rip; nothing on that stack below
-/// the frame may need to run again.
+/// the frame, nor on the current stack, may need to run again.
 #[unsafe(naked)]
-pub unsafe extern "C" fn resume_user_frame(from_rsp: *mut u64, frame: *const TrapFrame) {
-    core::arch::naked_asm!(save_kernel_context!(), "mov rsp, rsi", sysret_from_frame!(),);
+pub unsafe extern "C" fn resume_user_frame(frame: *const TrapFrame) -> ! {
+    core::arch::naked_asm!(sysret_from_frame!(rdi));
+}
+
+/// Switches to `to_rsp` (as [`switch_stack`] does) without saving the
+/// current context: the switch away from a parked thread, whose kernel
+/// stack holds nothing that must run again.
+///
+/// # Safety
+/// As for [`switch_stack`]'s `to_rsp`; nothing on the current stack may
+/// need to run again.
+#[unsafe(naked)]
+pub unsafe extern "C" fn jump_to_context(to_rsp: u64) -> ! {
+    core::arch::naked_asm!(
+        "mov rsp, rdi",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+    );
+}
+
+/// Builds, just below the syscall [`TrapFrame`] at `frame`, the kernel
+/// context of a thread that the IPC fast path parked and that now runs
+/// again through its kernel stack, and returns its stack pointer for
+/// [`switch_stack`] or [`jump_to_context`]: it enters
+/// `parked_resume_entry`, which finishes the thread's syscall with
+/// `crate::syscall::resume_parked(frame, parked)` and leaves to user mode
+/// with SYSRET from the frame.
+///
+/// # Safety
+/// `frame` is the syscall frame at the top of the kernel stack of a parked
+/// thread that is not running (so the stack below it is free), with a
+/// canonical user rip.
+pub unsafe fn prepare_parked_resume(frame: *mut TrapFrame, parked: u64) -> u64 {
+    // The six callee-saved registers (`rbx`, the fourth popped, carries
+    // `parked`) and the return address.
+    let rsp = frame as u64 - 7 * 8;
+    let slots = rsp as *mut u64;
+    // SAFETY: the 56 bytes below the frame are on the thread's own kernel
+    // stack, unused while it is parked (the caller's contract).
+    unsafe {
+        for i in 0..6 {
+            slots.add(i).write(0);
+        }
+        slots.add(4).write(parked);
+        slots.add(6).write(parked_resume_entry as *const () as u64);
+    }
+    rsp
+}
+
+/// The return address of [`prepare_parked_resume`]'s context: `rsp` is the
+/// syscall frame (16-byte aligned, as at the syscall entry's call) and
+/// `rbx` the parked word.
+#[unsafe(naked)]
+unsafe extern "C" fn parked_resume_entry() {
+    core::arch::naked_asm!(
+        "mov rdi, rsp",
+        "mov rsi, rbx",
+        "call {resume}",
+        sysret_from_frame!(rsp),
+        resume = sym crate::syscall::resume_parked,
+    );
 }
 
 /// The first code of a new thread: leaves to user mode through `trap_return`
