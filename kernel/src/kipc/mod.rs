@@ -131,7 +131,14 @@ pub mod op {
     }
 }
 
+/// The `ipc.fastpath` setting.
 static FASTPATH: AtomicBool = AtomicBool::new(true);
+
+/// [`FASTPATH`], once the IPC state exists: set (under [`KIPC`]) when
+/// [`with_kipc`] creates it, which happens once (it is never destroyed). The
+/// fast path tests this one flag and so needs no test of the state's
+/// existence ([`sync::fast`]).
+static FAST_READY: AtomicBool = AtomicBool::new(false);
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
 /// per-CPU counters: a shared one would bounce between CPUs).
@@ -148,7 +155,9 @@ pub fn fast_path_hits() -> (u64, u64) {
 
 /// Turns the IPC fast path on or off (`ipc.fastpath=on|off`).
 pub fn set_fastpath(on: bool) {
+    let state = KIPC.lock();
     FASTPATH.store(on, Ordering::Relaxed);
+    FAST_READY.store(on && state.is_some(), Ordering::Relaxed);
 }
 
 /// Whether the fast path is on.
@@ -408,6 +417,7 @@ fn with_kipc<R>(f: impl FnOnce(&mut Kipc) -> Result<R, IpcError>) -> Result<R, I
     let mut guard = KIPC.lock();
     if guard.is_none() {
         *guard = Some(Kipc::new()?);
+        FAST_READY.store(fastpath(), Ordering::Relaxed);
     }
     match guard.as_mut() {
         Some(kipc) => f(kipc),
@@ -507,12 +517,13 @@ pub unsafe fn fast_syscall(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
-    if !fastpath() {
+    if !FAST_READY.load(Ordering::Relaxed) {
         return None;
     }
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
-    sync::fast(cpu, task::current_on(cpu)?, call, frame)
+    // SAFETY: `FAST_READY` is set (above).
+    Some(unsafe { sync::fast(cpu, task::current_on(cpu)?, call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,

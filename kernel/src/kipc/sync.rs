@@ -346,23 +346,28 @@ fn call_locked(
 /// [`switch_after_handoff`]. When a guard or the last check refuses
 /// (nothing changed), the general operation runs at once under the same
 /// hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the lock,
-/// the clock and the thread lookup twice). Returns `None`, having done
-/// nothing, only when the IPC state does not exist yet (the general path
-/// then reports it), or this thread's result when it did not switch after
-/// all (or the operation ran the general way). Once it switched, it never
+/// the clock and the thread lookup twice). Returns this thread's result
+/// when it did not switch after all (or the operation ran the general
+/// way). Once it switched, it never
 /// returns: this thread parks with no kernel context and runs again either
 /// straight into user mode or through its kernel stack, from a context that
 /// finishes the syscall with [`resumed`] (`crate::syscall::resume_parked`).
 /// The caller passes no flags (the general path checks them).
-pub(super) fn fast(
+///
+/// # Safety
+/// The caller saw [`super::FAST_READY`] set (so the IPC state exists).
+pub(super) unsafe fn fast(
     cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
-) -> Option<Result<([u64; 4], u64), IpcError>> {
+) -> Result<([u64; 4], u64), IpcError> {
     let t = now();
     let mut guard = crate::sync::lock_irqs_off(&KIPC);
-    let k = guard.as_mut()?;
+    // SAFETY: the caller saw `FAST_READY` (this function's contract), set
+    // under this lock only once the state exists, which is never destroyed:
+    // taking the lock after that store, this hold sees `Some`.
+    let k = unsafe { guard.as_mut().unwrap_unchecked() };
     // A thread without an `ipc` record yet fails the guards; the general
     // operation then creates it.
     let me = super::tref_of(tid);
@@ -386,11 +391,9 @@ pub(super) fn fast(
             let after = call_locked(k, tid, token, data(), t);
             drop(guard);
             // As the general syscall returns: `call` leaves `rsi` 0.
-            return Some(
-                after
-                    .and_then(|after| finish(tid, after))
-                    .map(|(data, _)| (data, 0)),
-            );
+            return after
+                .and_then(|after| finish(tid, after))
+                .map(|(data, _)| (data, 0));
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
@@ -407,7 +410,7 @@ pub(super) fn fast(
             }
             Switch::Handoff(next) => {
                 let message = (data(), plan.badge());
-                Some(switch_after_handoff(guard, tid, on, to, next, message))
+                switch_after_handoff(guard, tid, on, to, next, message)
             }
         }
     } else {
@@ -425,7 +428,7 @@ pub(super) fn fast(
         let Ok((caller, how)) = accepted else {
             let after = reply_recv_locked(k, tid, token, data(), t);
             drop(guard);
-            return Some(after.and_then(|after| finish(tid, after)));
+            return after.and_then(|after| finish(tid, after));
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
@@ -437,9 +440,7 @@ pub(super) fn fast(
                 drop(guard);
                 task::end_donation_to_parked(cpu, client, frame, on)
             }
-            Switch::Handoff(next) => {
-                Some(switch_after_handoff(guard, tid, on, to, next, (data(), 0)))
-            }
+            Switch::Handoff(next) => switch_after_handoff(guard, tid, on, to, next, (data(), 0)),
         }
     }
 }

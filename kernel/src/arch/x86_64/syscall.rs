@@ -255,7 +255,7 @@ pub unsafe extern "C" fn jump_to_context(to_rsp: u64) -> ! {
 /// thread that is not running (so the stack below it is free), with a
 /// canonical user rip.
 pub unsafe fn prepare_parked_resume(frame: *mut TrapFrame, parked: u64) -> u64 {
-    // The six callee-saved registers (`rbx`, the fourth popped, carries
+    // The six callee-saved registers (`rbx`, the fifth popped, carries
     // `parked`) and the return address.
     let rsp = frame as u64 - 7 * 8;
     let slots = rsp as *mut u64;
