@@ -211,9 +211,11 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     # Every CPU count the SMP issue names, and a two-node NUMA machine.
     step "kernel tests (cpus 1,2,4,8 and NUMA 4:2; TCG)" kernel_tests --cpus 1,2,4,8 --numa-configs 4:2 --accel tcg
     # Deterministic instruction counting; SMP bring-up must not hang under it.
-    # Under icount one host thread runs both CPUs: fewer channel messages.
+    # Under icount one host thread runs both CPUs: fewer channel messages,
+    # and more time (the run takes 250-300 s on this 2-core host, so the
+    # default 300 s timeout cut it off once).
     step "kernel tests (icount, 2 CPUs)" kernel_tests --cpus 2 --accel icount \
-        --cmdline test.channel_messages=20000
+        --cmdline test.channel_messages=20000 --timeout 600
     # The general IPC path alone (the fast path takes nearly every same-CPU
     # call otherwise).
     step "IPC tests with the fast path off (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
