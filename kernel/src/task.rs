@@ -656,10 +656,9 @@ fn switch_to_resuming(
                 // top of its kernel stack holds the syscall entry's
                 // TrapFrame, which nothing else touches while it is not
                 // running.
-                crate::syscall::write_success(unsafe { &mut *frame }, data, badge);
                 // SAFETY: as in `resume_parked`; the current thread is parked
                 // (only `park_and_switch` passes a result).
-                unsafe { resume_parked(cpu, next, t, frame) };
+                unsafe { resume_parked(cpu, next, t, frame, data, badge) };
             }
             t.parked.store(0, Ordering::Relaxed);
             // SAFETY: `frame` is the syscall frame of `next`, parked (so its
@@ -702,9 +701,11 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
 }
 
-/// The end of a switch to the parked thread `next` that [`enter`] entered
-/// (its result already in its `frame`): it is current and unparked, and
-/// leaves to user mode; nothing of the current context is saved.
+/// The end of a switch to the parked thread `next` that [`enter`] entered:
+/// it is current and unparked, and leaves to user mode from its `frame`
+/// with its syscall's successful result (`data` words and `badge`, handed
+/// over in registers, not through the frame); nothing of the current
+/// context is saved.
 ///
 /// # Safety
 /// Interrupts off; `frame` is `next`'s syscall frame as `enter` returned it,
@@ -713,11 +714,19 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
 /// fast path is taken only then); the current thread is parked too (nothing
 /// on its stack must run again).
 #[inline(always)]
-unsafe fn resume_parked(cpu: &percpu::PerCpu, next: u64, t: &KThread, frame: *mut TrapFrame) -> ! {
+unsafe fn resume_parked(
+    cpu: &percpu::PerCpu,
+    next: u64,
+    t: &KThread,
+    frame: *mut TrapFrame,
+    data: [u64; 4],
+    badge: u64,
+) -> ! {
     t.parked.store(0, Ordering::Relaxed);
     set_current(cpu, next, core::ptr::from_ref(t).cast_mut());
+    let [d0, d1, d2, d3] = data;
     // SAFETY: per this function's contract.
-    unsafe { arch::resume_user_frame(frame) }
+    unsafe { arch::resume_user_frame_with(frame, badge, d0, d1, d2, d3) }
 }
 
 /// `on` as a parked thread's `KThread::parked` word (never 0).
@@ -781,17 +790,10 @@ fn switch_to_parked(
     prev.parked.store(park_word(on), Ordering::Relaxed);
     arch::fpu_switch(&mut prev.fpu, &next.fpu);
     let frame = enter(cpu, next);
-    // SAFETY: a parked thread is blocked inside a syscall, so the top of its
-    // kernel stack holds the syscall entry's TrapFrame, which nothing else
-    // touches while it is not running; `from` is another thread's frame.
-    crate::syscall::write_success(
-        unsafe { &mut *frame },
-        [from.rdx, from.r10, from.r8, from.r9],
-        badge,
-    );
+    let data = [from.rdx, from.r10, from.r8, from.r9];
     // SAFETY: interrupts are off, `next` was entered and is parked, and the
     // current thread is now parked.
-    unsafe { resume_parked(cpu, u64::from(to.tid.0), next, frame) }
+    unsafe { resume_parked(cpu, u64::from(to.tid.0), next, frame, data, badge) }
 }
 
 /// Frees the stack of a thread that died before the switch away from it.

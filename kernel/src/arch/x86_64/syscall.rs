@@ -63,29 +63,19 @@ macro_rules! save_kernel_context {
     };
 }
 
-/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`
-/// (or, with `rdi`, at `rdi`): every register from the frame but `rcx` and
-/// `r11`, which get its rip and rflags (as SYSRET requires; the frame's own
-/// `rcx`/`r11` slots are not read), then its user stack pointer. Loads
-/// rather than pops: the slots that SYSRET does not need are skipped
-/// instead of popped, and a frame at `rdi` needs no `mov rsp, rdi` first
-/// (the base register is loaded last). Shared by the syscall entry's
-/// return, [`resume_user_frame`] and `parked_resume_entry`.
+/// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
+/// every register from the frame but `rcx` and `r11`, which get its rip and
+/// rflags (as SYSRET requires; the frame's own `rcx`/`r11` slots are not
+/// read), then its user stack pointer. Loads rather than pops: the slots
+/// that SYSRET does not need are skipped instead of popped. Shared by the
+/// syscall entry's return and `parked_resume_entry` (and, for the
+/// registers other than the result's, [`resume_user_frame_with`]).
 macro_rules! sysret_from_frame {
     (rsp) => {
         concat!(
             sysret_from_frame!(@common rsp),
             "mov rdi, [rsp + 72]\n",
             "mov rsp, [rsp + 160]\n",
-            "swapgs\n",
-            "sysretq\n",
-        )
-    };
-    (rdi) => {
-        concat!(
-            sysret_from_frame!(@common rdi),
-            "mov rsp, [rdi + 160]\n",
-            "mov rdi, [rdi + 72]\n",
             "swapgs\n",
             "sysretq\n",
         )
@@ -110,7 +100,7 @@ macro_rules! sysret_from_frame {
     };
 }
 
-// The offsets `sysret_from_frame!` reads.
+// The offsets `sysret_from_frame!` and `resume_user_frame_with` read.
 const _: () = {
     use core::mem::offset_of as at;
     assert!(at!(TrapFrame, r15) == 0 && at!(TrapFrame, r14) == 8);
@@ -205,11 +195,15 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
 }
 
 /// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `frame`
-/// on another thread's kernel stack, saving nothing of the current kernel
-/// context. The IPC fast path's switch from a parked thread to a thread
-/// parked in a syscall: whatever either kernel stack held below its frame
-/// is abandoned (a parked thread resumed later through its kernel stack
-/// runs from [`prepare_parked_resume`]'s context instead).
+/// on another thread's kernel stack, as a successful syscall with result
+/// words `d0`-`d3` (`rdx r10 r8 r9`) and `badge` (`rsi`), status 0 (`rax`):
+/// those come from the arguments (in registers), every other register from
+/// the frame, which is not written (it is dead once SYSRET leaves it).
+/// Nothing of the current kernel context is saved. The IPC fast path's
+/// switch from a parked thread to a thread parked in a syscall: whatever
+/// either kernel stack held below its frame is abandoned (a parked thread
+/// resumed later through its kernel stack runs from
+/// [`prepare_parked_resume`]'s context instead).
 ///
 /// # Safety
 /// Interrupts off; `frame` is the syscall TrapFrame at the top of the kernel
@@ -217,8 +211,32 @@ pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
 /// already switched), with a canonical user rip; nothing on that stack below
 /// the frame, nor on the current stack, may need to run again.
 #[unsafe(naked)]
-pub unsafe extern "C" fn resume_user_frame(frame: *const TrapFrame) -> ! {
-    core::arch::naked_asm!(sysret_from_frame!(rdi));
+pub unsafe extern "C" fn resume_user_frame_with(
+    frame: *const TrapFrame,
+    badge: u64,
+    d0: u64,
+    d1: u64,
+    d2: u64,
+    d3: u64,
+) -> ! {
+    // In: rdi frame, rsi badge, rdx d0, rcx d1, r8 d2, r9 d3 (the C ABI),
+    // which are already the result registers but for d1 (r10) and rax.
+    core::arch::naked_asm!(
+        "mov r10, rcx",
+        "xor eax, eax",
+        "mov r15, [rdi + 0]",
+        "mov r14, [rdi + 8]",
+        "mov r13, [rdi + 16]",
+        "mov r12, [rdi + 24]",
+        "mov rbp, [rdi + 64]",
+        "mov rbx, [rdi + 104]",
+        "mov rcx, [rdi + 136]",
+        "mov r11, [rdi + 152]",
+        "mov rsp, [rdi + 160]",
+        "mov rdi, [rdi + 72]",
+        "swapgs",
+        "sysretq",
+    );
 }
 
 /// Switches to `to_rsp` (as [`switch_stack`] does) without saving the
