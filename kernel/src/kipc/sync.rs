@@ -223,12 +223,21 @@ fn expire(tid: ThreadId, deadline: u64) {
     }
 }
 
-/// Starts an operation of kernel thread `tid`: its slot is reset.
+/// Starts an operation of kernel thread `tid`: its slot is reset, and
+/// `sent` noted (when a call was made: the queueing latency of a call
+/// received later, from the endpoint's queue).
 fn begin(tid: ThreadId, sent: u64) {
+    reset(tid);
+    slot(tid).sent_tsc.store(sent, Ordering::Relaxed);
+}
+
+/// [`begin`] without the time: the fast path's, whose call is received at
+/// once (the time only serves a call that waits in the queue).
+#[inline(always)]
+fn reset(tid: ThreadId) {
     let s = slot(tid);
     s.woken.store(false, Ordering::Relaxed);
     s.status.store(0, Ordering::Relaxed);
-    s.sent_tsc.store(sent, Ordering::Relaxed);
 }
 
 /// Audits a refusal of `token` and refines the error. Successful message
@@ -400,7 +409,7 @@ pub(super) unsafe fn fast(
         if let Some(info) = k.endpoint_info(plan.endpoint()) {
             info.metrics.record_immediate();
         }
-        begin(tid, t);
+        reset(tid);
         let to = ThreadId(plan.receiver().0);
         let on = BlockedOn::Reply(to);
         match how {
@@ -432,7 +441,7 @@ pub(super) unsafe fn fast(
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-        begin(tid, t);
+        reset(tid);
         let to = ThreadId(caller.0);
         let on = BlockedOn::Receive;
         match how {
