@@ -25,6 +25,15 @@ pub fn rdtsc_ordered() -> u64 {
     }
 }
 
+/// Reads the TSC with no ordering against earlier instructions (it may be
+/// read a few instructions early): for time stamps that need no fence.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc has no memory effects and is available on every x86_64
+    // CPU (CR4.TSD is never set by this kernel).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// Whether idle CPUs wait with MONITOR/MWAIT (see [`init_idle`]).
 static MWAIT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
