@@ -200,6 +200,28 @@ impl IpcState {
         now_tsc: u64,
         proceed: impl FnOnce(ThreadRef) -> Option<R>,
     ) -> Result<(FastPlan, R), Slow> {
+        // One instance for a remembered token and one for a cold one: the
+        // warm one (every call of a steady client) carries no "remember
+        // this" flag from its guards to its commit.
+        let warm = super::thread_in(&self.threads, caller)
+            .is_some_and(|me| me.remembered.call.hit(token, self.registry.epoch()));
+        if warm {
+            self.fast_call_as::<true, R>(caller, token, now_tsc, proceed)
+        } else {
+            self.fast_call_as::<false, R>(caller, token, now_tsc, proceed)
+        }
+    }
+
+    /// [`IpcState::fast_call`] where `WARM` says whether `caller`
+    /// remembers `token` (see [`Resolved`]).
+    #[inline(always)]
+    fn fast_call_as<const WARM: bool, R>(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(FastPlan, R), Slow> {
         let Self {
             registry,
             spaces,
@@ -210,8 +232,7 @@ impl IpcState {
         let (process, cpu, me) = running(threads, caller)?;
         let epoch = registry.epoch();
         let remembered = me.remembered.call;
-        let miss = !remembered.hit(token, epoch);
-        let (endpoint, badge, until) = if miss {
+        let (endpoint, badge, until) = if !WARM {
             let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
             if !object.fast_send() {
                 return Err(Slow);
@@ -240,7 +261,7 @@ impl IpcState {
         server.state = ThreadState::Running;
         server.serving = Some(caller);
         me.state = ThreadState::AwaitingReply { server: receiver };
-        if miss {
+        if !WARM {
             me.remembered.call = Resolved {
                 token,
                 epoch,

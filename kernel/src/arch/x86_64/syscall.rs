@@ -63,6 +63,27 @@ macro_rules! save_kernel_context {
     };
 }
 
+/// Switches to the kernel context saved at stack pointer `$to` (by
+/// [`save_kernel_context!`], or built by `prepare_stack` /
+/// [`prepare_parked_resume`]): its callee-saved registers, then a return
+/// into it.
+macro_rules! restore_kernel_context {
+    ($to:literal) => {
+        concat!(
+            "mov rsp, ",
+            $to,
+            "\n",
+            "pop r15\n",
+            "pop r14\n",
+            "pop r13\n",
+            "pop r12\n",
+            "pop rbx\n",
+            "pop rbp\n",
+            "ret\n",
+        )
+    };
+}
+
 /// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `rsp`:
 /// every register from the frame but `rcx` and `r11`, which get its rip and
 /// rflags (as SYSRET requires; the frame's own `rcx`/`r11` slots are not
@@ -181,17 +202,7 @@ const _: () = assert!(F_RAX == 14 * 8);
 /// previous call; interrupts must be off.
 #[unsafe(naked)]
 pub unsafe extern "C" fn switch_stack(from_rsp: *mut u64, to_rsp: u64) {
-    core::arch::naked_asm!(
-        save_kernel_context!(),
-        "mov rsp, rsi",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
-    );
+    core::arch::naked_asm!(save_kernel_context!(), restore_kernel_context!("rsi"),);
 }
 
 /// Leaves to user mode with SYSRET from the syscall [`TrapFrame`] at `frame`
@@ -248,16 +259,7 @@ pub unsafe extern "C" fn resume_user_frame_with(
 /// need to run again.
 #[unsafe(naked)]
 pub unsafe extern "C" fn jump_to_context(to_rsp: u64) -> ! {
-    core::arch::naked_asm!(
-        "mov rsp, rdi",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
-    );
+    core::arch::naked_asm!(restore_kernel_context!("rdi"));
 }
 
 /// Builds, just below the syscall [`TrapFrame`] at `frame`, the kernel
