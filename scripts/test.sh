@@ -74,6 +74,14 @@ host_tests() {
 
 # kernel_tests ARGS...: `veridian-run test-kernel ARGS...`, adding up its
 # combined closing line (the last line of its stdout).
+# debug_kernel_tests: the kernel tests on a debug build of the kernel.
+debug_kernel_tests() {
+    say "building the kernel (debug, $KERNEL_TARGET)"
+    (cd "$ROOT" && cargo build -q -p kernel --target "$KERNEL_TARGET") || return 1
+    kernel_tests --cpus 2 --accel tcg --timeout 600 \
+        --kernel "$TARGET_DIR/$KERNEL_TARGET/debug/veridian"
+}
+
 kernel_tests() {
     local log="$logs/kernel.log" status=0 closing
     "$RUNNER" test-kernel "$@" | tee "$log" || status=$?
@@ -220,6 +228,9 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     # call otherwise).
     step "IPC tests with the fast path off (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=kipc ipc.fastpath=off"
+    # A debug build: integer overflow checks and debug assertions (the
+    # fast path's invariants among them) that the release kernel compiles out.
+    step "kernel tests, debug build (2 CPUs, TCG)" debug_kernel_tests
     step "3 channels x 10,000,000 messages (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=channels_lose test.channel_messages=10000000" --timeout 600
     step "boot record at 64M and 4G" boot_at_memory_sizes

@@ -371,7 +371,7 @@ pub fn bring_up(
 }
 
 /// Size of each AP's boot/kernel stack.
-const AP_STACK_SIZE: usize = 64 * 1024;
+const AP_STACK_SIZE: usize = 64 * 1024 * crate::DEBUG_STACK_SCALE;
 
 /// What the trampoline hands to [`ap_entry`].
 struct ApBoot {

@@ -14,6 +14,11 @@
 
 extern crate alloc;
 
+/// How many times larger than a release build's every kernel stack is in a
+/// debug build: unoptimised frames are several times larger, and the
+/// release sizes overflowed there.
+pub const DEBUG_STACK_SCALE: usize = if cfg!(debug_assertions) { 4 } else { 1 };
+
 pub mod arch;
 pub mod bench;
 pub mod boot;

@@ -28,7 +28,7 @@ use crate::percpu::{self, IrqGuard, MAX_CPUS};
 /// Most threads alive at once.
 pub const MAX_THREADS: usize = 4096;
 /// Kernel stack per thread.
-pub const KSTACK_PAGES: usize = 4;
+pub const KSTACK_PAGES: usize = 4 * crate::DEBUG_STACK_SCALE;
 
 /// A process id.
 pub type Pid = u32;

@@ -22,7 +22,10 @@ pub const LOADER_PVH: u32 = 1;
 /// Loader identifier passed in `rdi` to the Rust entry: Multiboot2.
 pub const LOADER_MULTIBOOT2: u32 = 2;
 /// Size of the boot stack (also the BSP's first kernel stack).
-pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+/// (Four times as much in debug builds, whose unoptimised frames are
+/// several times larger: 64 KiB overflowed there, silently, into the
+/// frame allocator below it.)
+pub const BOOT_STACK_SIZE: usize = 64 * 1024 * crate::DEBUG_STACK_SCALE;
 
 /// The BSP's boot stack, in the higher half. 16-byte aligned by the wrapper.
 #[repr(C, align(4096))]

@@ -17,7 +17,7 @@ pub const IST_NMI: u16 = 1;
 /// IST slot for #MC.
 pub const IST_MACHINE_CHECK: u16 = 2;
 /// Size of each IST stack.
-pub const IST_STACK_SIZE: usize = 16 * 1024;
+pub const IST_STACK_SIZE: usize = 16 * 1024 * crate::DEBUG_STACK_SCALE;
 
 /// Kernel code selector.
 pub const KERNEL_CS: SegmentSelector = SegmentSelector(0x08);
