@@ -162,11 +162,43 @@ impl IpcMetrics {
             throughput: self.throughput.load(Ordering::Relaxed),
         }
     }
+
+    /// New counters holding these counters' values (each read on its own,
+    /// as [`IpcMetrics::snapshot`] does).
+    #[must_use]
+    pub fn copy(&self) -> Self {
+        let value = |counter: &AtomicU64| AtomicU64::new(counter.load(Ordering::Relaxed));
+        Self {
+            messages_sent: value(&self.messages_sent),
+            messages_received: value(&self.messages_received),
+            max_latency_ns: value(&self.max_latency_ns),
+            throughput: value(&self.throughput),
+            total_latency_ns: value(&self.total_latency_ns),
+            window_start_ns: value(&self.window_start_ns),
+            window_start_received: value(&self.window_start_received),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_holds_the_values() {
+        let metrics = IpcMetrics::new();
+        metrics.record_send();
+        metrics.record_recv(40);
+        metrics.record_immediate();
+        assert!(metrics.update_throughput(1_000_000_000, 1_000_000_000));
+        let copy = metrics.copy();
+        assert_eq!(copy.snapshot(), metrics.snapshot());
+        assert_eq!(copy.snapshot().messages_sent, 2);
+        // Independent counters from then on.
+        copy.record_send();
+        assert_eq!(metrics.snapshot().messages_sent, 2);
+        assert_eq!(copy.snapshot().messages_sent, 3);
+    }
 
     #[test]
     fn counts_average_and_peak() {

@@ -665,6 +665,51 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
     assert_eq!(again.receiver(), server);
 }
 
+/// The fast path counts each call in its endpoint's metrics, sent and
+/// received at once; the slow path leaves counting to the kernel, and a
+/// refused fast call counts nothing.
+#[test]
+fn fast_calls_count_in_the_endpoint_metrics() {
+    let (mut world, client, token, message, plan) = common_call();
+    let endpoint = plan.endpoint();
+    let counted = |world: &World| {
+        let snapshot = world.state.endpoint_metrics(endpoint).unwrap().snapshot();
+        (snapshot.messages_sent, snapshot.messages_received)
+    };
+    assert_eq!(counted(&world), (1, 1));
+    let server = world.threads[0];
+    let server_token = world.token(0, 0);
+    world
+        .state
+        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+        .unwrap();
+    assert_eq!(counted(&world), (1, 1), "a reply is not a message sent");
+    let now = world.now;
+    // Refused by the kernel's last check: nothing counted.
+    assert_eq!(
+        world.state.fast_call(client, token, now, |_| None::<()>),
+        Err(Slow)
+    );
+    assert_eq!(counted(&world), (1, 1));
+    let (again, ()) = world
+        .state
+        .fast_call(client, token, now, |_| Some(()))
+        .unwrap();
+    assert_eq!(again.endpoint(), endpoint);
+    assert_eq!(counted(&world), (2, 2));
+    // The slow path: the server replies and does not wait again; the
+    // client's next call queues, uncounted here.
+    world.state.reply(server, message).unwrap();
+    world.state.call(client, token, message, now).unwrap();
+    assert_eq!(counted(&world), (2, 2));
+    assert!(
+        world
+            .state
+            .endpoint_metrics(ipc::cap::EndpointId(999))
+            .is_none()
+    );
+}
+
 /// What the fast path remembered about a token stops counting the moment
 /// the capability dies: a token revoked after a fast call resolved it is
 /// refused by the next fast call, and the slow path reports it invalid.

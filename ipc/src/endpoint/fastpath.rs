@@ -23,7 +23,7 @@ use crate::cap::{CapSpace, CapTarget, CapToken, EndpointId, ProcessId};
 use crate::message::SmallMessage;
 
 /// What a fast call did: the receiver that now runs, the endpoint called
-/// (for its metrics) and the badge the receiver gets.
+/// (whose metrics counted it) and the badge the receiver gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[must_use]
 pub struct FastPlan {
@@ -39,7 +39,7 @@ impl FastPlan {
         self.receiver
     }
 
-    /// The endpoint called (for its metrics).
+    /// The endpoint called (whose metrics counted the message).
     #[must_use]
     pub const fn endpoint(&self) -> EndpointId {
         self.endpoint
@@ -258,6 +258,7 @@ impl IpcState {
         let agreed = proceed(receiver).ok_or(Slow)?;
         // --- POINT OF NO RETURN ---
         queue.receivers.pop_front_of(server);
+        queue.metrics.0.record_immediate();
         server.state = ThreadState::Running;
         server.serving = Some(caller);
         me.state = ThreadState::AwaitingReply { server: receiver };

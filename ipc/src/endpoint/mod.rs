@@ -32,6 +32,7 @@ use crate::cap::{
 };
 use crate::error::IpcError;
 use crate::message::SmallMessage;
+use crate::metrics::IpcMetrics;
 
 /// Payload bytes of a small message (four words), as charged to a
 /// capability's `max_message_size` and bandwidth limit.
@@ -137,7 +138,35 @@ struct Endpoint {
     /// The thread that most recently received (or began waiting to receive)
     /// on this endpoint: its server, to which queued callers lend priority.
     last_receiver: Option<ThreadRef>,
+    /// Its measurement points ([`IpcState::endpoint_metrics`]).
+    metrics: Counters,
 }
+
+/// An endpoint's [`IpcMetrics`], kept with its queues so that the fast
+/// path counts its message through the record it holds already (through
+/// the kernel's own table it cost seven instructions per call). The
+/// kernel records the slow path's messages ([`IpcState::endpoint_metrics`]).
+///
+/// Counters, not state: two `IpcState`s that differ only here behave the
+/// same, so equality ignores them (the property tests compare the fast and
+/// the slow path, which the kernel counts, on the state alone); a clone
+/// copies the values.
+#[derive(Debug, Default)]
+struct Counters(IpcMetrics);
+
+impl Clone for Counters {
+    fn clone(&self) -> Self {
+        Self(self.0.copy())
+    }
+}
+
+impl PartialEq for Counters {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Counters {}
 
 /// Capabilities, processes, threads and endpoints of synchronous IPC.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -326,6 +355,15 @@ impl IpcState {
         Ok(())
     }
 
+    /// The measurement points of `endpoint`, if it exists: the fast path
+    /// counts its messages there itself (sent and received at once); the
+    /// kernel counts the slow path's, whose latencies it measures.
+    #[must_use]
+    pub fn endpoint_metrics(&self, endpoint: EndpointId) -> Option<&IpcMetrics> {
+        let e = self.endpoints.get(endpoint.0 as usize)?.as_ref()?;
+        Some(&e.metrics.0)
+    }
+
     /// Creates an endpoint owned by `process` and gives it a capability with
     /// every right for messages up to `max_message_size` bytes, unbadged.
     ///
@@ -352,6 +390,7 @@ impl IpcState {
             callers: VecDeque::new(),
             receivers: waiters::Waiters::default(),
             last_receiver: None,
+            metrics: Counters::default(),
         });
         Ok((endpoint, token))
     }

@@ -9,7 +9,6 @@
 use ipc::IpcError;
 use ipc::audit::AuditKind;
 use ipc::cap::{CapTarget, CapToken, IpcLimits, IpcPermissions};
-use ipc::metrics::IpcMetrics;
 use sched::ThreadId;
 
 use super::{EndpointInfo, Kipc, SMALL_MESSAGE_BYTES, ThreadEntry, audit, now, with_kipc};
@@ -139,7 +138,6 @@ pub(super) fn endpoint_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4],
             owner: me.pid,
             owner_dead: false,
             foreign_receiver: false,
-            metrics: IpcMetrics::new(),
         };
         let index = endpoint.0 as usize;
         if k.endpoints.len() <= index {
@@ -148,7 +146,6 @@ pub(super) fn endpoint_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4],
                 owner: 0,
                 owner_dead: true,
                 foreign_receiver: false,
-                metrics: IpcMetrics::new(),
             });
         }
         k.endpoints[index] = info;
@@ -285,12 +282,12 @@ pub(super) fn metrics_read(
         let CapTarget::Endpoint(endpoint) = capability.target() else {
             return Err(IpcError::InvalidCapability);
         };
-        let info = k
-            .endpoint_info(endpoint)
+        let metrics = k
+            .state
+            .endpoint_metrics(endpoint)
             .ok_or(IpcError::InvalidCapability)?;
-        info.metrics
-            .update_throughput(k.tsc_to_ns(t), 1_000_000_000);
-        Ok((info.metrics.snapshot(), me.pid))
+        metrics.update_throughput(k.tsc_to_ns(t), 1_000_000_000);
+        Ok((metrics.snapshot(), me.pid))
     })?;
     let words = snapshot.to_words();
     if data[0] != 0 {

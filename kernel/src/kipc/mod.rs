@@ -44,7 +44,6 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ipc::IpcError;
 use ipc::cap::{CapRegistry, CapTarget, CapToken, EndpointId, IpcCapability, ProcessId};
 use ipc::endpoint::{CpuId, IpcState, ThreadRef};
-use ipc::metrics::IpcMetrics;
 use sched::ThreadId;
 
 use crate::arch::x86_64::cpu::rdtsc;
@@ -273,7 +272,6 @@ struct EndpointInfo {
     /// A receive right was ever granted to another process (so the owner
     /// is not the only possible receiver).
     foreign_receiver: bool,
-    metrics: IpcMetrics,
 }
 
 /// The IPC state and the maps between its ids and the kernel's.

@@ -83,12 +83,11 @@ fn apply(
                     continue;
                 }
                 let from_tid = k.tid_of(from);
-                if let (Some(from_tid), Some(info)) =
-                    (from_tid, endpoint.and_then(|e| k.endpoint_info(e)))
+                if let (Some(from_tid), Some(metrics)) =
+                    (from_tid, endpoint.and_then(|e| k.state.endpoint_metrics(e)))
                 {
                     let sent = slot(from_tid).sent_tsc.load(Ordering::Relaxed);
-                    info.metrics
-                        .record_recv(k.tsc_to_ns(now.saturating_sub(sent)));
+                    metrics.record_recv(k.tsc_to_ns(now.saturating_sub(sent)));
                 }
                 if to == me.tref && from != me.tref {
                     // A queued call was received: its caller now waits for us.
@@ -332,8 +331,8 @@ fn call_locked(
     if let Err(error) = k.state.call_into(me.tref, token, message, t, &mut actions) {
         return Err(denied(k, me, token, t, error));
     }
-    if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
-        info.metrics.record_send();
+    if let Some(metrics) = endpoint.and_then(|e| k.state.endpoint_metrics(e)) {
+        metrics.record_send();
     }
     Ok(apply(k, tid, me, &actions, endpoint, t))
 }
@@ -346,7 +345,8 @@ fn call_locked(
 /// (the partner waits on this CPU, the capability admits the operation
 /// unmetered), then this kernel's last check (`switch_for`: a donation, or
 /// the scheduler's checked hand-off), then the point of no return and
-/// `ipc`'s commit; then the counters and the endpoint's metrics. After the
+/// `ipc`'s commit (which counts the message in the endpoint's metrics);
+/// then the counters. After the
 /// lock, a direct switch to the partner. In the steady state of a same-CPU
 /// client and server the partner is parked in its own fast path and the
 /// switch is a scheduling-context donation (a call) or its end (the
@@ -405,10 +405,8 @@ pub(super) unsafe fn fast(
                 .map(|(data, _)| (data, 0));
         };
         // --- PAST THE POINT OF NO RETURN ---
+        // (`ipc` counted the message in the endpoint's metrics.)
         cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
-        if let Some(info) = k.endpoint_info(plan.endpoint()) {
-            info.metrics.record_immediate();
-        }
         reset(tid);
         let to = ThreadId(plan.receiver().0);
         let on = BlockedOn::Reply(to);
@@ -545,8 +543,8 @@ pub(super) fn send(
             Err(error) => return Err(denied(k, me, token, t, error)),
             Ok(actions) => actions,
         };
-        if let Some(info) = endpoint.and_then(|e| k.endpoint_info(e)) {
-            info.metrics.record_send();
+        if let Some(metrics) = endpoint.and_then(|e| k.state.endpoint_metrics(e)) {
+            metrics.record_send();
         }
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
