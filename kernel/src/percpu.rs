@@ -129,6 +129,10 @@ pub struct PerCpu {
     /// (see `task::materialize`): client << 32 | server, `u64::MAX`
     /// for none. Written only by this CPU with interrupts off.
     pub ipc_donation: AtomicU64,
+    /// The client's record while `ipc_donation` names one (stale
+    /// otherwise): the server's reply switches back to it without looking
+    /// it up. Written only by this CPU with interrupts off.
+    pub ipc_donor: core::sync::atomic::AtomicPtr<crate::task::KThread>,
     /// Donations made on this CPU since boot.
     pub ipc_donations: AtomicU64,
     /// The thread this CPU runs (`u64::MAX`: its idle context) and its
@@ -177,6 +181,7 @@ impl PerCpu {
             sched: CpuLocal::new(None),
             sched_load: core::sync::atomic::AtomicU32::new(0),
             ipc_donation: AtomicU64::new(u64::MAX),
+            ipc_donor: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             ipc_donations: AtomicU64::new(0),
             current_thread: AtomicU64::new(u64::MAX),
             current_kthread: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),

@@ -270,7 +270,20 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
     if cpu.ipc_donation.load(Ordering::Relaxed) != u64::from(client.0) << 32 | u64::from(server.0) {
         return None;
     }
-    parked(client)
+    // The client of a pending donation is parked, with its record in
+    // `ipc_donor`: it parked when the donation began and runs again only at
+    // its end (here) or after a scheduling event of this CPU, which first
+    // ends the donation ([`materialize`], in every `with_sched`). No lookup
+    // and no test (they cost seven instructions per reply).
+    let thread = cpu.ipc_donor.load(Ordering::Relaxed);
+    debug_assert!(
+        parked(client).is_some_and(|p| p.thread == thread),
+        "a pending donation whose client is not parked"
+    );
+    Some(Parked {
+        tid: client,
+        thread,
+    })
 }
 
 /// The current thread `client` of this CPU (`cpu`) calls `server`, parked
@@ -288,12 +301,14 @@ pub fn donate_to_parked(
     badge: u64,
     on: sched::BlockedOn,
 ) -> ! {
+    let prev = cpu.current_kthread.load(Ordering::Relaxed);
     cpu.ipc_donation.store(
         u64::from(client.0) << 32 | u64::from(server.tid.0),
         Ordering::Relaxed,
     );
+    cpu.ipc_donor.store(prev, Ordering::Relaxed);
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    switch_to_parked(cpu, server, from, badge, on);
+    switch_to_parked(cpu, prev, server, from, badge, on);
 }
 
 /// The server of this CPU's (`cpu`) donation, its current thread, replies
@@ -310,7 +325,8 @@ pub fn end_donation_to_parked(
     on: sched::BlockedOn,
 ) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
-    switch_to_parked(cpu, client, from, 0, on);
+    let prev = cpu.current_kthread.load(Ordering::Relaxed);
+    switch_to_parked(cpu, prev, client, from, 0, on);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -431,6 +447,19 @@ pub fn current() -> Option<ThreadId> {
 pub fn current_on(cpu: &percpu::PerCpu) -> Option<ThreadId> {
     let raw = cpu.current_thread.load(Ordering::Acquire);
     (raw != u64::MAX).then_some(ThreadId(raw as u32))
+}
+
+/// The thread of this CPU (`cpu`) in a system call, as [`current_on`] but
+/// with no test for the idle context (it cost two instructions per IPC
+/// operation on the fast path): a system call comes from a thread. Were it
+/// the idle context anyway, the id would be `u32::MAX`, which names no
+/// thread (the fast path's guards refuse it and the general operation
+/// fails with `ProcessNotFound`, as without the fast path).
+#[inline(always)]
+pub fn current_in_syscall(cpu: &percpu::PerCpu) -> ThreadId {
+    let raw = cpu.current_thread.load(Ordering::Acquire);
+    debug_assert_ne!(raw, u64::MAX, "a system call from the idle context");
+    ThreadId(raw as u32)
 }
 
 /// The process of the thread running on this CPU.
@@ -760,27 +789,29 @@ pub fn resumed_from_park(parked: u64) -> sched::BlockedOn {
     parked_on(parked)
 }
 
-/// The IPC fast path's switch from the current thread of this CPU (`cpu`)
-/// to `to`, parked in its own fast path here ([`is_parked`]): `to`'s
-/// syscall returns with the data words of `from` (the current thread's
-/// syscall frame) and `badge`, straight into user mode, and the current
-/// thread parks waiting on `on`; this never returns (see
-/// [`park_and_switch`]). Interrupts must be off (a syscall), this CPU must
-/// run a thread (not its idle context: the fast path's caller found one with
-/// [`current_on`]), and the current thread's syscall must return to a
-/// canonical address.
+/// The IPC fast path's switch from the current thread of this CPU (`cpu`;
+/// its record `prev`) to `to`, parked in its own fast path here
+/// ([`is_parked`]): `to`'s syscall returns with the data words of `from`
+/// (the current thread's syscall frame) and `badge`, straight into user
+/// mode, and the current thread parks waiting on `on`; this never returns
+/// (see [`park_and_switch`]). Interrupts must be off (a syscall), this CPU
+/// must run a thread (not its idle context: a system call comes from a
+/// thread), and the current thread's syscall must return to a canonical
+/// address.
 #[inline(always)]
 fn switch_to_parked(
     cpu: &percpu::PerCpu,
+    prev: *mut KThread,
     to: Parked,
     from: &TrapFrame,
     badge: u64,
     on: sched::BlockedOn,
 ) -> ! {
-    // Not null: this CPU runs a thread, and `set_current` stores its record
-    // whenever `current_thread` names one (no test here: it cost two
-    // instructions per switch).
-    let prev = cpu.current_kthread.load(Ordering::Relaxed);
+    // `prev` is this CPU's `current_kthread`, not null: this CPU runs a
+    // thread, and `set_current` stores its record whenever
+    // `current_thread` names one (no test here: it cost two instructions
+    // per switch).
+    debug_assert_eq!(prev, cpu.current_kthread.load(Ordering::Relaxed));
     debug_assert!(!prev.is_null(), "the fast path's switch from idle");
     // SAFETY: `prev` is the (non-null, see above) record of this CPU's
     // current thread and `to` a thread parked on this CPU, so both records

@@ -173,7 +173,8 @@ pub fn fastpath_from_cmdline(line: &str) -> bool {
 /// Where a blocked thread finds its result.
 #[repr(align(64))]
 struct Slot {
-    /// Set (under [`KIPC`]) once the result below is final.
+    /// Set (under [`KIPC`]) once the result below is final; whoever sets it
+    /// writes `status` first (the fast path clears only this flag).
     woken: AtomicBool,
     /// 0 or an `IpcError` code.
     status: AtomicU64,
@@ -521,7 +522,7 @@ pub unsafe fn fast_syscall(
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
     // SAFETY: `FAST_READY` is set (above).
-    Some(unsafe { sync::fast(cpu, task::current_on(cpu)?, call, frame) })
+    Some(unsafe { sync::fast(cpu, task::current_in_syscall(cpu), call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,

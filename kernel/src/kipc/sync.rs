@@ -199,11 +199,16 @@ fn expire(tid: ThreadId, deadline: u64) {
     let s = slot(tid);
     let mut guard = KIPC.lock();
     let Some(k) = guard.as_mut() else {
+        s.status
+            .store(IpcError::ProcessNotFound.code(), Ordering::Relaxed);
         s.woken.store(true, Ordering::Release);
         return;
     };
     let Some(Some(me)) = k.threads.get(tid.0 as usize).copied() else {
-        // Left IPC (its process died); the death hook set the status.
+        // Left IPC (its process died): the death hook set the status, as
+        // here (every setter of `woken` writes the status first).
+        s.status
+            .store(IpcError::ProcessNotFound.code(), Ordering::Relaxed);
         s.woken.store(true, Ordering::Release);
         return;
     };
@@ -226,17 +231,19 @@ fn expire(tid: ThreadId, deadline: u64) {
 /// `sent` noted (when a call was made: the queueing latency of a call
 /// received later, from the endpoint's queue).
 fn begin(tid: ThreadId, sent: u64) {
-    reset(tid);
-    slot(tid).sent_tsc.store(sent, Ordering::Relaxed);
-}
-
-/// [`begin`] without the time: the fast path's, whose call is received at
-/// once (the time only serves a call that waits in the queue).
-#[inline(always)]
-fn reset(tid: ThreadId) {
     let s = slot(tid);
     s.woken.store(false, Ordering::Relaxed);
     s.status.store(0, Ordering::Relaxed);
+    s.sent_tsc.store(sent, Ordering::Relaxed);
+}
+
+/// [`begin`] for the fast path, whose call is received at once (the time
+/// only serves a call that waits in the queue) and whose thread reads its
+/// status only once `woken` is set, which every waker does after writing
+/// the status: only `woken` is cleared.
+#[inline(always)]
+fn reset(tid: ThreadId) {
+    slot(tid).woken.store(false, Ordering::Relaxed);
 }
 
 /// Audits a refusal of `token` and refines the error. Successful message
