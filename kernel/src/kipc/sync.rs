@@ -11,7 +11,7 @@ use ipc::endpoint::{Action, RecvMode, ThreadState};
 use ipc::message::SmallMessage;
 use sched::{BlockedOn, ThreadId};
 
-use super::{KIPC, Kipc, ThreadEntry, audit, now, op, slot, with_kipc};
+use super::{KIPC, Kipc, Slot, ThreadEntry, audit, now, op, slot, with_kipc};
 use crate::task;
 
 /// What the current thread does once [`KIPC`] is released.
@@ -152,8 +152,18 @@ fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
     } else if let Some((on, deadline)) = after.block {
         wait(tid, on, after.switch_to, deadline);
     }
-    s.result()?;
-    Ok(s.message())
+    consume(s)
+}
+
+/// The result in slot `s`, consumed: its `woken` flag is cleared, so it is
+/// clear whenever its thread runs outside an IPC operation. The fast path
+/// relies on that (it parks a thread without clearing it: that cost five
+/// instructions per operation); the general path's [`begin`] clears it
+/// anyway.
+fn consume(s: &Slot) -> Result<([u64; 4], u64), IpcError> {
+    let result = s.result().map(|()| s.message());
+    s.woken.store(false, Ordering::Relaxed);
+    result
 }
 
 /// Blocks kernel thread `tid` until its slot's `woken` flag is set.
@@ -235,15 +245,6 @@ fn begin(tid: ThreadId, sent: u64) {
     s.woken.store(false, Ordering::Relaxed);
     s.status.store(0, Ordering::Relaxed);
     s.sent_tsc.store(sent, Ordering::Relaxed);
-}
-
-/// [`begin`] for the fast path, whose call is received at once (the time
-/// only serves a call that waits in the queue) and whose thread reads its
-/// status only once `woken` is set, which every waker does after writing
-/// the status: only `woken` is cleared.
-#[inline(always)]
-fn reset(tid: ThreadId) {
-    slot(tid).woken.store(false, Ordering::Relaxed);
 }
 
 /// Audits a refusal of `token` and refines the error. Successful message
@@ -414,7 +415,9 @@ pub(super) unsafe fn fast(
         // --- PAST THE POINT OF NO RETURN ---
         // (`ipc` counted the message in the endpoint's metrics.)
         cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
-        reset(tid);
+        // The result slot needs no reset: a thread outside IPC has its
+        // `woken` flag clear ([`consume`]).
+        debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
         let to = ThreadId(plan.receiver().0);
         let on = BlockedOn::Reply(to);
         match how {
@@ -446,7 +449,9 @@ pub(super) unsafe fn fast(
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-        reset(tid);
+        // The result slot needs no reset: a thread outside IPC has its
+        // `woken` flag clear ([`consume`]).
+        debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
         let to = ThreadId(caller.0);
         let on = BlockedOn::Receive;
         match how {
@@ -526,8 +531,7 @@ fn switch_after_handoff(
 /// that did not switch after all: the general wake-up protocol.
 pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
     wait(tid, on, None, None);
-    let s = slot(tid);
-    s.result().map(|()| s.message())
+    consume(slot(tid))
 }
 
 /// `send`: delivers `data` to a receiver waiting on `token`'s endpoint, or
