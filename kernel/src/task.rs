@@ -41,12 +41,15 @@ pub struct KThread {
     pub pid: Pid,
     /// Direct-map address of the kernel stack's lowest byte.
     kstack: *mut u8,
+    /// Just above its highest byte (kept: a switch then adds nothing).
+    kstack_top: u64,
     /// Saved kernel stack pointer while switched out.
     saved_rsp: u64,
     /// Physical address of the address space's PML4.
     pub cr3: u64,
-    /// Saved FPU state.
-    fpu: Box<FpuArea>,
+    /// Saved FPU state, in the record (a switch then saves and restores at
+    /// fixed offsets of the two records, with no pointer to load).
+    fpu: FpuArea,
     /// Times this thread was switched in.
     switch_ins: AtomicU64,
     /// Parked by [`park_and_switch`] or [`switch_to_parked`]: blocked in an
@@ -492,8 +495,6 @@ pub fn spawn(
     let stack_top = kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     // SAFETY: the stack was just allocated for this thread alone.
     let rsp = unsafe { arch::prepare_stack(stack_top, frame) };
-    let mut fpu = Box::new(FpuArea([0; arch::FPU_AREA_SIZE]));
-    arch::fpu_init_area(&mut fpu);
     let mut guard = TABLE.lock();
     let table = guard.as_mut().expect("scheduler initialised");
     let mut affinity = CpuSet::EMPTY;
@@ -507,16 +508,18 @@ pub fn spawn(
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
-    let thread = Box::new(KThread {
+    let mut thread = Box::new(KThread {
         tid,
         pid,
         kstack,
+        kstack_top: stack_top,
         saved_rsp: rsp,
         cr3,
-        fpu,
+        fpu: FpuArea([0; arch::FPU_AREA_SIZE]),
         switch_ins: AtomicU64::new(0),
         parked: AtomicU64::new(0),
     });
+    arch::fpu_init_area(&mut thread.fpu);
     // The box's address is stable until it is dropped in `finish_switch`.
     KTHREADS[tid.0 as usize].store(
         &*thread as *const KThread as *mut KThread,
@@ -715,7 +718,7 @@ fn switch_to_resuming(
 #[inline(always)]
 fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     // A direct-map address plus the stack size: canonical.
-    let top = t.kstack as u64 + (KSTACK_PAGES * 4096) as u64;
+    let top = t.kstack_top;
     cpu.kernel_rsp.store(top, Ordering::Relaxed);
     let tss = cpu.tss.load(Ordering::Relaxed);
     debug_assert!(!tss.is_null(), "a CPU without a TSS");
