@@ -60,15 +60,20 @@ crate::ktest! {
     /// the badge checked over 2,000 calls; per-endpoint metrics count them.
     /// With the fast path on, nearly every call and reply takes it (the
     /// first call finds no server waiting yet; a timer tick may interleave);
-    /// with `ipc.fastpath=off`, none does.
+    /// with `ipc.fastpath=off`, none does. Both of its switches run: the
+    /// server's first reply goes to a client blocked on the general path
+    /// (the scheduler's hand-off), the rest end donations.
     fn ipc_call_reply_same_cpu() {
         let before = crate::kipc::fast_path_hits();
+        let handoffs_before = crate::kipc::fast_path_handoffs();
         scenario(scenario::SAME_CPU)?;
         let (calls, replies) = crate::kipc::fast_path_hits();
         let (calls, replies) = (calls - before.0, replies - before.1);
-        crate::kprintln!("ipc: fast path taken by {calls} calls and {replies} replies");
+        let handoffs = crate::kipc::fast_path_handoffs() - handoffs_before;
+        crate::kprintln!("ipc: fast path taken by {calls} calls and {replies} replies ({handoffs} by hand-off)");
         if crate::kipc::fastpath() {
             crate::kensure!(calls >= 1_900 && replies >= 1_900, "fast path taken by only {calls} calls and {replies} replies of 2,000");
+            crate::kensure!(handoffs >= 1, "no fast-path hand-off");
         } else {
             crate::kensure!(calls == 0 && replies == 0, "fast path off, yet taken {calls} + {replies} times");
         }

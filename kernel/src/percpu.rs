@@ -115,6 +115,10 @@ pub struct PerCpu {
     pub ipc_fast_calls: AtomicU64,
     /// See `ipc_fast_calls`.
     pub ipc_fast_replies: AtomicU64,
+    /// Of those, the calls and replies that switched by the scheduler's
+    /// checked hand-off (the partner was not parked, or a donation was
+    /// pending here) rather than by a donation or its end.
+    pub ipc_fast_handoffs: AtomicU64,
     /// This CPU's PCID tags (used only when PCIDs are on).
     pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
     /// This CPU's scheduler (ready queue, current thread, live slices),
@@ -177,6 +181,7 @@ impl PerCpu {
             ipis: AtomicU64::new(0),
             ipc_fast_calls: AtomicU64::new(0),
             ipc_fast_replies: AtomicU64::new(0),
+            ipc_fast_handoffs: AtomicU64::new(0),
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
             sched: CpuLocal::new(None),
             sched_load: core::sync::atomic::AtomicU32::new(0),

@@ -152,6 +152,15 @@ pub fn fast_path_hits() -> (u64, u64) {
         })
 }
 
+/// How many of [`fast_path_hits`] switched by the scheduler's checked
+/// hand-off rather than by a donation or its end (all CPUs).
+pub fn fast_path_handoffs() -> u64 {
+    (0..crate::percpu::MAX_CPUS as u32)
+        .filter_map(crate::percpu::of)
+        .map(|cpu| cpu.ipc_fast_handoffs.load(Ordering::Relaxed))
+        .sum()
+}
+
 /// Turns the IPC fast path on or off (`ipc.fastpath=on|off`).
 pub fn set_fastpath(on: bool) {
     let state = KIPC.lock();

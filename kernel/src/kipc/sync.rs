@@ -351,25 +351,27 @@ fn call_locked(
 /// r10 r8 r9`), tried by the syscall dispatcher before anything else. Under
 /// [`KIPC`], one pass of `ipc` (`fast_call` / `fast_reply_recv`): its guards
 /// (the partner waits on this CPU, the capability admits the operation
-/// unmetered), then this kernel's last check (`switch_for`: a donation, or
-/// the scheduler's checked hand-off), then the point of no return and
-/// `ipc`'s commit (which counts the message in the endpoint's metrics);
-/// then the counters. After the
-/// lock, a direct switch to the partner. In the steady state of a same-CPU
-/// client and server the partner is parked in its own fast path and the
+/// unmetered), then this kernel's last check, then the point of no return
+/// and `ipc`'s commit (which counts the message in the endpoint's
+/// metrics); then the counters, and after the lock a direct switch to the
+/// partner. The last check of this pass is the steady state of a same-CPU
+/// client and server: the partner is parked in its own fast path and the
 /// switch is a scheduling-context donation (a call) or its end (the
 /// server's `reply_recv`), straight from one syscall frame into the other
-/// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]); else
-/// [`switch_after_handoff`]. When a guard or the last check refuses
-/// (nothing changed), the general operation runs at once under the same
-/// hold of [`KIPC`] (a cross-CPU partner would otherwise pay for the lock,
-/// the clock and the thread lookup twice). Returns this thread's result
-/// when it did not switch after all (or the operation ran the general
-/// way). Once it switched, it never
-/// returns: this thread parks with no kernel context and runs again either
-/// straight into user mode or through its kernel stack, from a context that
-/// finishes the syscall with [`resumed`] (`crate::syscall::resume_parked`).
-/// The caller passes no flags (the general path checks them).
+/// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]). When
+/// only that check refused, a second pass ([`call_by_handoff`],
+/// [`reply_recv_by_handoff`]) asks the scheduler's checked hand-off
+/// instead (one pass deciding between the two carried the choice through
+/// the commit: three to five instructions more per operation, and spills).
+/// When a guard refuses (nothing changed), the general operation runs at
+/// once under the same hold of [`KIPC`] (a cross-CPU partner would
+/// otherwise pay for the lock, the clock and the thread lookup twice).
+/// Returns this thread's result when it did not switch after all (or the
+/// operation ran the general way). Once it switched, it never returns: this
+/// thread parks with no kernel context and runs again either straight into
+/// user mode or through its kernel stack, from a context that finishes the
+/// syscall with [`resumed`] (`crate::syscall::resume_parked`). The caller
+/// passes no flags (the general path checks them).
 ///
 /// # Safety
 /// The caller saw [`super::FAST_READY`] set (so the IPC state exists).
@@ -389,10 +391,11 @@ pub(super) unsafe fn fast(
     // operation then creates it.
     let me = super::tref_of(tid);
     let token = CapToken(frame.rdi);
-    // Read only where needed: the donations copy frame to frame.
-    let data = || [frame.rdx, frame.r10, frame.r8, frame.r9];
-    // `ipc`'s last check is the kernel's: how it switches to the partner
-    // (an `ipc` thread has a kernel thread of the same id).
+    // Whether the guards passed and only the donation was refused (then
+    // the hand-off is asked in a second pass).
+    let mut no_donation = false;
+    // `ipc`'s last check is the kernel's (an `ipc` thread has a kernel
+    // thread of the same id).
     if call {
         let accepted = k.state.fast_call(
             me,
@@ -400,17 +403,13 @@ pub(super) unsafe fn fast(
             t,
             #[inline(always)]
             |receiver| {
-                let to = ThreadId(receiver.0);
-                switch_for(tid, BlockedOn::Reply(to), to, t, task::donatable(cpu, to))
+                let server = task::donatable(cpu, ThreadId(receiver.0));
+                no_donation = server.is_none();
+                server
             },
         );
-        let Ok((plan, how)) = accepted else {
-            let after = call_locked(k, tid, token, data(), t);
-            drop(guard);
-            // As the general syscall returns: `call` leaves `rsi` 0.
-            return after
-                .and_then(|after| finish(tid, after))
-                .map(|(data, _)| (data, 0));
+        let Ok((plan, server)) = accepted else {
+            return call_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
         };
         // --- PAST THE POINT OF NO RETURN ---
         // (`ipc` counted the message in the endpoint's metrics.)
@@ -418,18 +417,9 @@ pub(super) unsafe fn fast(
         // The result slot needs no reset: a thread outside IPC has its
         // `woken` flag clear ([`consume`]).
         debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-        let to = ThreadId(plan.receiver().0);
-        let on = BlockedOn::Reply(to);
-        match how {
-            Switch::Donate(server) => {
-                drop(guard);
-                task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
-            }
-            Switch::Handoff(next) => {
-                let message = (data(), plan.badge());
-                switch_after_handoff(guard, tid, on, to, next, message)
-            }
-        }
+        let on = BlockedOn::Reply(ThreadId(plan.receiver().0));
+        drop(guard);
+        task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
     } else {
         let accepted = k.state.fast_reply_recv(
             me,
@@ -437,65 +427,106 @@ pub(super) unsafe fn fast(
             t,
             #[inline(always)]
             |caller| {
-                let to = ThreadId(caller.0);
-                let ends = task::donation_ends(cpu, to, tid);
-                switch_for(tid, BlockedOn::Receive, to, t, ends)
+                let client = task::donation_ends(cpu, ThreadId(caller.0), tid);
+                no_donation = client.is_none();
+                client
             },
         );
-        let Ok((caller, how)) = accepted else {
-            let after = reply_recv_locked(k, tid, token, data(), t);
-            drop(guard);
-            return after.and_then(|after| finish(tid, after));
+        let Ok((_, client)) = accepted else {
+            return reply_recv_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
         // The result slot needs no reset: a thread outside IPC has its
         // `woken` flag clear ([`consume`]).
         debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-        let to = ThreadId(caller.0);
-        let on = BlockedOn::Receive;
-        match how {
-            Switch::Donate(client) => {
-                drop(guard);
-                task::end_donation_to_parked(cpu, client, frame, on)
-            }
-            Switch::Handoff(next) => switch_after_handoff(guard, tid, on, to, next, (data(), 0)),
+        drop(guard);
+        task::end_donation_to_parked(cpu, client, frame, BlockedOn::Receive)
+    }
+}
+
+/// The data words of a syscall `frame`.
+fn data_of(frame: &crate::arch::x86_64::idt::TrapFrame) -> [u64; 4] {
+    [frame.rdx, frame.r10, frame.r8, frame.r9]
+}
+
+/// The fast `call` of `tid` (the current thread of `cpu`) through `token`
+/// (its syscall `frame`, at TSC time `t`, under `guard`) when [`fast`]'s pass did not donate: when only
+/// the donation was refused (`no_donation`: the guards passed, and nothing
+/// changed since), a second pass whose last check is the scheduler's
+/// checked hand-off ([`task::ipc_fast_handoff`]); else, or when the
+/// scheduler refuses too, the general operation under the same hold.
+#[inline(never)]
+fn call_by_handoff(
+    mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
+    cpu: &crate::percpu::PerCpu,
+    tid: ThreadId,
+    token: CapToken,
+    frame: &crate::arch::x86_64::idt::TrapFrame,
+    t: u64,
+    no_donation: bool,
+) -> Result<([u64; 4], u64), IpcError> {
+    let Some(k) = guard.as_mut() else {
+        return Err(IpcError::ProcessNotFound);
+    };
+    if no_donation {
+        let accepted = k
+            .state
+            .fast_call(super::tref_of(tid), token, t, |receiver| {
+                let to = ThreadId(receiver.0);
+                task::ipc_fast_handoff(tid, BlockedOn::Reply(to), to, t).ok()
+            });
+        if let Ok((plan, next)) = accepted {
+            // --- PAST THE POINT OF NO RETURN ---
+            cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
+            cpu.ipc_fast_handoffs.fetch_add(1, Ordering::Relaxed);
+            debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
+            let to = ThreadId(plan.receiver().0);
+            let message = (data_of(frame), plan.badge());
+            return switch_after_handoff(guard, tid, BlockedOn::Reply(to), to, next, message);
         }
     }
+    let after = call_locked(k, tid, token, data_of(frame), t);
+    drop(guard);
+    // As the general syscall returns: `call` leaves `rsi` 0.
+    after
+        .and_then(|after| finish(tid, after))
+        .map(|(data, _)| (data, 0))
 }
 
-/// How the fast path hands the CPU to its partner.
-enum Switch {
-    /// Straight from one syscall frame to the other: a call donates this
-    /// thread's scheduling context to its parked server
-    /// ([`task::donate_to_parked`]), the server's reply ends the donation
-    /// ([`task::end_donation_to_parked`]). The scheduler is not involved.
-    Donate(task::Parked),
-    /// The scheduler's checked hand-off ([`task::ipc_fast_handoff`]) took
-    /// place: this thread blocks and the CPU switches to the thread inside.
-    Handoff(ThreadId),
-}
-
-/// The fast path's switch from the current thread `tid` of this CPU to its
-/// partner `to`, asked at `ipc`'s last check at TSC time `t`: a
-/// donation (or its end) when `donation` names the parked partner, else the
-/// scheduler's checked hand-off, in which `tid` blocks on `on`; `None`,
-/// with nothing changed, when the scheduler refuses. Once it agreed, the
-/// operation is past its point of no return.
-#[inline(always)]
-fn switch_for(
+/// As [`call_by_handoff`], for `reply_recv`.
+#[inline(never)]
+fn reply_recv_by_handoff(
+    mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
+    cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
-    on: BlockedOn,
-    to: ThreadId,
+    token: CapToken,
+    frame: &crate::arch::x86_64::idt::TrapFrame,
     t: u64,
-    donation: Option<task::Parked>,
-) -> Option<Switch> {
-    if let Some(partner) = donation {
-        return Some(Switch::Donate(partner));
+    no_donation: bool,
+) -> Result<([u64; 4], u64), IpcError> {
+    let Some(k) = guard.as_mut() else {
+        return Err(IpcError::ProcessNotFound);
+    };
+    if no_donation {
+        let on = BlockedOn::Receive;
+        let accepted = k
+            .state
+            .fast_reply_recv(super::tref_of(tid), token, t, |caller| {
+                task::ipc_fast_handoff(tid, on, ThreadId(caller.0), t).ok()
+            });
+        if let Ok((caller, next)) = accepted {
+            // --- PAST THE POINT OF NO RETURN ---
+            cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
+            cpu.ipc_fast_handoffs.fetch_add(1, Ordering::Relaxed);
+            debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
+            let to = ThreadId(caller.0);
+            return switch_after_handoff(guard, tid, on, to, next, (data_of(frame), 0));
+        }
     }
-    task::ipc_fast_handoff(tid, on, to, t)
-        .ok()
-        .map(Switch::Handoff)
+    let after = reply_recv_locked(k, tid, token, data_of(frame), t);
+    drop(guard);
+    after.and_then(|after| finish(tid, after))
 }
 
 /// The end of a fast path whose switch is the scheduler's hand-off to
