@@ -665,6 +665,54 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
     assert_eq!(again.receiver(), server);
 }
 
+/// A last check that declines says so: `Refused::Declined` with its
+/// answer, where a failed guard gives `Refused::Slow`; nothing changes
+/// either way, and the same guards then pass for another last check.
+#[test]
+fn a_declined_last_check_is_told_from_a_failed_guard() {
+    use ipc::endpoint::Refused;
+    let (mut world, client, token, _, _) = common_call();
+    let server = world.threads[0];
+    let server_token = world.token(0, 0);
+    let before = world.state.clone();
+    let now = world.now;
+    assert_eq!(
+        world
+            .state
+            .fast_reply_recv_with(server, server_token, now, |_| Err::<(), _>(7)),
+        Err(Refused::Declined(7))
+    );
+    assert_eq!(world.state, before);
+    // The client awaits the reply: its own call fails a guard.
+    assert_eq!(
+        world
+            .state
+            .fast_call_with(client, token, now, |_| Err::<(), _>(7)),
+        Err(Refused::Slow)
+    );
+    assert_eq!(world.state, before);
+    let (caller, answer) = world
+        .state
+        .fast_reply_recv_with(server, server_token, now, |_| Ok::<_, ()>(5))
+        .unwrap();
+    assert_eq!((caller, answer), (client, 5));
+    // The server waits again: a call's declined last check, then an
+    // accepted one.
+    let before = world.state.clone();
+    assert_eq!(
+        world
+            .state
+            .fast_call_with(client, token, now, |_| Err::<(), _>("busy")),
+        Err(Refused::Declined("busy"))
+    );
+    assert_eq!(world.state, before);
+    let (plan, ()) = world
+        .state
+        .fast_call_with(client, token, now, |_| Ok::<_, ()>(()))
+        .unwrap();
+    assert_eq!(plan.receiver(), server);
+}
+
 /// The fast path counts each call in its endpoint's metrics, sent and
 /// received at once; the slow path leaves counting to the kernel, and a
 /// refused fast call counts nothing.

@@ -111,14 +111,16 @@ pub struct PerCpu {
     pub timer_ticks: AtomicU64,
     /// IPIs taken (all kinds).
     pub ipis: AtomicU64,
-    /// IPC calls and `reply_recv`s that took the fast path on this CPU.
-    pub ipc_fast_calls: AtomicU64,
-    /// See `ipc_fast_calls`.
+    /// IPC calls that took the fast path on this CPU and switched by the
+    /// scheduler's checked hand-off (the server was not parked, or a
+    /// donation was pending here); those that donated are
+    /// `ipc_donations`.
+    pub ipc_fast_handoff_calls: AtomicU64,
+    /// `reply_recv`s that took the fast path on this CPU.
     pub ipc_fast_replies: AtomicU64,
-    /// Of those, the calls and replies that switched by the scheduler's
-    /// checked hand-off (the partner was not parked, or a donation was
-    /// pending here) rather than by a donation or its end.
-    pub ipc_fast_handoffs: AtomicU64,
+    /// Of those, the ones that switched by the scheduler's checked
+    /// hand-off rather than by the end of a donation.
+    pub ipc_fast_handoff_replies: AtomicU64,
     /// This CPU's PCID tags (used only when PCIDs are on).
     pub pcids: CpuLocal<smp::pcid::PcidCache<{ crate::mem::tlb::PCID_TAGS }>>,
     /// This CPU's scheduler (ready queue, current thread, live slices),
@@ -179,9 +181,9 @@ impl PerCpu {
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
-            ipc_fast_calls: AtomicU64::new(0),
+            ipc_fast_handoff_calls: AtomicU64::new(0),
             ipc_fast_replies: AtomicU64::new(0),
-            ipc_fast_handoffs: AtomicU64::new(0),
+            ipc_fast_handoff_replies: AtomicU64::new(0),
             pcids: CpuLocal::new(smp::pcid::PcidCache::new()),
             sched: CpuLocal::new(None),
             sched_load: core::sync::atomic::AtomicU32::new(0),

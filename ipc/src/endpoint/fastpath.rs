@@ -63,6 +63,24 @@ impl FastPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slow;
 
+/// Why a fast operation with a fallible last check
+/// ([`IpcState::fast_call_with`], [`IpcState::fast_reply_recv_with`]) did
+/// not take place; nothing changed either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refused<E> {
+    /// A guard refused: the fast path does not apply ([`Slow`]).
+    Slow,
+    /// The guards passed and the kernel's last check declined, saying `E`
+    /// (so the kernel may try another way to switch, with the same guards).
+    Declined(E),
+}
+
+impl<E> From<Slow> for Refused<E> {
+    fn from(_: Slow) -> Self {
+        Self::Slow
+    }
+}
+
 /// What one fast operation of a thread resolved its capability token to
 /// (the endpoint, the badge, and the tick the capability expires at or
 /// `u64::MAX`), valid while the registry's epoch is the one recorded: no
@@ -200,28 +218,48 @@ impl IpcState {
         now_tsc: u64,
         proceed: impl FnOnce(ThreadRef) -> Option<R>,
     ) -> Result<(FastPlan, R), Slow> {
+        self.fast_call_with(caller, token, now_tsc, |receiver| {
+            proceed(receiver).ok_or(())
+        })
+        .map_err(|_| Slow)
+    }
+
+    /// [`IpcState::fast_call`] whose last check `proceed` says why it
+    /// declines.
+    ///
+    /// # Errors
+    /// [`Refused::Slow`] if a guard fails, [`Refused::Declined`] with
+    /// `proceed`'s answer if it declines; nothing changed either way.
+    #[inline(always)]
+    pub fn fast_call_with<R, E>(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Result<R, E>,
+    ) -> Result<(FastPlan, R), Refused<E>> {
         // One instance for a remembered token and one for a cold one: the
         // warm one (every call of a steady client) carries no "remember
         // this" flag from its guards to its commit.
         let warm = super::thread_in(&self.threads, caller)
             .is_some_and(|me| me.remembered.call.hit(token, self.registry.epoch()));
         if warm {
-            self.fast_call_as::<true, R>(caller, token, now_tsc, proceed)
+            self.fast_call_as::<true, R, E>(caller, token, now_tsc, proceed)
         } else {
-            self.fast_call_as::<false, R>(caller, token, now_tsc, proceed)
+            self.fast_call_as::<false, R, E>(caller, token, now_tsc, proceed)
         }
     }
 
-    /// [`IpcState::fast_call`] where `WARM` says whether `caller`
+    /// [`IpcState::fast_call_with`] where `WARM` says whether `caller`
     /// remembers `token` (see [`Resolved`]).
     #[inline(always)]
-    fn fast_call_as<const WARM: bool, R>(
+    fn fast_call_as<const WARM: bool, R, E>(
         &mut self,
         caller: ThreadRef,
         token: CapToken,
         now_tsc: u64,
-        proceed: impl FnOnce(ThreadRef) -> Option<R>,
-    ) -> Result<(FastPlan, R), Slow> {
+        proceed: impl FnOnce(ThreadRef) -> Result<R, E>,
+    ) -> Result<(FastPlan, R), Refused<E>> {
         let Self {
             registry,
             spaces,
@@ -235,7 +273,7 @@ impl IpcState {
         let (endpoint, badge, until) = if !WARM {
             let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
             if !object.fast_send() {
-                return Err(Slow);
+                return Err(Refused::Slow);
             }
             (endpoint, object.capability.badge(), until(object))
         } else {
@@ -247,15 +285,15 @@ impl IpcState {
         let receiver = queue.receivers.front().ok_or(Slow)?;
         let (_, receiver_cpu, _) = facts(threads, receiver).ok_or(Slow)?;
         if receiver_cpu != cpu || now_tsc >= until {
-            return Err(Slow);
+            return Err(Refused::Slow);
         }
         // A receiver waits, so it is not the running caller: two records.
         let Ok([Some(me), Some(server)]) =
             threads.get_disjoint_mut([caller.0 as usize, receiver.0 as usize])
         else {
-            return Err(Slow);
+            return Err(Refused::Slow);
         };
-        let agreed = proceed(receiver).ok_or(Slow)?;
+        let agreed = proceed(receiver).map_err(Refused::Declined)?;
         // --- POINT OF NO RETURN ---
         queue.receivers.pop_front_of(server);
         queue.metrics.0.record_immediate();
@@ -319,6 +357,24 @@ impl IpcState {
         now_tsc: u64,
         proceed: impl FnOnce(ThreadRef) -> Option<R>,
     ) -> Result<(ThreadRef, R), Slow> {
+        self.fast_reply_recv_with(server, token, now_tsc, |caller| proceed(caller).ok_or(()))
+            .map_err(|_| Slow)
+    }
+
+    /// [`IpcState::fast_reply_recv`] whose last check `proceed` says why it
+    /// declines.
+    ///
+    /// # Errors
+    /// [`Refused::Slow`] if a guard fails, [`Refused::Declined`] with
+    /// `proceed`'s answer if it declines; nothing changed either way.
+    #[inline(always)]
+    pub fn fast_reply_recv_with<R, E>(
+        &mut self,
+        server: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Result<R, E>,
+    ) -> Result<(ThreadRef, R), Refused<E>> {
         let Self {
             registry,
             spaces,
@@ -333,7 +389,7 @@ impl IpcState {
         // slow case) is known before any capability lookup.
         let (_, caller_cpu, client) = facts(threads, caller).ok_or(Slow)?;
         if client.state != (ThreadState::AwaitingReply { server }) || caller_cpu != cpu {
-            return Err(Slow);
+            return Err(Refused::Slow);
         }
         let epoch = registry.epoch();
         let miss = !remembered.hit(token, epoch);
@@ -343,26 +399,26 @@ impl IpcState {
             // guard.
             let (object, endpoint) = endpoint_capability(spaces, registry, process, token)?;
             if !object.capability.permissions().can_receive {
-                return Err(Slow);
+                return Err(Refused::Slow);
             }
             (endpoint, until(object))
         } else {
             (remembered.endpoint, remembered.until)
         };
         if now_tsc >= until {
-            return Err(Slow);
+            return Err(Refused::Slow);
         }
         let queue = queues(endpoints, endpoint)?;
         if !queue.callers.is_empty() {
-            return Err(Slow);
+            return Err(Refused::Slow);
         }
         // The caller awaits this server's reply, so it is another thread.
         let Ok([Some(me), Some(client)]) =
             threads.get_disjoint_mut([server.0 as usize, caller.0 as usize])
         else {
-            return Err(Slow);
+            return Err(Refused::Slow);
         };
-        let agreed = proceed(caller).ok_or(Slow)?;
+        let agreed = proceed(caller).map_err(Refused::Declined)?;
         // --- POINT OF NO RETURN ---
         client.state = ThreadState::Running;
         me.serving = None;

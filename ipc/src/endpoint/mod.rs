@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 use arrayvec::ArrayVec;
 
-pub use fastpath::{FastPlan, Slow};
+pub use fastpath::{FastPlan, Refused, Slow};
 pub use ops::RecvMode;
 
 use crate::cap::{

@@ -140,13 +140,16 @@ static FASTPATH: AtomicBool = AtomicBool::new(true);
 static FAST_READY: AtomicBool = AtomicBool::new(false);
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
-/// per-CPU counters: a shared one would bounce between CPUs).
+/// per-CPU counters: a shared one would bounce between CPUs). A fast call
+/// either donated (counted as a donation only: one counter less on the
+/// fast path) or switched by hand-off.
 pub fn fast_path_hits() -> (u64, u64) {
     (0..crate::percpu::MAX_CPUS as u32)
         .filter_map(crate::percpu::of)
         .fold((0, 0), |(c, r), cpu| {
             (
-                c + cpu.ipc_fast_calls.load(Ordering::Relaxed),
+                c + cpu.ipc_donations.load(Ordering::Relaxed)
+                    + cpu.ipc_fast_handoff_calls.load(Ordering::Relaxed),
                 r + cpu.ipc_fast_replies.load(Ordering::Relaxed),
             )
         })
@@ -157,7 +160,10 @@ pub fn fast_path_hits() -> (u64, u64) {
 pub fn fast_path_handoffs() -> u64 {
     (0..crate::percpu::MAX_CPUS as u32)
         .filter_map(crate::percpu::of)
-        .map(|cpu| cpu.ipc_fast_handoffs.load(Ordering::Relaxed))
+        .map(|cpu| {
+            cpu.ipc_fast_handoff_calls.load(Ordering::Relaxed)
+                + cpu.ipc_fast_handoff_replies.load(Ordering::Relaxed)
+        })
         .sum()
 }
 

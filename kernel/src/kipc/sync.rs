@@ -7,7 +7,7 @@ use ipc::IpcError;
 use ipc::abi::SyscallFlags;
 use ipc::audit::AuditKind;
 use ipc::cap::{CapToken, EndpointId};
-use ipc::endpoint::{Action, RecvMode, ThreadState};
+use ipc::endpoint::{Action, RecvMode, Refused, ThreadState};
 use ipc::message::SmallMessage;
 use sched::{BlockedOn, ThreadId};
 
@@ -391,29 +391,28 @@ pub(super) unsafe fn fast(
     // operation then creates it.
     let me = super::tref_of(tid);
     let token = CapToken(frame.rdi);
-    // Whether the guards passed and only the donation was refused (then
-    // the hand-off is asked in a second pass).
-    let mut no_donation = false;
     // `ipc`'s last check is the kernel's (an `ipc` thread has a kernel
-    // thread of the same id).
+    // thread of the same id); when only it declined (`Refused::Declined`),
+    // the hand-off is asked in a second pass.
     if call {
-        let accepted = k.state.fast_call(
+        let accepted = k.state.fast_call_with(
             me,
             token,
             t,
             #[inline(always)]
-            |receiver| {
-                let server = task::donatable(cpu, ThreadId(receiver.0));
-                no_donation = server.is_none();
-                server
-            },
+            |receiver| task::donatable(cpu, ThreadId(receiver.0)).ok_or(()),
         );
-        let Ok((plan, server)) = accepted else {
-            return call_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+        let (plan, server) = match accepted {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                let no_donation = matches!(refused, Refused::Declined(()));
+                return call_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+            }
         };
         // --- PAST THE POINT OF NO RETURN ---
-        // (`ipc` counted the message in the endpoint's metrics.)
-        cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
+        // (`ipc` counted the message in the endpoint's metrics, and
+        // `donate_to_parked` counts the donation: `fast_path_hits` adds
+        // those to the hand-offs.)
         // The result slot needs no reset: a thread outside IPC has its
         // `woken` flag clear ([`consume`]).
         debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
@@ -421,19 +420,19 @@ pub(super) unsafe fn fast(
         drop(guard);
         task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
     } else {
-        let accepted = k.state.fast_reply_recv(
+        let accepted = k.state.fast_reply_recv_with(
             me,
             token,
             t,
             #[inline(always)]
-            |caller| {
-                let client = task::donation_ends(cpu, ThreadId(caller.0), tid);
-                no_donation = client.is_none();
-                client
-            },
+            |caller| task::donation_ends(cpu, ThreadId(caller.0), tid).ok_or(()),
         );
-        let Ok((_, client)) = accepted else {
-            return reply_recv_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+        let (_, client) = match accepted {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                let no_donation = matches!(refused, Refused::Declined(()));
+                return reply_recv_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+            }
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
@@ -478,8 +477,7 @@ fn call_by_handoff(
             });
         if let Ok((plan, next)) = accepted {
             // --- PAST THE POINT OF NO RETURN ---
-            cpu.ipc_fast_calls.fetch_add(1, Ordering::Relaxed);
-            cpu.ipc_fast_handoffs.fetch_add(1, Ordering::Relaxed);
+            cpu.ipc_fast_handoff_calls.fetch_add(1, Ordering::Relaxed);
             debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
             let to = ThreadId(plan.receiver().0);
             let message = (data_of(frame), plan.badge());
@@ -518,7 +516,7 @@ fn reply_recv_by_handoff(
         if let Ok((caller, next)) = accepted {
             // --- PAST THE POINT OF NO RETURN ---
             cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-            cpu.ipc_fast_handoffs.fetch_add(1, Ordering::Relaxed);
+            cpu.ipc_fast_handoff_replies.fetch_add(1, Ordering::Relaxed);
             debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
             let to = ThreadId(caller.0);
             return switch_after_handoff(guard, tid, on, to, next, (data_of(frame), 0));
