@@ -72,8 +72,6 @@ host_tests() {
     return "$status"
 }
 
-# kernel_tests ARGS...: `veridian-run test-kernel ARGS...`, adding up its
-# combined closing line (the last line of its stdout).
 # debug_kernel_tests: the kernel tests on a debug build of the kernel.
 debug_kernel_tests() {
     say "building the kernel (debug, $KERNEL_TARGET)"
@@ -82,6 +80,28 @@ debug_kernel_tests() {
         --kernel "$TARGET_DIR/$KERNEL_TARGET/debug/veridian"
 }
 
+# fxsave_kernel_tests: the kernel tests on a CPU without XSAVE (QEMU's
+# `-cpu max,-xsave`, through a wrapper around the QEMU program): the FXSAVE
+# instance of the IPC fast path (`syscall::select_fast_dispatch`) and the
+# FXSAVE switches; the boot log must say which instance runs.
+fxsave_kernel_tests() {
+    local wrapper="$logs/qemu-no-xsave"
+    cat >"$wrapper" <<'SH'
+#!/usr/bin/env bash
+args=()
+for a in "$@"; do
+    if [[ $a == max ]]; then args+=("max,-xsave"); else args+=("$a"); fi
+done
+exec qemu-system-x86_64 "${args[@]}"
+SH
+    chmod +x "$wrapper"
+    kernel_tests --cpus 2 --accel tcg --qemu "$wrapper" || return 1
+    grep -q "fpu: fxsave (the IPC fast path's instance: xsave=false" "$logs/kernel.log" ||
+        { say "the boot log does not show the FXSAVE instance"; return 1; }
+}
+
+# kernel_tests ARGS...: `veridian-run test-kernel ARGS...`, adding up its
+# combined closing line (the last line of its stdout).
 kernel_tests() {
     local log="$logs/kernel.log" status=0 closing
     "$RUNNER" test-kernel "$@" | tee "$log" || status=$?
@@ -231,6 +251,7 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     # A debug build: integer overflow checks and debug assertions (the
     # fast path's invariants among them) that the release kernel compiles out.
     step "kernel tests, debug build (2 CPUs, TCG)" debug_kernel_tests
+    step "kernel tests on a CPU without XSAVE (2 CPUs, TCG)" fxsave_kernel_tests
     step "3 channels x 10,000,000 messages (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=channels_lose test.channel_messages=10000000" --timeout 600
     step "boot record at 64M and 4G" boot_at_memory_sizes

@@ -137,12 +137,27 @@ fn setup_this_cpu(
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
+    // The IPC fast path for this CPU's FPU and address-space switches.
+    percpu.fast_dispatch.store(
+        crate::syscall::select_fast_dispatch().cast_mut(),
+        Ordering::Release,
+    );
     if percpu.index == 0 {
         crate::kprintln!(
             "tlb: pcid={} invpcid={} ({} tags per CPU)",
             if pcid { "on" } else { "off" },
             if invpcid { "yes" } else { "no" },
             crate::mem::tlb::PCID_TAGS
+        );
+        crate::kprintln!(
+            "fpu: {} (the IPC fast path's instance: xsave={} pcid={})",
+            if crate::arch::x86_64::syscall::xsave_on() {
+                "xsave"
+            } else {
+                "fxsave"
+            },
+            crate::arch::x86_64::syscall::xsave_on(),
+            pcid
         );
     }
     percpu::register(percpu);

@@ -95,6 +95,11 @@ pub struct PerCpu {
     pub kernel_rsp: core::sync::atomic::AtomicU64,
     /// Scratch: the user stack pointer during syscall entry.
     pub user_rsp: core::sync::atomic::AtomicU64,
+    /// What the syscall entry calls for `call` and `reply_recv`: the
+    /// general dispatcher until this CPU's FPU and address-space set-up is
+    /// done, then the fast path's instance for this CPU
+    /// (`syscall::select_fast_dispatch`).
+    pub fast_dispatch: core::sync::atomic::AtomicPtr<()>,
     /// This CPU's TSS (for RSP0 updates on thread switches): never null,
     /// from [`PerCpu::init`] on (its CPU loads it later, in its bring-up,
     /// or already did).
@@ -174,6 +179,9 @@ impl PerCpu {
             self_ptr: core::ptr::null(),
             kernel_rsp: core::sync::atomic::AtomicU64::new(0),
             user_rsp: core::sync::atomic::AtomicU64::new(0),
+            fast_dispatch: core::sync::atomic::AtomicPtr::new(
+                crate::syscall::dispatch as *const () as *mut (),
+            ),
             tss: core::sync::atomic::AtomicPtr::new(tss),
             index,
             apic_id,
@@ -205,6 +213,8 @@ impl PerCpu {
     }
 }
 
+/// Offset of `fast_dispatch` from GS base (used by the syscall entry).
+pub const FAST_DISPATCH_OFFSET: usize = core::mem::offset_of!(PerCpu, fast_dispatch);
 /// Offset of `kernel_rsp` from GS base (used by the syscall entry).
 pub const KERNEL_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, kernel_rsp);
 /// Offset of `user_rsp` from GS base (used by the syscall entry).

@@ -55,14 +55,24 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 /// round trip), entered straight from the syscall entry (no per-opcode
 /// stub that loads the opcode).
 ///
+/// One instance per kind of CPU: `XSAVE` and `PCID` say whether this CPU
+/// saves FPU state with XSAVE and tags address spaces with PCIDs, so the
+/// fast path's two switches test neither (six instructions per round trip).
+/// The syscall entry calls this CPU's instance through its per-CPU data
+/// ([`select_fast_dispatch`]), as static keys patch a branch at boot.
+///
 /// # Safety
 /// Called by the syscall entry only (so this CPU's per-CPU data is
-/// installed: the entry found its kernel stack through it).
-pub unsafe extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
+/// installed: the entry found its kernel stack through it), on a CPU whose
+/// `arch::xsave_on` is `XSAVE` and whose `cpu::pcid_on` is `PCID`.
+pub unsafe extern "C" fn fast_dispatch<const XSAVE: bool, const PCID: bool>(
+    frame: &mut TrapFrame,
+    opcode: u32,
+) {
     let call = opcode == crate::kipc::op::CALL;
     let result = if canonical_user(frame.rip) {
         // SAFETY: a system call (this function's contract).
-        unsafe { crate::kipc::fast_syscall(call, frame) }
+        unsafe { crate::kipc::fast_syscall::<XSAVE, PCID>(call, frame) }
     } else {
         None
     };
@@ -70,6 +80,20 @@ pub unsafe extern "C" fn fast_dispatch(frame: &mut TrapFrame, opcode: u32) {
         Some(Ok((out, out_badge))) => write_success(frame, out, out_badge),
         Some(Err(e)) => finish(frame, Err(e), 0),
         None => general_dispatch(frame, opcode),
+    }
+}
+
+/// The [`fast_dispatch`] instance for this CPU, whose FPU and address-space
+/// set-up (`arch::init_fpu`, `cpu::init_pcid`) is done: what the syscall
+/// entry calls for `call` and `reply_recv` (`PerCpu::fast_dispatch`).
+pub fn select_fast_dispatch() -> *const () {
+    let xsave = crate::arch::x86_64::syscall::xsave_on();
+    let pcid = crate::arch::x86_64::cpu::pcid_on();
+    match (xsave, pcid) {
+        (true, true) => fast_dispatch::<true, true> as *const (),
+        (true, false) => fast_dispatch::<true, false> as *const (),
+        (false, true) => fast_dispatch::<false, true> as *const (),
+        (false, false) => fast_dispatch::<false, false> as *const (),
     }
 }
 

@@ -262,7 +262,19 @@ pub fn donatable(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
     if donating(cpu) {
         return None;
     }
-    parked(server)
+    // `server` has an IPC record (the fast path found it waiting to
+    // receive), so its kernel record lives: a thread leaves IPC with its
+    // process (`kipc::on_process_exit`, in `process::set_exit`) before it
+    // can exit, and joins it only while it runs. No null test, then (it
+    // cost two instructions per call); debug builds check.
+    let thread = kthread(u64::from(server.0));
+    debug_assert!(!thread.is_null(), "an IPC thread without a kernel record");
+    // SAFETY: not null (above), and a record lives while its thread can
+    // still be switched to (see `kthread`); `parked` is an atomic.
+    (unsafe { &*thread }.parked.load(Ordering::Relaxed) != 0).then_some(Parked {
+        tid: server,
+        thread,
+    })
 }
 
 /// `client`, if a reply of `server`, the current thread of this CPU
@@ -296,7 +308,7 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 /// `badge`; the client parks waiting on `on` (the reply). Never returns, as
 /// [`switch_to_parked`].
 #[inline(always)]
-pub fn donate_to_parked(
+pub fn donate_to_parked<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     client: ThreadId,
     server: Parked,
@@ -311,7 +323,7 @@ pub fn donate_to_parked(
     );
     cpu.ipc_donor.store(prev, Ordering::Relaxed);
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    switch_to_parked(cpu, prev, server, from, badge, on);
+    switch_to_parked::<XSAVE, PCID>(cpu, prev, server, from, badge, on);
 }
 
 /// The server of this CPU's (`cpu`) donation, its current thread, replies
@@ -321,7 +333,7 @@ pub fn donate_to_parked(
 /// syscall frame); the server parks waiting on `on` (its next call).
 /// Never returns, as [`switch_to_parked`].
 #[inline(always)]
-pub fn end_donation_to_parked(
+pub fn end_donation_to_parked<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     client: Parked,
     from: &TrapFrame,
@@ -329,7 +341,7 @@ pub fn end_donation_to_parked(
 ) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
     let prev = cpu.current_kthread.load(Ordering::Relaxed);
-    switch_to_parked(cpu, prev, client, from, 0, on);
+    switch_to_parked::<XSAVE, PCID>(cpu, prev, client, from, 0, on);
 }
 
 /// Drains this CPU's inbox when something was posted (the table lock is
@@ -717,6 +729,17 @@ fn switch_to_resuming(
 /// Returns where its syscall frame lies (the top of its kernel stack).
 #[inline(always)]
 fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
+    if crate::arch::x86_64::cpu::pcid_on() {
+        enter_as::<true>(cpu, t)
+    } else {
+        enter_as::<false>(cpu, t)
+    }
+}
+
+/// [`enter`] on a CPU whose `cpu::pcid_on` is `PCID` (known to the IPC
+/// fast path's instance, chosen at boot: see `crate::syscall`).
+#[inline(always)]
+fn enter_as<const PCID: bool>(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     // A direct-map address plus the stack size: canonical.
     let top = t.kstack_top;
     cpu.kernel_rsp.store(top, Ordering::Relaxed);
@@ -728,7 +751,7 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     // it needs no sign extension (`new_truncate` cost two instructions per
     // switch).
     unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
-    crate::arch::x86_64::cpu::load_address_space(t.cr3);
+    crate::arch::x86_64::cpu::load_address_space_as::<PCID>(t.cr3);
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
 }
@@ -802,7 +825,7 @@ pub fn resumed_from_park(parked: u64) -> sched::BlockedOn {
 /// thread), and the current thread's syscall must return to a canonical
 /// address.
 #[inline(always)]
-fn switch_to_parked(
+fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     prev: *mut KThread,
     to: Parked,
@@ -822,8 +845,8 @@ fn switch_to_parked(
     // parked words.
     let (prev, next) = unsafe { (&mut *prev, &*to.thread) };
     prev.parked.store(park_word(on), Ordering::Relaxed);
-    arch::fpu_switch(&mut prev.fpu, &next.fpu);
-    let frame = enter(cpu, next);
+    arch::fpu_switch::<XSAVE>(&mut prev.fpu, &next.fpu);
+    let frame = enter_as::<PCID>(cpu, next);
     let data = [from.rdx, from.r10, from.r8, from.r9];
     // SAFETY: interrupts are off, `next` was entered and is parked, and the
     // current thread is now parked.

@@ -524,10 +524,12 @@ pub fn on_process_exit(pid: Pid) {
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
 ///
+/// `XSAVE` and `PCID` are this CPU's (see `crate::syscall::fast_dispatch`).
+///
 /// # Safety
 /// Called in a system call (so this CPU's per-CPU data is installed: the
 /// syscall entry found its kernel stack through it).
-pub unsafe fn fast_syscall(
+pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
 ) -> Option<Result<([u64; 4], u64), IpcError>> {
@@ -537,7 +539,7 @@ pub unsafe fn fast_syscall(
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
     // SAFETY: `FAST_READY` is set (above).
-    Some(unsafe { sync::fast(cpu, task::current_in_syscall(cpu), call, frame) })
+    Some(unsafe { sync::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,

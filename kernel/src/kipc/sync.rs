@@ -373,9 +373,12 @@ fn call_locked(
 /// syscall with [`resumed`] (`crate::syscall::resume_parked`). The caller
 /// passes no flags (the general path checks them).
 ///
+/// `XSAVE` and `PCID` are this CPU's `arch::xsave_on` and
+/// `cpu::pcid_on` (see `crate::syscall::fast_dispatch`).
+///
 /// # Safety
 /// The caller saw [`super::FAST_READY`] set (so the IPC state exists).
-pub(super) unsafe fn fast(
+pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
     cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     call: bool,
@@ -418,7 +421,7 @@ pub(super) unsafe fn fast(
         debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
         let on = BlockedOn::Reply(ThreadId(plan.receiver().0));
         drop(guard);
-        task::donate_to_parked(cpu, tid, server, frame, plan.badge(), on)
+        task::donate_to_parked::<XSAVE, PCID>(cpu, tid, server, frame, plan.badge(), on)
     } else {
         let accepted = k.state.fast_reply_recv_with(
             me,
@@ -440,7 +443,7 @@ pub(super) unsafe fn fast(
         // `woken` flag clear ([`consume`]).
         debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
         drop(guard);
-        task::end_donation_to_parked(cpu, client, frame, BlockedOn::Receive)
+        task::end_donation_to_parked::<XSAVE, PCID>(cpu, client, frame, BlockedOn::Receive)
     }
 }
 

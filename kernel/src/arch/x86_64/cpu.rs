@@ -150,6 +150,23 @@ pub fn pcid_on() -> bool {
 /// and so every IPC round trip, makes two).
 #[inline(always)]
 pub fn load_address_space(pml4: u64) {
+    if pcid_on() {
+        load_address_space_as::<true>(pml4);
+    } else {
+        load_address_space_as::<false>(pml4);
+    }
+}
+
+/// [`load_address_space`] on a CPU whose [`pcid_on`] is `PCID` (known when
+/// the caller was chosen at boot, so no flag is tested here: see
+/// `crate::syscall::fast_dispatch`).
+#[inline(always)]
+pub fn load_address_space_as<const PCID: bool>(pml4: u64) {
+    debug_assert_eq!(
+        pcid_on(),
+        PCID,
+        "an address-space switch chosen for another CPU"
+    );
     // `pml4` is a frame's start address (page-aligned, below 2^52), so
     // clearing CR3's low 12 bits (flags, or the PCID tag) is enough to
     // compare: `!0xfff` is an immediate, where the crate's exact mask
@@ -164,7 +181,7 @@ pub fn load_address_space(pml4: u64) {
     if current & !0xfff == pml4 {
         return;
     }
-    if pcid_on() {
+    if PCID {
         load_tagged_address_space(pml4);
         return;
     }

@@ -21,7 +21,7 @@ use x86_64::registers::xcontrol::{XCr0, XCr0Flags};
 
 use super::gdt::{KERNEL_CS, KERNEL_DS, USER_CS, USER_DS};
 use super::idt::TrapFrame;
-use crate::percpu::{KERNEL_RSP_OFFSET, USER_RSP_OFFSET};
+use crate::percpu::{FAST_DISPATCH_OFFSET, KERNEL_RSP_OFFSET, USER_RSP_OFFSET};
 
 /// The `vector` value of a TrapFrame built by the syscall entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -177,7 +177,8 @@ unsafe extern "C" fn syscall_entry() {
         "1:",
         sysret_from_frame!(rsp),
         "2:",
-        "call {fast_dispatch}",
+        // This CPU's instance of the fast path (`PerCpu::fast_dispatch`).
+        "call qword ptr gs:[{fast_dispatch}]",
         "jmp 1b",
         user_rsp = const USER_RSP_OFFSET,
         kernel_rsp = const KERNEL_RSP_OFFSET,
@@ -187,7 +188,7 @@ unsafe extern "C" fn syscall_entry() {
         call = const crate::kipc::op::CALL,
         reply_recv = const crate::kipc::op::REPLY_RECV,
         dispatch = sym crate::syscall::dispatch,
-        fast_dispatch = sym crate::syscall::fast_dispatch,
+        fast_dispatch = const FAST_DISPATCH_OFFSET,
     );
 }
 
@@ -413,12 +414,21 @@ pub fn fpu_restore(area: &FpuArea) {
     }
 }
 
+/// Whether this kernel saves FPU state with XSAVE (else FXSAVE), as
+/// [`init_fpu`] decided from CPUID.
+pub fn xsave_on() -> bool {
+    XSAVE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// [`fpu_save`] into `save`, then [`fpu_restore`] from `load`: a thread
-/// switch's FPU work with one test of the XSAVE flag (the IPC fast path's
-/// switch makes two per round trip).
+/// switch's FPU work, for a CPU whose [`xsave_on`] is `XSAVE` (known when
+/// the caller was chosen at boot, so no flag is tested here: the IPC fast
+/// path's switch makes two per round trip, see
+/// `crate::syscall::fast_dispatch`).
 #[inline(always)]
-pub fn fpu_switch(save: &mut FpuArea, load: &FpuArea) {
-    if XSAVE.load(core::sync::atomic::Ordering::Relaxed) {
+pub fn fpu_switch<const XSAVE_ON: bool>(save: &mut FpuArea, load: &FpuArea) {
+    debug_assert_eq!(xsave_on(), XSAVE_ON, "an FPU switch chosen for another CPU");
+    if XSAVE_ON {
         // SAFETY: as in `fpu_save` and `fpu_restore`: OSXSAVE is enabled,
         // both areas are aligned and large enough, and `load` holds a valid
         // XSAVE image.
