@@ -359,8 +359,8 @@ fn call_locked(
 /// switch is a scheduling-context donation (a call) or its end (the
 /// server's `reply_recv`), straight from one syscall frame into the other
 /// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]). When
-/// only that check refused, a second pass ([`call_by_handoff`],
-/// [`reply_recv_by_handoff`]) asks the scheduler's checked hand-off
+/// only that check refused, a second pass ([`by_handoff`]) asks the
+/// scheduler's checked hand-off
 /// instead (one pass deciding between the two carried the choice through
 /// the commit: three to five instructions more per operation, and spills).
 /// When a guard refuses (nothing changed), the general operation runs at
@@ -407,10 +407,10 @@ pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
         );
         let (plan, server) = match accepted {
             Ok(accepted) => accepted,
-            Err(refused) => {
-                let no_donation = matches!(refused, Refused::Declined(()));
-                return call_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+            Err(Refused::Declined(())) => {
+                return by_handoff(guard, cpu, tid, token, frame, t, true);
             }
+            Err(Refused::Slow) => return general(guard, tid, token, frame, t, true),
         };
         // --- PAST THE POINT OF NO RETURN ---
         // (`ipc` counted the message in the endpoint's metrics, and
@@ -432,10 +432,10 @@ pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
         );
         let (_, client) = match accepted {
             Ok(accepted) => accepted,
-            Err(refused) => {
-                let no_donation = matches!(refused, Refused::Declined(()));
-                return reply_recv_by_handoff(guard, cpu, tid, token, frame, t, no_donation);
+            Err(Refused::Declined(())) => {
+                return by_handoff(guard, cpu, tid, token, frame, t, false);
             }
+            Err(Refused::Slow) => return general(guard, tid, token, frame, t, false),
         };
         // --- PAST THE POINT OF NO RETURN ---
         cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
@@ -452,82 +452,88 @@ fn data_of(frame: &crate::arch::x86_64::idt::TrapFrame) -> [u64; 4] {
     [frame.rdx, frame.r10, frame.r8, frame.r9]
 }
 
-/// The fast `call` of `tid` (the current thread of `cpu`) through `token`
-/// (its syscall `frame`, at TSC time `t`, under `guard`) when [`fast`]'s pass did not donate: when only
-/// the donation was refused (`no_donation`: the guards passed, and nothing
-/// changed since), a second pass whose last check is the scheduler's
-/// checked hand-off ([`task::ipc_fast_handoff`]); else, or when the
-/// scheduler refuses too, the general operation under the same hold.
-#[inline(never)]
-fn call_by_handoff(
+/// The general `call` (`call`) or `reply_recv` of `tid` through `token`
+/// (its syscall `frame`, at TSC time `t`) under the fast path's hold of
+/// [`KIPC`] (`guard`), when the fast path does not apply; the wait, if any,
+/// after the lock.
+#[inline(always)]
+fn general(
     mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
-    cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     token: CapToken,
     frame: &crate::arch::x86_64::idt::TrapFrame,
     t: u64,
-    no_donation: bool,
+    call: bool,
 ) -> Result<([u64; 4], u64), IpcError> {
     let Some(k) = guard.as_mut() else {
         return Err(IpcError::ProcessNotFound);
     };
-    if no_donation {
-        let accepted = k
-            .state
-            .fast_call(super::tref_of(tid), token, t, |receiver| {
-                let to = ThreadId(receiver.0);
-                task::ipc_fast_handoff(tid, BlockedOn::Reply(to), to, t).ok()
-            });
-        if let Ok((plan, next)) = accepted {
-            // --- PAST THE POINT OF NO RETURN ---
-            cpu.ipc_fast_handoff_calls.fetch_add(1, Ordering::Relaxed);
-            debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-            let to = ThreadId(plan.receiver().0);
-            let message = (data_of(frame), plan.badge());
-            return switch_after_handoff(guard, tid, BlockedOn::Reply(to), to, next, message);
-        }
-    }
-    let after = call_locked(k, tid, token, data_of(frame), t);
+    let after = if call {
+        call_locked(k, tid, token, data_of(frame), t)
+    } else {
+        reply_recv_locked(k, tid, token, data_of(frame), t)
+    };
     drop(guard);
+    let result = after.and_then(|after| finish(tid, after));
     // As the general syscall returns: `call` leaves `rsi` 0.
-    after
-        .and_then(|after| finish(tid, after))
-        .map(|(data, _)| (data, 0))
+    if call {
+        result.map(|(data, _)| (data, 0))
+    } else {
+        result
+    }
 }
 
-/// As [`call_by_handoff`], for `reply_recv`.
+/// The fast `call` (`call`) or `reply_recv` of `tid` (the current thread
+/// of `cpu`) through `token` (its syscall `frame`, at TSC time `t`, under
+/// `guard`) when [`fast`]'s guards passed but no donation was possible
+/// (nothing changed since): a second pass whose last check is the
+/// scheduler's checked hand-off ([`task::ipc_fast_handoff`]); when the
+/// scheduler refuses too, the general operation under the same hold.
 #[inline(never)]
-fn reply_recv_by_handoff(
+fn by_handoff(
     mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
     cpu: &crate::percpu::PerCpu,
     tid: ThreadId,
     token: CapToken,
     frame: &crate::arch::x86_64::idt::TrapFrame,
     t: u64,
-    no_donation: bool,
+    call: bool,
 ) -> Result<([u64; 4], u64), IpcError> {
     let Some(k) = guard.as_mut() else {
         return Err(IpcError::ProcessNotFound);
     };
-    if no_donation {
-        let on = BlockedOn::Receive;
-        let accepted = k
-            .state
-            .fast_reply_recv(super::tref_of(tid), token, t, |caller| {
-                task::ipc_fast_handoff(tid, on, ThreadId(caller.0), t).ok()
-            });
-        if let Ok((caller, next)) = accepted {
-            // --- PAST THE POINT OF NO RETURN ---
-            cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-            cpu.ipc_fast_handoff_replies.fetch_add(1, Ordering::Relaxed);
-            debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-            let to = ThreadId(caller.0);
-            return switch_after_handoff(guard, tid, on, to, next, (data_of(frame), 0));
-        }
+    let me = super::tref_of(tid);
+    let handoff = |on: BlockedOn, to: ThreadId| task::ipc_fast_handoff(tid, on, to, t).ok();
+    // (the partner, what this thread waits on, the thread to run, the badge)
+    let accepted = if call {
+        k.state
+            .fast_call(me, token, t, |receiver| {
+                let to = ThreadId(receiver.0);
+                handoff(BlockedOn::Reply(to), to)
+            })
+            .map(|(plan, next)| {
+                let to = ThreadId(plan.receiver().0);
+                (to, BlockedOn::Reply(to), next, plan.badge())
+            })
+    } else {
+        k.state
+            .fast_reply_recv(me, token, t, |caller| {
+                handoff(BlockedOn::Receive, ThreadId(caller.0))
+            })
+            .map(|(caller, next)| (ThreadId(caller.0), BlockedOn::Receive, next, 0))
+    };
+    let Ok((to, on, next, badge)) = accepted else {
+        return general(guard, tid, token, frame, t, call);
+    };
+    // --- PAST THE POINT OF NO RETURN ---
+    if call {
+        cpu.ipc_fast_handoff_calls.fetch_add(1, Ordering::Relaxed);
+    } else {
+        cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
+        cpu.ipc_fast_handoff_replies.fetch_add(1, Ordering::Relaxed);
     }
-    let after = reply_recv_locked(k, tid, token, data_of(frame), t);
-    drop(guard);
-    after.and_then(|after| finish(tid, after))
+    debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
+    switch_after_handoff(guard, tid, on, to, next, (data_of(frame), badge))
 }
 
 /// The end of a fast path whose switch is the scheduler's hand-off to
