@@ -131,9 +131,9 @@ fn setup_this_cpu(
     tss: *mut x86_64::structures::tss::TaskStateSegment,
 ) -> &'static PerCpu {
     PerCpu::install(percpu);
-    // The TSS `PerCpu::init` was given, as the loaded tables name it.
+    // The TSS `PerCpu::init` was given (and stored), as the loaded tables
+    // name it.
     debug_assert_eq!(percpu.tss.load(Ordering::Relaxed), tss);
-    percpu.tss.store(tss, Ordering::Release);
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
@@ -149,15 +149,10 @@ fn setup_this_cpu(
             if invpcid { "yes" } else { "no" },
             crate::mem::tlb::PCID_TAGS
         );
+        let xsave = crate::arch::x86_64::syscall::xsave_on();
         crate::kprintln!(
-            "fpu: {} (the IPC fast path's instance: xsave={} pcid={})",
-            if crate::arch::x86_64::syscall::xsave_on() {
-                "xsave"
-            } else {
-                "fxsave"
-            },
-            crate::arch::x86_64::syscall::xsave_on(),
-            pcid
+            "fpu: {} (the IPC fast path's instance: xsave={xsave} pcid={pcid})",
+            if xsave { "xsave" } else { "fxsave" },
         );
     }
     percpu::register(percpu);

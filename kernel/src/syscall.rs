@@ -114,7 +114,7 @@ pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
 /// Every syscall but the fast path's.
 #[inline(never)]
 fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
-    let data = [frame.rdx, frame.r10, frame.r8, frame.r9];
+    let data = frame.data_words();
     let mut badge = 0;
     let result: SysResult = match opcode {
         op::GET_TIME => Ok([

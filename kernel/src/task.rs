@@ -847,7 +847,7 @@ fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
     prev.parked.store(park_word(on), Ordering::Relaxed);
     arch::fpu_switch::<XSAVE>(&mut prev.fpu, &next.fpu);
     let frame = enter_as::<PCID>(cpu, next);
-    let data = [from.rdx, from.r10, from.r8, from.r9];
+    let data = from.data_words();
     // SAFETY: interrupts are off, `next` was entered and is parked, and the
     // current thread is now parked.
     unsafe { resume_parked(cpu, u64::from(to.tid.0), next, frame, data, badge) }

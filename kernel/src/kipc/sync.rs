@@ -360,9 +360,9 @@ fn call_locked(
 /// server's `reply_recv`), straight from one syscall frame into the other
 /// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]). When
 /// only that check refused, a second pass ([`by_handoff`]) asks the
-/// scheduler's checked hand-off
-/// instead (one pass deciding between the two carried the choice through
-/// the commit: three to five instructions more per operation, and spills).
+/// scheduler's checked hand-off instead (one pass deciding between the two
+/// carried the choice through the commit: three to five instructions more
+/// per operation, and spills).
 /// When a guard refuses (nothing changed), the general operation runs at
 /// once under the same hold of [`KIPC`] (a cross-CPU partner would
 /// otherwise pay for the lock, the clock and the thread lookup twice).
@@ -447,11 +447,6 @@ pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
     }
 }
 
-/// The data words of a syscall `frame`.
-fn data_of(frame: &crate::arch::x86_64::idt::TrapFrame) -> [u64; 4] {
-    [frame.rdx, frame.r10, frame.r8, frame.r9]
-}
-
 /// The general `call` (`call`) or `reply_recv` of `tid` through `token`
 /// (its syscall `frame`, at TSC time `t`) under the fast path's hold of
 /// [`KIPC`] (`guard`), when the fast path does not apply; the wait, if any,
@@ -469,9 +464,9 @@ fn general(
         return Err(IpcError::ProcessNotFound);
     };
     let after = if call {
-        call_locked(k, tid, token, data_of(frame), t)
+        call_locked(k, tid, token, frame.data_words(), t)
     } else {
-        reply_recv_locked(k, tid, token, data_of(frame), t)
+        reply_recv_locked(k, tid, token, frame.data_words(), t)
     };
     drop(guard);
     let result = after.and_then(|after| finish(tid, after));
@@ -533,7 +528,7 @@ fn by_handoff(
         cpu.ipc_fast_handoff_replies.fetch_add(1, Ordering::Relaxed);
     }
     debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-    switch_after_handoff(guard, tid, on, to, next, (data_of(frame), badge))
+    switch_after_handoff(guard, tid, on, to, next, (frame.data_words(), badge))
 }
 
 /// The end of a fast path whose switch is the scheduler's hand-off to

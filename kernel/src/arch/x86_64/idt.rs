@@ -49,6 +49,12 @@ impl TrapFrame {
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
     }
+
+    /// A system call's four data words (`rdx r10 r8 r9`, see `ipc::abi`).
+    #[inline(always)]
+    pub fn data_words(&self) -> [u64; 4] {
+        [self.rdx, self.r10, self.r8, self.r9]
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
