@@ -591,3 +591,149 @@ fn threads_made_at_a_chosen_reference_work_like_any_other() {
         Some(ThreadState::AwaitingReply { server })
     );
 }
+
+/// Wakes among `actions`, sorted by thread.
+fn wakes(mut actions: Vec<Action>) -> Vec<(ThreadRef, Result<(), IpcError>)> {
+    let mut wakes: Vec<_> = actions
+        .drain(..)
+        .filter_map(|action| match action {
+            Action::Wake { thread, status } => Some((thread, status)),
+            _ => None,
+        })
+        .collect();
+    wakes.sort_by_key(|(thread, _)| thread.0);
+    wakes
+}
+
+#[test]
+fn endpoint_churn_reuses_ids_and_frees_on_revoke() {
+    let mut w = world(0);
+    let baseline = w.state.endpoint_count();
+    let first = w.state.create_endpoint(w.server_process, 64).unwrap().0;
+    let mut last = first;
+    for _ in 0..10_000 {
+        let (endpoint, root) = w.state.create_endpoint(w.server_process, 64).unwrap();
+        last = endpoint;
+        let (count, actions) = w.state.revoke(w.server_process, root).unwrap();
+        assert_eq!(count, 1);
+        assert!(actions.is_empty());
+        assert_eq!(w.state.endpoint_count(), baseline + 1);
+    }
+    assert_ne!(last, first);
+    assert_eq!(
+        w.state.endpoint_count(),
+        baseline + 1,
+        "revoked endpoints are freed"
+    );
+}
+
+#[test]
+fn revoking_the_root_destroys_the_endpoint_and_wakes_its_queues() {
+    let mut w = world(1);
+    let second = w.state.create_thread(w.client_process, CpuId(1)).unwrap();
+    w.state
+        .call(w.client, w.client_token, message(1), 0)
+        .unwrap();
+    w.state.call(second, w.client_token, message(2), 0).unwrap();
+    let before = w.state.endpoint_count();
+    let (count, actions) = w.state.revoke(w.server_process, w.server_token).unwrap();
+    assert_eq!(count, 2, "the root and the client's derived capability");
+    assert_eq!(
+        wakes(actions),
+        [
+            (w.client, Err(IpcError::InvalidCapability)),
+            (second, Err(IpcError::InvalidCapability)),
+        ]
+    );
+    assert_eq!(w.state.endpoint_count(), before - 1);
+    assert_eq!(w.state.thread_state(w.client), Some(ThreadState::Running));
+}
+
+#[test]
+fn revoke_wakes_a_receiver_that_lost_its_right() {
+    let mut w = world(1);
+    // The server delegates the receive right to a worker process.
+    let worker_process = w.state.create_process().unwrap();
+    let worker = w.state.create_thread(worker_process, CpuId(1)).unwrap();
+    let receive = w
+        .state
+        .grant(
+            w.server_process,
+            w.server_token,
+            worker_process,
+            IpcPermissions::all(64),
+            IpcLimits::NONE,
+            None,
+            0,
+        )
+        .unwrap();
+    let actions = w.state.recv(worker, receive, RecvMode::Block, 0).unwrap();
+    assert!(matches!(actions.as_slice(), [Action::Block { .. }]));
+    let (_, actions) = w.state.revoke(worker_process, receive).unwrap();
+    assert_eq!(wakes(actions), [(worker, Err(IpcError::InvalidCapability))]);
+    assert_eq!(w.state.thread_state(worker), Some(ThreadState::Running));
+    // The endpoint lives on for its owner and client.
+    w.state
+        .call(w.client, w.client_token, message(3), 0)
+        .unwrap();
+    let actions = w
+        .state
+        .recv(w.server, w.server_token, RecvMode::Block, 0)
+        .unwrap();
+    assert!(matches!(actions.as_slice(), [Action::Deliver { .. }]));
+}
+
+#[test]
+fn revoke_wakes_a_queued_caller_that_lost_its_right() {
+    let mut w = world(1);
+    w.state
+        .call(w.client, w.client_token, message(1), 0)
+        .unwrap();
+    let (count, actions) = w.state.revoke(w.client_process, w.client_token).unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(
+        wakes(actions),
+        [(w.client, Err(IpcError::InvalidCapability))]
+    );
+    // Nothing is left queued: the server waits.
+    let actions = w
+        .state
+        .recv(w.server, w.server_token, RecvMode::Block, 0)
+        .unwrap();
+    assert!(matches!(actions.as_slice(), [Action::Block { .. }]));
+}
+
+#[test]
+fn receiver_death_fails_queued_callers() {
+    let mut w = world(1);
+    let worker_process = w.state.create_process().unwrap();
+    let worker = w.state.create_thread(worker_process, CpuId(1)).unwrap();
+    let receive = w
+        .state
+        .grant(
+            w.server_process,
+            w.server_token,
+            worker_process,
+            IpcPermissions::all(64),
+            IpcLimits::NONE,
+            None,
+            0,
+        )
+        .unwrap();
+    // The worker serves one call, then the next caller queues behind it.
+    w.state.recv(worker, receive, RecvMode::Block, 0).unwrap();
+    w.state
+        .call(w.client, w.client_token, message(1), 0)
+        .unwrap();
+    let second = w.state.create_thread(w.client_process, CpuId(1)).unwrap();
+    w.state.call(second, w.client_token, message(2), 0).unwrap();
+    let actions = w.state.on_process_death(worker_process).unwrap();
+    assert_eq!(
+        wakes(actions),
+        [
+            (w.client, Err(IpcError::ProcessNotFound)),
+            (second, Err(IpcError::ProcessNotFound)),
+        ]
+    );
+    assert_eq!(w.state.thread_state(second), Some(ThreadState::Running));
+}

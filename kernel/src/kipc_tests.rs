@@ -19,6 +19,9 @@ mod scenario {
     pub const INVERSION: u64 = 8;
     pub const WAKEUPS: u64 = 9;
     pub const DONATION: u64 = 10;
+    pub const ENDPOINT_CHURN: u64 = 11;
+    pub const REVOKE_WAKES: u64 = 12;
+    pub const RECEIVER_DEATH: u64 = 13;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -179,5 +182,37 @@ crate::ktest! {
             crate::kensure!(donated == 0, "fast path off, yet {donated} donations");
         }
         Ok(())
+    }
+}
+
+crate::ktest! {
+    /// 300,000 endpoints created and revoked by one process: each is freed
+    /// at its revocation, so the kernel's endpoint tables end as they began
+    /// (they once doubled until the heap was gone and the kernel panicked).
+    fn endpoint_churn_survives() {
+        let before = crate::kipc::endpoint_census();
+        scenario(scenario::ENDPOINT_CHURN)?;
+        let after = crate::kipc::endpoint_census();
+        crate::kprintln!("  endpoints (live, table) {before:?} -> {after:?}");
+        crate::kensure!(after.0 == before.0, "endpoints leaked: {before:?} -> {after:?}");
+        crate::kensure!(after.1 <= before.1 + 4, "the endpoint table grew: {before:?} -> {after:?}");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// A thread blocked in `recv` through a delegated receive right wakes
+    /// with `InvalidCapability` when the right is revoked; a caller queued
+    /// on an endpoint wakes likewise when the endpoint's root is revoked.
+    fn revoke_wakes_blocked_threads() {
+        scenario(scenario::REVOKE_WAKES)
+    }
+}
+
+crate::ktest! {
+    /// A server process holding a delegated receive right dies holding one
+    /// call with another queued: both callers get `ProcessNotFound`.
+    fn receiver_death_fails_callers() {
+        scenario(scenario::RECEIVER_DEATH)
     }
 }

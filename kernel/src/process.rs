@@ -376,9 +376,12 @@ pub fn spawn(
     }
 }
 
-/// Records `reason` for process `pid` (first reason wins) and wakes waiters.
+/// Records `reason` for process `pid` (first reason wins), wakes waiters,
+/// ends the sleeps and waits of its threads (they die at the end of their
+/// syscalls), and gives up its children: ended ones are reaped now, the
+/// others when they end ([`ORPHAN`]).
 fn set_exit(pid: Pid, reason: ExitReason) {
-    let (waiters, died) = {
+    let (waiters, died, threads, reaped) = {
         let mut procs = PROCS.lock();
         let Some(p) = procs.get_mut(&pid) else { return };
         let died = p.exit.is_none();
@@ -388,13 +391,65 @@ fn set_exit(pid: Pid, reason: ExitReason) {
                 crate::kprintln!("process {} ({}) killed: {:?}", p.pid, p.name, reason);
             }
         }
-        (core::mem::take(&mut p.waiters), died)
+        let waiters = core::mem::take(&mut p.waiters);
+        let threads = if died { p.threads.clone() } else { Vec::new() };
+        let reaped = if died {
+            give_up_children(&mut procs, pid)
+        } else {
+            Vec::new()
+        };
+        (waiters, died, threads, reaped)
     };
+    for orphan in reaped {
+        free_all(&orphan.frames);
+    }
     if died {
         // IPC partners wake with errors; its capabilities die.
         crate::kipc::on_process_exit(pid);
+        let me = task::current();
+        for tid in threads.into_iter().filter(|&t| Some(t) != me) {
+            if let Some(flag) = WAIT_WOKEN.get(tid.0 as usize) {
+                flag.store(true, core::sync::atomic::Ordering::Release);
+            }
+            task::interrupt(tid);
+        }
     }
     wake_waiters(waiters);
+}
+
+/// The parent of a process whose parent died: nobody waits for it, and it
+/// is reaped as soon as it has ended and its last thread is gone.
+const ORPHAN: Pid = Pid::MAX;
+
+/// Makes the children of dead process `parent` orphans and removes those
+/// that have ended (their frames are the caller's to free, outside
+/// [`PROCS`]).
+fn give_up_children(procs: &mut BTreeMap<Pid, Process>, parent: Pid) -> Vec<Process> {
+    let children: Vec<Pid> = procs
+        .values()
+        .filter(|c| c.parent == parent)
+        .map(|c| c.pid)
+        .collect();
+    children
+        .into_iter()
+        .filter_map(|child| {
+            if let Some(c) = procs.get_mut(&child) {
+                c.parent = ORPHAN;
+            }
+            reap_orphan(procs, child)
+        })
+        .collect()
+}
+
+/// Removes orphan `pid` from the table if it has ended and has no thread
+/// left (its frames are the caller's to free, outside [`PROCS`]).
+fn reap_orphan(procs: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<Process> {
+    let p = procs.get(&pid)?;
+    if p.parent == ORPHAN && p.exit.is_some() && p.threads.is_empty() {
+        procs.remove(&pid)
+    } else {
+        None
+    }
 }
 
 /// Ends the calling process with `reason` and never returns.
@@ -464,19 +519,30 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
 
 /// Called when a thread's kernel stack has been freed.
 pub fn thread_reaped(pid: Pid, tid: ThreadId) {
-    let waiters = {
+    let (waiters, reaped) = {
         let mut procs = PROCS.lock();
         let Some(p) = procs.get_mut(&pid) else { return };
         p.threads.retain(|&t| t != tid);
-        if p.threads.is_empty() && p.exit.is_none() {
+        let ended_here = p.threads.is_empty() && p.exit.is_none();
+        if ended_here {
             p.exit = Some(ExitReason::Killed);
         }
-        if p.threads.is_empty() {
+        let waiters = if p.threads.is_empty() {
             core::mem::take(&mut p.waiters)
         } else {
             Vec::new()
-        }
+        };
+        let mut reaped = if ended_here {
+            give_up_children(&mut procs, pid)
+        } else {
+            Vec::new()
+        };
+        reaped.extend(reap_orphan(&mut procs, pid));
+        (waiters, reaped)
     };
+    for orphan in reaped {
+        free_all(&orphan.frames);
+    }
     wake_waiters(waiters);
 }
 

@@ -1295,6 +1295,17 @@ pub fn sleep_until(deadline: u64) {
     let _ = block_current_unless_woken(sched::BlockedOn::Sleep, None, flag, Some(deadline));
 }
 
+/// Ends the sleep of `tid` as if its deadline had passed and makes it
+/// runnable if it is blocked (its process was told to die: it leaves at the
+/// end of its syscall). A thread blocked on a flag that is still clear
+/// blocks again, so only waits that also read the deadline flag end.
+pub fn interrupt(tid: ThreadId) {
+    if let Some(flag) = deadline_flag(tid) {
+        flag.store(true, Ordering::Release);
+    }
+    wake(tid);
+}
+
 /// Wakes every sleeper of this CPU whose deadline passed (called on each
 /// timer tick).
 fn wake_sleepers(now: u64) {

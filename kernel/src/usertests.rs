@@ -15,6 +15,8 @@ mod mode {
     pub const KILL: u64 = 7;
     pub const FAIRNESS: u64 = 8;
     pub const PLACEMENT: u64 = 9;
+    pub const ORPHANS: u64 = 10;
+    pub const KILL_INTERRUPTS: u64 = 11;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -84,6 +86,53 @@ crate::ktest! {
         crate::kensure!(frames_after == frames_before, "{} frames leaked", frames_before as i64 - frames_after as i64);
         crate::kensure!(procs_after == procs_before, "processes leaked");
         crate::kensure!(threads_after == threads_before, "threads leaked");
+        Ok(())
+    }
+}
+
+/// Waits up to `ticks` timer ticks of this CPU for the free frames and the
+/// process count to return to `baseline` (processes that end after the
+/// scenario does, such as orphans, are reaped by then); returns what it saw.
+fn settle_to(baseline: (usize, usize), ticks: u64) -> (usize, usize) {
+    let ticks_now = || {
+        crate::percpu::current().map_or(0, |c| {
+            c.timer_ticks.load(core::sync::atomic::Ordering::Relaxed)
+        })
+    };
+    let start = ticks_now();
+    loop {
+        let seen = (crate::mem::free_frames(), process::count());
+        if seen == baseline || ticks_now() - start > ticks {
+            return seen;
+        }
+        x86_64::instructions::interrupts::disable();
+        crate::task::reschedule(sched::Decision::Reschedule);
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}
+
+crate::ktest! {
+    /// A parent that exits without `wait` leaves no zombie: its children
+    /// that had ended are reaped at its death, the others when they end.
+    fn orphans_are_reaped() {
+        let baseline = (crate::mem::free_frames(), process::count());
+        scenario(mode::ORPHANS)?;
+        let after = settle_to(baseline, 1_000);
+        crate::kprintln!("  (free frames, processes) {baseline:?} -> {after:?}");
+        crate::kensure!(after == baseline, "orphans leaked: {baseline:?} -> {after:?}");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// `kill` ends a sleep and a `wait` at once: the killed process dies
+    /// within a second, not when its sleep or its child would have ended.
+    /// Its orphaned child is reaped when it ends.
+    fn kill_interrupts_sleep_and_wait() {
+        let baseline = (crate::mem::free_frames(), process::count());
+        scenario(mode::KILL_INTERRUPTS)?;
+        let after = settle_to(baseline, 1_000);
+        crate::kensure!(after == baseline, "leak: {baseline:?} -> {after:?}");
         Ok(())
     }
 }

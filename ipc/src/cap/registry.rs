@@ -237,10 +237,14 @@ impl CapRegistry {
     }
 
     /// Unlinks the childless live object at `index` from its parent and
-    /// siblings, frees it, and returns its parent's index.
-    fn free_leaf(&mut self, index: u32) -> Option<u32> {
+    /// siblings, frees it, pushes its target to `died` and returns its
+    /// parent's index.
+    fn free_leaf(&mut self, index: u32, died: &mut Vec<CapTarget>) -> Option<u32> {
         let (parent, prev, next) = match self.live_at(index) {
-            Some(object) => (object.parent, object.prev_sibling, object.next_sibling),
+            Some(object) => {
+                died.push(object.capability.target);
+                (object.parent, object.prev_sibling, object.next_sibling)
+            }
             None => return None,
         };
         debug_assert!(self.live_at(index).is_some_and(|o| o.first_child.is_none()));
@@ -275,9 +279,14 @@ impl CapRegistry {
         parent
     }
 
-    /// Destroys `root` and all its descendants; returns how many objects died.
-    /// Every outstanding token for them fails from now on.
-    pub(crate) fn destroy_subtree(&mut self, root: ObjectHandle) -> usize {
+    /// Destroys `root` and all its descendants, pushing the target of each
+    /// to `died`; returns how many objects died. Every outstanding token for
+    /// them fails from now on.
+    pub(crate) fn destroy_subtree(
+        &mut self,
+        root: ObjectHandle,
+        died: &mut Vec<CapTarget>,
+    ) -> usize {
         if self.object(root).is_none() {
             return 0;
         }
@@ -289,7 +298,7 @@ impl CapRegistry {
                 current = child;
                 continue;
             }
-            let parent = self.free_leaf(current);
+            let parent = self.free_leaf(current, died);
             destroyed += 1;
             match parent {
                 Some(parent) if current != root.index => current = parent,
@@ -304,7 +313,7 @@ impl CapRegistry {
     fn place(&mut self, space: &mut CapSpace, handle: ObjectHandle) -> Result<CapToken, IpcError> {
         let token = space.install(handle);
         if token.is_err() {
-            self.destroy_subtree(handle);
+            self.destroy_subtree(handle, &mut Vec::new());
         }
         token
     }
@@ -414,17 +423,37 @@ impl CapRegistry {
     /// # Errors
     /// [`IpcError::InvalidCapability`] if the token names no live capability.
     pub fn revoke(&mut self, space: &mut CapSpace, token: CapToken) -> Result<usize, IpcError> {
+        self.revoke_into(space, token, &mut Vec::new())
+    }
+
+    /// [`Self::revoke`], pushing the target of every capability that died
+    /// to `died` (one entry per capability).
+    ///
+    /// # Errors
+    /// As [`Self::revoke`].
+    pub fn revoke_into(
+        &mut self,
+        space: &mut CapSpace,
+        token: CapToken,
+        died: &mut Vec<CapTarget>,
+    ) -> Result<usize, IpcError> {
         let handle = space.resolve(self, token)?;
         space.free_slot(token);
-        Ok(self.destroy_subtree(handle))
+        Ok(self.destroy_subtree(handle, died))
     }
 
     /// Destroys a dead process's space: every capability it held and all
     /// their descendants die. Returns how many objects died.
     pub fn destroy_space(&mut self, space: CapSpace) -> usize {
+        self.destroy_space_into(space, &mut Vec::new())
+    }
+
+    /// [`Self::destroy_space`], pushing the target of every capability that
+    /// died to `died`.
+    pub fn destroy_space_into(&mut self, space: CapSpace, died: &mut Vec<CapTarget>) -> usize {
         space
             .held_objects()
-            .map(|handle| self.destroy_subtree(handle))
+            .map(|handle| self.destroy_subtree(handle, died))
             .sum()
     }
 

@@ -187,6 +187,24 @@ impl CapSpace {
         reclaimed
     }
 
+    /// Whether this space holds a live capability to `target` that allows
+    /// `access` (expiry aside). O(slots): for the rare paths that decide
+    /// whether a waiting thread lost its right (revocation, death).
+    #[must_use]
+    pub fn holds(
+        &self,
+        registry: &CapRegistry,
+        target: super::CapTarget,
+        access: super::Access,
+    ) -> bool {
+        self.slots.iter().any(|slot| match slot.state {
+            SlotState::Used(handle) => registry.object(handle).is_some_and(|object| {
+                object.capability.target == target && object.capability.permissions.allows(access)
+            }),
+            _ => false,
+        })
+    }
+
     /// The objects held by this space, consuming it (process death).
     pub(crate) fn held_objects(self) -> impl Iterator<Item = ObjectHandle> {
         self.slots.into_iter().filter_map(|slot| match slot.state {

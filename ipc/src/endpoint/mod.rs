@@ -11,8 +11,15 @@
 //! (timeouts, thread and process death) and `fastpath` (seL4-style
 //! plan/commit for a call to a receiver waiting on the same CPU).
 //!
-//! Ids are indices into tables of `Option`s; freed ids are reused. Finding a
-//! free id scans the table (slow path only); using an id is one index.
+//! Ids are indices into tables of `Option`s; freed ids are reused. A free
+//! endpoint id comes off a free list in O(1); finding a free process or
+//! thread id scans its table (slow path only); using an id is one index.
+//!
+//! An endpoint lives while a capability to it does: it counts the live
+//! capabilities that name it, and the revocation or death that takes the
+//! count to zero destroys it (waking everything queued on it). A thread
+//! waiting on an endpoint whose process no longer holds the right it waits
+//! with is woken with [`IpcError::InvalidCapability`].
 
 mod death;
 mod fastpath;
@@ -140,6 +147,8 @@ struct Endpoint {
     last_receiver: Option<ThreadRef>,
     /// Its measurement points ([`IpcState::endpoint_metrics`]).
     metrics: Counters,
+    /// Live capabilities that name it; it is destroyed when this drops to 0.
+    caps: u32,
 }
 
 /// An endpoint's [`IpcMetrics`], kept with its queues so that the fast
@@ -175,6 +184,8 @@ pub struct IpcState {
     spaces: Vec<Option<CapSpace>>,
     threads: Vec<Option<Thread>>,
     endpoints: Vec<Option<Endpoint>>,
+    /// Ids of destroyed endpoints, reused last-in first-out.
+    free_endpoints: Vec<u32>,
     slots_per_space: u32,
 }
 
@@ -236,6 +247,7 @@ impl IpcState {
             spaces: Vec::new(),
             threads: Vec::new(),
             endpoints: Vec::new(),
+            free_endpoints: Vec::new(),
             slots_per_space,
         }
     }
@@ -376,7 +388,10 @@ impl IpcState {
         max_message_size: usize,
     ) -> Result<(EndpointId, CapToken), IpcError> {
         let space = space_of_mut(&mut self.spaces, process)?;
-        let index = free_index(&mut self.endpoints)?;
+        let index = match self.free_endpoints.last() {
+            Some(&index) => index,
+            None => u32::try_from(self.endpoints.len()).map_err(|_| IpcError::OutOfMemory)?,
+        };
         let endpoint = EndpointId(index);
         let token = self.registry.mint(
             space,
@@ -385,12 +400,17 @@ impl IpcState {
             IpcLimits::NONE,
             0,
         )?;
+        if self.free_endpoints.pop().is_none() {
+            self.endpoints.push(None);
+        }
+        debug_assert!(self.endpoints[index as usize].is_none());
         self.endpoints[index as usize] = Some(Endpoint {
             owner: process,
             callers: VecDeque::new(),
             receivers: waiters::Waiters::default(),
             last_receiver: None,
             metrics: Counters::default(),
+            caps: 1,
         });
         Ok((endpoint, token))
     }
@@ -408,8 +428,32 @@ impl IpcState {
         permissions: IpcPermissions,
     ) -> Result<CapToken, IpcError> {
         let space = space_of_mut(&mut self.spaces, process)?;
-        self.registry
-            .mint(space, target, permissions, IpcLimits::NONE, 0)
+        let token = self
+            .registry
+            .mint(space, target, permissions, IpcLimits::NONE, 0)?;
+        self.count_new_capability(target);
+        Ok(token)
+    }
+
+    /// Counts a new capability to `target` (see [`Endpoint::caps`]).
+    fn count_new_capability(&mut self, target: CapTarget) {
+        if let CapTarget::Endpoint(endpoint) = target
+            && let Some(endpoint) = self.endpoint_mut(endpoint)
+        {
+            endpoint.caps += 1;
+        }
+    }
+
+    /// Counts a capability derived into `process`'s space as `token`.
+    fn count_derived(&mut self, process: ProcessId, token: CapToken) {
+        let target = space_of(&self.spaces, process)
+            .ok()
+            .and_then(|space| space.resolve(&self.registry, token).ok())
+            .and_then(|handle| self.registry.object(handle))
+            .map(|object| object.capability.target());
+        if let Some(target) = target {
+            self.count_new_capability(target);
+        }
     }
 
     /// Checks `token` in `process`'s space for `access` of `bytes` and, for
@@ -449,8 +493,11 @@ impl IpcState {
         now_tsc: u64,
     ) -> Result<CapToken, IpcError> {
         let space = space_of_mut(&mut self.spaces, process)?;
-        self.registry
-            .derive(space, token, permissions, limits, badge, now_tsc)
+        let new = self
+            .registry
+            .derive(space, token, permissions, limits, badge, now_tsc)?;
+        self.count_derived(process, new);
+        Ok(new)
     }
 
     /// Grants `to` a capability derived from `from`'s `token` (see
@@ -480,7 +527,7 @@ impl IpcState {
         let (Some(source), Some(destination)) = (source.as_ref(), destination.as_mut()) else {
             return Err(IpcError::ProcessNotFound);
         };
-        self.registry.grant(
+        let new = self.registry.grant(
             source,
             token,
             destination,
@@ -488,16 +535,34 @@ impl IpcState {
             limits,
             badge,
             now_tsc,
-        )
+        )?;
+        self.count_derived(to, new);
+        Ok(new)
     }
 
     /// Revokes `token` in `process`'s space and everything derived from it.
+    /// Returns how many capabilities died and the wake-ups of the threads
+    /// that waited through them (see [`Self::settle`]).
     ///
     /// # Errors
     /// [`IpcError::ProcessNotFound`] for an unknown process;
     /// [`IpcError::InvalidCapability`] for a bad token.
-    pub fn revoke(&mut self, process: ProcessId, token: CapToken) -> Result<usize, IpcError> {
+    pub fn revoke(
+        &mut self,
+        process: ProcessId,
+        token: CapToken,
+    ) -> Result<(usize, Vec<Action>), IpcError> {
         let space = space_of_mut(&mut self.spaces, process)?;
-        self.registry.revoke(space, token)
+        let mut died = Vec::new();
+        let count = self.registry.revoke_into(space, token, &mut died)?;
+        let mut actions = Vec::new();
+        self.settle(&died, &mut actions);
+        Ok((count, actions))
+    }
+
+    /// Live endpoints (for leak checks).
+    #[must_use]
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len() - self.free_endpoints.len()
     }
 }

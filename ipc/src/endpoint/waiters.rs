@@ -93,6 +93,16 @@ impl Waiters {
         }
     }
 
+    /// The receivers, oldest first, without unlinking them.
+    pub(super) fn iter<'a>(
+        &self,
+        threads: &'a [Option<Thread>],
+    ) -> impl Iterator<Item = ThreadRef> + 'a {
+        core::iter::successors(self.front(), move |current| {
+            threads.get(current.0 as usize)?.as_ref()?.next_waiter
+        })
+    }
+
     /// Unlinks every receiver, oldest first (the endpoint is destroyed).
     pub(super) fn drain(&mut self, threads: &mut [Option<Thread>]) -> alloc::vec::Vec<ThreadRef> {
         let mut drained = alloc::vec::Vec::new();

@@ -6,6 +6,8 @@
 //! source capability's). A rate limit of 0 and a badge of 0 mean "the
 //! source's". Bandwidth limits and expiry are inherited.
 
+use alloc::vec::Vec;
+
 use ipc::IpcError;
 use ipc::audit::AuditKind;
 use ipc::cap::{CapTarget, CapToken, IpcLimits, IpcPermissions};
@@ -222,18 +224,28 @@ pub(super) fn grant(tid: ThreadId, token: CapToken, data: [u64; 4]) -> Result<[u
 /// `cap_revoke(token)`: revokes the capability and everything derived from
 /// it, in every space, at once; returns how many capabilities died.
 pub(super) fn revoke(tid: ThreadId, token: CapToken) -> Result<[u64; 4], IpcError> {
-    let result = revoke_caps(tid, token);
-    // Mappings made through what died go, everywhere, before this returns.
+    let mut wakes = Vec::new();
+    let result = revoke_caps(tid, token, &mut wakes);
+    // Threads that waited through what died wake with an error; mappings
+    // made through it go, everywhere, before this returns.
+    for waiter in wakes {
+        crate::task::wake(waiter);
+    }
     super::shm::sweep_now();
     result
 }
 
-fn revoke_caps(tid: ThreadId, token: CapToken) -> Result<[u64; 4], IpcError> {
+fn revoke_caps(
+    tid: ThreadId,
+    token: CapToken,
+    wakes: &mut Vec<ThreadId>,
+) -> Result<[u64; 4], IpcError> {
     with_kipc(|k| {
         let me = k.thread_for(tid)?;
         let object = k.capability(me.process, token, 0).map_or(0, |c| c.id());
         match k.state.revoke(me.process, token) {
-            Ok(count) => {
+            Ok((count, actions)) => {
+                super::post_wakes(k, actions, wakes);
                 audit::record(AuditKind::Revoke, me.pid, token, object, Ok(()));
                 Ok([count as u64, 0, 0, 0])
             }

@@ -426,6 +426,27 @@ impl Kipc {
     }
 }
 
+/// Writes the status of every `Wake` among `actions` into its thread's
+/// result slot and sets its `woken` flag (the caller holds [`KIPC`]), and
+/// collects the threads to hand to [`task::wake`] once [`KIPC`] is released.
+fn post_wakes(
+    k: &Kipc,
+    actions: impl IntoIterator<Item = ipc::endpoint::Action>,
+    wakes: &mut Vec<ThreadId>,
+) {
+    for action in actions {
+        if let ipc::endpoint::Action::Wake { thread, status } = action
+            && let Some(tid) = k.tid_of(thread)
+        {
+            let s = slot(tid);
+            s.status
+                .store(ipc::error::status_from_result(status), Ordering::Relaxed);
+            s.woken.store(true, Ordering::Release);
+            wakes.push(tid);
+        }
+    }
+}
+
 /// Runs `f` on the IPC state, creating it at first use.
 fn with_kipc<R>(f: impl FnOnce(&mut Kipc) -> Result<R, IpcError>) -> Result<R, IpcError> {
     let mut guard = KIPC.lock();
@@ -498,17 +519,7 @@ pub fn on_process_exit(pid: Pid) {
             }
         }
         let actions = k.state.on_process_death(process.id).unwrap_or_default();
-        for action in actions {
-            if let ipc::endpoint::Action::Wake { thread, status } = action
-                && let Some(tid) = k.tid_of(thread)
-            {
-                let s = slot(tid);
-                s.status
-                    .store(ipc::error::status_from_result(status), Ordering::Relaxed);
-                s.woken.store(true, Ordering::Release);
-                wakes.push(tid);
-            }
-        }
+        post_wakes(k, actions, &mut wakes);
         // Its mappings go, and the regions and channels it owned.
         shm::sweep(k, &mut deferred);
     }
@@ -620,4 +631,13 @@ pub fn census() -> (usize, usize) {
             k.threads.iter().filter(|t| t.is_some()).count(),
         )
     })
+}
+
+/// Live endpoints and the length of the kernel's endpoint table (for leak
+/// checks in tests: both stay bounded by the endpoints alive at once).
+pub fn endpoint_census() -> (usize, usize) {
+    let guard = KIPC.lock();
+    guard
+        .as_ref()
+        .map_or((0, 0), |k| (k.state.endpoint_count(), k.endpoints.len()))
 }

@@ -553,7 +553,10 @@ pub(super) fn region_transfer(
             region_permissions(size),
         )?;
         let old_root = region.root;
-        let _ = k.state.revoke(me.process, old_root);
+        // A region's capabilities name no endpoint, so no thread waits
+        // through them: the revocation wakes nobody.
+        let woken = k.state.revoke(me.process, old_root).map(|(_, wakes)| wakes);
+        debug_assert!(woken.is_ok_and(|wakes| wakes.is_empty()));
         if let Some(region) = k.shm.regions.get_mut(&id) {
             region.owner = target;
             region.owner_process = to;

@@ -21,6 +21,8 @@ mod mode {
     pub const KILL: u64 = 7;
     pub const FAIRNESS: u64 = 8;
     pub const PLACEMENT: u64 = 9;
+    pub const ORPHANS: u64 = 10;
+    pub const KILL_INTERRUPTS: u64 = 11;
 }
 
 /// Worker modes (see worker.rs).
@@ -34,6 +36,9 @@ mod worker {
     pub const SIBLING: u64 = 6;
     pub const SPIN: u64 = 7;
     pub const SYSCALLS: u64 = 8;
+    pub const SLEEP_MS: u64 = 9;
+    pub const WAIT_FOR_SLEEPER_MS: u64 = 10;
+    pub const ABANDON_CHILDREN_MS: u64 = 11;
 }
 
 const HERE: Placement = Placement {
@@ -61,6 +66,8 @@ fn main(arg: u64) -> u64 {
         mode::KILL => kill_spinner(),
         mode::FAIRNESS => fairness(),
         mode::PLACEMENT => placement(arg >> 8),
+        mode::ORPHANS => orphans(),
+        mode::KILL_INTERRUPTS => kill_interrupts(),
         other => {
             println!("init: unknown mode {other}");
             255
@@ -328,6 +335,70 @@ fn kill_spinner() -> u64 {
         3,
         rt::wait(pid).map(|r| r.0) == Ok(1),
         "killed spinner not reported as killed"
+    );
+    0
+}
+
+/// ORPHANS: a child spawns eight workers (four that exit at once, four that
+/// sleep 100 ms) and exits without waiting; the kernel reaps them all (the
+/// kernel test checks the process and frame counts).
+fn orphans() -> u64 {
+    let parent = rt::spawn("worker", worker::ABANDON_CHILDREN_MS | 100 << 8, HERE);
+    check!(1, parent.is_ok(), "spawn failed: {parent:?}");
+    let r = rt::wait(parent.unwrap_or(0));
+    check!(
+        2,
+        r == Ok((0, 0, 0)),
+        "the abandoning parent ended with {r:?}"
+    );
+    0
+}
+
+/// Milliseconds a killed process may take to die while it sleeps or waits
+/// (its sleep or its child lasts `KILLED_SLEEP_MS`).
+const KILL_LATENCY_MS: u64 = 1_000;
+const KILLED_SLEEP_MS: u64 = 60_000;
+const ORPHAN_SLEEP_MS: u64 = 2_000;
+
+/// Kills `pid` and returns how many milliseconds `wait` took to see it die.
+fn kill_and_time(pid: u32) -> Result<u64, u64> {
+    let (start, hz, _) = rt::time();
+    rt::kill(pid).map_err(|_| 1u64)?;
+    let r = rt::wait(pid).map_err(|_| 2u64)?;
+    if r.0 != 1 {
+        return Err(3);
+    }
+    Ok((rt::time().0 - start) * 1000 / hz.max(1))
+}
+
+/// KILL_INTERRUPTS: a process sleeping for a minute, and one blocked in
+/// `wait` for a child that sleeps two seconds, each die promptly when
+/// killed.
+fn kill_interrupts() -> u64 {
+    let sleeper = rt::spawn("worker", worker::SLEEP_MS | KILLED_SLEEP_MS << 8, HERE);
+    check!(1, sleeper.is_ok(), "spawn: {sleeper:?}");
+    rt::sleep_ns(50_000_000);
+    let ms = kill_and_time(sleeper.unwrap_or(0));
+    check!(
+        2,
+        ms.is_ok_and(|ms| ms < KILL_LATENCY_MS),
+        "a sleeping process killed: {ms:?} ms (Err = step failed)"
+    );
+    let waiter = rt::spawn(
+        "worker",
+        worker::WAIT_FOR_SLEEPER_MS | ORPHAN_SLEEP_MS << 8,
+        HERE,
+    );
+    check!(3, waiter.is_ok(), "spawn: {waiter:?}");
+    rt::sleep_ns(50_000_000);
+    let ms = kill_and_time(waiter.unwrap_or(0));
+    check!(
+        4,
+        ms.is_ok_and(|ms| ms < KILL_LATENCY_MS),
+        "a process blocked in wait killed: {ms:?} ms (Err = step failed)"
+    );
+    println!(
+        "init: a killed sleeper and a killed waiter each died within {KILL_LATENCY_MS} ms (the waiter in {ms:?} ms)"
     );
     0
 }

@@ -35,6 +35,14 @@ mod scenario {
     /// serves: a priority query, ticks, a spawn and wait, a nested call, a
     /// plain reply, a fault.
     pub const DONATION: u64 = 10;
+    /// `ENDPOINT_CHURN_ROUNDS` endpoint creations, each revoked at once.
+    pub const ENDPOINT_CHURN: u64 = 11;
+    /// A receiver and a queued caller wake with an error when the right
+    /// they wait through is revoked.
+    pub const REVOKE_WAKES: u64 = 12;
+    /// A server holding a delegated receive right dies with a call held and
+    /// one queued: both callers fail.
+    pub const RECEIVER_DEATH: u64 = 13;
 }
 
 /// Roles of the spawned copies.
@@ -75,6 +83,19 @@ mod role {
     /// was switched in more often than the count that came with it; with 1,
     /// once the server that came with it runs at a lent priority.
     pub const DON_KILLER: u64 = 0x1c;
+    /// REVOKE_WAKES's receiver: receives through slot 0 until the right
+    /// is revoked.
+    pub const RECV_VICTIM: u64 = 0x1e;
+    /// REVOKE_WAKES's caller: calls through slot 0, queued until the
+    /// endpoint is revoked.
+    pub const CALL_VICTIM: u64 = 0x1f;
+    /// RECEIVER_DEATH's server: receives through a delegated right (slot 0),
+    /// holds the call, reports to the driver (slot 1) once a second call is
+    /// queued, and is killed there.
+    pub const DELEGATED_SERVER: u64 = 0x20;
+    /// RECEIVER_DEATH's client: one call, which must fail with
+    /// ProcessNotFound.
+    pub const ORPHANED_CLIENT: u64 = 0x21;
 }
 
 /// What the DONATION server does for a call (word 0); it replies with
@@ -131,6 +152,8 @@ const RATE_LIMIT: u32 = 3;
 const RATE_CALLS: u64 = 30;
 /// Checks of `wait_for_cap` before a child gives up.
 const CAP_TRIES: u32 = 100_000;
+/// More than the 262,000 rounds that once exhausted the kernel heap.
+const ENDPOINT_CHURN_ROUNDS: u64 = 300_000;
 
 /// `check!` for functions that return `(code, value)`.
 macro_rules! check2 {
@@ -178,6 +201,13 @@ fn main(arg: u64) -> u64 {
         role::DON_NESTED => don_nested(),
         role::DON_KILLER => don_killer(param),
         role::DON_VICTIM => don_victim(),
+        scenario::ENDPOINT_CHURN => endpoint_churn(),
+        scenario::REVOKE_WAKES => revoke_wakes(),
+        scenario::RECEIVER_DEATH => receiver_death(),
+        role::RECV_VICTIM => recv_victim(),
+        role::CALL_VICTIM => call_victim(),
+        role::DELEGATED_SERVER => delegated_server(),
+        role::ORPHANED_CLIENT => orphaned_client(),
         other => {
             println!("ipctest: unknown mode {other:#x}");
             255
@@ -1462,5 +1492,153 @@ fn don_nested() -> u64 {
     if rt::ipc::reply([QUIT, 0, 0, 0]).is_err() {
         return 4;
     }
+    0
+}
+
+/// ENDPOINT_CHURN: endpoints created and revoked in a loop; the kernel
+/// frees each at its revocation (the kernel test checks the tables).
+fn endpoint_churn() -> u64 {
+    for round in 0..ENDPOINT_CHURN_ROUNDS {
+        let created = Endpoint::create(0);
+        check!(1, created.is_ok(), "create in round {round}: {created:?}");
+        let (root, _) = created.unwrap_or((Endpoint(0), Endpoint(0)));
+        let revoked = rt::ipc::revoke(root.0);
+        check!(2, revoked == Ok(2), "revoke in round {round}: {revoked:?}");
+    }
+    println!("ipctest: {ENDPOINT_CHURN_ROUNDS} endpoints created and revoked");
+    0
+}
+
+/// REVOKE_WAKES: see [`scenario::REVOKE_WAKES`].
+fn revoke_wakes() -> u64 {
+    let Ok((root, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let delegated = rt::ipc::derive(root.0, Rights::RECEIVE.shareable(), 0);
+    check!(2, delegated.is_ok(), "derive: {delegated:?}");
+    let delegated = delegated.unwrap_or(0);
+    let receiver = spawn_role(role::RECV_VICTIM, 0, None);
+    check!(3, receiver.is_ok(), "spawn: {receiver:?}");
+    let receiver = receiver.unwrap_or(0);
+    let g = rt::ipc::grant(delegated, receiver, Rights::RECEIVE, 0);
+    check!(4, g == Ok(initial_cap(0)), "grant: {g:?}");
+    rt::sleep_ns(SETTLE_MS * 1_000_000);
+    check!(
+        5,
+        rt::ipc::revoke(delegated) == Ok(2),
+        "revoke the delegated right"
+    );
+    check!(6, exited_ok(receiver), "the receiver failed or hung");
+    let caller = spawn_role(role::CALL_VICTIM, 0, None);
+    check!(7, caller.is_ok(), "spawn: {caller:?}");
+    let caller = caller.unwrap_or(0);
+    let g = rt::ipc::grant(send.0, caller, Rights::SEND, 0);
+    check!(8, g == Ok(initial_cap(0)), "grant: {g:?}");
+    rt::sleep_ns(SETTLE_MS * 1_000_000);
+    let revoked = rt::ipc::revoke(root.0);
+    check!(9, revoked == Ok(3), "revoke the root: {revoked:?}");
+    check!(10, exited_ok(caller), "the caller failed or hung");
+    println!("ipctest: revocation woke a blocked receiver and a queued caller");
+    0
+}
+
+/// RECV_VICTIM: see [`role::RECV_VICTIM`].
+fn recv_victim() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let r = Endpoint(initial_cap(0)).recv();
+    check!(2, r == Err(IpcError::InvalidCapability), "recv: {r:?}");
+    0
+}
+
+/// CALL_VICTIM: see [`role::CALL_VICTIM`].
+fn call_victim() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let r = Endpoint(initial_cap(0)).send_recv([1, 2, 3, 4]);
+    check!(2, r == Err(IpcError::InvalidCapability), "call: {r:?}");
+    0
+}
+
+/// RECEIVER_DEATH: see [`scenario::RECEIVER_DEATH`].
+fn receiver_death() -> u64 {
+    let Ok((root, send)) = Endpoint::create(0) else {
+        return 1;
+    };
+    let Ok((driver, driver_send)) = Endpoint::create(0) else {
+        return 2;
+    };
+    let server = spawn_role(role::DELEGATED_SERVER, 0, None);
+    check!(3, server.is_ok(), "spawn server: {server:?}");
+    let server = server.unwrap_or(0);
+    let g = rt::ipc::grant(root.0, server, Rights::RECEIVE, 0);
+    check!(4, g == Ok(initial_cap(0)), "grant receive: {g:?}");
+    let g = rt::ipc::grant(driver_send.0, server, Rights::SEND, 0x5e);
+    check!(5, g == Ok(initial_cap(1)), "grant driver: {g:?}");
+    let mut clients = [0u32; 2];
+    for client in &mut clients {
+        let pid = spawn_role(role::ORPHANED_CLIENT, 0, None);
+        check!(6, pid.is_ok(), "spawn client: {pid:?}");
+        *client = pid.unwrap_or(0);
+        let g = rt::ipc::grant(send.0, *client, Rights::SEND, 0);
+        check!(7, g == Ok(initial_cap(0)), "grant send: {g:?}");
+    }
+    let holding = driver.recv();
+    check!(
+        8,
+        matches!(holding, Ok(m) if m.badge == 0x5e),
+        "server did not report: {holding:?}"
+    );
+    check!(9, rt::kill(server).is_ok(), "kill");
+    check!(
+        10,
+        rt::wait(server).map(|r| r.0) == Ok(1),
+        "server not killed"
+    );
+    let _ = rt::ipc::reply([0; 4]);
+    for client in clients {
+        check!(11, exited_ok(client), "client {client} failed or hung");
+    }
+    println!("ipctest: a delegated server's death failed its held and its queued caller");
+    0
+}
+
+/// DELEGATED_SERVER: see [`role::DELEGATED_SERVER`].
+fn delegated_server() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(1), CAP_TRIES),
+        "no capabilities"
+    );
+    let server = Endpoint(initial_cap(0));
+    let driver = Endpoint(initial_cap(1));
+    let held = server.recv();
+    check!(2, held.is_ok(), "recv {held:?}");
+    for _ in 0..CAP_TRIES {
+        if server.metrics().is_ok_and(|m| m.messages_sent >= 2) {
+            break;
+        }
+        rt::yield_now();
+    }
+    let _ = driver.send_recv([1, 0, 0, 0]);
+    println!("ipctest: delegated server was not killed");
+    3
+}
+
+/// ORPHANED_CLIENT: see [`role::ORPHANED_CLIENT`].
+fn orphaned_client() -> u64 {
+    check!(
+        1,
+        rt::ipc::wait_for_cap(initial_cap(0), CAP_TRIES),
+        "no capability"
+    );
+    let r = Endpoint(initial_cap(0)).send_recv([1, 2, 3, 4]);
+    check!(2, r == Err(IpcError::ProcessNotFound), "call: {r:?}");
     0
 }

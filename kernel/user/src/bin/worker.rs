@@ -7,6 +7,11 @@ use rt::arch::fault;
 
 rt::entry!(main);
 
+const HERE: rt::Placement = rt::Placement {
+    cpu: None,
+    priority: 10,
+};
+
 /// Modes (shared with `init`).
 fn main(arg: u64) -> u64 {
     match arg & 0xff {
@@ -48,6 +53,28 @@ fn main(arg: u64) -> u64 {
                 ok += 1;
             }
             ok
+        }
+        // Sleeps `arg >> 8` milliseconds, then exits 0.
+        9 => {
+            rt::sleep_ns((arg >> 8) * 1_000_000);
+            0
+        }
+        // Spawns a worker that sleeps `arg >> 8` ms and waits for it.
+        10 => match rt::spawn("worker", 9 | (arg >> 8) << 8, HERE) {
+            Ok(child) => rt::wait(child).map_or(2, |r| r.0),
+            Err(_) => 1,
+        },
+        // Spawns four workers that exit at once and four that sleep
+        // `arg >> 8` ms, and exits without waiting for any of them.
+        11 => {
+            for _ in 0..4 {
+                if rt::spawn("worker", 0, HERE).is_err()
+                    || rt::spawn("worker", 9 | (arg >> 8) << 8, HERE).is_err()
+                {
+                    return 1;
+                }
+            }
+            0
         }
         other => {
             rt::println!("worker: unknown mode {other}");
