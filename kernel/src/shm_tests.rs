@@ -18,6 +18,8 @@ mod scenario {
     pub const TRANSFER: u64 = 4;
     pub const LARGE: u64 = 5;
     pub const ERRORS: u64 = 6;
+    pub const WX: u64 = 7;
+    pub const BAD_ENVELOPE: u64 = 8;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -110,5 +112,21 @@ crate::ktest! {
     /// Region and channel misuse: each gets its documented error.
     fn region_and_channel_errors() {
         scenario(scenario::ERRORS)
+    }
+}
+
+crate::ktest! {
+    /// W^X holds across the mappings of one region (no executable mapping
+    /// beside a writable one, anywhere); nothing leaks.
+    fn wx_is_enforced_across_mappings() {
+        scenario(scenario::WX)
+    }
+}
+
+crate::ktest! {
+    /// `region_map` with a bad envelope buffer (null page, kernel address,
+    /// unmapped) fails with `BadAddress` and leaves no mapping behind.
+    fn region_map_bad_envelope_leaves_nothing() {
+        scenario(scenario::BAD_ENVELOPE)
     }
 }

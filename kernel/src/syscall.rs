@@ -35,7 +35,8 @@ type SysResult = Result<[u64; 4], IpcError>;
 /// to [`fast_dispatch`]).
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let opcode = frame.rsi as u32;
-    if opcode == op::ECHO {
+    // The whole of rsi: echo with flag bits set is refused below.
+    if frame.rsi == u64::from(op::ECHO) {
         // The null syscall: no state touched at all.
         frame.rax = 0;
         frame.rsi = frame.rdi;
@@ -114,6 +115,12 @@ pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
 /// Every syscall but the fast path's.
 #[inline(never)]
 fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
+    // Flag bits (the high half of rsi) belong to the IPC opcodes, which
+    // check them against `ipc::abi::SyscallFlags`; any other opcode with
+    // one set is refused.
+    if frame.rsi >> 32 != 0 && !crate::kipc::op::is_ipc(opcode) {
+        return finish(frame, Err(IpcError::InvalidArgument), 0);
+    }
     let data = frame.data_words();
     let mut badge = 0;
     let result: SysResult = match opcode {

@@ -17,6 +17,7 @@ mod mode {
     pub const PLACEMENT: u64 = 9;
     pub const ORPHANS: u64 = 10;
     pub const KILL_INTERRUPTS: u64 = 11;
+    pub const FLAG_BITS: u64 = 12;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -134,6 +135,14 @@ crate::ktest! {
         let after = settle_to(baseline, 1_000);
         crate::kensure!(after == baseline, "leak: {baseline:?} -> {after:?}");
         Ok(())
+    }
+}
+
+crate::ktest! {
+    /// Flag bits on opcodes that take none, and undefined flag bits on the
+    /// IPC opcodes, are refused with `InvalidArgument`.
+    fn unknown_flag_bits_rejected() {
+        scenario(mode::FLAG_BITS)
     }
 }
 

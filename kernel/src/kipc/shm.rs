@@ -76,6 +76,9 @@ struct Mapping {
     token: CapToken,
     va: u64,
     pages: u64,
+    /// Its page flags: W^X holds across the mappings of a region (none
+    /// executable while one is writable, anywhere).
+    flags: F,
 }
 
 /// A shared memory region.
@@ -405,6 +408,14 @@ fn map_into(
         .regions
         .get_mut(&id)
         .ok_or(IpcError::InvalidCapability)?;
+    let executable = |f: F| !f.contains(F::NO_EXECUTE);
+    let clashes = |m: &Mapping| {
+        (flags.contains(F::WRITABLE) && executable(m.flags))
+            || (executable(flags) && m.flags.contains(F::WRITABLE))
+    };
+    if region.mappings.iter().any(clashes) {
+        return Err(IpcError::InvalidArgument);
+    }
     let va = process::map_shared(me.pid, &region.frames, flags)?;
     let pages = region.frames.len() as u64;
     region.mappings.push(Mapping {
@@ -413,6 +424,7 @@ fn map_into(
         token,
         va,
         pages,
+        flags,
     });
     Ok((va, pages * 4096))
 }
@@ -437,18 +449,51 @@ pub(super) fn region_map(
             .filter(|r| r.owner == me.pid)
             .and_then(|r| r.envelope)
             .map(|m| m.rebased(token.0, va));
-        Ok(((me.pid, va, size), envelope))
+        Ok(((me.pid, id, va, size), envelope))
     })?;
-    let (pid, va, size) = result;
+    let (pid, id, va, size) = result;
     let mut delivered = 0;
     if data[1] != 0
         && let Some(message) = envelope
     {
-        let pml4 = process::pml4_of(pid).ok_or(IpcError::ProcessNotFound)?;
-        crate::usercopy::copy_to_user(pml4, data[1], &message.to_bytes())?;
+        let written = process::pml4_of(pid)
+            .ok_or(IpcError::ProcessNotFound)
+            .and_then(|pml4| crate::usercopy::copy_to_user(pml4, data[1], &message.to_bytes()));
+        if let Err(error) = written {
+            // A failed call leaves nothing behind: the mapping goes again.
+            let _ = with_shm(|k, deferred| unmap_at(k, deferred, id, pid, va));
+            return Err(error);
+        }
         delivered = 1;
     }
     Ok([va, size, delivered, 0])
+}
+
+/// Removes `pid`'s mapping of region `id` at `va` (its shootdown deferred);
+/// returns its pages.
+fn unmap_at(
+    k: &mut Kipc,
+    deferred: &mut Deferred,
+    id: u32,
+    pid: Pid,
+    va: u64,
+) -> Result<u64, IpcError> {
+    let region = k
+        .shm
+        .regions
+        .get_mut(&id)
+        .ok_or(IpcError::InvalidCapability)?;
+    let at = region
+        .mappings
+        .iter()
+        .position(|m| m.pid == pid && m.va == va)
+        .ok_or(IpcError::BadAddress)?;
+    let m = region.mappings.swap_remove(at);
+    if let Some(mask) = process::unmap_shared(m.pid, m.va, m.pages) {
+        deferred.shootdowns.push((m.pid, m.va, m.pages, mask));
+    }
+    sweep(k, deferred);
+    Ok(m.pages)
 }
 
 /// `region_unmap(token; address)`: removes the caller's mapping of the
@@ -461,22 +506,8 @@ pub(super) fn region_unmap(
     with_shm(|k, deferred| {
         let me = k.thread_for(tid)?;
         let (id, _) = region_of(k, me, token)?;
-        let region = k
-            .shm
-            .regions
-            .get_mut(&id)
-            .ok_or(IpcError::InvalidCapability)?;
-        let at = region
-            .mappings
-            .iter()
-            .position(|m| m.pid == me.pid && m.va == data[0])
-            .ok_or(IpcError::BadAddress)?;
-        let m = region.mappings.swap_remove(at);
-        if let Some(mask) = process::unmap_shared(m.pid, m.va, m.pages) {
-            deferred.shootdowns.push((m.pid, m.va, m.pages, mask));
-        }
-        sweep(k, deferred);
-        Ok([m.pages, 0, 0, 0])
+        let pages = unmap_at(k, deferred, id, me.pid, data[0])?;
+        Ok([pages, 0, 0, 0])
     })
 }
 

@@ -44,6 +44,10 @@ mod scenario {
     pub const LARGE: u64 = 5;
     /// Misuse of the region and channel calls, each with its error.
     pub const ERRORS: u64 = 6;
+    /// W^X across the mappings of one region.
+    pub const WX: u64 = 7;
+    /// A `region_map` whose envelope buffer is bad leaves no mapping.
+    pub const BAD_ENVELOPE: u64 = 8;
 }
 
 /// Benchmarks (the bench suite names them).
@@ -97,6 +101,8 @@ fn main(arg: u64) -> u64 {
         scenario::TRANSFER => transfer(),
         scenario::LARGE => large(),
         scenario::ERRORS => errors(),
+        scenario::WX => wx(),
+        scenario::BAD_ENVELOPE => bad_envelope(),
         bench::ASYNC_LATENCY => async_latency(param, icount),
         bench::ASYNC_B1 => async_throughput(param, 1, icount),
         bench::ASYNC_B16 => async_throughput(param, 16, icount),
@@ -606,6 +612,89 @@ fn large_message(
         CachePolicy::WriteBack,
     );
     LargeMessage::new(endpoint.0, 1, 0, &inline, region, total - 64)
+}
+
+/// WX: see [`scenario::WX`].
+fn wx() -> u64 {
+    let Ok((region, _, _)) = Region::create(4096, None) else {
+        return fail(300, "create");
+    };
+    let Ok(writable) = region.map(MAP_WRITE) else {
+        return fail(301, "map writable");
+    };
+    let r = region.map(MAP_EXECUTE).map(|m| m.base);
+    ensure!(
+        302,
+        r == Err(IpcError::InvalidArgument),
+        "executable beside writable: {r:?}"
+    );
+    ensure!(303, region.unmap(writable).is_ok(), "unmap");
+    let Ok(executable) = region.map(MAP_EXECUTE) else {
+        return fail(304, "map executable alone");
+    };
+    let r = region.map(MAP_WRITE).map(|m| m.base);
+    ensure!(
+        305,
+        r == Err(IpcError::InvalidArgument),
+        "writable beside executable: {r:?}"
+    );
+    let Ok(read_only) = region.map(0) else {
+        return fail(306, "read-only beside executable");
+    };
+    ensure!(
+        307,
+        region.unmap(executable).is_ok() && region.unmap(read_only).is_ok(),
+        "unmap"
+    );
+    ensure!(308, rt::ipc::revoke(region.0).is_ok(), "revoke");
+    0
+}
+
+/// BAD_ENVELOPE: see [`scenario::BAD_ENVELOPE`].
+fn bad_envelope() -> u64 {
+    // A region handed to ourselves with a large message carries an envelope
+    // that the next `region_map` writes out.
+    let Ok((endpoint, _)) = Endpoint::create(1 << 20) else {
+        return fail(310, "endpoint");
+    };
+    let Ok((region, _, _)) = Region::create(4096, None) else {
+        return fail(311, "create");
+    };
+    let Ok(mapping) = region.map(MAP_WRITE) else {
+        return fail(312, "map");
+    };
+    let Ok(message) = large_message(endpoint, mapping, 4096) else {
+        return fail(313, "message");
+    };
+    let Ok(mine) = rt::shm::hand_over(endpoint, region, &message) else {
+        return fail(314, "hand over");
+    };
+    let region = Region(mine);
+    for bad in [0x10, 0xffff_8000_0000_0000, 0x5000_0000] {
+        let r = rt::raw(
+            ipc::abi::Opcode::RegionMap as u64,
+            region.0,
+            [MAP_WRITE, bad, 0, 0],
+        );
+        ensure!(
+            315,
+            r.status == IpcError::BadAddress.code(),
+            "envelope buffer {bad:#x}: status {}",
+            r.status
+        );
+    }
+    // Had a writable mapping stayed behind, W^X would refuse this.
+    let Ok(executable) = region.map(MAP_EXECUTE) else {
+        return fail(316, "a failed map left a writable mapping behind");
+    };
+    ensure!(317, region.unmap(executable).is_ok(), "unmap");
+    ensure!(318, rt::ipc::revoke(region.0).is_ok(), "revoke the region");
+    ensure!(
+        319,
+        rt::ipc::revoke(endpoint.0).is_ok(),
+        "revoke the endpoint"
+    );
+    0
 }
 
 /// Serves client `client`: large messages (checked when `data[2]` is 1)

@@ -23,6 +23,7 @@ mod mode {
     pub const PLACEMENT: u64 = 9;
     pub const ORPHANS: u64 = 10;
     pub const KILL_INTERRUPTS: u64 = 11;
+    pub const FLAG_BITS: u64 = 12;
 }
 
 /// Worker modes (see worker.rs).
@@ -68,6 +69,7 @@ fn main(arg: u64) -> u64 {
         mode::PLACEMENT => placement(arg >> 8),
         mode::ORPHANS => orphans(),
         mode::KILL_INTERRUPTS => kill_interrupts(),
+        mode::FLAG_BITS => flag_bits(),
         other => {
             println!("init: unknown mode {other}");
             255
@@ -351,6 +353,45 @@ fn orphans() -> u64 {
         r == Ok((0, 0, 0)),
         "the abandoning parent ended with {r:?}"
     );
+    0
+}
+
+/// FLAG_BITS: a flag bit (the high half of `rsi`) on an opcode that takes
+/// none, or an undefined flag bit on one that does, is refused with
+/// `InvalidArgument`; the same calls without it succeed.
+fn flag_bits() -> u64 {
+    use ipc::abi::Opcode;
+    let invalid = IpcError::InvalidArgument.code();
+    let harmless = [
+        (Opcode::Echo, [0u64; 4]),
+        (Opcode::GetTime, [0; 4]),
+        (Opcode::Yield, [0; 4]),
+        (Opcode::DebugWrite, [0; 4]),
+        (Opcode::ProcInfo, [u64::from(rt::self_pid()), 0, 0, 0]),
+        (Opcode::Sleep, [0; 4]),
+    ];
+    for (opcode, data) in harmless {
+        let plain = rt::raw(opcode as u64, 0, data).status;
+        check!(1, plain == 0, "{opcode:?} without flags: status {plain}");
+        for bit in [32, 40, 63] {
+            let flagged = rt::raw(opcode as u64 | 1 << bit, 0, data).status;
+            check!(
+                2,
+                flagged == invalid,
+                "{opcode:?} with flag bit {bit}: status {flagged}"
+            );
+        }
+    }
+    // An IPC opcode with an undefined flag bit (NONBLOCK and TIMEOUT are
+    // bits 32 and 33).
+    for opcode in [Opcode::Recv, Opcode::EndpointCreate, Opcode::CapInfo] {
+        let flagged = rt::raw(opcode as u64 | 1 << 40, 0, [0; 4]).status;
+        check!(
+            3,
+            flagged == invalid,
+            "{opcode:?} with flag bit 40: status {flagged}"
+        );
+    }
     0
 }
 
