@@ -89,6 +89,9 @@ pub struct Process {
     pub exit: Option<ExitReason>,
     /// Threads blocked in `wait` on this process.
     waiters: Vec<ThreadId>,
+    /// Its children still in the table (so a death without children scans
+    /// nothing for them).
+    children: usize,
     /// Next never-used address of the shared-region window (96 TiB).
     next_shared: u64,
     /// Shared-area ranges (start, bytes; 2 MiB-aligned chunks) unmapped and
@@ -331,7 +334,11 @@ pub fn spawn(
     };
     let (pml4, entry, frames) = build_space(image, target.node)?;
     let pid = NEXT_PID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    PROCS.lock().insert(
+    let mut procs = PROCS.lock();
+    if let Some(p) = procs.get_mut(&parent) {
+        p.children += 1;
+    }
+    procs.insert(
         pid,
         Process {
             pid,
@@ -342,10 +349,12 @@ pub fn spawn(
             threads: Vec::new(),
             exit: None,
             waiters: Vec::new(),
+            children: 0,
             next_shared: SHARED_BASE,
             free_shared: Vec::new(),
         },
     );
+    drop(procs);
     // Without a capability space the process simply has no IPC
     // (ProcessNotFound); it can still run.
     let _ = crate::kipc::on_spawn(pid);
@@ -365,7 +374,7 @@ pub fn spawn(
         Err(e) => {
             drop(procs);
             crate::kipc::on_process_exit(pid);
-            if let Some(p) = PROCS.lock().remove(&pid) {
+            if let Some(p) = remove(&mut PROCS.lock(), pid) {
                 free_all(&p.frames);
             }
             Err(match e {
@@ -425,6 +434,10 @@ const ORPHAN: Pid = Pid::MAX;
 /// that have ended (their frames are the caller's to free, outside
 /// [`PROCS`]).
 fn give_up_children(procs: &mut BTreeMap<Pid, Process>, parent: Pid) -> Vec<Process> {
+    match procs.get_mut(&parent) {
+        Some(p) if p.children > 0 => p.children = 0,
+        _ => return Vec::new(),
+    }
     let children: Vec<Pid> = procs
         .values()
         .filter(|c| c.parent == parent)
@@ -446,10 +459,20 @@ fn give_up_children(procs: &mut BTreeMap<Pid, Process>, parent: Pid) -> Vec<Proc
 fn reap_orphan(procs: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<Process> {
     let p = procs.get(&pid)?;
     if p.parent == ORPHAN && p.exit.is_some() && p.threads.is_empty() {
-        procs.remove(&pid)
+        remove(procs, pid)
     } else {
         None
     }
+}
+
+/// Takes `pid` out of the table, telling its parent it has a child less
+/// (its frames are the caller's to free, outside [`PROCS`]).
+fn remove(procs: &mut BTreeMap<Pid, Process>, pid: Pid) -> Option<Process> {
+    let p = procs.remove(&pid)?;
+    if let Some(parent) = procs.get_mut(&p.parent) {
+        parent.children -= 1;
+    }
+    Some(p)
 }
 
 /// Ends the calling process with `reason` and never returns.
@@ -491,7 +514,7 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
                 return Err(ipc::IpcError::ProcessNotFound);
             };
             if let (Some(reason), true) = (p.exit, p.threads.is_empty()) {
-                let p = procs.remove(&pid).expect("present");
+                let p = remove(&mut procs, pid).expect("present");
                 drop(procs);
                 free_all(&p.frames);
                 return Ok(reason);
@@ -576,7 +599,7 @@ pub fn poll_exit(pid: Pid) -> Option<ExitReason> {
     if p.exit.is_none() || !p.threads.is_empty() {
         return None;
     }
-    let p = procs.remove(&pid)?;
+    let p = remove(&mut procs, pid)?;
     drop(procs);
     free_all(&p.frames);
     p.exit

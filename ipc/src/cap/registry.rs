@@ -237,12 +237,12 @@ impl CapRegistry {
     }
 
     /// Unlinks the childless live object at `index` from its parent and
-    /// siblings, frees it, pushes its target to `died` and returns its
-    /// parent's index.
-    fn free_leaf(&mut self, index: u32, died: &mut Vec<CapTarget>) -> Option<u32> {
+    /// siblings, frees it, tells `died` its target and returns its parent's
+    /// index.
+    fn free_leaf(&mut self, index: u32, died: &mut impl FnMut(CapTarget)) -> Option<u32> {
         let (parent, prev, next) = match self.live_at(index) {
             Some(object) => {
-                died.push(object.capability.target);
+                died(object.capability.target);
                 (object.parent, object.prev_sibling, object.next_sibling)
             }
             None => return None,
@@ -279,13 +279,13 @@ impl CapRegistry {
         parent
     }
 
-    /// Destroys `root` and all its descendants, pushing the target of each
-    /// to `died`; returns how many objects died. Every outstanding token for
+    /// Destroys `root` and all its descendants, telling `died` the target
+    /// of each; returns how many objects died. Every outstanding token for
     /// them fails from now on.
     pub(crate) fn destroy_subtree(
         &mut self,
         root: ObjectHandle,
-        died: &mut Vec<CapTarget>,
+        died: &mut impl FnMut(CapTarget),
     ) -> usize {
         if self.object(root).is_none() {
             return 0;
@@ -313,7 +313,7 @@ impl CapRegistry {
     fn place(&mut self, space: &mut CapSpace, handle: ObjectHandle) -> Result<CapToken, IpcError> {
         let token = space.install(handle);
         if token.is_err() {
-            self.destroy_subtree(handle, &mut Vec::new());
+            self.destroy_subtree(handle, &mut |_| {});
         }
         token
     }
@@ -423,11 +423,11 @@ impl CapRegistry {
     /// # Errors
     /// [`IpcError::InvalidCapability`] if the token names no live capability.
     pub fn revoke(&mut self, space: &mut CapSpace, token: CapToken) -> Result<usize, IpcError> {
-        self.revoke_into(space, token, &mut Vec::new())
+        self.revoke_into(space, token, &mut |_| {})
     }
 
-    /// [`Self::revoke`], pushing the target of every capability that died
-    /// to `died` (one entry per capability).
+    /// [`Self::revoke`], telling `died` the target of every capability that
+    /// died (once per capability).
     ///
     /// # Errors
     /// As [`Self::revoke`].
@@ -435,7 +435,7 @@ impl CapRegistry {
         &mut self,
         space: &mut CapSpace,
         token: CapToken,
-        died: &mut Vec<CapTarget>,
+        died: &mut impl FnMut(CapTarget),
     ) -> Result<usize, IpcError> {
         let handle = space.resolve(self, token)?;
         space.free_slot(token);
@@ -445,12 +445,16 @@ impl CapRegistry {
     /// Destroys a dead process's space: every capability it held and all
     /// their descendants die. Returns how many objects died.
     pub fn destroy_space(&mut self, space: CapSpace) -> usize {
-        self.destroy_space_into(space, &mut Vec::new())
+        self.destroy_space_into(space, &mut |_| {})
     }
 
-    /// [`Self::destroy_space`], pushing the target of every capability that
-    /// died to `died`.
-    pub fn destroy_space_into(&mut self, space: CapSpace, died: &mut Vec<CapTarget>) -> usize {
+    /// [`Self::destroy_space`], telling `died` the target of every
+    /// capability that died.
+    pub fn destroy_space_into(
+        &mut self,
+        space: CapSpace,
+        died: &mut impl FnMut(CapTarget),
+    ) -> usize {
         space
             .held_objects()
             .map(|handle| self.destroy_subtree(handle, died))

@@ -138,17 +138,15 @@ impl IpcState {
         self.free_endpoints.push(endpoint.0);
     }
 
-    /// The capabilities whose targets are `died` (one entry per capability)
-    /// are gone: each endpoint among them loses that many from its count and
-    /// is destroyed at zero; on the endpoints that live on, a receiver or a
+    /// Capabilities to the endpoints `died` (one entry per capability) are
+    /// gone: each endpoint loses that many from its count and is destroyed
+    /// at zero; on the endpoints that live on, a receiver or a
     /// queued caller whose process no longer holds the right it waits with
     /// wakes with [`IpcError::InvalidCapability`].
-    pub(super) fn settle(&mut self, died: &[CapTarget], actions: &mut Vec<Action>) {
+    pub(super) fn settle(&mut self, died: &[EndpointId], actions: &mut Vec<Action>) {
         let mut touched: Vec<EndpointId> = Vec::new();
-        for target in died {
-            if let CapTarget::Endpoint(endpoint) = *target
-                && let Some(queue) = self.endpoint_mut(endpoint)
-            {
+        for &endpoint in died {
+            if let Some(queue) = self.endpoint_mut(endpoint) {
                 queue.caps = queue.caps.saturating_sub(1);
                 if !touched.contains(&endpoint) {
                     touched.push(endpoint);
@@ -207,17 +205,24 @@ impl IpcState {
             .and_then(Option::take)
             .ok_or(IpcError::ProcessNotFound)?;
         let mut actions = Vec::new();
-        // Endpoints served by one of its threads: their queued callers wait
-        // for a server that is gone.
-        let orphaned: Vec<EndpointId> = (0..self.endpoints.len())
-            .filter_map(|index| {
-                let queue = self.endpoints[index].as_ref()?;
-                let server = self.thread(queue.last_receiver?)?;
-                // Bounded by the u32 endpoint ids, so the cast cannot truncate.
-                (server.process == process && queue.owner != process)
-                    .then_some(EndpointId(index as u32))
-            })
-            .collect();
+        // Its endpoints, and the others it served through one of its
+        // threads (their queued callers wait for a server that is gone).
+        let mut owned = Vec::new();
+        let mut orphaned = Vec::new();
+        for (index, queue) in self.endpoints.iter().enumerate() {
+            let Some(queue) = queue else { continue };
+            // Bounded by the u32 endpoint ids, so the cast cannot truncate.
+            let endpoint = EndpointId(index as u32);
+            if queue.owner == process {
+                owned.push(endpoint);
+            } else if queue
+                .last_receiver
+                .and_then(|server| self.thread(server))
+                .is_some_and(|server| server.process == process)
+            {
+                orphaned.push(endpoint);
+            }
+        }
         for index in 0..self.threads.len() {
             if self.threads[index]
                 .as_ref()
@@ -236,18 +241,12 @@ impl IpcState {
                 wake(self, caller, IpcError::ProcessNotFound, &mut actions);
             }
         }
-        for index in 0..self.endpoints.len() {
-            if self.endpoints[index]
-                .as_ref()
-                .is_some_and(|endpoint| endpoint.owner == process)
-            {
-                // Bounded by the u32 endpoint ids, so the cast cannot truncate.
-                let endpoint = EndpointId(index as u32);
-                self.destroy_endpoint(endpoint, IpcError::ProcessNotFound, &mut actions);
-            }
+        for endpoint in owned {
+            self.destroy_endpoint(endpoint, IpcError::ProcessNotFound, &mut actions);
         }
         let mut died = Vec::new();
-        self.registry.destroy_space_into(space, &mut died);
+        self.registry
+            .destroy_space_into(space, &mut super::endpoints_into(&mut died));
         self.settle(&died, &mut actions);
         // A thread of the dead process may have been woken before it died.
         actions.retain(|action| match action {

@@ -225,6 +225,18 @@ fn space_of_mut(
         .ok_or(IpcError::ProcessNotFound)
 }
 
+/// A sink for [`CapRegistry::revoke_into`] and
+/// [`CapRegistry::destroy_space_into`] that keeps the endpoints among the
+/// targets (the only objects whose deaths [`IpcState::settle`] acts on), so
+/// that a revocation of anything else allocates nothing.
+fn endpoints_into(died: &mut Vec<EndpointId>) -> impl FnMut(CapTarget) + '_ {
+    |target| {
+        if let CapTarget::Endpoint(endpoint) = target {
+            died.push(endpoint);
+        }
+    }
+}
+
 /// Index of the first `None` in `table`, appending one if there is none.
 fn free_index<T>(table: &mut Vec<Option<T>>) -> Result<u32, IpcError> {
     let index = match table.iter().position(Option::is_none) {
@@ -554,7 +566,9 @@ impl IpcState {
     ) -> Result<(usize, Vec<Action>), IpcError> {
         let space = space_of_mut(&mut self.spaces, process)?;
         let mut died = Vec::new();
-        let count = self.registry.revoke_into(space, token, &mut died)?;
+        let count = self
+            .registry
+            .revoke_into(space, token, &mut endpoints_into(&mut died))?;
         let mut actions = Vec::new();
         self.settle(&died, &mut actions);
         Ok((count, actions))
