@@ -63,12 +63,44 @@ step() {
 # host_tests: `cargo test` over the default members, adding up the
 # `test result: ... N passed; M failed; ...` lines.
 host_tests() {
-    local log="$logs/host.log" status=0 counts
+    local log="$logs/host.log" status=0
     cargo test 2>&1 | tee "$log" || status=$?
-    counts="$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed;.*/\1 \2/p' "$log" |
+    count_tests "$log"
+    return "$status"
+}
+
+# count_tests LOG: adds the `test result: ... N passed; M failed; ...`
+# lines of a cargo test log to the totals.
+count_tests() {
+    local counts
+    counts="$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed;.*/\1 \2/p' "$1" |
         awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }')"
     passed_total=$((passed_total + ${counts% *}))
     failed_total=$((failed_total + ${counts#* }))
+}
+
+# loom_tests: the loom model checks of the lock-free rings, built with
+# `--cfg loom` in a target directory of their own (the flag changes every
+# crate's build).
+loom_tests() {
+    local log="$logs/loom.log" status=0
+    RUSTFLAGS="--cfg loom" cargo test -p ipc --release --test ring_loom \
+        --target-dir "$TARGET_DIR/loom" 2>&1 | tee "$log" || status=$?
+    count_tests "$log"
+    return "$status"
+}
+
+# miri_tests: Miri needs a nightly toolchain with its component; where
+# rustup has one installed it runs the ipc and perf tests under it,
+# else it says so in one line.
+miri_tests() {
+    if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then
+        say "SKIP miri: no nightly toolchain with the miri component here (rustup +nightly component add miri)"
+        return 0
+    fi
+    local log="$logs/miri.log" status=0
+    cargo +nightly miri test -p ipc -p perf --lib 2>&1 | tee "$log" || status=$?
+    count_tests "$log"
     return "$status"
 }
 
@@ -230,6 +262,8 @@ step "clippy (host crates)" cargo clippy --workspace --exclude kernel --all-targ
 step "clippy (kernel)" cargo clippy -p kernel --target "$KERNEL_TARGET" -- -D warnings
 step "fmt + clippy (user programs, kernel/user)" user_programs_lint
 step "host tests (cargo test)" host_tests
+step "loom model checks (ipc rings)" loom_tests
+step "miri (ipc, perf)" miri_tests
 step "build runner" build_runner
 runner_built=$last_step_ok
 step "build kernel" build_kernel

@@ -137,6 +137,7 @@ fn setup_this_cpu(
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
+    let protection = crate::arch::x86_64::cpu::init_protection();
     // The IPC fast path for this CPU's FPU and address-space switches.
     percpu.fast_dispatch.store(
         crate::syscall::select_fast_dispatch().cast_mut(),
@@ -148,6 +149,13 @@ fn setup_this_cpu(
             if pcid { "on" } else { "off" },
             if invpcid { "yes" } else { "no" },
             crate::mem::tlb::PCID_TAGS
+        );
+        let on_off = |on: bool| if on { "on" } else { "off (not in CPUID)" };
+        crate::kprintln!(
+            "cpu: smep={} smap={} umip={}",
+            on_off(protection.smep),
+            on_off(protection.smap),
+            on_off(protection.umip)
         );
         let xsave = crate::arch::x86_64::syscall::xsave_on();
         crate::kprintln!(

@@ -147,6 +147,31 @@ crate::ktest! {
 }
 
 crate::ktest! {
+    /// SMEP, SMAP and UMIP are on wherever CPUID has them (read back from
+    /// CR4), and with UMIP `sidt` in ring 3 kills the process with #GP
+    /// instead of telling it where the kernel's IDT is.
+    fn smep_smap_umip() {
+        use raw_cpuid::CpuId;
+        let cpuid = CpuId::new().get_extended_feature_info();
+        let has = |f: fn(&raw_cpuid::ExtendedFeatures) -> bool| cpuid.as_ref().is_some_and(f);
+        let on = crate::arch::x86_64::cpu::protection();
+        crate::kprintln!("  CR4: {on:?}");
+        crate::kensure!(on.smep == has(raw_cpuid::ExtendedFeatures::has_smep), "SMEP {on:?}");
+        crate::kensure!(on.smap == has(raw_cpuid::ExtendedFeatures::has_smap), "SMAP {on:?}");
+        crate::kensure!(on.umip == has(raw_cpuid::ExtendedFeatures::has_umip), "UMIP {on:?}");
+        const SIDT: u64 = 12;
+        match process::run_and_wait("worker", SIDT, MAX_TICKS) {
+            Ok(ExitReason::Fault { vector: 13, .. }) if on.umip => Ok(()),
+            Ok(ExitReason::Exited(base)) if !on.umip => {
+                crate::kprintln!("  no UMIP in CPUID: sidt in ring 3 read {base:#x}");
+                Ok(())
+            }
+            other => Err(format!("sidt in ring 3 with UMIP {}: {other:?}", on.umip)),
+        }
+    }
+}
+
+crate::ktest! {
     /// Preemption fairness: equal-priority spinners on one CPU each get
     /// slices (counted by switch-ins, not wall time).
     fn sched_round_robin_fairness() {

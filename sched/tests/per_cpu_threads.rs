@@ -11,12 +11,19 @@
 //! every pair completes its rounds; then every runnable thread is found
 //! exactly once (current or queued on its own CPU) and every blocked thread
 //! nowhere.
+//!
+//! The stall detector counts work, not time: a pair is stalled when both of
+//! its CPUs ran `STALL_PICKS` loop iterations since the pair last moved. A
+//! runnable thread is picked within a few iterations of its CPU's loop, so a
+//! healthy pair never gets there, however slowly the host runs the OS
+//! threads (a descheduled OS thread runs no iterations); a pair whose
+//! wake-up was lost gets there while the other pairs keep both CPUs busy.
 
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{inboxes, spawn, table};
 use sched::{
@@ -25,6 +32,9 @@ use sched::{
 
 const CPUS: u16 = 4;
 const ROUNDS_PER_PAIR: u64 = 20_000;
+/// Loop iterations of both CPUs of a pair without a round of it that make a
+/// stall (a lost wake-up).
+const STALL_PICKS: u64 = 5_000_000;
 
 struct Shared {
     table: Mutex<ThreadTable>,
@@ -35,6 +45,8 @@ struct Shared {
     partner: Vec<ThreadId>,
     /// Actions run per pair (index: the pair's first thread).
     rounds: Vec<AtomicU64>,
+    /// Loop iterations per CPU.
+    iterations: Vec<AtomicU64>,
     stop: AtomicBool,
 }
 
@@ -42,7 +54,9 @@ struct Shared {
 fn run_cpu(shared: &Shared, mut sched: Scheduler, pair_of: &[usize]) -> Scheduler {
     let mut now = 0u64;
     let inbox = shared.inboxes.get(sched.cpu()).expect("inbox");
+    let iterations = &shared.iterations[usize::from(sched.cpu().0)];
     while !shared.stop.load(Ordering::Acquire) {
+        iterations.fetch_add(1, Ordering::Relaxed);
         now += 7;
         let mut decision = sched.tick(now);
         if inbox.has_mail() {
@@ -118,6 +132,7 @@ fn ping_pong_across_cpus_loses_no_wake_up() {
         owed: (0..64).map(|_| AtomicU64::new(0)).collect(),
         partner,
         rounds: (0..pairs.len()).map(|_| AtomicU64::new(0)).collect(),
+        iterations: (0..cpus).map(|_| AtomicU64::new(0)).collect(),
         stop: AtomicBool::new(false),
     });
     let pair_of = Arc::new(pair_of);
@@ -129,19 +144,45 @@ fn ping_pong_across_cpus_loses_no_wake_up() {
             std::thread::spawn(move || run_cpu(&shared, sched, &pair_of))
         })
         .collect();
-    // A hang detector, not a timing check: a lost wake-up stops a pair
-    // forever; a working run finishes in well under a second.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while shared
-        .rounds
+    // The stall detector (see the module doc): per pair, its rounds and its
+    // two CPUs' iterations when its rounds last changed.
+    let cpus_of: Vec<[usize; 2]> = {
+        let table = shared.table.lock().unwrap();
+        pairs
+            .iter()
+            .map(|&(a, b)| [a, b].map(|t| usize::from(table.get(t).unwrap().cpu().0)))
+            .collect()
+    };
+    let iterations = |cpu: usize| shared.iterations[cpu].load(Ordering::Relaxed);
+    let mut seen: Vec<(u64, [u64; 2])> = cpus_of
         .iter()
-        .any(|r| r.load(Ordering::Relaxed) < ROUNDS_PER_PAIR)
-    {
+        .map(|cpus| (0, cpus.map(iterations)))
+        .collect();
+    loop {
         assert!(
-            Instant::now() < deadline,
-            "a pair stalled (lost wake-up): rounds {:?}",
-            shared.rounds
+            !handles.iter().any(std::thread::JoinHandle::is_finished),
+            "a CPU thread ended early"
         );
+        let mut done = true;
+        for (pair, (rounds_then, iterations_then)) in seen.iter_mut().enumerate() {
+            let rounds = shared.rounds[pair].load(Ordering::Relaxed);
+            let now = cpus_of[pair].map(iterations);
+            if rounds != *rounds_then {
+                *rounds_then = rounds;
+                *iterations_then = now;
+            } else if rounds < ROUNDS_PER_PAIR {
+                assert!(
+                    (0..2).any(|i| now[i] - iterations_then[i] < STALL_PICKS),
+                    "pair {pair} stalled at {rounds} rounds while its CPUs {:?} ran \
+                     {STALL_PICKS} iterations each (a lost wake-up)",
+                    cpus_of[pair]
+                );
+            }
+            done &= rounds >= ROUNDS_PER_PAIR;
+        }
+        if done {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     shared.stop.store(true, Ordering::Release);

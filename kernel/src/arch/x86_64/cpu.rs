@@ -137,6 +137,59 @@ pub fn init_pcid() -> (bool, bool) {
     (true, invpcid)
 }
 
+/// What [`init_protection`] turned on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protection {
+    /// Supervisor-mode execution prevention: ring 0 never runs user pages.
+    pub smep: bool,
+    /// Supervisor-mode access prevention: ring 0 never reads or writes user
+    /// pages (the kernel reaches user memory only through its direct map of
+    /// the translated frames, see `usercopy`).
+    pub smap: bool,
+    /// User-mode instruction prevention: `sgdt sidt sldt smsw str` fault in
+    /// ring 3, so no kernel address leaks through them.
+    pub umip: bool,
+}
+
+/// Turns on SMEP, SMAP and UMIP on this CPU, each where CPUID has it.
+pub fn init_protection() -> Protection {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let features = CpuId::new().get_extended_feature_info();
+    let has = |f: fn(&raw_cpuid::ExtendedFeatures) -> bool| features.as_ref().is_some_and(f);
+    let on = Protection {
+        smep: has(raw_cpuid::ExtendedFeatures::has_smep),
+        smap: has(raw_cpuid::ExtendedFeatures::has_smap),
+        umip: has(raw_cpuid::ExtendedFeatures::has_umip),
+    };
+    let mut flags = Cr4Flags::empty();
+    for (wanted, flag) in [
+        (on.smep, Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        (on.smap, Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+        (on.umip, Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION),
+    ] {
+        if wanted {
+            flags |= flag;
+        }
+    }
+    // SAFETY: CPUID reports each feature set here. The kernel executes only
+    // its own (supervisor) pages, touches user memory only through the
+    // direct map (supervisor pages), and uses none of the UMIP
+    // instructions in ring 3.
+    unsafe { Cr4::update(|f| f.insert(flags)) };
+    on
+}
+
+/// What [`init_protection`] turned on, read back from this CPU's CR4.
+pub fn protection() -> Protection {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let cr4 = Cr4::read();
+    Protection {
+        smep: cr4.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        smap: cr4.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+        umip: cr4.contains(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION),
+    }
+}
+
 /// Whether address spaces switch with PCID tags.
 pub fn pcid_on() -> bool {
     PCID.load(core::sync::atomic::Ordering::Relaxed)

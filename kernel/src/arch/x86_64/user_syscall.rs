@@ -139,6 +139,19 @@ pub mod fault {
         unsafe { core::arch::asm!("cli", "ud2", options(noreturn)) }
     }
 
+    /// `sidt` in ring 3: the IDT's base, or #GP where the kernel enabled
+    /// UMIP (the kernel then kills the process).
+    pub fn store_idt() -> u64 {
+        let mut table = [0u8; 10];
+        // SAFETY: sidt writes 10 bytes (limit, base) to the local buffer.
+        unsafe {
+            core::arch::asm!("sidt [{}]", in(reg) table.as_mut_ptr(), options(nostack));
+        }
+        let mut base = [0u8; 8];
+        base.copy_from_slice(&table[2..]);
+        u64::from_le_bytes(base)
+    }
+
     /// #DE: division by zero.
     pub fn divide_error() -> ! {
         // SAFETY: div by zero raises #DE; the kernel kills the process.
