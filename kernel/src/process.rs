@@ -37,6 +37,12 @@ pub const SHARED_BASE: u64 = 0x0000_1000_0000_0000;
 /// End of the shared-region window (exclusive).
 pub const SHARED_END: u64 = 0x0000_7000_0000_0000;
 
+/// Live shared mappings (regions and channel rings) a process may hold at
+/// once. Each takes a 2 MiB chunk of the shared window and so a leaf page
+/// table of its own: the bound caps the page tables one process can make
+/// the kernel allocate at 1,024 (4 MiB) plus the upper levels.
+pub const MAX_SHARED_MAPPINGS: usize = 1024;
+
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitReason {
@@ -99,6 +105,9 @@ pub struct Process {
     /// map/unmap cycle neither allocates nor zeroes a table, and the tables
     /// a process holds stay bounded by its peak of live mappings.
     free_shared: Vec<(u64, u64)>,
+    /// Shared mappings made and not yet released (at most
+    /// [`MAX_SHARED_MAPPINGS`]).
+    shared_mappings: usize,
 }
 
 /// Per thread: a child it waits for has ended (set before the wake-up, read
@@ -352,6 +361,7 @@ pub fn spawn(
             children: 0,
             next_shared: SHARED_BASE,
             free_shared: Vec::new(),
+            shared_mappings: 0,
         },
     );
     drop(procs);
@@ -716,6 +726,9 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         .get_mut(&pid)
         .filter(|p| p.exit.is_none())
         .ok_or(IpcError::ProcessNotFound)?;
+    if p.shared_mappings >= MAX_SHARED_MAPPINGS {
+        return Err(IpcError::OutOfMemory);
+    }
     let bytes = (frames.len() as u64 + 1) * 4096;
     let chunk = shared_chunk(bytes);
     // The smallest released range that fits, else fresh space.
@@ -730,8 +743,14 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         Some(i) => (p.free_shared.swap_remove(i).0, false),
         None => (p.next_shared, true),
     };
-    let end = va.checked_add(bytes).ok_or(IpcError::OutOfMemory)?;
-    if end > SHARED_END {
+    // A failure below gives a reused range back.
+    let give_back = |p: &mut Process| {
+        if !fresh {
+            p.free_shared.push((va, chunk));
+        }
+    };
+    if va.checked_add(bytes).is_none_or(|end| end > SHARED_END) {
+        give_back(p);
         return Err(IpcError::OutOfMemory);
     }
     let pml4 = p.pml4;
@@ -749,10 +768,12 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         let Some(t) = table.as_mut() else {
             // Out of frames for page tables: undo what was mapped.
             clear_ptes(pml4, va, i as u64);
+            give_back(p);
             return Err(IpcError::OutOfMemory);
         };
         t[index].set_addr(PhysAddr::new(phys), flags);
     }
+    p.shared_mappings += 1;
     // The next region starts on a fresh 2 MiB boundary (one leaf table
     // each), past the guard page.
     if fresh {
@@ -773,6 +794,7 @@ fn shared_chunk(bytes: u64) -> u64 {
 pub fn release_shared(pid: Pid, va: u64, pages: u64) {
     if let Some(p) = PROCS.lock().get_mut(&pid).filter(|p| p.exit.is_none()) {
         p.free_shared.push((va, shared_chunk((pages + 1) * 4096)));
+        p.shared_mappings -= 1;
     }
 }
 

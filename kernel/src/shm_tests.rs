@@ -20,6 +20,7 @@ mod scenario {
     pub const ERRORS: u64 = 6;
     pub const WX: u64 = 7;
     pub const BAD_ENVELOPE: u64 = 8;
+    pub const MAPPING_EXHAUSTION: u64 = 9;
 }
 
 /// Timer ticks (100 Hz) a scenario may take before it is killed as hung.
@@ -128,5 +129,15 @@ crate::ktest! {
     /// unmapped) fails with `BadAddress` and leaves no mapping behind.
     fn region_map_bad_envelope_leaves_nothing() {
         scenario(scenario::BAD_ENVELOPE)
+    }
+}
+
+crate::ktest! {
+    /// One 4 KiB region mapped over and over: the kernel refuses with
+    /// `OutOfMemory` at `process::MAX_SHARED_MAPPINGS` live mappings (each
+    /// costs a leaf page table), unmapping makes room again, and every
+    /// frame is back when the process ends (it once took every free frame).
+    fn mapping_exhaustion_is_bounded() {
+        scenario(scenario::MAPPING_EXHAUSTION)
     }
 }

@@ -48,6 +48,9 @@ mod scenario {
     pub const WX: u64 = 7;
     /// A `region_map` whose envelope buffer is bad leaves no mapping.
     pub const BAD_ENVELOPE: u64 = 8;
+    /// One region mapped until the kernel refuses: `OutOfMemory` at the
+    /// per-process bound, every mapping undone, the bound reached again.
+    pub const MAPPING_EXHAUSTION: u64 = 9;
 }
 
 /// Benchmarks (the bench suite names them).
@@ -103,6 +106,7 @@ fn main(arg: u64) -> u64 {
         scenario::ERRORS => errors(),
         scenario::WX => wx(),
         scenario::BAD_ENVELOPE => bad_envelope(),
+        scenario::MAPPING_EXHAUSTION => mapping_exhaustion(),
         bench::ASYNC_LATENCY => async_latency(param, icount),
         bench::ASYNC_B1 => async_throughput(param, 1, icount),
         bench::ASYNC_B16 => async_throughput(param, 16, icount),
@@ -647,6 +651,39 @@ fn wx() -> u64 {
         "unmap"
     );
     ensure!(308, rt::ipc::revoke(region.0).is_ok(), "revoke");
+    0
+}
+
+/// The kernel's bound on one process's live shared mappings
+/// (`process::MAX_SHARED_MAPPINGS`).
+const MAX_SHARED_MAPPINGS: usize = 1024;
+
+/// MAPPING_EXHAUSTION: see [`scenario::MAPPING_EXHAUSTION`].
+fn mapping_exhaustion() -> u64 {
+    let Ok((region, _, _)) = Region::create(4096, None) else {
+        return fail(330, "create");
+    };
+    let mut mappings = alloc::vec::Vec::new();
+    for round in 0..2 {
+        let refusal = loop {
+            match region.map(0) {
+                Ok(m) if mappings.len() <= MAX_SHARED_MAPPINGS => mappings.push(m),
+                Ok(_) => return fail(331, "more mappings than the bound"),
+                Err(e) => break e,
+            }
+        };
+        ensure!(
+            332,
+            refusal == IpcError::OutOfMemory && mappings.len() == MAX_SHARED_MAPPINGS,
+            "round {round}: {} mappings, then {refusal:?}",
+            mappings.len()
+        );
+        for m in mappings.drain(..) {
+            ensure!(333, region.unmap(m).is_ok(), "unmap in round {round}");
+        }
+    }
+    ensure!(334, rt::ipc::revoke(region.0).is_ok(), "revoke");
+    println!("chantest: one region mapped {MAX_SHARED_MAPPINGS} times, refused once more, twice");
     0
 }
 
