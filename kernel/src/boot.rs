@@ -266,6 +266,14 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
                 ExitCode::Failure
             })
         }
+        RunMode::Report => {
+            let ok = crate::report::run(&tsc, hpet.as_ref(), mode);
+            qemu::exit(if ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            })
+        }
         RunMode::Idle => {
             kprintln!("idle (run=boot or run=test to exit)");
             crate::task::idle_loop()
