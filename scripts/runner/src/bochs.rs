@@ -178,6 +178,10 @@ pub fn judge(
         None => QemuEnd::StoppedByRunner,
     };
     let mut verdict = verdict::judge(as_qemu, expectation, scan);
+    if kernel_exit == Some(KernelExit::Failure) {
+        // Replaces the QEMU exit-status wording of the mapping above.
+        verdict.failures[0] = "kernel reported failure (exit: failure (0x20))".to_owned();
+    }
     if kernel_exit.is_none() {
         let why = match end {
             BochsEnd::TimedOut(after) => format!("timeout after {} s", after.as_secs()),
@@ -295,12 +299,9 @@ pub fn run(args: &QemuArgs, workspace: &Workspace) -> anyhow::Result<bool> {
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     let outcome = follow(child, &serial_path, args.log.as_deref(), timeout)?;
-    let mut bochs_tail = tail_lines(&console, BOCHS_TAIL_LINES);
-    bochs_tail.extend(
-        tail_lines(&log_path, BOCHS_TAIL_LINES)
-            .into_iter()
-            .filter(|l| l.contains(">>PANIC<<") || l.contains("]e[")),
-    );
+    let mut bochs_tail = bochs_errors(&tail_lines(&console, BOCHS_TAIL_LINES));
+    bochs_tail.extend(bochs_errors(&tail_lines(&log_path, BOCHS_TAIL_LINES)));
+    bochs_tail.dedup();
     let expectation = args
         .expect
         .unwrap_or_else(|| Expectation::for_cmdline(&args.cmdline));
@@ -518,6 +519,26 @@ fn stop(child: &mut Child) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bochs's error and panic messages among `lines` (its log marks them
+/// `e[` and `p[` after the tick count); the startup noise around them goes.
+fn bochs_errors(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| {
+            let level = line.trim_start_matches(|c: char| c.is_ascii_digit());
+            (level.starts_with("e[") || level.starts_with("p["))
+                && !line.contains("no bxevent_callback function is registered")
+        })
+        .map(|line| {
+            // The message after the tick count, level and module tag.
+            line.split_once("] ")
+                .map_or(line.as_str(), |(_, message)| message)
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// The last `n` lines of a text file (empty when it cannot be read).
 fn tail_lines(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();
@@ -635,7 +656,31 @@ mod tests {
             &[],
         );
         assert_eq!(failed.failures.len(), 2, "{failed:?}");
+        assert_eq!(
+            failed.failures[0],
+            "kernel reported failure (exit: failure (0x20))"
+        );
         assert!(failed.failures[1].contains("3 passed, 1 failed"));
+    }
+
+    #[test]
+    fn bochs_errors_keep_only_error_and_panic_messages() {
+        let lines: Vec<String> = [
+            "00000000000i[PLUGIN] loaded plugin libbx_unmapped.so",
+            "00000000000e[      ] bochsrc:3: wrong value for parameter 'model'",
+            "00000000000p[      ] >>PANIC<< bochsrc:3: cpu directive malformed.",
+            "00000000000e[SIM   ] notify called, but no bxevent_callback function is registered",
+            "Bochs is exiting with the following message:",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            bochs_errors(&lines),
+            [
+                "bochsrc:3: wrong value for parameter 'model'",
+                ">>PANIC<< bochsrc:3: cpu directive malformed."
+            ]
+        );
     }
 
     #[test]
