@@ -103,16 +103,10 @@ fn drift_check(tsc: &TscInfo, hpet: Option<&Hpet>) -> bool {
         kprintln!("report: drift tsc_vs_hpet=absent (no HPET)");
         return true;
     };
-    let one_second = hpet.hz();
-    let start_hpet = hpet.counter();
-    let start_tsc = cpu::rdtsc_ordered();
-    let mut now = start_hpet;
-    while now.wrapping_sub(start_hpet) < one_second {
-        core::hint::spin_loop();
-        now = hpet.counter();
-    }
-    let tsc_ticks = cpu::rdtsc_ordered() - start_tsc;
-    let hpet_ticks = now.wrapping_sub(start_hpet);
+    let Some((hpet_ticks, tsc_ticks)) = hpet.time(hpet.hz()) else {
+        kprintln!("report: drift tsc_vs_hpet FAILED (the HPET counter stopped)");
+        return false;
+    };
     let measured = perf::tsc::calibrate_hz_hpet(tsc_ticks, hpet_ticks, hpet.period_fs());
     let ppm = measured.and_then(|m| perf::tsc::difference_ppm(m, tsc.hz));
     let ok = measured.is_some_and(|m| !perf::tsc::disagree(m, tsc.hz));

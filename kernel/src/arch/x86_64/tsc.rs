@@ -33,11 +33,15 @@ const CALIBRATION_US: u64 = 10_000;
 /// The HPET's registers (memory-mapped, 64-bit).
 pub struct Hpet {
     base: *mut u64,
+    /// The main counter's width as a mask (32 or 64 bits).
+    counter_mask: u64,
 }
 
 /// General Capabilities and ID register: bits 63:32 are the counter period
 /// in femtoseconds.
 const HPET_CAPABILITIES: usize = 0x00;
+/// Capabilities bit 13 (COUNT_SIZE_CAP): the main counter has 64 bits.
+const HPET_COUNTER_64: u64 = 1 << 13;
 /// General Configuration register: bit 0 enables the main counter.
 const HPET_CONFIG: usize = 0x10;
 /// Main Counter Value register.
@@ -54,9 +58,13 @@ impl Hpet {
     /// `virt` maps the HPET's 1 KiB register block uncached, for as long as
     /// the returned value lives, and nothing else programs the HPET.
     pub unsafe fn new(virt: u64) -> Option<Self> {
-        let hpet = Self {
+        let mut hpet = Self {
             base: virt as *mut u64,
+            counter_mask: u64::MAX,
         };
+        if hpet.read(HPET_CAPABILITIES) & HPET_COUNTER_64 == 0 {
+            hpet.counter_mask = u64::from(u32::MAX);
+        }
         let period = hpet.period_fs();
         if period == 0 || period > HPET_MAX_PERIOD_FS {
             return None;
@@ -82,7 +90,32 @@ impl Hpet {
 
     /// The main counter.
     pub fn counter(&self) -> u64 {
-        self.read(HPET_COUNTER)
+        self.read(HPET_COUNTER) & self.counter_mask
+    }
+
+    /// Counter ticks from `earlier` to `later` (two [`Hpet::counter`]
+    /// readings less than one wrap apart), across a wrap of a 32-bit counter.
+    pub fn ticks_between(&self, earlier: u64, later: u64) -> u64 {
+        later.wrapping_sub(earlier) & self.counter_mask
+    }
+
+    /// Spins until at least `ticks` counter ticks have passed; returns the
+    /// counter ticks and TSC ticks that elapsed. `None` when the counter
+    /// stops advancing.
+    pub fn time(&self, ticks: u64) -> Option<(u64, u64)> {
+        let start = self.counter();
+        let start_tsc = rdtsc_ordered();
+        let mut now = start;
+        let mut unchanged: u32 = 0;
+        while self.ticks_between(start, now) < ticks {
+            let next = self.counter();
+            unchanged = if next == now { unchanged + 1 } else { 0 };
+            if unchanged > 1_000_000 {
+                return None;
+            }
+            now = next;
+        }
+        Some((self.ticks_between(start, now), rdtsc_ordered() - start_tsc))
     }
 
     /// The main counter's frequency in Hz.
@@ -147,29 +180,19 @@ pub fn detect(hpet: Option<&Hpet>) -> TscInfo {
     }
 }
 
-/// TSC ticks over 10 ms of HPET time, best of three (the shortest is the
-/// least disturbed). `None` when the counter does not advance.
+/// The TSC frequency over 10 ms of HPET time, the median of three runs (a
+/// run disturbed between its two clock reads is off either way). `None`
+/// when the counter does not advance.
 pub fn calibrate_hpet(hpet: &Hpet) -> Option<u64> {
     let period = hpet.period_fs();
     let ticks = CALIBRATION_US * 1_000_000_000 / u64::from(period);
-    let mut best: Option<u64> = None;
-    for _ in 0..3 {
-        let start_hpet = hpet.counter();
-        let start = rdtsc_ordered();
-        let mut now = start_hpet;
-        let mut spins: u64 = 0;
-        while now.wrapping_sub(start_hpet) < ticks {
-            now = hpet.counter();
-            spins += 1;
-            if spins > 100_000_000 {
-                return None; // the counter is stuck
-            }
-        }
-        let tsc = rdtsc_ordered() - start;
-        let hz = perf::tsc::calibrate_hz_hpet(tsc, now.wrapping_sub(start_hpet), period)?;
-        best = Some(best.map_or(hz, |b| b.min(hz)));
+    let mut runs = [0_u64; 3];
+    for run in &mut runs {
+        let (hpet_ticks, tsc_ticks) = hpet.time(ticks)?;
+        *run = perf::tsc::calibrate_hz_hpet(tsc_ticks, hpet_ticks, period)?;
     }
-    best
+    runs.sort_unstable();
+    Some(runs[1])
 }
 
 /// TSC ticks over 10 ms of PIT channel 2 (mode 0, gate via port 0x61), best
