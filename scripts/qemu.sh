@@ -5,6 +5,7 @@
 #   scripts/qemu.sh --help                 all flags
 #   scripts/qemu.sh --gdb                  wait for gdb on :1234
 #   scripts/qemu.sh --cpus 4 --numa 2 --cmdline run=test
+#   scripts/qemu.sh --emulator bochs --cmdline run=test   Bochs (x2APIC, TSC-deadline, PCID)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
@@ -17,6 +18,7 @@ for arg in "$@"; do
     case $arg in
     -h | --help) exec "$RUNNER" qemu --help ;;
     iso-bios | iso-uefi | --boot=iso-*) wants_iso=true ;;
+    bochs | --emulator=bochs) wants_iso=true ;; # Bochs boots a GRUB ISO
     esac
 done
 ensure_qemu

@@ -16,7 +16,7 @@ use perf::record::{
 };
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
-use crate::arch::x86_64::tsc::{TscInfo, TscSource as KTscSource};
+use crate::arch::x86_64::tsc::TscInfo;
 use crate::process::{self, ExitReason};
 use crate::{kprint, kprintln};
 
@@ -127,11 +127,7 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         model,
         stepping,
         tsc_mhz: cfg.tsc.hz as f64 / 1e6,
-        tsc_source: match cfg.tsc.source {
-            KTscSource::Cpuid15 => perf::tsc::TscSource::Cpuid15,
-            KTscSource::Cpuid16 => perf::tsc::TscSource::Cpuid16,
-            KTscSource::Pit => perf::tsc::TscSource::Pit,
-        },
+        tsc_source: cfg.tsc.source,
         tsc_invariant: cfg.tsc.invariant,
         tsc_overhead: overhead,
         pmu: crate::pmu::info(),

@@ -129,7 +129,8 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         meminfo.direct_map_bytes >> 20
     );
 
-    let tsc = tsc::detect();
+    let hpet = map_hpet(&boot_mem, info.rsdp);
+    let tsc = tsc::detect(hpet.as_ref());
     let hv = cpu::Hypervisor::detect();
     let xapic_virt = match paging::map_mmio(apic::xapic_phys_base(), 4096) {
         Ok(v) => v.as_u64(),
@@ -218,7 +219,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         config.accel.unwrap_or("unknown"),
         tsc.hz / 1_000_000,
         (tsc.hz / 1_000) % 1_000,
-        tsc.source.name(),
+        tsc.source.as_str(),
         u8::from(tsc.invariant),
         env!("VERIDIAN_REV"),
     );
@@ -259,6 +260,14 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
                 nodes: nodes as u32,
             };
             let ok = crate::bench::run(&cfg);
+            qemu::exit(if ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            })
+        }
+        RunMode::Report => {
+            let ok = crate::report::run(&tsc, hpet.as_ref(), mode);
             qemu::exit(if ok {
                 ExitCode::Success
             } else {
@@ -321,6 +330,48 @@ fn read_topology(mem: &DirectMap, rsdp: Option<RsdpSource<'_>>) -> Option<Topolo
             None
         }
     }
+}
+
+/// Maps the HPET that ACPI describes (uncached) and starts its counter;
+/// `None` without an HPET table, or one the kernel cannot use.
+fn map_hpet(mem: &DirectMap, rsdp: Option<RsdpSource<'_>>) -> Option<tsc::Hpet> {
+    let table = find_rsdp(mem, rsdp)
+        .and_then(|rsdp| AcpiTables::new(mem, &rsdp))
+        .and_then(|tables| tables.find(smp::acpi::Signature(*b"HPET")))
+        .ok()
+        .flatten()?;
+    let hpet = match smp::acpi::Hpet::from_sdt(table) {
+        Ok(hpet) if hpet.address_space == 0 && hpet.base_address != 0 => hpet,
+        Ok(hpet) => {
+            kprintln!(
+                "warning: acpi: HPET at {:#x} in address space {} is not usable",
+                hpet.base_address,
+                hpet.address_space
+            );
+            return None;
+        }
+        Err(e) => {
+            kprintln!("warning: acpi: malformed HPET table ({e:?})");
+            return None;
+        }
+    };
+    let virt = match paging::map_mmio(hpet.base_address, 1024) {
+        Ok(v) => v.as_u64(),
+        Err(e) => {
+            kprintln!("warning: cannot map the HPET: {e:?}");
+            return None;
+        }
+    };
+    // SAFETY: `virt` maps the HPET's register block uncached for the rest of
+    // the kernel's life, and nothing else in the kernel programs the HPET.
+    let found = unsafe { tsc::Hpet::new(virt) };
+    if found.is_none() {
+        kprintln!(
+            "warning: the HPET at {:#x} reports an impossible period; not using it",
+            hpet.base_address
+        );
+    }
+    found
 }
 
 /// Prints each CPU's APIC id and node, and the node distance matrix (once).

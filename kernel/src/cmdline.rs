@@ -14,6 +14,8 @@ pub enum RunMode {
     Idle,
     /// Run the benchmark suite (`bench=<suite>`) and exit.
     Bench,
+    /// Print the hardware report (`crate::report`) and exit.
+    Report,
 }
 
 /// A deliberate fault, for testing the fault path (`test.fault=`).
@@ -84,6 +86,7 @@ impl<'a> Config<'a> {
                     "boot" => cfg.run = RunMode::Boot,
                     "test" => cfg.run = RunMode::Test,
                     "idle" => cfg.run = RunMode::Idle,
+                    "report" => cfg.run = RunMode::Report,
                     other => {
                         crate::kprintln!("warning: cmdline: unknown run mode {other:?}; using idle")
                     }

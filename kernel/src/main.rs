@@ -33,6 +33,7 @@ pub mod percpu;
 pub mod pmu;
 pub mod process;
 pub mod programs;
+pub mod report;
 pub mod serial;
 pub mod shm_tests;
 pub mod sync;

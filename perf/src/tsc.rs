@@ -119,6 +119,115 @@ pub fn calibrate_hz_hpet(tsc_delta: u64, hpet_ticks: u64, hpet_period_fs: u32) -
     u64::try_from(u128::from(tsc_delta) * FEMTOS_PER_SECOND / elapsed_fs).ok()
 }
 
+/// Two frequency readings that differ by more than this many parts per
+/// million of the larger one disagree (1%).
+pub const DISAGREEMENT_LIMIT_PPM: u64 = 10_000;
+
+/// How far apart two frequencies are, in parts per million of the larger
+/// one. `None` when both are 0.
+#[must_use]
+pub fn difference_ppm(a_hz: u64, b_hz: u64) -> Option<u64> {
+    let (low, high) = if a_hz <= b_hz {
+        (a_hz, b_hz)
+    } else {
+        (b_hz, a_hz)
+    };
+    if high == 0 {
+        return None;
+    }
+    // (high - low) / high <= 1, so the quotient fits in a u64.
+    Some((u128::from(high - low) * 1_000_000 / u128::from(high)) as u64)
+}
+
+/// Whether two frequency readings differ by more than
+/// [`DISAGREEMENT_LIMIT_PPM`] (a zero reading disagrees with anything else).
+#[must_use]
+pub fn disagree(a_hz: u64, b_hz: u64) -> bool {
+    difference_ppm(a_hz, b_hz).is_some_and(|ppm| ppm > DISAGREEMENT_LIMIT_PPM)
+}
+
+/// Every TSC frequency reading a boot obtained (`None` where a source was
+/// absent or failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TscReadings {
+    /// CPUID 15h, when the leaf is complete (ratio and crystal frequency).
+    pub cpuid15: Option<u64>,
+    /// Calibration against the HPET main counter.
+    pub hpet: Option<u64>,
+    /// Calibration against PIT channel 2.
+    pub pit: Option<u64>,
+    /// CPUID 16h base frequency (nominal; a cross-check only).
+    pub cpuid16: Option<u64>,
+}
+
+/// Two readings that disagree by more than 1%.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The source the frequency was taken from, and its reading.
+    pub chosen: (TscSource, u64),
+    /// The other source, and its reading.
+    pub other: (TscSource, u64),
+    /// How far apart they are, in parts per million of the larger.
+    pub ppm: u64,
+}
+
+/// The TSC frequency a boot uses, where it came from, and each other reading
+/// that disagrees with it by more than 1% (at most three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TscChoice {
+    /// Ticks per second.
+    pub hz: u64,
+    /// Where `hz` came from.
+    pub source: TscSource,
+    /// Up to three disagreements (the other readings), `None` past the count.
+    pub disagreements: [Option<Disagreement>; 3],
+}
+
+impl TscChoice {
+    /// The disagreements found, in source order (HPET, PIT, 16h, 15h).
+    pub fn disagreements(&self) -> impl Iterator<Item = &Disagreement> {
+        self.disagreements.iter().flatten()
+    }
+}
+
+/// Picks the TSC frequency the way real machines need it: CPUID 15h when the
+/// leaf is complete (exact, architectural), else the HPET calibration, else
+/// the PIT's; CPUID 16h (the nominal base frequency, which need not be the
+/// TSC rate) only when nothing else worked. Every other reading is compared
+/// with the chosen one. `None` when there is no reading at all.
+#[must_use]
+pub fn choose(readings: &TscReadings) -> Option<TscChoice> {
+    let ordered = [
+        (TscSource::Cpuid15, readings.cpuid15),
+        (TscSource::Hpet, readings.hpet),
+        (TscSource::Pit, readings.pit),
+        (TscSource::Cpuid16, readings.cpuid16),
+    ];
+    let (source, hz) = ordered
+        .iter()
+        .find_map(|&(source, hz)| hz.filter(|&hz| hz > 0).map(|hz| (source, hz)))?;
+    let mut disagreements = [None; 3];
+    let others = ordered
+        .iter()
+        .filter(|&&(other, _)| other != source)
+        .filter_map(|&(other, reading)| reading.map(|r| (other, r)));
+    for (slot, (other, reading)) in disagreements
+        .iter_mut()
+        .zip(others.filter(|&(_, r)| disagree(hz, r)))
+    {
+        *slot = Some(Disagreement {
+            chosen: (source, hz),
+            other: (other, reading),
+            ppm: difference_ppm(hz, reading).unwrap_or(0),
+        });
+    }
+    Some(TscChoice {
+        hz,
+        source,
+        disagreements,
+    })
+}
+
 /// Invariant TSC (runs at a constant rate in all ACPI P-, C- and T-states):
 /// CPUID.8000_0007h EDX bit 8, on Intel and AMD alike.
 #[must_use]
@@ -290,5 +399,95 @@ mod tests {
         assert!(!is_invariant(0x0000_00ff));
         assert_eq!(TscSource::Cpuid15.as_str(), "cpuid15");
         assert_eq!(TscSource::Hpet.to_string(), "hpet");
+    }
+
+    #[test]
+    fn difference_is_relative_to_the_larger_reading() {
+        assert_eq!(difference_ppm(100, 100), Some(0));
+        assert_eq!(difference_ppm(99, 100), Some(10_000));
+        assert_eq!(difference_ppm(100, 99), Some(10_000));
+        assert_eq!(difference_ppm(0, 100), Some(1_000_000));
+        assert_eq!(difference_ppm(0, 0), None);
+        assert_eq!(difference_ppm(u64::MAX, u64::MAX - 1), Some(0));
+        // Exactly 1% apart agrees; a hair more disagrees.
+        assert!(!disagree(3_500_000_000, 3_465_000_000));
+        assert!(disagree(3_500_000_000, 3_464_000_000));
+        assert!(disagree(0, 1));
+        assert!(!disagree(0, 0));
+    }
+
+    #[test]
+    fn choice_prefers_15h_then_hpet_then_pit_then_16h() {
+        let all = TscReadings {
+            cpuid15: Some(2_000_000_000),
+            hpet: Some(2_001_000_000),
+            pit: Some(1_999_000_000),
+            cpuid16: Some(2_000_000_000),
+        };
+        let c = choose(&all).unwrap();
+        assert_eq!((c.source, c.hz), (TscSource::Cpuid15, 2_000_000_000));
+        assert_eq!(c.disagreements().count(), 0);
+        let no15 = TscReadings {
+            cpuid15: None,
+            ..all
+        };
+        assert_eq!(choose(&no15).unwrap().source, TscSource::Hpet);
+        let pit_only = TscReadings {
+            cpuid15: None,
+            hpet: None,
+            ..all
+        };
+        assert_eq!(choose(&pit_only).unwrap().source, TscSource::Pit);
+        let only16 = TscReadings {
+            cpuid16: Some(3_000_000_000),
+            ..TscReadings::default()
+        };
+        assert_eq!(choose(&only16).unwrap().source, TscSource::Cpuid16);
+        assert_eq!(choose(&TscReadings::default()), None);
+        // A zero reading is skipped as a source but still cross-checked.
+        let zero15 = TscReadings {
+            cpuid15: Some(0),
+            ..all
+        };
+        let c = choose(&zero15).unwrap();
+        assert_eq!(c.source, TscSource::Hpet);
+        assert_eq!(
+            c.disagreements().next().unwrap().other,
+            (TscSource::Cpuid15, 0)
+        );
+    }
+
+    #[test]
+    fn choice_reports_each_reading_off_by_more_than_one_percent() {
+        // Bochs' shape: a nominal 3.5 GHz base frequency, a TSC at 100 MHz.
+        let bochs = TscReadings {
+            cpuid15: None,
+            hpet: Some(100_000_000),
+            pit: Some(100_400_000),
+            cpuid16: Some(3_500_000_000),
+        };
+        let c = choose(&bochs).unwrap();
+        assert_eq!((c.source, c.hz), (TscSource::Hpet, 100_000_000));
+        let found: Vec<_> = c.disagreements().copied().collect();
+        assert_eq!(
+            found,
+            [Disagreement {
+                chosen: (TscSource::Hpet, 100_000_000),
+                other: (TscSource::Cpuid16, 3_500_000_000),
+                ppm: 971_428,
+            }]
+        );
+        let spread = TscReadings {
+            cpuid15: Some(1_000_000_000),
+            hpet: Some(1_100_000_000),
+            pit: Some(900_000_000),
+            cpuid16: Some(2_000_000_000),
+        };
+        let c = choose(&spread).unwrap();
+        let others: Vec<_> = c.disagreements().map(|d| d.other.0).collect();
+        assert_eq!(
+            others,
+            [TscSource::Hpet, TscSource::Pit, TscSource::Cpuid16]
+        );
     }
 }

@@ -148,6 +148,22 @@ pub struct QemuArgs {
     /// What the serial console must show [default: test for run=test, boot for run=boot, else none].
     #[arg(long, value_enum)]
     pub expect: Option<Expectation>,
+    /// The emulator: QEMU, or Bochs (a GRUB ISO under its BIOS, headless,
+    /// serial to a file; x2APIC, TSC-deadline, PCID and INVPCID).
+    #[arg(long, value_enum, default_value_t = Emulator::Qemu)]
+    pub emulator: Emulator,
+    /// Bochs CPU model (`bochs --help cpu` lists them; Bochs only).
+    #[arg(long, value_name = "MODEL", default_value = crate::bochs::DEFAULT_CPU_MODEL)]
+    pub cpu_model: String,
+}
+
+/// Which emulator `veridian-run qemu` boots the kernel in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Emulator {
+    /// QEMU (q35; KVM, TCG or icount).
+    Qemu,
+    /// Bochs 2.7 (the distribution's `bochs` package).
+    Bochs,
 }
 
 /// Flags of `veridian-run iso`.

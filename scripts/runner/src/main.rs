@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bochs;
 mod cli;
 mod iso;
 mod kernel_tests;

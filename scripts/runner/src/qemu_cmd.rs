@@ -34,6 +34,9 @@ pub struct UsageError(pub String);
 /// # Errors
 /// Usage errors ([`UsageError`]), a missing kernel or tool, or QEMU not starting.
 pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyhow::Result<bool> {
+    if args.emulator == crate::cli::Emulator::Bochs {
+        return crate::bochs::run(args, workspace);
+    }
     machine::validate(args.cpus, args.mem, args.numa).map_err(|err| UsageError(err.to_string()))?;
     if args.boot != BootChoice::Pvh {
         iso::check_grub_cmdline(&args.cmdline).map_err(|err| UsageError(err.to_string()))?;

@@ -94,6 +94,18 @@ impl Apic {
         // SAFETY: configures this CPU's own APIC (MSRs or the MMIO page mapped
         // uncached at xapic_virt); interrupts are off during bring-up.
         unsafe { lapic.enable() };
+        // The crate unmasks the timer's LVT entry before it sets the
+        // software-enable bit of the spurious-vector register. An APIC that
+        // is software-disabled keeps every LVT mask bit set and ignores
+        // writes that clear one (Intel SDM vol. 3, "Local APIC State After
+        // It Has Been Software Disabled"), and INIT leaves an AP's APIC in
+        // that state: the unmask is lost there, and the AP never gets a
+        // timer tick. Bochs enforces the rule; QEMU 7.2 does not, and
+        // firmware leaves the BSP's APIC software-enabled. Unmasking again
+        // now that the APIC is software-enabled sticks.
+        // SAFETY: as above; rewrites this CPU's LVT timer entry unmasked,
+        // with the vector and mode the builder set.
+        unsafe { lapic.enable_timer() };
         Ok(Self { lapic, mode })
     }
 

@@ -485,3 +485,21 @@ pub fn fixup_probe(rip: &mut u64) -> bool {
     }
     false
 }
+
+/// Executes exactly `2 * iterations` instructions (`dec` and `jnz` per
+/// iteration; `iterations` at least 1), for checking the instruction counter
+/// against a known count.
+pub fn counted_loop(iterations: u64) {
+    let n = iterations.max(1);
+    // SAFETY: a register-only countdown loop: no memory, no stack, and the
+    // flags it clobbers are declared by default.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) n => _,
+            options(nomem, nostack),
+        );
+    }
+}
