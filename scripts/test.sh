@@ -314,6 +314,11 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     step "3 channels x 10,000,000 messages (2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=channels_lose test.channel_messages=10000000" --timeout 600
     step "kernel tests under Bochs (corei7_skylake_x, 2 CPUs)" bochs_kernel_tests
+    # Seeded random system calls on both CPUs beside checked IPC traffic;
+    # the test fails on a kernel fault, a hang or any resource not returned.
+    step "syscall fuzzer (1,000,000 calls, 2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
+        --cmdline "test.filter=fuzz_random_syscalls fuzz.calls=1000000 fuzz.seed=$((RANDOM % 1000 + 1))" \
+        --timeout 900
     step "boot record at 64M and 4G" boot_at_memory_sizes
     step "deliberate kernel page fault is reported" deliberate_fault
     step "unknown script flags exit 2" unknown_flags

@@ -49,6 +49,11 @@ pub struct Config<'a> {
     /// Messages per channel in the channel test (`test.channel_messages=N`,
     /// 0 = the test's default).
     pub channel_messages: u64,
+    /// System calls of the fuzz test, over all its fuzzers (`fuzz.calls=N`,
+    /// 0 = the test's default).
+    pub fuzz_calls: u64,
+    /// The fuzz test's seed (`fuzz.seed=N`).
+    pub fuzz_seed: Option<u64>,
 }
 
 /// Keys the kernel understands.
@@ -64,6 +69,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "pcid",
     "idle",
     "test.channel_messages",
+    "fuzz.calls",
+    "fuzz.seed",
 ];
 
 impl<'a> Config<'a> {
@@ -78,6 +85,8 @@ impl<'a> Config<'a> {
             bench: "",
             samples: 0,
             channel_messages: 0,
+            fuzz_calls: 0,
+            fuzz_seed: None,
         };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
@@ -115,6 +124,18 @@ impl<'a> Config<'a> {
                     Ok(n) => cfg.channel_messages = n,
                     Err(_) => crate::kprintln!(
                         "warning: cmdline: test.channel_messages={value:?} is not a number; ignored"
+                    ),
+                },
+                "fuzz.calls" => match value.parse() {
+                    Ok(n) => cfg.fuzz_calls = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: fuzz.calls={value:?} is not a number; ignored"
+                    ),
+                },
+                "fuzz.seed" => match value.parse() {
+                    Ok(n) => cfg.fuzz_seed = Some(n),
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: fuzz.seed={value:?} is not a number; ignored"
                     ),
                 },
                 "pi" => match value {

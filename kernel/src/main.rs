@@ -24,6 +24,7 @@ pub mod bench;
 pub mod boot;
 pub mod cmdline;
 pub mod cpus;
+pub mod fuzz_tests;
 pub mod kipc;
 pub mod kipc_tests;
 pub mod ktest;

@@ -30,6 +30,10 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "chantest",
         include_bytes!(concat!(env!("OUT_DIR"), "/chantest.elf")),
     ),
+    (
+        "fuzz",
+        include_bytes!(concat!(env!("OUT_DIR"), "/fuzz.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.

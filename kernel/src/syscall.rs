@@ -221,7 +221,9 @@ fn debug_write(addr: u64, len: u64) -> SysResult {
     let mut buf = alloc::vec![0u8; len as usize];
     crate::usercopy::copy_from_user(current_pml4()?, addr, &mut buf)?;
     let text = core::str::from_utf8(&buf).map_err(|_| IpcError::InvalidArgument)?;
-    if text.starts_with('@') {
+    if text.is_empty() {
+        // Nothing to print, not even the prefix.
+    } else if text.starts_with('@') {
         // Machine-readable records go out unprefixed (and whole: one
         // console lock hold), so host parsers see them as the program wrote.
         crate::serial::write_fmt(format_args!("{text}"));

@@ -1,0 +1,147 @@
+//! The syscall fuzz test: one `fuzz` process per online CPU issues seeded
+//! random system calls (kernel/user/src/bin/fuzz.rs) while one well-behaved
+//! `ipctest` echo pair per CPU checks every word of its own traffic; then
+//! every resource count must be back where it began (conservation).
+//!
+//! `fuzz.calls=N` (over all fuzzers) and `fuzz.seed=S` on the command line
+//! choose the run; `scripts/fuzz.sh` sets them. The result line is
+//! `fuzz: N calls, seed S, 0 kernel faults, conservation ok|FAILED` (a
+//! kernel fault never gets here: the panic report ends the run).
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::process::{self, ExitReason, Placement};
+
+/// System calls over all fuzzers (`fuzz.calls=`).
+static CALLS: AtomicU64 = AtomicU64::new(50_000);
+/// The seed (`fuzz.seed=`).
+static SEED: AtomicU64 = AtomicU64::new(1);
+
+/// Applies `fuzz.calls` and `fuzz.seed` (0 and `None` keep the defaults).
+pub fn configure(calls: u64, seed: Option<u64>) {
+    if calls > 0 {
+        CALLS.store(calls, Ordering::Relaxed);
+    }
+    if let Some(seed) = seed {
+        SEED.store(seed, Ordering::Relaxed);
+    }
+}
+
+/// `ipctest`'s same-CPU echo scenario (2,000 checked calls).
+const ECHO_SCENARIO: u64 = 1;
+/// Timer ticks (100 Hz) the whole run may take before it counts as hung.
+const MAX_TICKS: u64 = 90_000;
+
+/// Everything that must come back: free frames per node, processes,
+/// threads, IPC processes and threads, live endpoints, regions (count,
+/// frames). (The endpoint tables keep the length of their peak: ids are
+/// reused from a free list.)
+#[derive(Debug, PartialEq, Eq)]
+struct Census {
+    frames_per_node: Vec<usize>,
+    processes: usize,
+    threads: usize,
+    ipc: (usize, usize),
+    endpoints: usize,
+    regions: (usize, usize),
+}
+
+fn census() -> Census {
+    Census {
+        frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
+        processes: process::count(),
+        threads: crate::task::live_threads(),
+        ipc: crate::kipc::census(),
+        endpoints: crate::kipc::endpoint_census().0,
+        regions: crate::kipc::shm::census(),
+    }
+}
+
+fn ticks() -> u64 {
+    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
+}
+
+/// Idles this context until the next interrupt (the children run).
+fn pause() {
+    x86_64::instructions::interrupts::disable();
+    crate::task::reschedule(sched::Decision::Reschedule);
+    x86_64::instructions::interrupts::enable_and_hlt();
+}
+
+crate::ktest! {
+    /// Seeded random system calls from a fuzzer on every CPU, beside
+    /// well-behaved processes that check their own IPC: nobody but the
+    /// fuzzers is disturbed, the kernel survives, and frames, processes,
+    /// threads, capabilities, endpoints and regions all return to their
+    /// baseline.
+    fn fuzz_random_syscalls() {
+        let calls = CALLS.load(Ordering::Relaxed);
+        let seed = SEED.load(Ordering::Relaxed);
+        let before = census();
+        let cpus: Vec<u32> = (0..crate::percpu::MAX_CPUS as u32)
+            .filter(|&c| crate::percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
+            .collect();
+        let per_fuzzer = calls.div_ceil(cpus.len() as u64);
+        let mut fuzzers = Vec::new();
+        let mut checkers = Vec::new();
+        for (i, &cpu) in cpus.iter().enumerate() {
+            // Each fuzzer its own stream: seed and CPU index, 24 bits.
+            let stream = (seed.wrapping_mul(0x1_0001) ^ i as u64) & 0xff_ffff;
+            let arg = stream << 40 | per_fuzzer;
+            let pid = process::spawn("fuzz", arg, Placement::Cpu(cpu), 10, 0)
+                .map_err(|e| format!("spawn fuzz on CPU {cpu}: {e:?}"))?;
+            fuzzers.push(pid);
+            let pid = process::spawn("ipctest", ECHO_SCENARIO, Placement::Cpu(cpu), 10, 0)
+                .map_err(|e| format!("spawn ipctest on CPU {cpu}: {e:?}"))?;
+            checkers.push(pid);
+        }
+        let start = ticks();
+        let mut ended: Vec<(u32, ExitReason)> = Vec::new();
+        let all = fuzzers.len() + checkers.len();
+        while ended.len() < all {
+            for &pid in fuzzers.iter().chain(&checkers) {
+                if !ended.iter().any(|&(p, _)| p == pid)
+                    && let Some(reason) = process::poll_exit(pid)
+                {
+                    ended.push((pid, reason));
+                }
+            }
+            if ticks() - start > MAX_TICKS {
+                crate::kprintln!("fuzz: seed {seed}: hung after {MAX_TICKS} ticks; threads:");
+                crate::task::dump_threads();
+                for &pid in fuzzers.iter().chain(&checkers) {
+                    let _ = process::kill(pid);
+                }
+                return Err(format!("fuzz: seed {seed}: a process hung"));
+            }
+            pause();
+        }
+        for (pid, reason) in &ended {
+            let role = if fuzzers.contains(pid) { "fuzz" } else { "ipctest" };
+            crate::kensure!(
+                *reason == ExitReason::Exited(0),
+                "fuzz: seed {seed}: {role} (pid {pid}) ended with {reason:?}"
+            );
+        }
+        // Workers the fuzzers spawned and killed end on their own CPUs.
+        let mut after = census();
+        let settle = ticks();
+        while after != before && ticks() - settle < 1_000 {
+            pause();
+            after = census();
+        }
+        let ok = after == before;
+        crate::kprintln!(
+            "fuzz: {} calls, seed {seed}, 0 kernel faults, conservation {}",
+            per_fuzzer * cpus.len() as u64,
+            if ok { "ok" } else { "FAILED" }
+        );
+        crate::kensure!(
+            ok,
+            "leak: {before:?} -> {after:?}"
+        );
+        Ok(())
+    }
+}
