@@ -197,6 +197,13 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     }
     crate::kipc::set_fastpath(crate::kipc::fastpath_from_cmdline(cmdline));
     let mode = apic::ApicMode::detect(xapic_virt);
+    // Counters are trusted only when they count a known loop: records and
+    // the PerfCounters syscall then say whether a PMU is present.
+    let (advertised, pmu_check) = crate::pmu::checked();
+    kprintln!(
+        "pmu: {} (advertised {advertised}; {pmu_check})",
+        crate::pmu::info()
+    );
 
     let mut record = alloc::string::String::new();
     let _ = write!(
@@ -217,7 +224,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             "oneshot"
         },
         hv.name(),
-        config.accel.unwrap_or("unknown"),
+        config.accel.map_or("unknown", perf::record::Accel::as_str),
         tsc.hz / 1_000_000,
         (tsc.hz / 1_000) % 1_000,
         tsc.source.as_str(),
@@ -242,11 +249,8 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         }
         RunMode::Bench => {
             let accel = match config.accel {
-                Some("kvm") => perf::record::Accel::Kvm,
-                Some("icount") => perf::record::Accel::Icount,
-                Some("tcg") => perf::record::Accel::Tcg,
-                Some("bare") => perf::record::Accel::Bare,
-                _ => match hv {
+                Some(accel) => accel,
+                None => match hv {
                     cpu::Hypervisor::Kvm => perf::record::Accel::Kvm,
                     cpu::Hypervisor::Tcg => perf::record::Accel::Tcg,
                     cpu::Hypervisor::None | cpu::Hypervisor::Other => perf::record::Accel::Bare,

@@ -39,7 +39,7 @@ pub struct Config<'a> {
     /// A deliberate fault after boot (`test.fault=pf|ud|gp`).
     pub fault: Option<DeliberateFault>,
     /// The accelerator the host says it used (`accel=`), for records.
-    pub accel: Option<&'a str>,
+    pub accel: Option<perf::record::Accel>,
     /// Priority inheritance on (`pi=on`, default) or off (`pi=off`).
     pub pi: bool,
     /// The benchmark suite (`bench=quick|full|<name prefix>`).
@@ -109,7 +109,12 @@ impl<'a> Config<'a> {
                         "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"
                     ),
                 },
-                "accel" => cfg.accel = Some(value),
+                "accel" => match perf::record::Accel::from_token(value) {
+                    Some(accel) => cfg.accel = Some(accel),
+                    None => crate::kprintln!(
+                        "warning: cmdline: accel={value:?} is not kvm|tcg|icount|bare|bochs; ignored"
+                    ),
+                },
                 "bench" => {
                     cfg.bench = value;
                     cfg.run = RunMode::Bench;

@@ -8,11 +8,18 @@
 //! then reports no counters, so records carry no PMU fields rather than
 //! made-up ones. Counting is per CPU, user and kernel mode, from `start` on
 //! the caller's CPU to each `read` there.
+//!
+//! A PMU is trusted only after [`check`] (run once, on first use: boot runs
+//! it on the BSP) counted the retired instructions of a loop of known
+//! length to within 1% (`perf::pmu::check`): an emulator may advertise
+//! counters that never advance (Bochs 2.7). When the check fails, [`info`]
+//! says there is no PMU and [`start`] starts nothing, for the whole run.
 
 use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use perf::pmu::PmuInfo;
+use perf::pmu::check::PmuCheck;
 use perf::pmu::plan::{COUNTERS, CounterPlan};
 
 use crate::arch::x86_64::cpu::{rdmsr_probe, rdpmc_probe, wrmsr_probe};
@@ -28,9 +35,55 @@ static START: [[AtomicU64; COUNTERS]; MAX_CPUS] =
 /// Counters started on each CPU (bit i: `perf::pmu::plan::COUNTER_NAMES[i]`).
 static ACTIVE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
-/// What CPUID says about the performance counters, trusted only as far as
-/// fault-safe probes confirm (a hypervisor may advertise counters it traps).
+/// Iterations of the counted loop (two instructions each).
+const CHECK_LOOP_ITERATIONS: u64 = 5_000_000;
+
+/// The PMU CPUID advertises and the boot-time check of it.
+static CHECKED: spin::Once<(PmuInfo, PmuCheck)> = spin::Once::new();
+
+/// The PMU to count with and report: what CPUID advertises when [`check`]
+/// passed, [`PmuInfo::None`] otherwise.
 pub fn info() -> PmuInfo {
+    let (advertised, check) = checked();
+    check.usable_pmu(advertised)
+}
+
+/// The boot-time check: instructions counted on this CPU over
+/// [`crate::arch::x86_64::cpu::counted_loop`] against its known length
+/// (run on the first call; every CPU is the same model).
+pub fn check() -> PmuCheck {
+    checked().1
+}
+
+/// What CPUID advertises (see [`advertised`]) and the check's outcome.
+pub fn checked() -> (PmuInfo, PmuCheck) {
+    *CHECKED.call_once(|| {
+        let advertised = advertised();
+        if matches!(advertised, PmuInfo::None) {
+            return (advertised, PmuCheck::NoPmu);
+        }
+        let _irq = IrqGuard::new();
+        let expected = 2 * CHECK_LOOP_ITERATIONS;
+        let counted = if start_unchecked() & 1 == 0 {
+            None
+        } else {
+            crate::arch::x86_64::cpu::counted_loop(CHECK_LOOP_ITERATIONS);
+            Some(read_unchecked(0)[0])
+        };
+        let check = PmuCheck::judge(counted, expected);
+        if !check.usable()
+            && let Some(plan) = plan_unchecked()
+        {
+            stop(plan);
+        }
+        (advertised, check)
+    })
+}
+
+/// What CPUID says about the performance counters, trusted only as far as
+/// fault-safe probes confirm (a hypervisor may advertise counters it traps);
+/// whether they count is [`check`]'s business.
+pub fn advertised() -> PmuInfo {
     let cpuid = raw_cpuid::CpuId::new();
     let vendor = cpuid
         .get_vendor_info()
@@ -63,7 +116,9 @@ pub fn info() -> PmuInfo {
     }
 }
 
-fn plan() -> Option<&'static CounterPlan> {
+/// The counter plan for this CPU model (`None` without a PMU, or after a
+/// faulting probe).
+fn plan_unchecked() -> Option<&'static CounterPlan> {
     if BROKEN.load(Ordering::Relaxed) {
         return None;
     }
@@ -76,7 +131,7 @@ fn plan() -> Option<&'static CounterPlan> {
         let (family, model) = cpuid.get_feature_info().map_or((0, 0), |f| {
             (u32::from(f.family_id()), u32::from(f.model_id()))
         });
-        let pmu = info();
+        let pmu = advertised();
         let choice = perf::pmu::events::select_events(&vendor, family, model, &pmu);
         perf::pmu::plan::plan(&pmu, &choice)
     })
@@ -86,18 +141,33 @@ fn plan() -> Option<&'static CounterPlan> {
 /// Gives up counting after a faulting probe (best effort to stop counters).
 fn broken(plan: &CounterPlan) -> u64 {
     BROKEN.store(true, Ordering::Relaxed);
+    stop(plan);
+    0
+}
+
+/// Stops this CPU's counters (best effort: the writes are fault-safe).
+fn stop(plan: &CounterPlan) {
     for (msr, value) in perf::pmu::plan::stop_writes(plan) {
         let _ = wrmsr_probe(msr, value);
     }
     ACTIVE[crate::cpu_index() as usize].store(0, Ordering::Relaxed);
-    0
 }
 
 /// Programs and starts the counters on this CPU; returns the mask of those
-/// counting (0: none, e.g. no PMU, as under TCG).
+/// counting (0: none, e.g. no PMU, as under TCG, or one that failed
+/// [`check`], as under Bochs).
 pub fn start() -> u64 {
+    if !check().usable() {
+        return 0;
+    }
+    start_unchecked()
+}
+
+fn start_unchecked() -> u64 {
     let _irq = IrqGuard::new();
-    let Some(plan) = plan() else { return 0 };
+    let Some(plan) = plan_unchecked() else {
+        return 0;
+    };
     for &(msr, value) in plan.writes() {
         if wrmsr_probe(msr, value).is_none() {
             return broken(plan);
@@ -120,9 +190,18 @@ pub fn start() -> u64 {
 /// Counts since `start` on this CPU of counters `first..first + 4` (0 for
 /// those not counting).
 pub fn read(first: usize) -> [u64; 4] {
+    if !check().usable() {
+        return [0; 4];
+    }
+    read_unchecked(first)
+}
+
+fn read_unchecked(first: usize) -> [u64; 4] {
     let _irq = IrqGuard::new();
     let mut out = [0; 4];
-    let Some(plan) = plan() else { return out };
+    let Some(plan) = plan_unchecked() else {
+        return out;
+    };
     let cpu = crate::cpu_index() as usize;
     let active = ACTIVE[cpu].load(Ordering::Relaxed);
     for (k, slot) in out.iter_mut().enumerate() {

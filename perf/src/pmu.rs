@@ -2,13 +2,15 @@
 //! counters exist ([`PmuInfo`]), the MSRs that drive them, and the values to
 //! write into those MSRs ([`perfevtsel`], [`fixed_ctr_ctrl`],
 //! [`IntelPmu::global_ctrl_all`]). Which events to count on a given CPU model
-//! is in [`events`]. The kernel does the `cpuid`/`wrmsr`/`rdpmc`.
+//! is in [`events`]; whether an advertised PMU really counts is judged by
+//! [`check`]. The kernel does the `cpuid`/`wrmsr`/`rdpmc`.
 //!
 //! Sources: Intel SDM vol. 3B chapter 20 ("Performance Monitoring": CPUID
 //! leaf 0Ah, IA32_PERFEVTSELx, IA32_FIXED_CTR_CTRL, IA32_PERF_GLOBAL_CTRL)
 //! and vol. 4 (MSR addresses); AMD APM vol. 2 section 13.2 ("Performance
 //! Monitoring Counters") and CPUID 8000_0001h ECX bit 23 (PerfCtrExtCore).
 
+pub mod check;
 pub mod events;
 pub mod plan;
 

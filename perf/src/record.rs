@@ -29,7 +29,7 @@
 //! # Records (version 1)
 //!
 //! ```text
-//! @meta v1 accel=<kvm|tcg|icount|bare> cpu_vendor=<text> cpu_model=<text> family=<n> model=<n> stepping=<n> tsc_mhz=<f.3> tsc_src=<cpuid15|cpuid16|pit|hpet> tsc_invariant=<0|1> tsc_overhead=<n> pmu=<none|intel-v<N>|amd> cpus=<n> nodes=<n> rev=<text> profile=<release|debug> ipc_fastpath=<on|off> pi=<on|off> pcid=<on|off>
+//! @meta v1 accel=<kvm|tcg|icount|bare|bochs> cpu_vendor=<text> cpu_model=<text> family=<n> model=<n> stepping=<n> tsc_mhz=<f.3> tsc_src=<cpuid15|cpuid16|pit|hpet> tsc_invariant=<0|1> tsc_overhead=<n> pmu=<none|intel-v<N>|amd> cpus=<n> nodes=<n> rev=<text> profile=<release|debug> ipc_fastpath=<on|off> pi=<on|off> pcid=<on|off>
 //! @bench v1 name=<name> unit=<cycles|instructions|ns|msgs_per_s|bytes_per_s> kind=<latency|throughput> count=<n> min=<f> p50=<f> p90=<f> p99=<f> p999=<f> max=<f> mean=<f> [pmu.<event>=<f per operation> ...]
 //! @hist v1 name=<name> Tag=<name>,<start_s>,<interval_s>,<max>,<base64>
 //! @progress v1 name=<name> done=<n> total=<n>
@@ -118,9 +118,15 @@ pub enum Accel {
     Icount,
     /// Bare metal.
     Bare,
+    /// The Bochs emulator: timings are not cycles (its TSC advances with
+    /// emulated instructions at a configured rate).
+    Bochs,
 }
 
 impl Accel {
+    /// Every accelerator, in token order.
+    pub const ALL: [Self; 5] = [Self::Kvm, Self::Tcg, Self::Icount, Self::Bare, Self::Bochs];
+
     /// The `accel=` token.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -129,7 +135,14 @@ impl Accel {
             Self::Tcg => "tcg",
             Self::Icount => "icount",
             Self::Bare => "bare",
+            Self::Bochs => "bochs",
         }
+    }
+
+    /// The accelerator an `accel=` token names; `None` for anything else.
+    #[must_use]
+    pub fn from_token(token: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == token)
     }
 }
 

@@ -86,6 +86,14 @@ fn meta_line() {
     assert!(out.contains(" profile=debug "));
     assert!(out.ends_with(" ipc_fastpath=on pi=on pcid=off\n"));
     let mut out = String::new();
+    Meta {
+        accel: Accel::Bochs,
+        ..meta()
+    }
+    .write_to(&mut out)
+    .expect("valid");
+    assert!(out.starts_with("@meta v1 accel=bochs "));
+    let mut out = String::new();
     assert_eq!(
         Meta {
             tsc_mhz: f64::NAN,
@@ -95,6 +103,17 @@ fn meta_line() {
         Err(RecordError::NonFinite)
     );
     assert!(out.is_empty());
+}
+
+#[test]
+fn accel_tokens_read_back() {
+    for accel in Accel::ALL {
+        assert_eq!(Accel::from_token(accel.as_str()), Some(accel));
+    }
+    assert_eq!(Accel::from_token("bochs"), Some(Accel::Bochs));
+    assert_eq!(Accel::from_token("qemu"), None);
+    assert_eq!(Accel::from_token(""), None);
+    assert_eq!(Accel::from_token("TCG"), None);
 }
 
 #[test]

@@ -36,12 +36,16 @@ pub fn accel_word(accel: &Accel) -> &'static str {
 /// kernel reports the accelerator in its boot and benchmark records).
 #[must_use]
 pub fn with_accel_word(cmdline: &str, accel: &Accel) -> String {
+    with_accel_named(cmdline, accel_word(accel))
+}
+
+/// `cmdline` with `accel=<word>` appended unless it names one already.
+#[must_use]
+pub fn with_accel_named(cmdline: &str, word: &str) -> String {
     if cmdline.split_whitespace().any(|w| w.starts_with("accel=")) {
         cmdline.to_owned()
     } else {
-        format!("{cmdline} accel={}", accel_word(accel))
-            .trim()
-            .to_owned()
+        format!("{cmdline} accel={word}").trim().to_owned()
     }
 }
 
@@ -305,6 +309,14 @@ mod tests {
         assert_eq!(
             with_accel_word("run=test accel=bare", &Accel::Tcg),
             "run=test accel=bare"
+        );
+        assert_eq!(
+            with_accel_named("run=report", crate::bochs::ACCEL_WORD),
+            "run=report accel=bochs"
+        );
+        assert_eq!(
+            with_accel_named("accel=tcg run=test", "bochs"),
+            "accel=tcg run=test"
         );
     }
 

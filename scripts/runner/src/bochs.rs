@@ -42,6 +42,8 @@ pub const DEFAULT_CPU_MODEL: &str = "corei7_skylake_x";
 pub const PACKAGES: [&str; 4] = ["bochs", "bochs-term", "bochsbios", "vgabios"];
 /// The Bochs program.
 const PROGRAM: &str = "bochs";
+/// The kernel command line's `accel=` word for a Bochs run.
+pub const ACCEL_WORD: &str = "bochs";
 /// Where Debian's `bochsbios` puts the system BIOS.
 const BIOS_PATHS: [&str; 1] = ["/usr/share/bochs/BIOS-bochs-latest"];
 /// Where Debian's `vgabios` (and `bochsbios`) put a VGA BIOS.
@@ -241,7 +243,8 @@ pub fn run(args: &QemuArgs, workspace: &Workspace) -> anyhow::Result<bool> {
         .tempdir()
         .context("creating a temporary directory for the Bochs run")?;
     let iso_path = dir.path().join("veridian.iso");
-    let cmdline = args.cmdline.clone();
+    // The kernel records the emulator in its boot and benchmark records.
+    let cmdline = crate::bench::with_accel_named(&args.cmdline, ACCEL_WORD);
     iso::build_iso(&IsoRequest {
         kernel: &kernel,
         out: &iso_path,
