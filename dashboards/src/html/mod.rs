@@ -8,7 +8,7 @@ mod tables;
 
 use std::fmt::Write as _;
 
-use crate::compare::ratio_table;
+use crate::compare::Comparison;
 use crate::error::Error;
 use crate::hdr::{log_bars, nines, percentile_curve};
 use crate::records::{BenchKind, BenchResult};
@@ -35,6 +35,9 @@ td { font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em; }
 .missing { color: #a00; font-style: italic; }
 .slower { color: #fff; background: #c0392b; padding: 0 4px; font-weight: bold; }
+.faster { color: #fff; background: #1e8449; padding: 0 4px; font-weight: bold; }
+.differs { background: #f9e79f; font-weight: bold; padding: 0 4px; }
+.differs-note { font-weight: bold; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
 details.bench { margin: 0.8em 0; } details.bench > summary { font-weight: bold; cursor: pointer; }
 ";
@@ -56,13 +59,20 @@ pub fn render_dashboard(runs: &[LabeledRun]) -> Result<String, Error> {
     html.push_str("<h2>Run conditions</h2>\n");
     html.push_str(&tables::conditions_table(runs));
 
-    if runs.len() > 1 {
-        html.push_str("<h2>Comparison with run 1</h2>\n");
+    if let Some((baseline, candidates)) = runs.split_first()
+        && !candidates.is_empty()
+    {
+        html.push_str("<h2>Comparison with the baseline (run 1)</h2>\n");
         html.push_str(
-            "<p>Ratio of each run's value to run 1's. Latency is flagged when the ratio \
-             exceeds 1.05, throughput when it falls below 0.95.</p>\n",
+            "<p>Ratio = candidate / baseline of the median over repeats. Under icount \
+             (both runs) a difference is exact; otherwise the verdict comes from a 95% \
+             confidence interval of the ratio over the repeats, and a row with one repeat \
+             a side is <em>unsure</em>.</p>\n",
         );
-        html.push_str(&tables::ratio_table(runs, &ratio_table(runs)));
+        for (offset, candidate) in candidates.iter().enumerate() {
+            let comparison = Comparison::new(baseline, candidate);
+            html.push_str(&tables::comparison_tables(runs, offset + 1, &comparison));
+        }
     }
 
     html.push_str(&latency_section(runs)?);
