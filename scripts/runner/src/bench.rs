@@ -6,6 +6,7 @@
 //! comparison dashboard and ratio table against earlier runs.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,22 +74,80 @@ fn default_out(workspace: &Workspace) -> PathBuf {
     workspace.target.join("bench").join(stamp)
 }
 
-/// Live progress: one bar per benchmark, keyed by name.
+/// How often progress is printed as a plain line when stderr is not a
+/// terminal (CI logs, pipes).
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Live progress: an overall bar (benchmarks finished of those selected,
+/// with an ETA) and one bar per benchmark, keyed by name. When stderr is
+/// not a terminal indicatif draws nothing, and a plain line is printed
+/// instead at most every [`PLAIN_PROGRESS_EVERY`].
 struct Bars {
     multi: MultiProgress,
+    overall: ProgressBar,
     bars: HashMap<String, ProgressBar>,
     style: ProgressStyle,
+    /// Table entries finished (a scaling entry counts once).
+    finished: std::collections::BTreeSet<&'static str>,
+    /// The benchmark running now.
+    current: Option<String>,
+    /// Plain lines: when the last was printed (`None`: on a terminal).
+    plain: Option<std::time::Instant>,
+    started: std::time::Instant,
 }
 
 impl Bars {
-    fn new() -> Self {
+    /// Bars for a boot that runs `selection` (a `bench=` value).
+    fn new(selection: &str, terminal: bool) -> Self {
         let style = ProgressStyle::with_template("{prefix:>34} [{bar:30}] {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
+        let total = perf::suite::SUITE
+            .iter()
+            .filter(|b| perf::suite::selected(selection, b.name))
+            .count() as u64;
+        let multi = MultiProgress::new();
+        let overall = multi.add(ProgressBar::new(total));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>34} [{bar:30}] {pos}/{len} benchmarks, {elapsed} elapsed, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#> "),
+        );
+        overall.set_prefix("suite");
+        let now = std::time::Instant::now();
         Self {
-            multi: MultiProgress::new(),
+            multi,
+            overall,
             bars: HashMap::new(),
             style,
+            finished: std::collections::BTreeSet::new(),
+            current: None,
+            plain: (!terminal).then_some(now),
+            started: now,
+        }
+    }
+
+    /// The plain progress line.
+    fn plain_line(&self) -> String {
+        format!(
+            "veridian-run: progress: {} of {} benchmarks done after {:.0} s{}",
+            self.overall.position(),
+            self.overall.length().unwrap_or(0),
+            self.started.elapsed().as_secs_f64(),
+            self.current
+                .as_ref()
+                .map(|c| format!(", running {c}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn finish_entry(&mut self, record_name: &str) {
+        if let Some(entry) = perf::suite::entry_of(record_name)
+            && self.finished.insert(entry.name)
+        {
+            self.overall.inc(1);
         }
     }
 
@@ -103,8 +162,21 @@ impl Bars {
     }
 
     fn observe(&mut self, line: &str) {
+        self.observe_record(line);
+        if let Some(last) = self.plain
+            && last.elapsed() >= PLAIN_PROGRESS_EVERY
+        {
+            eprintln!("{}", self.plain_line());
+            self.plain = Some(std::time::Instant::now());
+        }
+    }
+
+    fn observe_record(&mut self, line: &str) {
         match parse_line(line) {
             Some(Ok(Record::Progress(p))) => {
+                if p.done < p.total {
+                    self.current = Some(p.name.clone());
+                }
                 let bar = self.bar(&p.name, p.total);
                 bar.set_length(p.total.max(1));
                 bar.set_position(p.done.min(p.total));
@@ -114,10 +186,12 @@ impl Bars {
                 let bar = self.bar(&b.name, b.count);
                 bar.set_position(bar.length().unwrap_or(0));
                 bar.finish_with_message(format!("p50={} p99={} {unit}", b.p50, b.p99));
+                self.finish_entry(&b.name);
             }
             Some(Ok(Record::Skip(s))) => {
                 let bar = self.bar(&s.name, 1);
                 bar.finish_with_message(format!("skipped: {}", s.reason));
+                self.finish_entry(&s.name);
             }
             _ => {}
         }
@@ -290,7 +364,15 @@ fn boot_once(
 ) -> anyhow::Result<process::QemuRun> {
     let qemu_args = machine::qemu_args(spec)?;
     eprintln!("veridian-run: {}", shell_words(host.qemu, &qemu_args));
-    let bars = Arc::new(Mutex::new(Bars::new()));
+    let selection = spec
+        .cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("bench="))
+        .unwrap_or("quick");
+    let bars = Arc::new(Mutex::new(Bars::new(
+        selection,
+        std::io::stderr().is_terminal(),
+    )));
     let observer = {
         let bars = Arc::clone(&bars);
         Arc::new(move |line: &str| {
@@ -311,6 +393,9 @@ fn boot_once(
     })?;
     if let Ok(b) = bars.lock() {
         let _ = b.multi.clear();
+        if b.plain.is_some() {
+            eprintln!("{}", b.plain_line());
+        }
     }
     Ok(run)
 }
@@ -447,7 +532,7 @@ mod tests {
 
     #[test]
     fn progress_records_drive_bars_and_garbage_is_ignored() {
-        let mut bars = Bars::new();
+        let mut bars = Bars::new("quick", true);
         bars.observe("@progress v1 name=syscall.null done=0 total=100");
         bars.observe("random console output");
         bars.observe("@progress v1 name=syscall.null done=50 total=100");
@@ -456,5 +541,34 @@ mod tests {
         assert!(bars.bars["ipc.large.4096"].is_finished());
         bars.observe("@progress v1 name=bad");
         assert_eq!(bars.bars.len(), 2);
+        // The skip finished one entry of the selection.
+        assert_eq!(bars.overall.position(), 1);
+        assert_eq!(bars.overall.length(), Some(perf::suite::SUITE.len() as u64));
+    }
+
+    #[test]
+    fn the_overall_bar_counts_entries_and_the_plain_line_names_the_running_one() {
+        let mut bars = Bars::new("syscall,scale", false);
+        assert_eq!(bars.overall.length(), Some(2));
+        bars.observe("@progress v1 name=syscall.null done=0 total=100");
+        assert_eq!(
+            bars.plain_line().split(" after ").next(),
+            Some("veridian-run: progress: 0 of 2 benchmarks done")
+        );
+        assert!(bars.plain_line().ends_with(", running syscall.null"));
+        let bench = |name: &str| {
+            format!(
+                "@bench v1 name={name} unit=cycles kind=latency count=1 min=1 p50=1 p90=1 \
+                 p99=1 p999=1 max=1 mean=1"
+            )
+        };
+        bars.observe(&bench("syscall.null"));
+        bars.observe(&bench("scale.call.cpus1"));
+        bars.observe(&bench("scale.call.cpus2"));
+        assert_eq!(bars.overall.position(), 2);
+        assert!(
+            bars.plain_line()
+                .starts_with("veridian-run: progress: 2 of 2 benchmarks done")
+        );
     }
 }
