@@ -82,6 +82,7 @@ impl RunLog {
                 Some(Err(error)) => log.warn(Some(index + 1), error.to_string()),
             }
         }
+        log.choose_median_reports();
         if log.done.is_none() && (!log.benches.is_empty() || !log.skipped.is_empty()) {
             log.warn(
                 None,
@@ -163,14 +164,32 @@ impl RunLog {
             } else {
                 &mut self.meta
             };
+            // Measured conditions differ from boot to boot (a boot after
+            // one with records is a repeat).
+            let measured = crate::compare::MEASURED_CONDITIONS.contains(&key);
             if let Some(old) = target.insert(key, value)
                 && old != value
+                && !(measured && self.repeat_count >= 1)
             {
                 self.warn(
                     Some(line),
                     format!("@{kind} key {key:?} changed from {old:?} to {value:?}"),
                 );
             }
+        }
+    }
+
+    /// A benchmark reported by several repeats is represented in `benches`
+    /// by its median repeat (by headline value, the lower middle one for an
+    /// even count), not by whichever came last.
+    fn choose_median_reports(&mut self) {
+        for bench in &mut self.benches {
+            let Some(reports) = self.repeats.get(&bench.name).filter(|r| r.len() > 1) else {
+                continue;
+            };
+            let mut order: Vec<&BenchResult> = reports.iter().collect();
+            order.sort_by(|a, b| a.p50.total_cmp(&b.p50));
+            *bench = order[(order.len() - 1) / 2].clone();
         }
     }
 
@@ -320,7 +339,7 @@ mod tests {
 
     #[test]
     fn boots_after_records_are_repeats() {
-        let boot = "@boot v1 cpus=2\n@meta v1 accel=tcg\n";
+        let boot = "@boot v1 cpus=2 tsc_mhz=2600.1\n@meta v1 accel=tcg\n";
         let bench = |p50: u32| {
             format!(
                 "@bench v1 name=a unit=ns kind=latency count=2 min=1 p50={p50} p90=2 \
@@ -339,6 +358,7 @@ mod tests {
         assert_eq!(log.repeat_count, 3);
         let p50s: Vec<f64> = log.repeats["a"].iter().map(|b| b.p50).collect();
         assert_eq!(p50s, [10.0, 12.0, 11.0]);
+        // The median repeat represents the benchmark.
         assert_eq!(log.bench("a").map(|b| b.p50), Some(11.0));
         // The last repeat did not finish.
         assert!(log.done.is_none());

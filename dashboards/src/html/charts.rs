@@ -104,8 +104,9 @@ fn clamp_y((x, y): (f64, f64)) -> (f64, f64) {
     (x, y.clamp(-AXIS_LIMIT, AXIS_LIMIT))
 }
 
-/// Percentile distribution: value against percentile on a log "nines" axis,
-/// one line per run.
+/// Percentile distribution: value (log scale, as HdrHistogram's plotter
+/// draws it, so one outlier does not flatten the body) against percentile
+/// on a log "nines" axis, one line per run.
 pub(crate) fn percentile_chart(
     title: &str,
     unit: &str,
@@ -113,7 +114,21 @@ pub(crate) fn percentile_chart(
 ) -> Result<String, Error> {
     let points = || series.iter().flat_map(|s| s.data.iter());
     let x_max = max_or(points().map(|p| p.0), 3.0).ceil();
-    let y_max = max_or(points().map(|p| p.1), 1.0) * 1.05;
+    let y_max = max_or(points().map(|p| p.1), 1.0) * 1.5;
+    // The smallest positive value, a little below it; values at or below
+    // zero (none in a latency histogram) are drawn at the axis' floor.
+    let y_min = points()
+        .map(|p| p.1)
+        .filter(|y| y.is_finite() && *y > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    // At most 12 decades: plotters' log axis steps through every decade.
+    let y_min = if y_min.is_finite() {
+        (y_min * 0.8).max(y_max * 1e-12)
+    } else {
+        0.5
+    };
+    let y_max = y_max.max(y_min * 2.0);
+    let on_axis = move |(x, y): (f64, f64)| (x, y.clamp(y_min, y_max));
     render_svg(title, WIDE, |root| {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -122,7 +137,7 @@ pub(crate) fn percentile_chart(
             .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+            .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
         // At most one label per whole nine, so labels land on 90%, 99%, ...
         let nine_count = x_max.min(20.0) as usize + 1;
         chart
@@ -131,13 +146,13 @@ pub(crate) fn percentile_chart(
             .x_label_formatter(&|x| nines_label(*x))
             .y_label_formatter(&|y| format_value(*y))
             .x_desc("percentile")
-            .y_desc(unit)
+            .y_desc(format!("{unit} (log scale)"))
             .draw()?;
         for line in series {
             let color = line.color;
             chart
                 .draw_series(LineSeries::new(
-                    line.data.iter().copied().map(clamp_y),
+                    line.data.iter().copied().map(on_axis),
                     color.stroke_width(2),
                 ))?
                 .label(line.label.as_str())

@@ -187,11 +187,13 @@ impl Bars {
                 bar.set_position(bar.length().unwrap_or(0));
                 bar.finish_with_message(format!("p50={} p99={} {unit}", b.p50, b.p99));
                 self.finish_entry(&b.name);
+                self.current = None;
             }
             Some(Ok(Record::Skip(s))) => {
                 let bar = self.bar(&s.name, 1);
                 bar.finish_with_message(format!("skipped: {}", s.reason));
                 self.finish_entry(&s.name);
+                self.current = None;
             }
             _ => {}
         }
@@ -563,6 +565,7 @@ mod tests {
             )
         };
         bars.observe(&bench("syscall.null"));
+        assert!(!bars.plain_line().contains("running"));
         bars.observe(&bench("scale.call.cpus1"));
         bars.observe(&bench("scale.call.cpus2"));
         assert_eq!(bars.overall.position(), 2);
