@@ -172,11 +172,16 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             skipped += 1;
             continue;
         };
+        // The priority-inversion scenario counts its runs, not samples.
+        let total = match how {
+            How::Inversion(_) => inversion_reps(cfg.suite),
+            _ => samples,
+        };
         let mut line = String::new();
         let _ = Progress {
             name,
             done: 0,
-            total: samples,
+            total,
         }
         .write_to(&mut line);
         emit(&line);
@@ -218,7 +223,7 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             }
             How::Inversion(pi) => {
                 // Each run takes a few seconds (a 2 s hog): few repetitions.
-                let reps: u64 = if cfg.suite == "full" { 20 } else { 3 };
+                let reps = inversion_reps(cfg.suite);
                 crate::task::set_priority_inheritance(*pi);
                 let arg = 8 | ((u64::from(*pi) | 2 | (reps << 2)) << 8);
                 let result = process::run_and_wait("ipctest", arg, 360_000);
@@ -239,8 +244,8 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         let mut line = String::new();
         let _ = Progress {
             name,
-            done: samples,
-            total: samples,
+            done: total,
+            total,
         }
         .write_to(&mut line);
         emit(&line);
@@ -249,6 +254,12 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
     let _ = (Done { benches, skipped }).write_to(&mut line);
     emit(&line);
     ok
+}
+
+/// Runs of the priority-inversion scenario (each takes a few seconds: a
+/// 2 s hog).
+fn inversion_reps(suite: &str) -> u64 {
+    if suite == "full" { 20 } else { 3 }
 }
 
 /// The kernel's histogram for in-kernel benchmarks (221 KB: not on a stack).
