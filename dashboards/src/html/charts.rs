@@ -171,8 +171,37 @@ pub(crate) fn percentile_chart(
     })
 }
 
-/// Latency histogram: bar counts (log scale) over value (log scale), runs
-/// overlaid as translucent bars.
+/// Value-axis labels of a histogram.
+const HISTOGRAM_TICKS: usize = 7;
+
+/// About `count` tick values spread evenly on a log axis from `low` to
+/// `high` (both positive), each rounded to two significant digits (three
+/// for a range narrower than 3x) and
+/// kept inside the range: a log axis's own ticks sit on powers of ten, and
+/// a range within one decade (latency bodies usually are) would get none.
+pub(crate) fn log_ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
+    if !(low > 0.0 && high > low && high.is_finite()) || count < 2 {
+        return Vec::new();
+    }
+    let ratio = (high / low).ln();
+    // Three significant digits when the range is narrow, so that the
+    // rounded ticks stay apart.
+    let digits = if high / low >= 3.0 { 2.0 } else { 3.0 };
+    let mut ticks: Vec<f64> = Vec::with_capacity(count);
+    for index in 0..count {
+        let exact = low * (ratio * index as f64 / (count - 1) as f64).exp();
+        let magnitude = 10f64.powf(exact.log10().floor() - (digits - 1.0));
+        let rounded = (exact / magnitude).round() * magnitude;
+        let tick = rounded.clamp(low, high);
+        if ticks.last().is_none_or(|last| tick > *last) {
+            ticks.push(tick);
+        }
+    }
+    ticks
+}
+
+/// Latency histogram: bar counts (log scale) over value (log scale, with
+/// labels where the bars are), runs overlaid as translucent bars.
 pub(crate) fn histogram_chart(
     title: &str,
     unit: &str,
@@ -189,7 +218,14 @@ pub(crate) fn histogram_chart(
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d((x_min..x_max).log_scale(), (0.5..y_max).log_scale())?;
+            .build_cartesian_2d(
+                (x_min..x_max).log_scale().with_key_points(log_ticks(
+                    x_min,
+                    x_max,
+                    HISTOGRAM_TICKS,
+                )),
+                (0.5..y_max).log_scale(),
+            )?;
         chart
             .configure_mesh()
             .x_label_formatter(&|x| format_value(x.round()))
@@ -362,6 +398,24 @@ pub(crate) fn scaling_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ticks_land_inside_narrow_and_wide_ranges() {
+        let narrow = log_ticks(170.0, 190.0, 7);
+        assert!(narrow.len() >= 5, "{narrow:?}");
+        assert!(
+            narrow.iter().all(|t| (170.0..=190.0).contains(t)),
+            "{narrow:?}"
+        );
+        assert!(narrow.windows(2).all(|w| w[0] < w[1]), "{narrow:?}");
+        assert_eq!(
+            log_ticks(1.0, 1e6, 7),
+            [1.0, 10.0, 100.0, 1000.0, 10000.0, 100_000.0, 1e6]
+        );
+        assert!(log_ticks(0.0, 10.0, 7).is_empty());
+        assert!(log_ticks(5.0, 5.0, 7).is_empty());
+        assert!(log_ticks(1.0, f64::INFINITY, 7).is_empty());
+    }
 
     #[test]
     fn nines_labels_read_as_percentiles() {
