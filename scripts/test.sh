@@ -259,6 +259,32 @@ print(f"icount: identical p50 in both runs: {a}")
 PY
 }
 
+# compare_gate: under icount the fast path off, compared with it on, is
+# slower beyond noise (exit 3 with --fail-on-regression 5, ipc_fastpath named
+# as the condition that differs); the two runs swapped, the verdict flips and
+# the gate passes.
+compare_gate() {
+    local on="$TARGET_DIR/ci-bench/gate-on" off="$TARGET_DIR/ci-bench/gate-off"
+    local log="$logs/gate.log" status=0
+    rm -rf "$on" "$off"
+    "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 \
+        --out "$on" >/dev/null || return 1
+    "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 \
+        --cmdline ipc.fastpath=off --out "$off" --compare "$on" --fail-on-regression 5 \
+        >"$log" 2>&1 || status=$?
+    cat "$log"
+    if ((status != 3)); then
+        say "the fast path off passed the 5% regression gate (status $status, expected 3)"
+        return 1
+    fi
+    grep -q "CONDITION DIFFERS: ipc_fastpath: baseline on -> candidate off" "$log" &&
+        grep -Eq "^  ipc\.call\.same_cpu .* SLOWER" "$log" || return 1
+    "$RUNNER" compare "$off" "$on" --fail-on-regression 5 --html "$logs/swapped.html" >"$log" 2>&1 ||
+        { cat "$log"; return 1; }
+    cat "$log"
+    grep -Eq "^  ipc\.call\.same_cpu .* faster" "$log"
+}
+
 # browser_check: headless Chromium renders the CI run's dashboard; the
 # screenshot must not be blank. Installs Debian's chromium when root.
 browser_check() {
@@ -334,6 +360,7 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     step "unknown script flags exit 2" unknown_flags
     step "benchmark suite (quick, TCG, 2 CPUs)" bench_quick
     step "icount runs repeat exactly" icount_repeatable
+    step "regression gate: fast path off vs on (icount), and swapped" compare_gate
     step "dashboard in headless Chromium" browser_check
     ensure_iso_tools
     step "ISO boot (SeaBIOS)" "$RUNNER" qemu --boot iso-bios --cmdline run=boot --accel tcg --timeout 300
