@@ -137,7 +137,14 @@ pub(crate) fn percentile_chart(
             .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
+            .build_cartesian_2d(
+                0.0..x_max,
+                (y_min..y_max).log_scale().with_key_points(log_ticks(
+                    y_min,
+                    y_max,
+                    HISTOGRAM_TICKS,
+                )),
+            )?;
         // At most one label per whole nine, so labels land on 90%, 99%, ...
         let nine_count = x_max.min(20.0) as usize + 1;
         chart
@@ -176,9 +183,9 @@ const HISTOGRAM_TICKS: usize = 7;
 
 /// About `count` tick values spread evenly on a log axis from `low` to
 /// `high` (both positive), each rounded to two significant digits (three
-/// for a range narrower than 3x) and
-/// kept inside the range: a log axis's own ticks sit on powers of ten, and
-/// a range within one decade (latency bodies usually are) would get none.
+/// for a range narrower than 3x) and inside the range: a log axis's own
+/// ticks sit on powers of ten, and a range within one decade (latency
+/// bodies usually are) would get none.
 pub(crate) fn log_ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
     if !(low > 0.0 && high > low && high.is_finite()) || count < 2 {
         return Vec::new();
@@ -192,9 +199,10 @@ pub(crate) fn log_ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
         let exact = low * (ratio * index as f64 / (count - 1) as f64).exp();
         let magnitude = 10f64.powf(exact.log10().floor() - (digits - 1.0));
         let rounded = (exact / magnitude).round() * magnitude;
-        let tick = rounded.clamp(low, high);
-        if ticks.last().is_none_or(|last| tick > *last) {
-            ticks.push(tick);
+        // Rounding may carry an end tick out of the range: it is dropped.
+        let inside = (low..=high).contains(&rounded);
+        if inside && ticks.last().is_none_or(|last| rounded > *last) {
+            ticks.push(rounded);
         }
     }
     ticks
