@@ -2,8 +2,10 @@
 //! bar per benchmark (driven by the kernel's `@progress`/`@bench`/`@skip`
 //! records as they arrive), then hand the serial log to `dashboards` to write
 //! the run directory (serial.log, summary.json, histograms.hlog, *.hgrm,
-//! dashboard.html), print the p50/p99/max table and, with `--compare`, a
-//! comparison dashboard and ratio table against earlier runs.
+//! dashboard.html), print the p50/p99/max table (with repeats: n, min,
+//! median, spread) and, with `--compare DIR`, this run as the candidate
+//! against the baseline DIR: verdicts, the conditions that differ, a
+//! comparison dashboard and, with `--fail-on-regression`, the gate.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -408,14 +410,18 @@ fn boot_once(
 /// # Errors
 /// A run cannot be read, or the dashboard cannot be written.
 pub fn compare(baseline: &Path, candidate: &Path) -> anyhow::Result<Comparison> {
-    compare_to(baseline, candidate, &candidate.join("compare.html"))
+    compare_to(baseline, candidate, Some(&candidate.join("compare.html")))
 }
 
-/// [`compare`] with the dashboard written to `html`.
+/// [`compare`] with the dashboard written to `html`, if given.
 ///
 /// # Errors
 /// A run cannot be read, or the dashboard cannot be written.
-pub fn compare_to(baseline: &Path, candidate: &Path, html: &Path) -> anyhow::Result<Comparison> {
+pub fn compare_to(
+    baseline: &Path,
+    candidate: &Path,
+    html: Option<&Path>,
+) -> anyhow::Result<Comparison> {
     let load = |path: &Path| {
         dashboards::load_run(path).with_context(|| format!("loading {}", path.display()))
     };
@@ -431,9 +437,11 @@ pub fn compare_to(baseline: &Path, candidate: &Path, html: &Path) -> anyhow::Res
             &candidate.display().to_string()
         )
     );
-    let page = dashboards::render_dashboard(&runs)?;
-    std::fs::write(html, page).with_context(|| format!("writing {}", html.display()))?;
-    eprintln!("veridian-run: comparison dashboard {}", html.display());
+    if let Some(html) = html {
+        let page = dashboards::render_dashboard(&runs)?;
+        std::fs::write(html, page).with_context(|| format!("writing {}", html.display()))?;
+        eprintln!("veridian-run: comparison dashboard {}", html.display());
+    }
     Ok(comparison)
 }
 
@@ -450,11 +458,7 @@ pub fn compare_command(args: &CompareArgs) -> anyhow::Result<bool> {
             );
         }
     }
-    let html = args
-        .html
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("veridian-compare.html"));
-    let comparison = compare_to(&args.baseline, &args.candidate, &html)?;
+    let comparison = compare_to(&args.baseline, &args.candidate, args.html.as_deref())?;
     if let Some(percent) = args.fail_on_regression {
         let count = comparison.regressions(percent).len();
         if count > 0 {
