@@ -7,13 +7,52 @@
 # and the last line is the combined `N passed, M failed` (host + kernel tests).
 # A failing step that reports no failed test of its own (fmt, clippy, a build,
 # a crash before any result) counts as one failure there, so M > 0 exactly
-# when something failed. Exit status: 0 when everything passed, else 1.
+# when something failed. Exit status: 0 when everything passed, else 1;
+# interrupted (SIGINT, SIGTERM, SIGHUP): the summary says so and the status is
+# 128 + the signal; 2 for a usage error. `--help` prints this and exits.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/test.sh [--help]
+
+Runs everything CI checks: cargo fmt, clippy (host crates, the kernel, the
+user programs), the host unit/property tests, then the in-kernel tests in
+QEMU at 1, 2, 4 and 8 CPUs and a NUMA layout (TCG, icount, fast path off,
+debug build, without XSAVE), boots at 64M and 4G, a deliberate fault, the
+quick benchmark suite, icount repeatability, the dashboard in headless
+Chromium and GRUB ISO boots. It takes 12+ minutes of two cores.
+
+Every step runs even when an earlier one fails. The last line is the
+combined "N passed, M failed" (host + kernel tests).
+
+Exit status: 0 everything passed; 1 something failed; 2 usage error;
+128+N interrupted by signal N (the summary says so).
+
+For a targeted run use the runner directly, e.g.
+  cargo test -p dashboards
+  target/debug/veridian-run test-kernel --cpus 2 --accel tcg --cmdline test.filter=kipc
+USAGE
+}
+for arg in "$@"; do
+    case $arg in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        printf 'test.sh: unknown argument %q (it takes none; --help explains)\n' "$arg" >&2
+        exit 2
+        ;;
+    esac
+done
+
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
 failed_steps=()
+interrupted=""
 passed_total=0
 failed_total=0
 logs="$(mktemp -d)"
@@ -29,27 +68,65 @@ finish() {
     rm -rf "$logs"
     say "---- summary ----"
     local step
+    if [[ -n $interrupted ]]; then
+        say "INTERRUPTED by SIG$interrupted: the steps after it did not run; these totals are partial"
+    fi
     for step in "${failed_steps[@]}"; do
         say "FAILED: $step"
     done
     ((${#failed_steps[@]} > 0)) || say "all steps passed"
     echo "$passed_total passed, $failed_total failed"
+    ((status < 128)) || exit "$status"
     ((${#failed_steps[@]} == 0)) || exit 1
     exit 0
 }
 trap 'finish $?' EXIT
 
+# on_signal NAME NUMBER: a signal ends the run as a failure that says so.
+# The running step is a job of its own (its own process group, see step):
+# `wait` returns as soon as the signal arrives, and the whole step is ended.
+on_signal() {
+    trap - INT TERM HUP
+    if [[ -n $step_pid ]]; then
+        kill -TERM -- "-$step_pid" 2>/dev/null || true
+        wait "$step_pid" 2>/dev/null || true
+    fi
+    interrupted=$1
+    failed_steps+=("test.sh interrupted by SIG$1")
+    failed_total=$((failed_total + 1))
+    finish $((128 + $2))
+}
+trap 'on_signal INT 2' INT
+trap 'on_signal TERM 15' TERM
+trap 'on_signal HUP 1' HUP
+
 # step NAME COMMAND...: runs a step, records it if it fails and sets
-# last_step_ok. Steps that count tests add to passed_total/failed_total
-# themselves and return non-zero when anything failed.
+# last_step_ok. Steps that count tests append "PASSED FAILED" lines to
+# $logs/counts (they run in a subshell) and return non-zero when anything
+# failed. Each step runs as a background job with job control on, so it has
+# a process group of its own that on_signal can end as a whole, and the
+# script's `wait` is interrupted by a signal (a foreground command would
+# make bash run the trap only after the command ended, and not at all when
+# the command caught SIGINT and exited normally, as cargo does).
+set -m
 last_step_ok=false
+step_pid=""
 step() {
     local name=$1
     shift
     say "==== $name"
-    local before=$failed_total
+    local before=$failed_total status=0 passed failed
     last_step_ok=true
-    if "$@"; then
+    : >"$logs/counts"
+    "$@" &
+    step_pid=$!
+    wait "$step_pid" || status=$?
+    step_pid=""
+    while read -r passed failed; do
+        passed_total=$((passed_total + passed))
+        failed_total=$((failed_total + failed))
+    done <"$logs/counts"
+    if ((status == 0)); then
         return 0
     fi
     last_step_ok=false
@@ -60,7 +137,7 @@ step() {
     return 0
 }
 
-# host_tests: `cargo test` over the default members, adding up the
+# host_tests: `cargo test` over the default members, counting the
 # `test result: ... N passed; M failed; ...` lines.
 host_tests() {
     local log="$logs/host.log" status=0
@@ -75,8 +152,7 @@ count_tests() {
     local counts
     counts="$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed;.*/\1 \2/p' "$1" |
         awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }')"
-    passed_total=$((passed_total + ${counts% *}))
-    failed_total=$((failed_total + ${counts#* }))
+    echo "$counts" >>"$logs/counts"
 }
 
 # loom_tests: the loom model checks of the lock-free rings, built with
@@ -132,15 +208,14 @@ SH
         { say "the boot log does not show the FXSAVE instance"; return 1; }
 }
 
-# kernel_tests ARGS...: `veridian-run test-kernel ARGS...`, adding up its
+# kernel_tests ARGS...: `veridian-run test-kernel ARGS...`, counting its
 # combined closing line (the last line of its stdout).
 kernel_tests() {
     local log="$logs/kernel.log" status=0 closing
     "$RUNNER" test-kernel "$@" | tee "$log" || status=$?
     closing="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)"
     if [[ $closing =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-        passed_total=$((passed_total + BASH_REMATCH[1]))
-        failed_total=$((failed_total + BASH_REMATCH[2]))
+        echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" >>"$logs/counts"
     fi
     return "$status"
 }
@@ -160,8 +235,7 @@ bochs_kernel_tests() {
     closing="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)"
     if [[ $closing =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
         say "bochs: $closing"
-        passed_total=$((passed_total + BASH_REMATCH[1]))
-        failed_total=$((failed_total + BASH_REMATCH[2]))
+        echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" >>"$logs/counts"
     fi
     local want
     # Bochs 2.7 advertises perfmon v4 whose counters never advance: the
@@ -259,6 +333,32 @@ print(f"icount: identical p50 in both runs: {a}")
 PY
 }
 
+# compare_gate: under icount the fast path off, compared with it on, is
+# slower beyond noise (exit 3 with --fail-on-regression 5, ipc_fastpath named
+# as the condition that differs); the two runs swapped, the verdict flips and
+# the gate passes.
+compare_gate() {
+    local on="$TARGET_DIR/ci-bench/gate-on" off="$TARGET_DIR/ci-bench/gate-off"
+    local log="$logs/gate.log" status=0
+    rm -rf "$on" "$off"
+    "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 \
+        --out "$on" >/dev/null || return 1
+    "$RUNNER" bench --accel icount --cpus 2 --suite ipc.call.same_cpu --samples 300 \
+        --cmdline ipc.fastpath=off --out "$off" --compare "$on" --fail-on-regression 5 \
+        >"$log" 2>&1 || status=$?
+    cat "$log"
+    if ((status != 3)); then
+        say "the fast path off passed the 5% regression gate (status $status, expected 3)"
+        return 1
+    fi
+    grep -q "CONDITION DIFFERS: ipc_fastpath: baseline on -> candidate off" "$log" &&
+        grep -Eq "^  ipc\.call\.same_cpu .* SLOWER" "$log" || return 1
+    "$RUNNER" compare "$off" "$on" --fail-on-regression 5 --html "$logs/swapped.html" >"$log" 2>&1 ||
+        { cat "$log"; return 1; }
+    cat "$log"
+    grep -Eq "^  ipc\.call\.same_cpu .* faster" "$log"
+}
+
 # browser_check: headless Chromium renders the CI run's dashboard; the
 # screenshot must not be blank. Installs Debian's chromium when root.
 browser_check() {
@@ -343,6 +443,7 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     step "unknown script flags exit 2" unknown_flags
     step "benchmark suite (quick, TCG, 2 CPUs)" bench_quick
     step "icount runs repeat exactly" icount_repeatable
+    step "regression gate: fast path off vs on (icount), and swapped" compare_gate
     step "dashboard in headless Chromium" browser_check
     ensure_iso_tools
     step "ISO boot (SeaBIOS)" "$RUNNER" qemu --boot iso-bios --cmdline run=boot --accel tcg --timeout 300

@@ -21,6 +21,7 @@ mod html;
 pub mod records;
 mod run;
 mod runlog;
+pub mod stats;
 mod summary;
 
 pub use error::Error;

@@ -81,6 +81,7 @@ pub fn write_run_dir(serial_log: &str, out: &Path) -> Result<RunSummary, Error> 
         done: log.done.is_some(),
         results: log.benches,
         skipped: log.skipped,
+        repeats: log.repeats,
         warnings: log.warnings,
     })
 }

@@ -37,8 +37,15 @@ pub struct RunLog {
     pub boot: Fields,
     /// Keys of all `@meta` records.
     pub meta: Fields,
-    /// Benchmark results in log order; a name reported twice keeps the last.
+    /// Benchmark results in log order; a name reported again keeps the
+    /// last report.
     pub benches: Vec<BenchResult>,
+    /// Every report of each benchmark, one per repeat, in log order. A log
+    /// of a repeated run is the logs of its boots one after the other: each
+    /// `@boot` after a `@bench`, `@skip` or `@done` starts a new repeat.
+    pub repeats: BTreeMap<String, Vec<BenchResult>>,
+    /// How many repeats (boots with records) the log holds.
+    pub repeat_count: usize,
     /// Histogram intervals in log order.
     pub histograms: Vec<HistRecord>,
     /// Skipped benchmarks in log order.
@@ -51,6 +58,12 @@ pub struct RunLog {
     pub tests: Vec<TestOutcome>,
     /// The closing `<N> passed, <M> failed` line.
     pub test_totals: Option<TestTotals>,
+    /// Benchmarks and skips seen since the current repeat began.
+    repeat_seen: (u64, u64),
+    /// The repeat in which each benchmark was last reported.
+    last_repeat: BTreeMap<String, usize>,
+    /// Whether the current repeat has any `@bench`, `@skip` or `@done`.
+    repeat_has_records: bool,
     /// Record kinds this tool ignores (`@audit`, newer kinds) with counts.
     pub ignored_kinds: BTreeMap<String, usize>,
     /// Unreadable lines and inconsistencies.
@@ -69,7 +82,13 @@ impl RunLog {
                 Some(Err(error)) => log.warn(Some(index + 1), error.to_string()),
             }
         }
-        log.check_done();
+        log.choose_median_reports();
+        if log.done.is_none() && (!log.benches.is_empty() || !log.skipped.is_empty()) {
+            log.warn(
+                None,
+                "no @done record: the benchmark run did not finish".into(),
+            );
+        }
         log
     }
 
@@ -79,27 +98,59 @@ impl RunLog {
 
     fn add(&mut self, line: usize, record: Record) {
         match record {
-            Record::Boot(fields) => self.merge_fields(line, "boot", fields),
+            Record::Boot(fields) => {
+                if self.repeat_has_records {
+                    self.repeat_has_records = false;
+                    self.repeat_seen = (0, 0);
+                    self.done = None;
+                }
+                self.merge_fields(line, "boot", fields);
+            }
             Record::Meta(fields) => self.merge_fields(line, "meta", fields),
             Record::Progress(progress) => {
                 self.progress.insert(progress.name.clone(), progress);
             }
             Record::Bench(result) => {
+                self.start_records();
+                self.repeat_seen.0 += 1;
+                // A name reported twice in one repeat counts once.
+                let again_in_this_repeat = self
+                    .last_repeat
+                    .insert(result.name.clone(), self.repeat_count)
+                    == Some(self.repeat_count);
+                let reports = self.repeats.entry(result.name.clone()).or_default();
+                if again_in_this_repeat {
+                    reports.pop();
+                    self.repeat_seen.0 -= 1;
+                }
+                reports.push(result.clone());
                 if let Some(index) = self.benches.iter().position(|b| b.name == result.name) {
-                    self.warn(
-                        Some(line),
-                        format!(
-                            "benchmark {:?} reported again; keeping this one",
-                            result.name
-                        ),
-                    );
+                    if again_in_this_repeat {
+                        self.warn(
+                            Some(line),
+                            format!(
+                                "benchmark {:?} reported again; keeping this one",
+                                result.name
+                            ),
+                        );
+                    }
                     self.benches.remove(index);
                 }
                 self.benches.push(result);
             }
             Record::Hist(histogram) => self.histograms.push(histogram),
-            Record::Skip(skipped) => self.skipped.push(skipped),
-            Record::Done(done) => self.done = Some(done),
+            Record::Skip(skipped) => {
+                self.start_records();
+                self.repeat_seen.1 += 1;
+                if !self.skipped.iter().any(|s| s.name == skipped.name) {
+                    self.skipped.push(skipped);
+                }
+            }
+            Record::Done(done) => {
+                self.start_records();
+                self.check_done(done);
+                self.done = Some(done);
+            }
             Record::Ignored { kind } => *self.ignored_kinds.entry(kind).or_default() += 1,
             Record::Test(outcome) => self.tests.push(outcome),
             Record::TestTotals(totals) => self.test_totals = Some(totals),
@@ -113,8 +164,12 @@ impl RunLog {
             } else {
                 &mut self.meta
             };
+            // Measured conditions differ from boot to boot (a boot after
+            // one with records is a repeat).
+            let measured = crate::compare::MEASURED_CONDITIONS.contains(&key);
             if let Some(old) = target.insert(key, value)
                 && old != value
+                && !(measured && self.repeat_count >= 1)
             {
                 self.warn(
                     Some(line),
@@ -124,18 +179,31 @@ impl RunLog {
         }
     }
 
-    /// Compares `@done`'s counts with what the log actually holds.
-    fn check_done(&mut self) {
-        let Some(done) = self.done else {
-            if !self.benches.is_empty() || !self.skipped.is_empty() {
-                self.warn(
-                    None,
-                    "no @done record: the benchmark run did not finish".into(),
-                );
-            }
-            return;
-        };
-        let seen = self.benches.len() as u64;
+    /// A benchmark reported by several repeats is represented in `benches`
+    /// by its median repeat (by headline value, the lower middle one for an
+    /// even count), not by whichever came last.
+    fn choose_median_reports(&mut self) {
+        for bench in &mut self.benches {
+            let Some(reports) = self.repeats.get(&bench.name).filter(|r| r.len() > 1) else {
+                continue;
+            };
+            let mut order: Vec<&BenchResult> = reports.iter().collect();
+            order.sort_by(|a, b| a.p50.total_cmp(&b.p50));
+            *bench = order[(order.len() - 1) / 2].clone();
+        }
+    }
+
+    /// The first `@bench`, `@skip` or `@done` of a boot makes it a repeat.
+    fn start_records(&mut self) {
+        if !self.repeat_has_records {
+            self.repeat_has_records = true;
+            self.repeat_count += 1;
+        }
+    }
+
+    /// Compares `@done`'s counts with what this repeat of the log holds.
+    fn check_done(&mut self, done: SuiteDone) {
+        let (seen, skipped) = self.repeat_seen;
         if done.benches != seen {
             self.warn(
                 None,
@@ -145,7 +213,6 @@ impl RunLog {
                 ),
             );
         }
-        let skipped = self.skipped.len() as u64;
         if done.skipped != skipped {
             self.warn(
                 None,
@@ -268,5 +335,36 @@ mod tests {
         assert_eq!((merged.len(), merged.min(), merged.max()), (3, 10, 999));
         assert_eq!(log.histogram_names(), ["a"]);
         assert!(log.histogram("b").is_none());
+    }
+
+    #[test]
+    fn boots_after_records_are_repeats() {
+        let boot = "@boot v1 cpus=2 tsc_mhz=2600.1\n@meta v1 accel=tcg\n";
+        let bench = |p50: u32| {
+            format!(
+                "@bench v1 name=a unit=ns kind=latency count=2 min=1 p50={p50} p90=2 \
+                 p99=2 p999=2 max=2 mean=1.5\n"
+            )
+        };
+        let done = "@done v1 benches=1 skipped=0\n";
+        // A boot that printed nothing (it crashed early) is no repeat.
+        let text = format!(
+            "{boot}{}{done}{boot}{boot}{}{done}{boot}{}",
+            bench(10),
+            bench(12),
+            bench(11)
+        );
+        let log = RunLog::parse(&text);
+        assert_eq!(log.repeat_count, 3);
+        let p50s: Vec<f64> = log.repeats["a"].iter().map(|b| b.p50).collect();
+        assert_eq!(p50s, [10.0, 12.0, 11.0]);
+        // The median repeat represents the benchmark.
+        assert_eq!(log.bench("a").map(|b| b.p50), Some(11.0));
+        // The last repeat did not finish.
+        assert!(log.done.is_none());
+        assert_eq!(
+            messages(&log),
+            ["no @done record: the benchmark run did not finish"]
+        );
     }
 }

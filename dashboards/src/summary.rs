@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use std::collections::BTreeMap;
+
 use crate::records::{BenchResult, Fields, Skipped};
 use crate::runlog::{RunLog, Warning};
+use crate::stats::{RepeatStats, falling_scaling};
 
 /// The `summary.json` document:
 /// `{"meta": {..., "boot": {...}}, "results": [...], "skipped": [...], "warnings": [...]}`.
@@ -23,6 +26,13 @@ pub struct SummaryDocument<'a> {
     pub results: &'a [BenchResult],
     /// One entry per `@skip`.
     pub skipped: &'a [Skipped],
+    /// How many boots the run's log holds.
+    pub repeat_count: usize,
+    /// Each benchmark's headline value over the repeats: values, min,
+    /// median, max, spread and whether it is noisy.
+    pub repeats: BTreeMap<&'a str, RepeatStats>,
+    /// Scaling rows whose throughput falls as CPUs are added.
+    pub scaling_warnings: Vec<String>,
     /// Everything the parser had to drop or found inconsistent.
     pub warnings: &'a [Warning],
 }
@@ -42,6 +52,13 @@ impl<'a> SummaryDocument<'a> {
             meta,
             results: &log.benches,
             skipped: &log.skipped,
+            repeat_count: log.repeat_count,
+            repeats: log
+                .repeats
+                .iter()
+                .filter_map(|(name, reports)| Some((name.as_str(), RepeatStats::of(reports)?)))
+                .collect(),
+            scaling_warnings: falling_scaling(&log.repeats),
             warnings: &log.warnings,
         }
     }
@@ -65,53 +82,86 @@ pub struct RunSummary {
     pub results: Vec<BenchResult>,
     /// Skipped benchmarks.
     pub skipped: Vec<Skipped>,
+    /// Every report of each benchmark, one per repeat.
+    pub repeats: BTreeMap<String, Vec<BenchResult>>,
     /// Parser warnings.
     pub warnings: Vec<Warning>,
 }
 
 impl RunSummary {
     /// A plain-text table of p50/p99/max per benchmark with units, columns
-    /// aligned, followed by skipped benchmarks and the warning count.
+    /// aligned (with repeats: also n, min and median of the headline value
+    /// over the repeats, the spread, and `noisy` when it is above the row's
+    /// threshold), followed by skipped benchmarks, falling scaling rows and
+    /// the warning count.
     #[must_use]
     pub fn terminal_table(&self) -> String {
-        let header = ["benchmark", "p50", "p99", "max", "unit"];
-        let rows: Vec<[String; 5]> = self
-            .results
-            .iter()
-            .map(|result| {
-                [
-                    result.name.clone(),
-                    format_value(result.p50),
-                    format_value(result.p99),
-                    format_value(result.max),
-                    result.unit.as_str().to_owned(),
-                ]
-            })
-            .collect();
-        let mut widths = header.map(str::len);
+        let repeated = self.repeats.values().any(|r| r.len() > 1);
+        let mut header = vec!["benchmark", "p50", "p99", "max", "unit"];
+        if repeated {
+            header.extend(["n", "min", "median", "spread"]);
+        }
+        let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+        for result in &self.results {
+            let mut row = vec![
+                result.name.clone(),
+                format_value(result.p50),
+                format_value(result.p99),
+                format_value(result.max),
+                result.unit.as_str().to_owned(),
+            ];
+            if repeated {
+                match self
+                    .repeats
+                    .get(&result.name)
+                    .and_then(|r| RepeatStats::of(r))
+                {
+                    Some(stats) => row.extend([
+                        stats.values.len().to_string(),
+                        format_value(stats.min),
+                        format_value(stats.median),
+                        format!(
+                            "{:.1}%{}",
+                            stats.spread * 100.0,
+                            if stats.noisy { " noisy" } else { "" }
+                        ),
+                    ]),
+                    None => row.extend(["1", "-", "-", "-"].map(str::to_owned)),
+                }
+            }
+            rows.push(row);
+        }
+        let mut widths = vec![0; header.len()];
         for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
             }
         }
         let mut table = String::new();
-        let mut push_row = |cells: [&str; 5]| {
-            let [name, p50, p99, max, unit] = cells;
-            let _ = writeln!(
-                table,
-                "{name:<w0$}  {p50:>w1$}  {p99:>w2$}  {max:>w3$}  {unit}",
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3],
-            );
-        };
-        push_row(header);
         for row in &rows {
-            push_row([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+            let mut line = String::new();
+            for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
+                match index {
+                    0 => {
+                        let _ = write!(line, "{cell:<width$}");
+                    }
+                    // The unit and the spread are text: left-aligned.
+                    4 | 8 => {
+                        let _ = write!(line, "  {cell:<width$}");
+                    }
+                    _ => {
+                        let _ = write!(line, "  {cell:>width$}");
+                    }
+                }
+            }
+            table.push_str(line.trim_end());
+            table.push('\n');
         }
         for skipped in &self.skipped {
             let _ = writeln!(table, "skipped {}: {}", skipped.name, skipped.reason);
+        }
+        for fall in falling_scaling(&self.repeats) {
+            let _ = writeln!(table, "SCALING: {fall}");
         }
         if !self.done {
             table.push_str("run incomplete: no @done record\n");

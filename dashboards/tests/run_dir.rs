@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use dashboards::compare::ratio_table;
+use dashboards::compare::{Comparison, Verdict};
 use dashboards::hdr::decode_histogram;
 use dashboards::{RunLog, load_run, render_dashboard, write_run_dir};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -86,7 +86,23 @@ fn summary_json_has_the_documented_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(top, ["meta", "results", "skipped", "warnings"]);
+    assert_eq!(
+        top,
+        [
+            "meta",
+            "results",
+            "skipped",
+            "repeat_count",
+            "repeats",
+            "scaling_warnings",
+            "warnings"
+        ]
+    );
+    assert_eq!(json["repeat_count"], 1);
+    let same_cpu = &json["repeats"]["ipc.call.same_cpu"];
+    assert_eq!(same_cpu["values"].as_array().map(Vec::len), Some(1));
+    assert_eq!(same_cpu["median"], same_cpu["min"]);
+    assert_eq!(same_cpu["noisy"], false);
     let meta = &json["meta"];
     assert_eq!(meta["accel"], "kvm");
     assert_eq!(
@@ -255,10 +271,12 @@ fn terminal_table_is_aligned_with_units() {
     assert!(table.contains("skipped ipc.call.remote_node: only one NUMA node"));
 }
 
+/// A baseline and a 10% slower candidate, each of three repeats (the logs
+/// of three boots one after the other) with the same values.
 fn two_run_dirs(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (base, slow) = (root.join("base"), root.join("slow"));
-    write_run_dir(&fixture_log(100), &base).unwrap();
-    write_run_dir(&fixture_log(110), &slow).unwrap();
+    write_run_dir(&fixture_log(100).repeat(3), &base).unwrap();
+    write_run_dir(&fixture_log(110).repeat(3), &slow).unwrap();
     (base, slow)
 }
 
@@ -269,15 +287,40 @@ fn comparing_two_runs_overlays_charts_and_flags_slowdowns() {
     let runs = [load_run(&base).unwrap(), load_run(&slow).unwrap()];
     assert_eq!(runs[1].label, "slow");
 
-    let ratios = ratio_table(&runs);
-    assert_eq!(ratios.len(), 7);
-    assert!(ratios.iter().all(|row| row.slower), "{ratios:?}");
-    let same_cpu = &ratios[0];
-    assert!((same_cpu.p50_ratio.unwrap() - 1.1).abs() < 0.02);
+    assert!(
+        runs[0].log.warnings.is_empty(),
+        "{:?}",
+        runs[0].log.warnings
+    );
+    assert_eq!(runs[0].log.repeat_count, 3);
+
+    let comparison = Comparison::new(&runs[0], &runs[1]);
+    assert_eq!(comparison.rows.len(), 7);
+    assert!(
+        comparison
+            .rows
+            .iter()
+            .all(|row| row.verdict == Verdict::Slower),
+        "{comparison:?}"
+    );
+    let same_cpu = &comparison.rows[0];
+    assert!((same_cpu.ratio.unwrap() - 1.1).abs() < 0.02);
+    assert_eq!(comparison.regressions(5.0).len(), 7);
+    assert!(comparison.regressions(20.0).is_empty());
+    let swapped = Comparison::new(&runs[1], &runs[0]);
+    assert!(
+        swapped
+            .rows
+            .iter()
+            .all(|row| row.verdict == Verdict::Faster)
+    );
 
     let html = render_dashboard(&runs).unwrap();
-    assert!(html.contains("Comparison with run 1"));
-    assert_eq!(html.matches("SLOWER &gt;5%").count(), 7);
+    assert!(html.contains("Comparison with the baseline (run 1)"));
+    assert_eq!(
+        html.matches("<span class=\"slower\">slower</span>").count(),
+        7
+    );
     // Overlaid: the same charts, plus one more heat map for the second run.
     assert_eq!(svg_count(&html), CHARTS_ONE_RUN + 1);
     assert_self_contained(&html);
@@ -299,7 +342,10 @@ fn cli_renders_run_dirs_and_raw_logs() {
     assert!(status.success());
     let html = fs::read_to_string(&out).unwrap();
     assert!(html.contains("run_small"), "raw log labelled by file stem");
-    assert_eq!(html.matches("SLOWER &gt;5%").count(), 7);
+    // The slow run against the baseline; the raw log is compared too.
+    assert!(html.matches("<span class=\"slower\">slower</span>").count() >= 7);
+    assert_eq!(html.matches("</span>slow against <span").count(), 1);
+    assert_eq!(html.matches("</span>run_small against <span").count(), 1);
 }
 
 #[test]

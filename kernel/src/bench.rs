@@ -34,33 +34,35 @@ enum How {
     Inversion(bool),
 }
 
-/// The suite, in order. Names are part of the record contract.
-const SUITE: &[(&str, How)] = &[
-    ("syscall.null", How::User("init", 6)),
-    ("ipc.call.same_cpu", How::User("ipcbench", 1)),
-    ("ipc.call.cross_cpu", How::User("ipcbench", 2)),
-    ("ipc.call.same_cpu.oneway", How::User("ipcbench", 3)),
-    ("ipc.async.latency.cross_cpu", How::User("chantest", 0x40)),
-    (
-        "ipc.async.throughput.cross_cpu.b1",
-        How::User("chantest", 0x41),
-    ),
-    (
-        "ipc.async.throughput.cross_cpu.b16",
-        How::User("chantest", 0x42),
-    ),
-    ("ipc.large.4096", How::User("chantest", 0x43)),
-    ("ipc.large.1048576", How::User("chantest", 0x44)),
-    ("ipc.shm.transfer.4096", How::User("chantest", 0x45)),
-    ("ipc.shm.transfer.1048576", How::User("chantest", 0x46)),
-    ("cap.lookup.16", How::CapLookup(16)),
-    ("cap.lookup.65536", How::CapLookup(65536)),
-    ("sched.pi.with_pi", How::Inversion(true)),
-    ("sched.pi.without_pi", How::Inversion(false)),
-    ("stress.procs.1024", How::Load(1)),
-    // Prints `scale.call.cpus<N>` for N = 1..online.
-    ("scale.call", How::Load(2)),
-];
+/// How each benchmark of the shared table (`perf::suite::SUITE`, whose
+/// names are part of the record contract) is run; `None` for a name this
+/// kernel has no mechanism for (it is reported as skipped).
+fn how(name: &str) -> Option<How> {
+    Some(match name {
+        "syscall.null" => How::User("init", 6),
+        "ipc.call.same_cpu" => How::User("ipcbench", 1),
+        "ipc.call.cross_cpu" => How::User("ipcbench", 2),
+        "ipc.call.same_cpu.oneway" => How::User("ipcbench", 3),
+        "ipc.async.latency.cross_cpu" => How::User("chantest", 0x40),
+        "ipc.async.throughput.cross_cpu.b1" => How::User("chantest", 0x41),
+        "ipc.async.throughput.cross_cpu.b16" => How::User("chantest", 0x42),
+        "ipc.large.4096" => How::User("chantest", 0x43),
+        "ipc.large.1048576" => How::User("chantest", 0x44),
+        "ipc.shm.transfer.4096" => How::User("chantest", 0x45),
+        "ipc.shm.transfer.1048576" => How::User("chantest", 0x46),
+        "cap.lookup.16" => How::CapLookup(16),
+        "cap.lookup.65536" => How::CapLookup(65536),
+        "sched.pi.with_pi" => How::Inversion(true),
+        "sched.pi.without_pi" => How::Inversion(false),
+        "stress.procs.1024" => How::Load(1),
+        // Prints `scale.call.cpus<N>` for N = 1..online.
+        "scale.call" => How::Load(2),
+        _ => return None,
+    })
+}
+
+// The host runner caps `--cpus` at the table's maximum.
+const _: () = assert!(crate::percpu::MAX_CPUS == perf::suite::MAX_CPUS as usize);
 
 /// How the run was configured.
 pub struct BenchConfig<'a> {
@@ -93,10 +95,6 @@ fn tsc_overhead() -> u64 {
         })
         .min()
         .unwrap_or(0)
-}
-
-fn selected(suite: &str, name: &str) -> bool {
-    matches!(suite, "quick" | "full" | "all") || name.starts_with(suite)
 }
 
 /// Runs the suite and prints every record. Returns false when a benchmark
@@ -161,16 +159,29 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         0
     };
     let (mut benches, mut skipped, mut ok) = (0u64, 0u64, true);
-    for (name, how) in SUITE.iter().filter(|(n, _)| selected(cfg.suite, n)) {
+    let chosen = perf::suite::SUITE
+        .iter()
+        .filter(|b| perf::suite::selected(cfg.suite, b.name));
+    for name in chosen.map(|b| b.name) {
+        let Some(how) = how(name) else {
+            emit_skip(name, "this kernel has no mechanism for it");
+            skipped += 1;
+            continue;
+        };
+        // The priority-inversion scenario counts its runs, not samples.
+        let total = match how {
+            How::Inversion(_) => inversion_reps(cfg.suite),
+            _ => samples,
+        };
         let mut line = String::new();
         let _ = Progress {
             name,
             done: 0,
-            total: samples,
+            total,
         }
         .write_to(&mut line);
         emit(&line);
-        match how {
+        match &how {
             How::User(program, mode) if crate::programs::find(program).is_some() => {
                 let arg = mode | (samples << 8) | icount_flag;
                 match process::run_and_wait(program, arg, 360_000) {
@@ -208,7 +219,7 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             }
             How::Inversion(pi) => {
                 // Each run takes a few seconds (a 2 s hog): few repetitions.
-                let reps: u64 = if cfg.suite == "full" { 20 } else { 3 };
+                let reps = inversion_reps(cfg.suite);
                 crate::task::set_priority_inheritance(*pi);
                 let arg = 8 | ((u64::from(*pi) | 2 | (reps << 2)) << 8);
                 let result = process::run_and_wait("ipctest", arg, 360_000);
@@ -229,8 +240,8 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
         let mut line = String::new();
         let _ = Progress {
             name,
-            done: samples,
-            total: samples,
+            done: total,
+            total,
         }
         .write_to(&mut line);
         emit(&line);
@@ -239,6 +250,12 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
     let _ = (Done { benches, skipped }).write_to(&mut line);
     emit(&line);
     ok
+}
+
+/// Runs of the priority-inversion scenario (each takes a few seconds: a
+/// 2 s hog).
+fn inversion_reps(suite: &str) -> u64 {
+    if suite == "full" { 20 } else { 3 }
 }
 
 /// The kernel's histogram for in-kernel benchmarks (221 KB: not on a stack).

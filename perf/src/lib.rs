@@ -10,6 +10,8 @@
 //!   interval-log lines, streamed into a buffer or a `core::fmt::Write`;
 //! - [`record`]: the versioned one-line serial records (`@meta`, `@bench`,
 //!   `@hist`, ...) that the host's `dashboards` tool parses;
+//! - [`suite`]: the benchmark table the kernel runs and the host checks
+//!   `--suite` against;
 //! - [`tsc`]: TSC frequency from CPUID or calibration, cycle/ns conversion,
 //!   measurement overhead;
 //! - [`pmu`]: CPUID decode of the performance-monitoring unit, event-select
@@ -24,6 +26,7 @@ pub mod encode;
 pub mod histogram;
 pub mod pmu;
 pub mod record;
+pub mod suite;
 pub mod tsc;
 
 pub use histogram::Histogram;

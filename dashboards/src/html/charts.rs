@@ -104,8 +104,9 @@ fn clamp_y((x, y): (f64, f64)) -> (f64, f64) {
     (x, y.clamp(-AXIS_LIMIT, AXIS_LIMIT))
 }
 
-/// Percentile distribution: value against percentile on a log "nines" axis,
-/// one line per run.
+/// Percentile distribution: value (log scale, as HdrHistogram's plotter
+/// draws it, so one outlier does not flatten the body) against percentile
+/// on a log "nines" axis, one line per run.
 pub(crate) fn percentile_chart(
     title: &str,
     unit: &str,
@@ -113,7 +114,21 @@ pub(crate) fn percentile_chart(
 ) -> Result<String, Error> {
     let points = || series.iter().flat_map(|s| s.data.iter());
     let x_max = max_or(points().map(|p| p.0), 3.0).ceil();
-    let y_max = max_or(points().map(|p| p.1), 1.0) * 1.05;
+    let y_max = max_or(points().map(|p| p.1), 1.0) * 1.5;
+    // The smallest positive value, a little below it; values at or below
+    // zero (none in a latency histogram) are drawn at the axis' floor.
+    let y_min = points()
+        .map(|p| p.1)
+        .filter(|y| y.is_finite() && *y > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    // At most 12 decades: plotters' log axis steps through every decade.
+    let y_min = if y_min.is_finite() {
+        (y_min * 0.8).max(y_max * 1e-12)
+    } else {
+        0.5
+    };
+    let y_max = y_max.max(y_min * 2.0);
+    let on_axis = move |(x, y): (f64, f64)| (x, y.clamp(y_min, y_max));
     render_svg(title, WIDE, |root| {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -122,7 +137,14 @@ pub(crate) fn percentile_chart(
             .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+            .build_cartesian_2d(
+                0.0..x_max,
+                (y_min..y_max).log_scale().with_key_points(log_ticks(
+                    y_min,
+                    y_max,
+                    HISTOGRAM_TICKS,
+                )),
+            )?;
         // At most one label per whole nine, so labels land on 90%, 99%, ...
         let nine_count = x_max.min(20.0) as usize + 1;
         chart
@@ -131,13 +153,13 @@ pub(crate) fn percentile_chart(
             .x_label_formatter(&|x| nines_label(*x))
             .y_label_formatter(&|y| format_value(*y))
             .x_desc("percentile")
-            .y_desc(unit)
+            .y_desc(format!("{unit} (log scale)"))
             .draw()?;
         for line in series {
             let color = line.color;
             chart
                 .draw_series(LineSeries::new(
-                    line.data.iter().copied().map(clamp_y),
+                    line.data.iter().copied().map(on_axis),
                     color.stroke_width(2),
                 ))?
                 .label(line.label.as_str())
@@ -156,8 +178,38 @@ pub(crate) fn percentile_chart(
     })
 }
 
-/// Latency histogram: bar counts (log scale) over value (log scale), runs
-/// overlaid as translucent bars.
+/// Value-axis labels of a histogram.
+const HISTOGRAM_TICKS: usize = 7;
+
+/// About `count` tick values spread evenly on a log axis from `low` to
+/// `high` (both positive), each rounded to two significant digits (three
+/// for a range narrower than 3x) and inside the range: a log axis's own
+/// ticks sit on powers of ten, and a range within one decade (latency
+/// bodies usually are) would get none.
+pub(crate) fn log_ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
+    if !(low > 0.0 && high > low && high.is_finite()) || count < 2 {
+        return Vec::new();
+    }
+    let ratio = (high / low).ln();
+    // Three significant digits when the range is narrow, so that the
+    // rounded ticks stay apart.
+    let digits = if high / low >= 3.0 { 2.0 } else { 3.0 };
+    let mut ticks: Vec<f64> = Vec::with_capacity(count);
+    for index in 0..count {
+        let exact = low * (ratio * index as f64 / (count - 1) as f64).exp();
+        let magnitude = 10f64.powf(exact.log10().floor() - (digits - 1.0));
+        let rounded = (exact / magnitude).round() * magnitude;
+        // Rounding may carry an end tick out of the range: it is dropped.
+        let inside = (low..=high).contains(&rounded);
+        if inside && ticks.last().is_none_or(|last| rounded > *last) {
+            ticks.push(rounded);
+        }
+    }
+    ticks
+}
+
+/// Latency histogram: bar counts (log scale) over value (log scale, with
+/// labels where the bars are), runs overlaid as translucent bars.
 pub(crate) fn histogram_chart(
     title: &str,
     unit: &str,
@@ -174,7 +226,14 @@ pub(crate) fn histogram_chart(
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d((x_min..x_max).log_scale(), (0.5..y_max).log_scale())?;
+            .build_cartesian_2d(
+                (x_min..x_max).log_scale().with_key_points(log_ticks(
+                    x_min,
+                    x_max,
+                    HISTOGRAM_TICKS,
+                )),
+                (0.5..y_max).log_scale(),
+            )?;
         chart
             .configure_mesh()
             .x_label_formatter(&|x| format_value(x.round()))
@@ -347,6 +406,24 @@ pub(crate) fn scaling_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ticks_land_inside_narrow_and_wide_ranges() {
+        let narrow = log_ticks(170.0, 190.0, 7);
+        assert!(narrow.len() >= 5, "{narrow:?}");
+        assert!(
+            narrow.iter().all(|t| (170.0..=190.0).contains(t)),
+            "{narrow:?}"
+        );
+        assert!(narrow.windows(2).all(|w| w[0] < w[1]), "{narrow:?}");
+        assert_eq!(
+            log_ticks(1.0, 1e6, 7),
+            [1.0, 10.0, 100.0, 1000.0, 10000.0, 100_000.0, 1e6]
+        );
+        assert!(log_ticks(0.0, 10.0, 7).is_empty());
+        assert!(log_ticks(5.0, 5.0, 7).is_empty());
+        assert!(log_ticks(1.0, f64::INFINITY, 7).is_empty());
+    }
 
     #[test]
     fn nines_labels_read_as_percentiles() {

@@ -8,11 +8,12 @@ mod tables;
 
 use std::fmt::Write as _;
 
-use crate::compare::ratio_table;
+use crate::compare::Comparison;
 use crate::error::Error;
 use crate::hdr::{log_bars, nines, percentile_curve};
 use crate::records::{BenchKind, BenchResult};
 use crate::run::LabeledRun;
+use crate::stats::{RepeatStats, falling_scaling};
 use crate::summary::format_value;
 
 use charts::{
@@ -35,6 +36,11 @@ td { font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em; }
 .missing { color: #a00; font-style: italic; }
 .slower { color: #fff; background: #c0392b; padding: 0 4px; font-weight: bold; }
+.faster { color: #fff; background: #1e8449; padding: 0 4px; font-weight: bold; }
+.differs { background: #f9e79f; font-weight: bold; padding: 0 4px; }
+.differs-note { font-weight: bold; }
+.noisy { color: #fff; background: #b9770e; padding: 0 4px; }
+.pi { font-weight: bold; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
 details.bench { margin: 0.8em 0; } details.bench > summary { font-weight: bold; cursor: pointer; }
 ";
@@ -52,17 +58,25 @@ pub fn render_dashboard(runs: &[LabeledRun]) -> Result<String, Error> {
     let _ = write!(html, "<style>{STYLE}</style>\n</head>\n<body>\n");
     html.push_str("<h1>Veridian benchmark dashboard</h1>\n");
     html.push_str(&run_list(runs));
+    html.push_str(&summary_section(runs));
 
     html.push_str("<h2>Run conditions</h2>\n");
     html.push_str(&tables::conditions_table(runs));
 
-    if runs.len() > 1 {
-        html.push_str("<h2>Comparison with run 1</h2>\n");
+    if let Some((baseline, candidates)) = runs.split_first()
+        && !candidates.is_empty()
+    {
+        html.push_str("<h2>Comparison with the baseline (run 1)</h2>\n");
         html.push_str(
-            "<p>Ratio of each run's value to run 1's. Latency is flagged when the ratio \
-             exceeds 1.05, throughput when it falls below 0.95.</p>\n",
+            "<p>Ratio = candidate / baseline of the median over repeats. Under icount \
+             (both runs) a difference is exact; otherwise the verdict comes from a 95% \
+             confidence interval of the ratio over the repeats, and a row with one repeat \
+             a side is <em>unsure</em>.</p>\n",
         );
-        html.push_str(&tables::ratio_table(runs, &ratio_table(runs)));
+        for (offset, candidate) in candidates.iter().enumerate() {
+            let comparison = Comparison::new(baseline, candidate);
+            html.push_str(&tables::comparison_tables(runs, offset + 1, &comparison));
+        }
     }
 
     html.push_str(&latency_section(runs)?);
@@ -82,6 +96,110 @@ pub fn render_dashboard(runs: &[LabeledRun]) -> Result<String, Error> {
     }
     html.push_str("</body>\n</html>\n");
     Ok(html)
+}
+
+/// The summary at the top: every benchmark of every run with p50, p99 and
+/// unit of run 1 (the baseline when there are several), its repeats (n,
+/// spread, noisy), and each later run's ratio to run 1 with its verdict;
+/// then the priority-inheritance ratio and falling scaling rows.
+fn summary_section(runs: &[LabeledRun]) -> String {
+    let Some((baseline, candidates)) = runs.split_first() else {
+        return String::new();
+    };
+    let comparisons: Vec<Comparison> = candidates
+        .iter()
+        .map(|candidate| Comparison::new(baseline, candidate))
+        .collect();
+    let mut names: Vec<&str> = Vec::new();
+    for bench in runs.iter().flat_map(|run| &run.log.benches) {
+        if !names.contains(&bench.name.as_str()) {
+            names.push(&bench.name);
+        }
+    }
+    let mut headers: Vec<String> = ["benchmark", "p50", "p99", "unit", "repeats"]
+        .map(str::to_owned)
+        .to_vec();
+    for index in 1..runs.len() {
+        headers.push(format!("{} / {}", runs[index].label, runs[0].label));
+    }
+    let rows: Vec<Vec<String>> = names
+        .iter()
+        .map(|name| {
+            let bench = baseline.log.bench(name);
+            let number =
+                |value: Option<f64>| value.map_or_else(|| "&ndash;".to_owned(), format_value);
+            let repeats = baseline
+                .log
+                .repeats
+                .get(*name)
+                .and_then(|reports| RepeatStats::of(reports))
+                .map_or_else(
+                    || "&ndash;".to_owned(),
+                    |stats| {
+                        format!(
+                            "n={} spread {:.1}%{}",
+                            stats.values.len(),
+                            stats.spread * 100.0,
+                            if stats.noisy {
+                                " <span class=\"noisy\">noisy</span>"
+                            } else {
+                                ""
+                            }
+                        )
+                    },
+                );
+            let mut cells = vec![
+                text(name),
+                number(bench.map(|b| b.p50)),
+                number(bench.map(|b| b.p99)),
+                bench.map_or_else(String::new, |b| b.unit.as_str().to_owned()),
+                repeats,
+            ];
+            for comparison in &comparisons {
+                let cell = comparison
+                    .rows
+                    .iter()
+                    .find(|row| row.name == *name)
+                    .and_then(|row| row.ratio.map(|ratio| (ratio, row.verdict)))
+                    .map_or_else(
+                        || "&ndash;".to_owned(),
+                        |(ratio, verdict)| format!("{ratio:.3} ({})", text(verdict.as_str())),
+                    );
+                cells.push(cell);
+            }
+            cells
+        })
+        .collect();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut html = String::from("<h2>Summary</h2>\n");
+    html.push_str(&table(&header_refs, &rows));
+    for (index, run) in runs.iter().enumerate() {
+        if let Some(ratio) = pi_ratio(run) {
+            let _ = writeln!(
+                html,
+                "<p class=\"pi\">{}: priority inheritance: the high-priority call's p50 is \
+                 {ratio:.2}x longer without it than with it (sched.pi.without_pi / \
+                 sched.pi.with_pi)</p>",
+                run_badge(runs, index)
+            );
+        }
+        for fall in falling_scaling(&run.log.repeats) {
+            let _ = writeln!(
+                html,
+                "<p class=\"missing\">{}: {}</p>",
+                run_badge(runs, index),
+                text(&fall)
+            );
+        }
+    }
+    html
+}
+
+/// p50 of `sched.pi.without_pi` over p50 of `sched.pi.with_pi`.
+pub(crate) fn pi_ratio(run: &LabeledRun) -> Option<f64> {
+    let with = run.log.bench("sched.pi.with_pi")?.p50;
+    let without = run.log.bench("sched.pi.without_pi")?.p50;
+    (with > 0.0 && without.is_finite()).then(|| without / with)
 }
 
 fn run_list(runs: &[LabeledRun]) -> String {
@@ -431,5 +549,31 @@ mod tests {
         assert_eq!(scale_point("scale.cpus4"), None);
         assert_eq!(scale_point("scale.x.cpus"), None);
         assert_eq!(scale_point("ipc.x.cpus4"), None);
+    }
+
+    #[test]
+    fn the_summary_leads_with_every_benchmark_the_pi_ratio_and_falling_scaling() {
+        let bench = |name: &str, kind: &str, p50: f64| {
+            format!(
+                "@bench v1 name={name} unit=cycles kind={kind} count=1 min={p50} p50={p50} \
+                 p90={p50} p99={p50} p999={p50} max={p50} mean={p50}\n"
+            )
+        };
+        let lines = bench("sched.pi.with_pi", "latency", 1000.0)
+            + &bench("sched.pi.without_pi", "latency", 250_000.0)
+            + &bench("scale.call.cpus1", "throughput", 100.0)
+            + &bench("scale.call.cpus2", "throughput", 90.0);
+        let run = run_of(&lines);
+        assert_eq!(pi_ratio(&run), Some(250.0));
+        let html = render_dashboard(&[run.clone(), run]).unwrap();
+        let summary = html.find("<h2>Summary</h2>").unwrap();
+        assert!(summary < html.find("<h2>Run conditions</h2>").unwrap());
+        assert!(html.contains("250.00x longer without it than with it"));
+        assert!(html.contains("scale.call.cpus2 (90) is below scale.call.cpus1 (100)"));
+        assert!(
+            html.contains("<th>r / r</th>"),
+            "a ratio column per later run"
+        );
+        assert!(html.contains("<td>1.000 (unsure)</td>"));
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use html_escape::encode_text;
 use plotters::style::RGBColor;
 
-use crate::compare::RatioRow;
+use crate::compare::{Comparison, Verdict};
 use crate::run::LabeledRun;
 use crate::summary::format_value;
 
@@ -167,29 +167,96 @@ pub(crate) fn pmu_table(runs: &[LabeledRun]) -> Option<String> {
     Some(table(&headers, &rows))
 }
 
-/// The comparison with run 1; slower rows are flagged.
-pub(crate) fn ratio_table(runs: &[LabeledRun], ratios: &[RatioRow]) -> String {
-    let headers = ["benchmark", "run", "p50 ratio", "p99 ratio", "verdict"];
-    let ratio_cell =
-        |ratio: Option<f64>| ratio.map_or_else(|| "&ndash;".to_owned(), |r| format!("{r:.3}"));
-    let rows: Vec<Vec<String>> = ratios
+/// Run `candidate` (an index into `runs`) against run 1: the conditions
+/// that differ, highlighted, then one row per benchmark with its verdict.
+pub(crate) fn comparison_tables(
+    runs: &[LabeledRun],
+    candidate: usize,
+    comparison: &Comparison,
+) -> String {
+    let mut html = format!(
+        "<h3>{} against {}</h3>\n",
+        run_badge(runs, candidate),
+        run_badge(runs, 0)
+    );
+    if comparison.conditions.is_empty() {
+        html.push_str("<p>Every reported condition is the same in both runs.</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = comparison
+            .conditions
+            .iter()
+            .map(|diff| {
+                let value = |v: &Option<String>| {
+                    v.as_deref().map_or_else(
+                        || "<span class=\"missing\">not reported</span>".to_owned(),
+                        text,
+                    )
+                };
+                let key = if diff.measured {
+                    format!("{} (measured)", text(&diff.key))
+                } else {
+                    format!("<span class=\"differs\">{}</span>", text(&diff.key))
+                };
+                vec![key, value(&diff.baseline), value(&diff.candidate)]
+            })
+            .collect();
+        html.push_str("<p class=\"differs-note\">Conditions that differ between the runs:</p>\n");
+        html.push_str(&table(&["condition", "baseline", "candidate"], &rows));
+    }
+    let rows: Vec<Vec<String>> = comparison
+        .rows
         .iter()
         .map(|row| {
-            let verdict = match (row.slower, row.note) {
-                (true, _) => "<span class=\"slower\">SLOWER &gt;5%</span>".to_owned(),
-                (false, Some(note)) => text(note),
-                (false, None) => "ok".to_owned(),
+            let median = |s: &Option<crate::stats::RepeatStats>| {
+                s.as_ref().map_or_else(
+                    || "&ndash;".to_owned(),
+                    |s| {
+                        format!(
+                            "{} <small>(n={}{})</small>",
+                            format_value(s.median),
+                            s.values.len(),
+                            if s.noisy { ", noisy" } else { "" }
+                        )
+                    },
+                )
+            };
+            let interval = match (row.interval, row.exact) {
+                (Some(_), true) => "exact".to_owned(),
+                (Some((lo, hi)), false) => format!("{lo:.3} &ndash; {hi:.3}"),
+                (None, _) => "&ndash;".to_owned(),
+            };
+            let verdict = match row.verdict {
+                Verdict::Slower => "<span class=\"slower\">slower</span>".to_owned(),
+                Verdict::Faster => "<span class=\"faster\">faster</span>".to_owned(),
+                other => text(other.as_str()),
             };
             vec![
                 text(&row.name),
-                run_badge(runs, row.run),
-                ratio_cell(row.p50_ratio),
-                ratio_cell(row.p99_ratio),
+                median(&row.baseline),
+                median(&row.candidate),
+                row.ratio
+                    .map_or_else(|| "&ndash;".to_owned(), |r| format!("{r:.3}")),
+                interval,
                 verdict,
+                text(row.note.as_deref().unwrap_or("")),
+                text(row.unit.as_str()),
             ]
         })
         .collect();
-    table(&headers, &rows)
+    html.push_str(&table(
+        &[
+            "benchmark",
+            "baseline",
+            "candidate",
+            "ratio",
+            "95% interval",
+            "verdict",
+            "note",
+            "unit",
+        ],
+        &rows,
+    ));
+    html
 }
 
 /// Skipped benchmarks with reasons, per run.

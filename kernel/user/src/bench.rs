@@ -5,10 +5,58 @@
 
 use perf::histogram::Histogram;
 use perf::pmu::plan::{COUNTER_NAMES, COUNTERS};
-use perf::record::{BenchKind, BenchResult, Hist, Unit};
+use perf::record::{BenchKind, BenchResult, Hist, Progress, Unit};
 
 use crate::{Console, call};
 use ipc::abi::Opcode;
+
+/// `@progress` for a measuring loop, printed between samples at most once
+/// per second of TSC time (the host's progress bars move at least that
+/// often). `tick` takes a TSC value the loop already read, so the loop
+/// reads no extra clock; the print itself is out of line.
+pub struct ProgressTicker<'a> {
+    name: &'a str,
+    total: u64,
+    every: u64,
+    next: u64,
+}
+
+impl<'a> ProgressTicker<'a> {
+    /// A ticker for `total` samples of benchmark `name`, the TSC at `hz`.
+    #[must_use]
+    pub fn new(name: &'a str, total: u64, hz: u64) -> Self {
+        let every = hz.max(1);
+        Self {
+            name,
+            total,
+            every,
+            next: crate::arch::rdtsc().saturating_add(every),
+        }
+    }
+
+    /// After sample `done` (1-based) ended at TSC `now`: prints when a
+    /// second has passed since the last print.
+    #[inline]
+    pub fn tick(&mut self, done: u64, now: u64) {
+        if now >= self.next {
+            self.next = now.saturating_add(self.every);
+            self.print(done);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn print(&self, done: u64) {
+        let mut c = Console::new();
+        let _ = Progress {
+            name: self.name,
+            done,
+            total: self.total,
+        }
+        .write_to(&mut c);
+        c.flush();
+    }
+}
 
 /// Counters started on this CPU (none where there is no PMU, as under TCG
 /// or a KVM without PMU passthrough: the records then carry no PMU fields).

@@ -2,19 +2,25 @@
 //! bar per benchmark (driven by the kernel's `@progress`/`@bench`/`@skip`
 //! records as they arrive), then hand the serial log to `dashboards` to write
 //! the run directory (serial.log, summary.json, histograms.hlog, *.hgrm,
-//! dashboard.html), print the p50/p99/max table and, with `--compare`, a
-//! comparison dashboard and ratio table against earlier runs.
+//! dashboard.html), print the p50/p99/max table (with repeats: n, min,
+//! median, spread) and, with `--compare DIR`, this run as the candidate
+//! against the baseline DIR: verdicts, the conditions that differ, a
+//! comparison dashboard and, with `--fail-on-regression`, the gate.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use dashboards::compare::Comparison;
 use dashboards::records::{Record, parse_line};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use perf::suite::Measures;
 
-use crate::cli::BenchArgs;
+use crate::checks;
+use crate::cli::{BenchArgs, CompareArgs};
 use crate::machine::{self, Accel, BootMedium, MachineSpec};
 use crate::probe::{self, ProbeContext};
 use crate::process::{self, RunOptions};
@@ -74,22 +80,80 @@ fn default_out(workspace: &Workspace) -> PathBuf {
     workspace.target.join("bench").join(stamp)
 }
 
-/// Live progress: one bar per benchmark, keyed by name.
+/// How often progress is printed as a plain line when stderr is not a
+/// terminal (CI logs, pipes).
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Live progress: an overall bar (benchmarks finished of those selected,
+/// with an ETA) and one bar per benchmark, keyed by name. When stderr is
+/// not a terminal indicatif draws nothing, and a plain line is printed
+/// instead at most every [`PLAIN_PROGRESS_EVERY`].
 struct Bars {
     multi: MultiProgress,
+    overall: ProgressBar,
     bars: HashMap<String, ProgressBar>,
     style: ProgressStyle,
+    /// Table entries finished (a scaling entry counts once).
+    finished: std::collections::BTreeSet<&'static str>,
+    /// The benchmark running now.
+    current: Option<String>,
+    /// Plain lines: when the last was printed (`None`: on a terminal).
+    plain: Option<std::time::Instant>,
+    started: std::time::Instant,
 }
 
 impl Bars {
-    fn new() -> Self {
+    /// Bars for a boot that runs `selection` (a `bench=` value).
+    fn new(selection: &str, terminal: bool) -> Self {
         let style = ProgressStyle::with_template("{prefix:>34} [{bar:30}] {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
+        let total = perf::suite::SUITE
+            .iter()
+            .filter(|b| perf::suite::selected(selection, b.name))
+            .count() as u64;
+        let multi = MultiProgress::new();
+        let overall = multi.add(ProgressBar::new(total));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>34} [{bar:30}] {pos}/{len} benchmarks, {elapsed} elapsed, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#> "),
+        );
+        overall.set_prefix("suite");
+        let now = std::time::Instant::now();
         Self {
-            multi: MultiProgress::new(),
+            multi,
+            overall,
             bars: HashMap::new(),
             style,
+            finished: std::collections::BTreeSet::new(),
+            current: None,
+            plain: (!terminal).then_some(now),
+            started: now,
+        }
+    }
+
+    /// The plain progress line.
+    fn plain_line(&self) -> String {
+        format!(
+            "veridian-run: progress: {} of {} benchmarks done after {:.0} s{}",
+            self.overall.position(),
+            self.overall.length().unwrap_or(0),
+            self.started.elapsed().as_secs_f64(),
+            self.current
+                .as_ref()
+                .map(|c| format!(", running {c}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn finish_entry(&mut self, record_name: &str) {
+        if let Some(entry) = perf::suite::entry_of(record_name)
+            && self.finished.insert(entry.name)
+        {
+            self.overall.inc(1);
         }
     }
 
@@ -104,8 +168,21 @@ impl Bars {
     }
 
     fn observe(&mut self, line: &str) {
+        self.observe_record(line);
+        if let Some(last) = self.plain
+            && last.elapsed() >= PLAIN_PROGRESS_EVERY
+        {
+            eprintln!("{}", self.plain_line());
+            self.plain = Some(std::time::Instant::now());
+        }
+    }
+
+    fn observe_record(&mut self, line: &str) {
         match parse_line(line) {
             Some(Ok(Record::Progress(p))) => {
+                if p.done < p.total {
+                    self.current = Some(p.name.clone());
+                }
                 let bar = self.bar(&p.name, p.total);
                 bar.set_length(p.total.max(1));
                 bar.set_position(p.done.min(p.total));
@@ -115,37 +192,80 @@ impl Bars {
                 let bar = self.bar(&b.name, b.count);
                 bar.set_position(bar.length().unwrap_or(0));
                 bar.finish_with_message(format!("p50={} p99={} {unit}", b.p50, b.p99));
+                self.finish_entry(&b.name);
+                self.current = None;
             }
             Some(Ok(Record::Skip(s))) => {
                 let bar = self.bar(&s.name, 1);
                 bar.finish_with_message(format!("skipped: {}", s.reason));
+                self.finish_entry(&s.name);
+                self.current = None;
             }
             _ => {}
         }
     }
 }
 
+/// A regression beyond `--fail-on-regression` (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{count} benchmark(s) slower than the baseline by more than {percent}% beyond noise")]
+pub struct RegressionFound {
+    pub count: usize,
+    pub percent: f64,
+}
+
+/// The `bench=` selection of each boot. `--repeat N` boots the whole
+/// selection N times. Without it, icount runs (deterministic) boot once;
+/// TCG and KVM runs boot the selection once and then its throughput rows
+/// (one sample per boot, and the noisiest) twice more.
+#[must_use]
+pub fn plan_passes(suite: &str, repeat: Option<u32>, accel: &Accel) -> Vec<String> {
+    if let Some(n) = repeat {
+        return vec![suite.to_owned(); n as usize];
+    }
+    if *accel == Accel::Icount {
+        return vec![suite.to_owned()];
+    }
+    let throughput: Vec<&str> = perf::suite::SUITE
+        .iter()
+        .filter(|b| b.measures == Measures::Throughput && perf::suite::selected(suite, b.name))
+        .map(|b| b.name)
+        .collect();
+    let mut passes = vec![suite.to_owned()];
+    if !throughput.is_empty() {
+        passes.extend([throughput.join(","), throughput.join(",")]);
+    }
+    passes
+}
+
 /// Runs `veridian-run bench`; `Ok(true)` when the suite completed.
 ///
 /// # Errors
 /// Usage errors, a missing kernel, QEMU not starting, the run directory not
-/// being writable.
+/// being writable, or [`RegressionFound`].
 pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> anyhow::Result<bool> {
+    if args.list {
+        print!("{}", checks::benchmark_list());
+        return Ok(true);
+    }
     machine::validate(args.cpus, args.mem, args.numa).map_err(|e| UsageError(e.to_string()))?;
-    for dir in &args.compare {
-        if !dir.exists() {
-            return Err(UsageError(format!(
-                "--compare {}: no such run directory or log",
-                dir.display()
-            ))
-            .into());
-        }
+    checks::check_suite(&args.suite)?;
+    checks::check_cmdline(&args.cmdline)?;
+    if let Some(dir) = &args.compare
+        && !dir.exists()
+    {
+        return Err(UsageError(format!(
+            "--compare {}: no such run directory or log",
+            dir.display()
+        ))
+        .into());
     }
     let kernel = args
         .kernel
         .clone()
         .unwrap_or_else(|| workspace.default_kernel());
     require_kernel(&kernel)?;
+    checks::check_memory(args.mem, &kernel)?;
     let probe_context = ProbeContext {
         qemu: host.qemu,
         kvm_device: host.kvm_device,
@@ -157,22 +277,110 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     eprintln!("veridian-run: {accel_line}");
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let spec = MachineSpec {
-        cpus: args.cpus,
-        mem: args.mem,
-        numa_nodes: args.numa,
-        accel: accel.clone(),
-        boot: BootMedium::Pvh { kernel },
-        cmdline: with_extra(
-            bench_cmdline(&args.suite, args.samples, &accel),
-            &args.cmdline,
-        ),
-        gdb: false,
-    };
-    let qemu_args = machine::qemu_args(&spec)?;
+    let passes = plan_passes(&args.suite, args.repeat, &accel);
+    let mut log = String::new();
+    let mut failure = None;
+    let mut elapsed = Duration::ZERO;
+    for (index, selection) in passes.iter().enumerate() {
+        if passes.len() > 1 {
+            eprintln!(
+                "veridian-run: boot {} of {}: bench={selection}",
+                index + 1,
+                passes.len()
+            );
+        }
+        let pass_log = out.join(format!("serial.{}.log", index + 1));
+        let spec = MachineSpec {
+            cpus: args.cpus,
+            mem: args.mem,
+            numa_nodes: args.numa,
+            accel: accel.clone(),
+            boot: BootMedium::Pvh {
+                kernel: kernel.clone(),
+            },
+            cmdline: with_extra(
+                bench_cmdline(selection, args.samples, &accel),
+                &args.cmdline,
+            ),
+            gdb: false,
+        };
+        let run = boot_once(host, &spec, args, &pass_log)?;
+        elapsed += run.elapsed;
+        let text =
+            std::fs::read(&pass_log).with_context(|| format!("reading {}", pass_log.display()))?;
+        log.push_str(&String::from_utf8_lossy(&text));
+        let _ = std::fs::remove_file(&pass_log);
+        if let Err(why) = verdict::explain_end(run.end) {
+            for line in &run.stderr_tail {
+                eprintln!("veridian-run: qemu: {line}");
+            }
+            failure = Some(why);
+            break;
+        }
+    }
+    let summary = dashboards::write_run_dir(&log, &out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("{}", summary.terminal_table());
+    for w in &summary.warnings {
+        eprintln!("veridian-run: warning: {w}");
+    }
+    let mut regressions = None;
+    if let Some(baseline) = &args.compare {
+        let comparison = compare(baseline, &out)?;
+        if let Some(percent) = args.fail_on_regression {
+            regressions = Some((comparison.regressions(percent).len(), percent));
+        }
+    }
+    eprintln!("veridian-run: results in {}", out.display());
+    let raw_log = out.join(dashboards::SERIAL_LOG);
+    let mut ok = true;
+    if let Some(why) = failure {
+        eprintln!("veridian-run: FAIL: the kernel did not finish the suite: {why}");
+        ok = false;
+    } else if !summary.done {
+        eprintln!(
+            "veridian-run: FAIL: no @done record (the suite did not finish); see {}",
+            raw_log.display()
+        );
+        ok = false;
+    }
+    if ok {
+        eprintln!(
+            "veridian-run: suite '{}' done in {:.1}s ({} boot(s)): {} results, {} skipped",
+            args.suite,
+            elapsed.as_secs_f64(),
+            passes.len(),
+            summary.results.len(),
+            summary.skipped.len()
+        );
+    }
+    if let Some((count, percent)) = regressions
+        && count > 0
+    {
+        return Err(RegressionFound { count, percent }.into());
+    }
+    Ok(ok)
+}
+
+/// Boots the machine once with progress bars, teeing the serial console
+/// into `log`.
+fn boot_once(
+    host: &HostTools<'_>,
+    spec: &MachineSpec,
+    args: &BenchArgs,
+    log: &Path,
+) -> anyhow::Result<process::QemuRun> {
+    let qemu_args = machine::qemu_args(spec)?;
     eprintln!("veridian-run: {}", shell_words(host.qemu, &qemu_args));
-    let raw_log = out.join("serial.log");
-    let bars = Arc::new(Mutex::new(Bars::new()));
+    let selection = spec
+        .cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("bench="))
+        .unwrap_or("quick");
+    let bars = Arc::new(Mutex::new(Bars::new(
+        selection,
+        std::io::stderr().is_terminal(),
+    )));
     let observer = {
         let bars = Arc::clone(&bars);
         Arc::new(move |line: &str| {
@@ -185,7 +393,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
         qemu: host.qemu,
         args: &qemu_args,
         timeout: Some(Duration::from_secs(args.timeout)),
-        log: Some(&raw_log),
+        log: Some(log),
         echo: args.verbose,
         interactive: false,
         stop_when: None,
@@ -193,75 +401,75 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     })?;
     if let Ok(b) = bars.lock() {
         let _ = b.multi.clear();
+        if b.plain.is_some() {
+            eprintln!("{}", b.plain_line());
+        }
     }
-    let log = std::fs::read(&raw_log).with_context(|| format!("reading {}", raw_log.display()))?;
-    let log = String::from_utf8_lossy(&log).into_owned();
-    let summary = dashboards::write_run_dir(&log, &out)
-        .with_context(|| format!("writing {}", out.display()))?;
-    println!("{}", summary.terminal_table());
-    for w in &summary.warnings {
-        eprintln!("veridian-run: warning: {w}");
-    }
-    if !args.compare.is_empty() {
-        compare(&out, &args.compare)?;
-    }
-    eprintln!("veridian-run: results in {}", out.display());
-    let mut ok = true;
-    if let Err(why) = verdict::explain_end(run.end) {
-        eprintln!("veridian-run: FAIL: the kernel did not finish the suite: {why}");
-        ok = false;
-    }
-    if !summary.done {
-        eprintln!(
-            "veridian-run: FAIL: no @done record (the suite did not finish); see {}",
-            raw_log.display()
-        );
-        ok = false;
-    }
-    if ok {
-        eprintln!(
-            "veridian-run: suite '{}' done in {:.1}s: {} results, {} skipped",
-            args.suite,
-            run.elapsed.as_secs_f64(),
-            summary.results.len(),
-            summary.skipped.len()
-        );
-    }
-    Ok(ok)
+    Ok(run)
 }
 
-/// Writes `<out>/compare.html` (this run first, then the others) and prints
-/// the ratio table.
-fn compare(out: &Path, others: &[PathBuf]) -> anyhow::Result<()> {
-    let mut runs = vec![dashboards::load_run(out)?];
-    for dir in others {
-        runs.push(dashboards::load_run(dir).with_context(|| format!("loading {}", dir.display()))?);
-    }
-    let html = dashboards::render_dashboard(&runs)?;
-    let path = out.join("compare.html");
-    std::fs::write(&path, html).with_context(|| format!("writing {}", path.display()))?;
-    let rows = dashboards::compare::ratio_table(&runs);
-    if rows.is_empty() {
+/// Compares the run at `candidate` with the run at `baseline`: prints the
+/// report and writes `<candidate>/compare.html` (baseline first).
+///
+/// # Errors
+/// A run cannot be read, or the dashboard cannot be written.
+pub fn compare(baseline: &Path, candidate: &Path) -> anyhow::Result<Comparison> {
+    compare_to(baseline, candidate, Some(&candidate.join("compare.html")))
+}
+
+/// [`compare`] with the dashboard written to `html`, if given.
+///
+/// # Errors
+/// A run cannot be read, or the dashboard cannot be written.
+pub fn compare_to(
+    baseline: &Path,
+    candidate: &Path,
+    html: Option<&Path>,
+) -> anyhow::Result<Comparison> {
+    let load = |path: &Path| {
+        dashboards::load_run(path).with_context(|| format!("loading {}", path.display()))
+    };
+    let runs = [load(baseline)?, load(candidate)?];
+    let comparison = Comparison::new(&runs[0], &runs[1]);
+    if comparison.rows.iter().all(|row| row.ratio.is_none()) {
         bail!("no benchmark appears in both runs: nothing to compare");
     }
-    println!(
-        "comparison against {} earlier run(s) (ratio = other / this run):",
-        others.len()
+    print!(
+        "{}",
+        comparison.terminal_report(
+            &baseline.display().to_string(),
+            &candidate.display().to_string()
+        )
     );
-    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
-    for row in rows {
-        println!(
-            "  {:<36} run {}  p50 x{}  p99 x{}{}{}",
-            row.name,
-            row.run + 1,
-            ratio(row.p50_ratio),
-            ratio(row.p99_ratio),
-            if row.slower { "  SLOWER" } else { "" },
-            row.note.map(|n| format!("  ({n})")).unwrap_or_default()
-        );
+    if let Some(html) = html {
+        let page = dashboards::render_dashboard(&runs)?;
+        std::fs::write(html, page).with_context(|| format!("writing {}", html.display()))?;
+        eprintln!("veridian-run: comparison dashboard {}", html.display());
     }
-    eprintln!("veridian-run: comparison dashboard {}", path.display());
-    Ok(())
+    Ok(comparison)
+}
+
+/// `veridian-run compare`: exit status 0, or 3 with `--fail-on-regression`
+/// when a benchmark regressed.
+///
+/// # Errors
+/// A run cannot be read, or [`RegressionFound`].
+pub fn compare_command(args: &CompareArgs) -> anyhow::Result<bool> {
+    for path in [&args.baseline, &args.candidate] {
+        if !path.exists() {
+            return Err(
+                UsageError(format!("{}: no such run directory or log", path.display())).into(),
+            );
+        }
+    }
+    let comparison = compare_to(&args.baseline, &args.candidate, args.html.as_deref())?;
+    if let Some(percent) = args.fail_on_regression {
+        let count = comparison.regressions(percent).len();
+        if count > 0 {
+            return Err(RegressionFound { count, percent }.into());
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -300,6 +508,26 @@ mod tests {
     }
 
     #[test]
+    fn noisy_accelerators_repeat_the_throughput_rows() {
+        assert_eq!(plan_passes("ipc.call", None, &Accel::Tcg), ["ipc.call"]);
+        assert_eq!(plan_passes("quick", None, &Accel::Icount), ["quick"]);
+        let tput = "ipc.async.throughput.cross_cpu.b1,ipc.async.throughput.cross_cpu.b16,\
+                    stress.procs.1024,scale.call";
+        assert_eq!(
+            plan_passes("quick", None, &Accel::Tcg),
+            ["quick", tput, tput]
+        );
+        assert_eq!(
+            plan_passes("syscall,scale", None, &Accel::Tcg),
+            ["syscall,scale", "scale.call", "scale.call"]
+        );
+        assert_eq!(
+            plan_passes("ipc.call", Some(2), &Accel::Icount),
+            ["ipc.call", "ipc.call"]
+        );
+    }
+
+    #[test]
     fn accel_word_is_added_once() {
         assert_eq!(
             with_accel_word("run=boot", &Accel::Tcg),
@@ -322,7 +550,7 @@ mod tests {
 
     #[test]
     fn progress_records_drive_bars_and_garbage_is_ignored() {
-        let mut bars = Bars::new();
+        let mut bars = Bars::new("quick", true);
         bars.observe("@progress v1 name=syscall.null done=0 total=100");
         bars.observe("random console output");
         bars.observe("@progress v1 name=syscall.null done=50 total=100");
@@ -331,5 +559,35 @@ mod tests {
         assert!(bars.bars["ipc.large.4096"].is_finished());
         bars.observe("@progress v1 name=bad");
         assert_eq!(bars.bars.len(), 2);
+        // The skip finished one entry of the selection.
+        assert_eq!(bars.overall.position(), 1);
+        assert_eq!(bars.overall.length(), Some(perf::suite::SUITE.len() as u64));
+    }
+
+    #[test]
+    fn the_overall_bar_counts_entries_and_the_plain_line_names_the_running_one() {
+        let mut bars = Bars::new("syscall,scale", false);
+        assert_eq!(bars.overall.length(), Some(2));
+        bars.observe("@progress v1 name=syscall.null done=0 total=100");
+        assert_eq!(
+            bars.plain_line().split(" after ").next(),
+            Some("veridian-run: progress: 0 of 2 benchmarks done")
+        );
+        assert!(bars.plain_line().ends_with(", running syscall.null"));
+        let bench = |name: &str| {
+            format!(
+                "@bench v1 name={name} unit=cycles kind=latency count=1 min=1 p50=1 p90=1 \
+                 p99=1 p999=1 max=1 mean=1"
+            )
+        };
+        bars.observe(&bench("syscall.null"));
+        assert!(!bars.plain_line().contains("running"));
+        bars.observe(&bench("scale.call.cpus1"));
+        bars.observe(&bench("scale.call.cpus2"));
+        assert_eq!(bars.overall.position(), 2);
+        assert!(
+            bars.plain_line()
+                .starts_with("veridian-run: progress: 2 of 2 benchmarks done")
+        );
     }
 }

@@ -11,7 +11,8 @@ use crate::verdict::Expectation;
 
 /// Builds and boots the Veridian kernel: QEMU runs, GRUB ISOs, in-kernel tests.
 ///
-/// Exit status: 0 pass, 1 failure, 2 usage error.
+/// Exit status: 0 pass, 1 failure, 2 usage error, 3 a regression beyond
+/// `--fail-on-regression`.
 #[derive(Debug, Parser)]
 #[command(name = "veridian-run", version)]
 pub struct Cli {
@@ -47,6 +48,36 @@ pub enum Command {
     TestKernel(TestKernelArgs),
     /// Run the benchmark suite and write a run directory with a dashboard.
     Bench(BenchArgs),
+    /// Compare two finished runs (run directories or serial logs): verdicts,
+    /// the conditions that differ, and optionally a regression gate.
+    Compare(CompareArgs),
+}
+
+/// Flags of `veridian-run compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run (directory or serial log).
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// The candidate run (directory or serial log).
+    #[arg(value_name = "CANDIDATE")]
+    pub candidate: PathBuf,
+    /// Exit with status 3 when a benchmark is slower than the baseline by
+    /// more than PCT percent beyond noise.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub fail_on_regression: Option<f64>,
+    /// Also write a comparison dashboard to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Parses a non-negative, finite percentage.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    text.trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .ok_or_else(|| format!("'{text}' is not a percentage (a number >= 0, e.g. 5)"))
 }
 
 /// Flags of `veridian-run bench`.
@@ -64,19 +95,33 @@ pub struct BenchArgs {
     /// Accelerator (auto: KVM when the probe shows it usable and fast, else TCG).
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
-    /// `quick` (every benchmark, few samples: CI), `full` (many samples), or a
-    /// benchmark-name prefix such as `ipc.call`.
+    /// `quick` (every benchmark, few samples: CI), `full` (many samples), or
+    /// benchmark-name prefixes such as `ipc.call` (comma-separated; checked
+    /// against the suite: `--list` prints it).
     #[arg(long, default_value = "quick")]
     pub suite: String,
+    /// Print the suite's benchmarks (name and kind) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Boot and run the suite N times; each row reports min, median and
+    /// spread [default: 1 under icount; under TCG or KVM the throughput rows
+    /// of the selection run 3 times, the rest once].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
     /// Samples per benchmark [default: the suite's].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub samples: Option<u64>,
     /// Run directory [default: target/bench/<UTC time>/].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Earlier run directories (or serial logs) to compare with.
-    #[arg(long, value_name = "DIR", num_args = 1..)]
-    pub compare: Vec<PathBuf>,
+    /// The baseline: an earlier run directory (or serial log); this run is
+    /// the candidate.
+    #[arg(long, value_name = "DIR")]
+    pub compare: Option<PathBuf>,
+    /// With --compare: exit with status 3 when a benchmark is slower than
+    /// the baseline by more than PCT percent beyond noise.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent, requires = "compare")]
+    pub fail_on_regression: Option<f64>,
     /// Kill QEMU and fail after S seconds.
     #[arg(long, value_name = "S", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -131,7 +176,7 @@ pub struct QemuArgs {
     /// Wait for gdb on :1234 before the first instruction (-s -S); disables the timeout.
     #[arg(long)]
     pub gdb: bool,
-    /// Kill QEMU and fail after S seconds.
+    /// Kill QEMU and fail after S seconds [default: 600; none with --gdb].
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
     /// Also write the raw serial output to FILE.

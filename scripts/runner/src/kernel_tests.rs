@@ -92,6 +92,8 @@ pub fn run(
         .clone()
         .unwrap_or_else(|| workspace.default_kernel());
     qemu_cmd::require_kernel(&kernel)?;
+    crate::checks::check_cmdline(&args.cmdline)?;
+    crate::checks::check_memory(args.mem, &kernel)?;
     let (accel, accel_line) = probe::resolve_accel(
         args.accel,
         &ProbeContext {

@@ -83,6 +83,8 @@ pub struct MachineSpec {
 pub enum MachineError {
     #[error("--cpus must be at least 1")]
     NoCpus,
+    #[error("--cpus {0}: the kernel brings up at most {max} CPUs", max = perf::suite::MAX_CPUS)]
+    TooManyCpus(u32),
     #[error("--numa must be at least 1 node")]
     NoNumaNodes,
     #[error("{cpus} CPUs do not divide evenly into {nodes} NUMA nodes")]
@@ -131,6 +133,9 @@ pub fn numa_layout(cpus: u32, mem: MemSize, nodes: u32) -> Result<Vec<NumaNode>,
 pub fn validate(cpus: u32, mem: MemSize, numa_nodes: Option<u32>) -> Result<(), MachineError> {
     if cpus == 0 {
         return Err(MachineError::NoCpus);
+    }
+    if cpus > perf::suite::MAX_CPUS {
+        return Err(MachineError::TooManyCpus(cpus));
     }
     match numa_nodes {
         Some(nodes) => numa_layout(cpus, mem, nodes).map(drop),

@@ -4,7 +4,8 @@
 //! machine configurations, and turns every way a run can end into a clear
 //! pass/fail.
 //!
-//! Exit status: 0 pass, 1 failure (or error), 2 usage error.
+//! Exit status: 0 pass, 1 failure (or error), 2 usage error, 3 a benchmark
+//! regressed beyond `--fail-on-regression`.
 //!
 //! Serial output goes to stdout as it arrives; the runner's own messages go to
 //! stderr prefixed `veridian-run:`, except `test-kernel`'s combined closing
@@ -14,6 +15,7 @@
 
 mod bench;
 mod bochs;
+mod checks;
 mod cli;
 mod iso;
 mod kernel_tests;
@@ -38,6 +40,9 @@ use crate::workspace::Workspace;
 const EXIT_FAILURE: u8 = 1;
 /// Exit status for bad command-line usage (clap uses the same).
 const EXIT_USAGE: u8 = 2;
+/// Exit status of `bench --fail-on-regression` and `compare
+/// --fail-on-regression` when a benchmark regressed.
+const EXIT_REGRESSION: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,10 +56,15 @@ fn main() -> ExitCode {
         Command::TestKernel(args) => kernel_tests::run(&host, args, &workspace),
         Command::Iso(args) => build_iso(args, &workspace).map(|()| true),
         Command::Bench(args) => bench::run(&host, args, &workspace),
+        Command::Compare(args) => bench::compare_command(args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_FAILURE),
+        Err(err) if err.is::<bench::RegressionFound>() => {
+            eprintln!("veridian-run: FAIL: {err}");
+            ExitCode::from(EXIT_REGRESSION)
+        }
         Err(err) if err.is::<UsageError>() || err.is::<iso::GrubCfgError>() => {
             eprintln!("veridian-run: usage error: {err}");
             ExitCode::from(EXIT_USAGE)

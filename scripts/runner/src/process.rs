@@ -128,6 +128,11 @@ pub fn run_qemu(options: &RunOptions<'_>) -> anyhow::Result<QemuRun> {
         .and_then(|reader| reader.join().ok())
         .unwrap_or_default();
     let scan = scan.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    // QEMU catches SIGINT/SIGTERM/SIGHUP, says so on stderr and exits 0.
+    let end = match (end, crate::checks::caught_signal(&stderr_tail)) {
+        (QemuEnd::Exited(0), Some(signal)) => QemuEnd::Signalled(signal),
+        (end, _) => end,
+    };
     Ok(QemuRun {
         end,
         scan,

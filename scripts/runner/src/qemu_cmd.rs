@@ -24,6 +24,10 @@ pub struct HostTools<'a> {
     pub kvm_device: &'a Path,
 }
 
+/// How long `veridian-run qemu` lets QEMU run without `--timeout` (and
+/// without `--gdb`): a kernel that hangs or idles is stopped and reported.
+pub const DEFAULT_QEMU_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// A command-line value that is well formed but unusable (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -46,6 +50,8 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
         .clone()
         .unwrap_or_else(|| workspace.default_kernel());
     require_kernel(&kernel)?;
+    crate::checks::check_cmdline(&args.cmdline)?;
+    crate::checks::check_memory(args.mem, &kernel)?;
     if args.boot == BootChoice::Pvh && !args.modules.is_empty() {
         eprintln!(
             "veridian-run: note: --module is ignored for --boot pvh (the kernel embeds its programs); \
@@ -108,7 +114,10 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
             kernel.display()
         );
     }
-    let timeout = args.timeout.filter(|_| !args.gdb).map(Duration::from_secs);
+    let timeout = (!args.gdb).then(|| {
+        args.timeout
+            .map_or(DEFAULT_QEMU_TIMEOUT, Duration::from_secs)
+    });
     let expectation = args
         .expect
         .unwrap_or_else(|| Expectation::for_cmdline(&args.cmdline));

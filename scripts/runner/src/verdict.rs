@@ -32,7 +32,8 @@ pub const fn debug_exit_status(value: u32) -> i32 {
 pub enum QemuEnd {
     /// QEMU exited by itself with this status.
     Exited(i32),
-    /// QEMU was killed by this signal (not by the runner's timeout).
+    /// QEMU was ended by this signal (not by the runner's timeout): killed
+    /// by it, or exited after catching it (it says so on stderr).
     Signalled(i32),
     /// The runner killed QEMU when the timeout ran out.
     TimedOut(Duration),

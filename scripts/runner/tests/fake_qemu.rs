@@ -15,6 +15,7 @@ use tempfile::TempDir;
 /// (as `exec` so a kill reaches it) and exits `FAKE_STATUS`. When its argv has
 /// `-cpu host` exactly, `FAKE_HOST_*` override the above (for the KVM probe);
 /// under `-accel kvm` it first sleeps `FAKE_KVM_DELAY` seconds (a slow KVM).
+/// `FAKE_SELF_SIGNAL` makes it kill itself with that signal after playing.
 const FAKE_QEMU: &str = r#"#!/bin/sh
 if [ "$1" = "--version" ]; then echo "QEMU emulator version 9.9.9 (fake)"; exit 0; fi
 printf '%s\n' "$@" >> "$FAKE_ARGV_LOG"
@@ -30,6 +31,7 @@ for arg in "$@"; do
 done
 printf '%b' "$serial"
 [ -n "$err" ] && printf '%b' "$err" >&2
+[ -n "$FAKE_SELF_SIGNAL" ] && kill -"$FAKE_SELF_SIGNAL" $$
 [ -n "$FAKE_SLEEP" ] && exec sleep "$FAKE_SLEEP"
 exit "$status"
 "#;
@@ -44,7 +46,7 @@ impl Fixture {
         let fake = dir.path().join("fake-qemu");
         fs::write(&fake, FAKE_QEMU).expect("write fake qemu");
         fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).expect("chmod fake qemu");
-        fs::write(dir.path().join("veridian"), b"not really an ELF").expect("write fake kernel");
+        fs::write(dir.path().join("veridian"), fake_kernel_elf()).expect("write fake kernel");
         fs::write(dir.path().join("kvm"), b"").expect("write fake kvm device");
         Self { dir }
     }
@@ -66,7 +68,7 @@ impl Fixture {
         for (key, value) in env {
             command.env(key, value);
         }
-        if !args.contains(&"iso") {
+        if !args.contains(&"iso") && !args.contains(&"compare") {
             command.arg("--kernel").arg(self.path("veridian"));
         }
         command.output().expect("run veridian-run")
@@ -75,6 +77,33 @@ impl Fixture {
     fn argv_log(&self) -> String {
         fs::read_to_string(self.path("argv.log")).unwrap_or_default()
     }
+}
+
+/// The fake kernel: a little-endian ELF64 whose one `PT_LOAD` covers
+/// 1 MiB..33 MiB (so it needs 33 MiB plus the runner's headroom), no code.
+fn fake_kernel_elf() -> Vec<u8> {
+    let (paddr, memsz) = (0x10_0000_u64, 0x200_0000_u64);
+    let mut elf = Vec::new();
+    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\0");
+    elf.extend_from_slice(&[0; 8]);
+    for half in [2_u16, 0x3e] {
+        elf.extend_from_slice(&half.to_le_bytes()); // e_type EXEC, e_machine x86_64
+    }
+    elf.extend_from_slice(&1_u32.to_le_bytes()); // e_version
+    for word in [paddr, 64, 0] {
+        elf.extend_from_slice(&word.to_le_bytes()); // e_entry, e_phoff, e_shoff
+    }
+    elf.extend_from_slice(&0_u32.to_le_bytes()); // e_flags
+    for half in [64_u16, 56, 1, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for word in [1_u32, 7] {
+        elf.extend_from_slice(&word.to_le_bytes()); // p_type PT_LOAD, p_flags
+    }
+    for word in [0, paddr, paddr, 0, memsz, 0x1000_u64] {
+        elf.extend_from_slice(&word.to_le_bytes()); // offset, vaddr, paddr, filesz, memsz, align
+    }
+    elf
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -385,4 +414,322 @@ fn kvm_slower_than_tcg_is_not_used() {
         argv.ends_with("-append\nrun=boot accel=tcg\n---\n")
             && argv.contains("-accel\ntcg\n-cpu\nmax\n")
     );
+}
+
+/// Runs `veridian-run` and checks it exits with `code` within 10 s, QEMU
+/// not started, and stderr containing `needle`.
+fn rejects(fixture: &Fixture, args: &[&str], code: i32, needle: &str) {
+    let started = std::time::Instant::now();
+    let output = fixture.run(args, &[("FAKE_SLEEP", "30")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(status(&output), code, "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "{args:?} took {:?}",
+        started.elapsed()
+    );
+    assert!(fixture.argv_log().is_empty(), "{args:?} started QEMU");
+}
+
+#[test]
+fn bad_input_is_refused_before_booting() {
+    let fixture = Fixture::new();
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--suite", "nosuch"],
+        2,
+        "\"nosuch\" selects no benchmark",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--suite", "ipc.call,"],
+        2,
+        "an empty prefix",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--cpus", "65"],
+        2,
+        "--cpus 65: the kernel brings up at most 64 CPUs",
+    );
+    rejects(
+        &fixture,
+        &["qemu", "--accel", "tcg", "--cpus", "300"],
+        2,
+        "at most 64 CPUs",
+    );
+    rejects(
+        &fixture,
+        &["test-kernel", "--accel", "tcg", "--cpus", "1,65"],
+        2,
+        "at most 64 CPUs",
+    );
+    rejects(
+        &fixture,
+        &["qemu", "--accel", "tcg", "--mem", "16M"],
+        2,
+        "--mem 16M is too small for the kernel",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--mem", "40M"],
+        2,
+        "it needs at least 41M",
+    );
+    rejects(
+        &fixture,
+        &["qemu", "--accel", "tcg", "--cmdline", "run=nosuch"],
+        2,
+        "run=nosuch is not a mode of the kernel",
+    );
+    rejects(
+        &fixture,
+        &["qemu", "--accel", "tcg", "--cmdline", "bench=nosuch"],
+        2,
+        "selects no benchmark",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--fail-on-regression", "5"],
+        2,
+        "--compare",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--compare", "/nonexistent/run"],
+        2,
+        "no such run directory",
+    );
+    rejects(
+        &fixture,
+        &["bench", "--accel", "tcg", "--repeat", "0"],
+        2,
+        "--repeat",
+    );
+    // At the minimum the machine boots.
+    let output = fixture.run(
+        &[
+            "qemu",
+            "--accel",
+            "tcg",
+            "--mem",
+            "41M",
+            "--cmdline",
+            "run=boot",
+        ],
+        &[("FAKE_SERIAL", "@boot v1 cpus=2\n")],
+    );
+    assert_eq!(status(&output), 0, "{}", text(&output.stderr));
+}
+
+#[test]
+fn list_prints_the_suite_table() {
+    let fixture = Fixture::new();
+    let output = fixture.run(&["bench", "--list"], &[]);
+    assert_eq!(status(&output), 0);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("syscall.null") && l.ends_with("latency")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("scale.call") && stdout.contains("throughput"),
+        "{stdout}"
+    );
+    assert!(fixture.argv_log().is_empty());
+}
+
+#[test]
+fn qemu_errors_and_signals_are_reported_as_such() {
+    let fixture = Fixture::new();
+    // QEMU's own complaint reaches the user in bench mode (no echo there).
+    let output = fixture.run(
+        &["bench", "--accel", "tcg", "--suite", "syscall"],
+        &[
+            ("FAKE_STDERR", "qemu-system-x86_64: Invalid SMP CPUs 300\n"),
+            ("FAKE_STATUS", "1"),
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(status(&output), 1, "{stderr}");
+    assert!(
+        stderr.contains("veridian-run: qemu: qemu-system-x86_64: Invalid SMP CPUs 300"),
+        "{stderr}"
+    );
+    // QEMU that caught SIGTERM (as under --gdb) exits 0 and says so.
+    let output = fixture.run(
+        &["qemu", "--accel", "tcg", "--gdb"],
+        &[
+            (
+                "FAKE_STDERR",
+                "qemu-system-x86_64: terminating on signal 15 from pid 77 (kill)\n",
+            ),
+            ("FAKE_STATUS", "0"),
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(status(&output), 1);
+    assert!(
+        stderr.contains("QEMU was killed by signal 15 (SIGTERM)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("triple"), "{stderr}");
+    // QEMU killed outright.
+    let output = fixture.run(&["qemu", "--accel", "tcg"], &[("FAKE_SELF_SIGNAL", "KILL")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(status(&output), 1);
+    assert!(
+        stderr.contains("QEMU was killed by signal 9 (SIGKILL)"),
+        "{stderr}"
+    );
+}
+
+/// An icount serial log of one boot: `ipc.call.same_cpu` at `p50` with the
+/// fast path `fastpath`, and a throughput row.
+fn icount_log(fastpath: &str, p50: u32) -> String {
+    format!(
+        "@boot v1 cpus=2\n@meta v1 accel=icount ipc_fastpath={fastpath} rev=abc\n\
+         @bench v1 name=ipc.call.same_cpu unit=instructions kind=latency count=10 min={p50} \
+         p50={p50} p90={p50} p99={p50} p999={p50} max={p50} mean={p50}\n\
+         @bench v1 name=cap.lookup.16 unit=instructions kind=latency count=10 min=40 \
+         p50=40 p90=40 p99=40 p999=40 max=40 mean=40\n@done v1 benches=2 skipped=0\n"
+    )
+}
+
+#[test]
+fn bench_compare_treats_the_earlier_run_as_baseline_and_gates() {
+    let fixture = Fixture::new();
+    let fast = fixture.path("fast");
+    let output = fixture.run(
+        &[
+            "bench",
+            "--accel",
+            "icount",
+            "--suite",
+            "ipc.call",
+            "--out",
+            fast.to_str().unwrap(),
+        ],
+        &[("FAKE_SERIAL", &icount_log("on", 375))],
+    );
+    assert_eq!(status(&output), 0, "{}", text(&output.stderr));
+    // The fast-path-off candidate against the fast baseline: slower, gated.
+    let slow = fixture.path("slow");
+    let output = fixture.run(
+        &[
+            "bench",
+            "--accel",
+            "icount",
+            "--suite",
+            "ipc.call",
+            "--cmdline",
+            "ipc.fastpath=off",
+            "--out",
+            slow.to_str().unwrap(),
+            "--compare",
+            fast.to_str().unwrap(),
+            "--fail-on-regression",
+            "5",
+        ],
+        &[("FAKE_SERIAL", &icount_log("off", 4243))],
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(status(&output), 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("CONDITION DIFFERS: ipc_fastpath: baseline on -> candidate off"),
+        "{stdout}"
+    );
+    let call = stdout
+        .lines()
+        .find(|l| l.starts_with("  ipc.call.same_cpu"))
+        .unwrap();
+    assert!(call.contains("11.315") && call.contains("SLOWER"), "{call}");
+    let lookup = stdout
+        .lines()
+        .find(|l| l.starts_with("  cap.lookup.16"))
+        .unwrap();
+    assert!(lookup.contains("same"), "{lookup}");
+    assert!(
+        stderr.contains("1 benchmark(s) slower than the baseline by more than 5%"),
+        "{stderr}"
+    );
+    assert!(slow.join("compare.html").is_file());
+
+    // The same two runs through `compare`, both ways round.
+    let output = fixture.run(
+        &[
+            "compare",
+            fast.to_str().unwrap(),
+            slow.to_str().unwrap(),
+            "--fail-on-regression",
+            "5",
+        ],
+        &[],
+    );
+    assert_eq!(status(&output), 3, "{}", text(&output.stderr));
+    let output = fixture.run(
+        &[
+            "compare",
+            slow.to_str().unwrap(),
+            fast.to_str().unwrap(),
+            "--fail-on-regression",
+            "5",
+        ],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(status(&output), 0, "{}", text(&output.stderr));
+    let call = stdout
+        .lines()
+        .find(|l| l.starts_with("  ipc.call.same_cpu"))
+        .unwrap();
+    assert!(call.contains("0.088") && call.contains("faster"), "{call}");
+    fs::remove_file(fixture.path("argv.log")).unwrap();
+    rejects(
+        &fixture,
+        &["compare", "/nonexistent/a", fast.to_str().unwrap()],
+        2,
+        "no such run directory",
+    );
+}
+
+#[test]
+fn noisy_runs_repeat_throughput_rows_and_report_spread() {
+    let fixture = Fixture::new();
+    let out = fixture.path("tcg");
+    let serial = "@boot v1 cpus=2\n@meta v1 accel=tcg\n\
+        @bench v1 name=stress.procs.1024 unit=msgs_per_s kind=throughput count=1 min=5 p50=5 \
+        p90=5 p99=5 p999=5 max=5 mean=5\n@done v1 benches=1 skipped=0\n";
+    let output = fixture.run(
+        &[
+            "bench",
+            "--accel",
+            "tcg",
+            "--suite",
+            "stress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("FAKE_SERIAL", serial)],
+    );
+    assert_eq!(status(&output), 0, "{}", text(&output.stderr));
+    let argv = fixture.argv_log();
+    assert_eq!(argv.matches("bench=stress accel=tcg").count(), 1, "{argv}");
+    assert_eq!(
+        argv.matches("bench=stress.procs.1024 accel=tcg").count(),
+        2,
+        "{argv}"
+    );
+    let stdout = text(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("stress.procs.1024"))
+        .unwrap();
+    assert!(row.contains("  3  ") && row.ends_with("0.0%"), "{stdout}");
+    let summary = fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"repeat_count\": 3"), "{summary}");
+    assert!(!out.join("serial.1.log").exists());
 }

@@ -1093,6 +1093,7 @@ fn async_latency(param: u64, icount: bool) -> u64 {
     // SAFETY: this single-threaded program is the histogram's only user.
     let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
     let (start, _, _) = rt::time();
+    let mut progress = rt::bench::ProgressTicker::new("ipc.async.latency.cross_cpu", samples, hz());
     let mut counting = None;
     for i in 0..samples + 100 {
         if i == 100 {
@@ -1103,7 +1104,10 @@ fn async_latency(param: u64, icount: bool) -> u64 {
             words: [i, sent, 0, 0, 0, 0],
         });
         match rx.recv_timeout(Some(deadline_in(60))) {
-            Ok(m) if i >= 100 => hist.record(m.words[1].saturating_sub(sent).max(1)),
+            Ok(m) if i >= 100 => {
+                hist.record(m.words[1].saturating_sub(sent).max(1));
+                progress.tick(i - 99, rt::arch::rdtsc());
+            }
             Ok(_) => {}
             Err(e) => return fail(183, &alloc::format!("latency: {e}")),
         }
@@ -1209,6 +1213,7 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
     // SAFETY: this single-threaded program is the histogram's only user.
     let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
     let (start, _, _) = rt::time();
+    let mut progress = rt::bench::ProgressTicker::new(name, samples, hz());
     let mut counting = None;
     for i in 0..samples + 20 {
         if i == 20 {
@@ -1247,6 +1252,9 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
             Ok(m) => m,
             Err(e) => return fail(205, &alloc::format!("map back: {e}")),
         };
+        if i >= 20 {
+            progress.tick(i - 19, rt::arch::rdtsc());
+        }
     }
     let counts = counting.map(|c| c.read()).unwrap_or_default();
     let (end, _, _) = rt::time();

@@ -469,12 +469,14 @@ fn bench_syscall(arg: u64) -> u64 {
         let _ = rt::echo(0, [0; 4]);
     }
     let (start, hz, _) = rt::time();
+    let mut progress = rt::bench::ProgressTicker::new("syscall.null", samples, hz);
     let counting = rt::bench::start_counters();
-    for _ in 0..samples {
+    for i in 0..samples {
         let a = rt::arch::rdtsc();
         let _ = rt::echo(0, [1, 2, 3, 4]);
         let b = rt::arch::rdtsc();
         hist.record((b - a).saturating_sub(overhead).max(1));
+        progress.tick(i + 1, b);
     }
     let counts = counting.read();
     let (end, _, _) = rt::time();
