@@ -7,6 +7,7 @@
 //!   last-level cache, and a directory that keeps the private caches
 //!   coherent MESI-style, counting coherence transfers;
 //! - [`events`]: what the plugin counts per CPU and per window;
+//! - [`report`]: the plugin's output lines and their parser;
 //! - [`costs`]: the cost table (each entry with its published source) that
 //!   turns counts into modeled cycles, and its text format.
 //!
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod costs;
 pub mod events;
 pub mod machine;
+pub mod report;
 
 pub use cache::{Cache, Geometry, GeometryError};
 pub use costs::{CostTable, CostsError};

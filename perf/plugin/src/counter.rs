@@ -1,0 +1,494 @@
+//! The plugin's state and what each callback does to it, free of FFI so the
+//! host tests drive it directly.
+//!
+//! The caches are modeled for every data access of the whole run (so a
+//! window starts with the caches its warm-up left); events are counted only
+//! inside a window: from the instruction after a `WindowBegin` marker to the
+//! instruction before the matching `WindowEnd`, on every CPU. Instructions
+//! are counted per translation block as it starts; a marker in the middle of
+//! a block corrects the count by the instructions after it. Markers
+//! themselves are never counted.
+
+use std::collections::BTreeMap;
+
+use perf::marker::Kind;
+use perf_model::report::{ProfileRow, WindowReport};
+use perf_model::{Access, Events, Geometry, Machine, MachineConfig};
+
+use crate::decode::Special;
+
+/// The plugin's arguments (`-plugin lib.so,key=value,...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Where `@model` / `@prof` lines are appended.
+    pub out: String,
+    /// CPUs modeled (QEMU's vCPU count unless given).
+    pub cpus: Option<usize>,
+    /// Cache geometry.
+    pub l1d: Geometry,
+    /// Cache geometry.
+    pub l2: Geometry,
+    /// Cache geometry.
+    pub llc: Geometry,
+    /// The benchmark id whose window is profiled per instruction address.
+    pub profile: Option<u32>,
+    /// Guest addresses `[start, start + len)` of the kernel's interrupt
+    /// entry stubs, 16 bytes per vector: a block starting there is an
+    /// interrupt (vector >= 32) or exception taken.
+    pub irq_stubs: Option<(u64, u64)>,
+    /// Physical address of the xAPIC interrupt command register (low).
+    pub apic_icr: u64,
+}
+
+impl Options {
+    /// Parses `key=value` arguments.
+    ///
+    /// # Errors
+    /// A message naming the bad argument.
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let defaults = MachineConfig::with_cpus(1);
+        let mut o = Self {
+            out: String::new(),
+            cpus: None,
+            l1d: defaults.l1d,
+            l2: defaults.l2,
+            llc: defaults.llc,
+            profile: None,
+            irq_stubs: None,
+            apic_icr: 0xfee0_0300,
+        };
+        for arg in args {
+            let (key, value) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("argument `{arg}`: expected key=value"))?;
+            let bad = |what: &str| format!("argument `{arg}`: {what}");
+            match key {
+                "out" => o.out = value.to_string(),
+                "cpus" => {
+                    o.cpus = Some(value.parse().map_err(|_| bad("not a CPU count"))?);
+                }
+                "l1d" | "l2" | "llc" => {
+                    let g = parse_geometry(value, o.l1d.line).map_err(|e| bad(&e))?;
+                    match key {
+                        "l1d" => o.l1d = g,
+                        "l2" => o.l2 = g,
+                        _ => o.llc = g,
+                    }
+                }
+                "line" => {
+                    let line: u64 = value.parse().map_err(|_| bad("not a line size"))?;
+                    o.l1d.line = line;
+                    o.l2.line = line;
+                    o.llc.line = line;
+                }
+                "profile" => o.profile = Some(value.parse().map_err(|_| bad("not a bench id"))?),
+                "irq_stubs" => {
+                    let (s, l) = value
+                        .split_once(':')
+                        .ok_or_else(|| bad("expected START:LEN"))?;
+                    let hex = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16);
+                    o.irq_stubs = Some((
+                        hex(s).map_err(|_| bad("START is not hex"))?,
+                        hex(l).map_err(|_| bad("LEN is not hex"))?,
+                    ));
+                }
+                "apic_icr" => {
+                    o.apic_icr = u64::from_str_radix(value.trim_start_matches("0x"), 16)
+                        .map_err(|_| bad("not hex"))?;
+                }
+                _ => {
+                    return Err(bad(
+                        "unknown key (out, cpus, l1d, l2, llc, line, profile, irq_stubs, apic_icr)",
+                    ));
+                }
+            }
+        }
+        if o.out.is_empty() {
+            return Err(String::from("missing argument out=FILE"));
+        }
+        Ok(o)
+    }
+}
+
+/// `SIZE:WAYS` with SIZE in bytes or with a K/M suffix.
+fn parse_geometry(value: &str, line: u64) -> Result<Geometry, String> {
+    let (size, ways) = value
+        .split_once(':')
+        .ok_or_else(|| String::from("expected SIZE:WAYS, e.g. 32K:8"))?;
+    let (digits, mult) = match size.as_bytes().last() {
+        Some(b'K' | b'k') => (&size[..size.len() - 1], 1u64 << 10),
+        Some(b'M' | b'm') => (&size[..size.len() - 1], 1 << 20),
+        _ => (size, 1),
+    };
+    let size: u64 = digits
+        .parse()
+        .map_err(|_| format!("size `{size}` is not a number"))?;
+    let ways: u32 = ways
+        .parse()
+        .map_err(|_| format!("ways `{ways}` is not a number"))?;
+    Ok(Geometry {
+        size: size.saturating_mul(mult),
+        ways,
+        line,
+    })
+}
+
+/// Per-address counts of a profiled window.
+#[derive(Clone, Copy, Debug, Default)]
+struct PcCounts {
+    instructions: u64,
+    l1d_misses: u64,
+    llc_misses: u64,
+    coherence_transfers: u64,
+}
+
+struct Window {
+    id: u32,
+    ops: u64,
+    per_cpu: Vec<Events>,
+    profile: Option<BTreeMap<u64, PcCounts>>,
+}
+
+/// Everything the plugin knows.
+pub struct Counter {
+    machine: Machine,
+    cpus: usize,
+    opts: Options,
+    window: Option<Window>,
+    /// Per CPU: a `Cr3NoFlush` marker ran and its `mov cr3` has not.
+    no_flush: Vec<bool>,
+    /// Events outside any window (discarded; the caches still change).
+    scratch: Events,
+}
+
+impl Counter {
+    /// A counter for `vcpus` CPUs (unless the options say otherwise).
+    ///
+    /// # Errors
+    /// A bad cache geometry or CPU count.
+    pub fn new(opts: Options, vcpus: usize) -> Result<Self, String> {
+        let cpus = opts.cpus.unwrap_or(vcpus).max(1);
+        let machine = Machine::new(&MachineConfig {
+            cpus,
+            l1d: opts.l1d,
+            l2: opts.l2,
+            llc: opts.llc,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            machine,
+            cpus,
+            opts,
+            window: None,
+            no_flush: vec![false; cpus],
+            scratch: Events::default(),
+        })
+    }
+
+    /// The options it runs with.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Whether the open window is profiled per instruction address.
+    #[must_use]
+    pub fn profiling(&self) -> bool {
+        self.window.as_ref().is_some_and(|w| w.profile.is_some())
+    }
+
+    fn cpu(&self, vcpu: u32) -> usize {
+        (vcpu as usize).min(self.cpus - 1)
+    }
+
+    fn events(&mut self, vcpu: u32) -> &mut Events {
+        let cpu = self.cpu(vcpu);
+        match &mut self.window {
+            Some(w) => &mut w.per_cpu[cpu],
+            None => &mut self.scratch,
+        }
+    }
+
+    /// A translation block with `instructions` (markers excluded) starts.
+    /// `vector` is the interrupt vector when it is an interrupt entry stub.
+    pub fn block(&mut self, vcpu: u32, instructions: u64, vector: Option<u64>) {
+        if self.window.is_none() {
+            return;
+        }
+        let counted = !self.profiling();
+        let e = self.events(vcpu);
+        if counted {
+            e.instructions += instructions;
+        }
+        if vector.is_some_and(|v| v >= 32) {
+            e.interrupts += 1;
+        }
+    }
+
+    /// One instruction at `pc` runs (called for every instruction when a
+    /// profile was asked for; counts only in the profiled window).
+    pub fn instruction(&mut self, vcpu: u32, pc: u64) {
+        let cpu = self.cpu(vcpu);
+        if let Some(Window {
+            per_cpu,
+            profile: Some(p),
+            ..
+        }) = &mut self.window
+        {
+            per_cpu[cpu].instructions += 1;
+            p.entry(pc).or_default().instructions += 1;
+        }
+    }
+
+    /// A marker runs; `after` = counted instructions after it in its block.
+    /// Returns a finished window's report lines (to append to the output).
+    pub fn marker(&mut self, vcpu: u32, kind: Kind, arg: u32, after: u64) -> Vec<String> {
+        let cpu = self.cpu(vcpu);
+        let counted = !self.profiling();
+        match (kind, &mut self.window) {
+            (Kind::WindowBegin, None) => {
+                let profile = (self.opts.profile == Some(arg)).then(BTreeMap::new);
+                let mut per_cpu = vec![Events::default(); self.cpus];
+                if profile.is_none() {
+                    // The block was not counted as it started.
+                    per_cpu[cpu].instructions += after;
+                }
+                self.window = Some(Window {
+                    id: arg,
+                    ops: 0,
+                    per_cpu,
+                    profile,
+                });
+            }
+            (Kind::WindowEnd, Some(w)) if w.id == arg => {
+                if counted {
+                    let e = &mut w.per_cpu[cpu];
+                    e.instructions = e.instructions.saturating_sub(after);
+                }
+                let w = self.window.take().expect("matched above");
+                return report(w);
+            }
+            (Kind::Op, Some(w)) => w.ops += 1,
+            (Kind::Cr3NoFlush, _) => self.no_flush[cpu] = true,
+            // A begin inside a window or an end of another: ignored, so a
+            // nested or stray marker cannot split a window.
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// A recognised instruction runs; `msr` = the `mov ecx, imm` value seen
+    /// before it in its block.
+    pub fn special(&mut self, vcpu: u32, special: Special, msr: Option<u32>) {
+        let cpu = self.cpu(vcpu);
+        if special == Special::Cr3Write {
+            let keep = std::mem::take(&mut self.no_flush[cpu]);
+            let e = self.events(vcpu);
+            e.cr3_writes += 1;
+            if !keep {
+                e.tlb_flushes += 1;
+            }
+            return;
+        }
+        let e = self.events(vcpu);
+        match special {
+            Special::Syscall => e.syscalls += 1,
+            Special::Invlpg | Special::Invpcid => e.tlb_flushes += 1,
+            Special::Xsave => e.xsaves += 1,
+            Special::Wrmsr if msr == Some(0x830) => e.ipis += 1,
+            _ => {}
+        }
+    }
+
+    /// A data access: `phys` its physical address (None when QEMU had
+    /// none), `io` when it went to a device.
+    pub fn memory(&mut self, vcpu: u32, pc: u64, phys: u64, io: bool, size: u64, store: bool) {
+        if io {
+            if store && phys == self.opts.apic_icr {
+                self.events(vcpu).ipis += 1;
+            }
+            return;
+        }
+        let cpu = self.cpu(vcpu);
+        let access = Access {
+            cpu,
+            addr: phys,
+            size,
+            write: store,
+        };
+        match &mut self.window {
+            Some(w) => {
+                let e = &mut w.per_cpu[cpu];
+                let before = *e;
+                self.machine.access(access, e);
+                if let Some(p) = &mut w.profile {
+                    let after = w.per_cpu[cpu];
+                    let c = p.entry(pc).or_default();
+                    c.l1d_misses += after.l1d_misses - before.l1d_misses;
+                    c.llc_misses += after.llc_misses - before.llc_misses;
+                    c.coherence_transfers += after.coherence_transfers - before.coherence_transfers;
+                }
+            }
+            None => {
+                self.machine.access(access, &mut self.scratch);
+            }
+        }
+    }
+}
+
+fn report(w: Window) -> Vec<String> {
+    let mut total = Events::default();
+    for e in &w.per_cpu {
+        total.add(e);
+    }
+    let mut lines = vec![
+        WindowReport {
+            id: w.id,
+            ops: w.ops,
+            total,
+            cpu_instructions: w.per_cpu.iter().map(|e| e.instructions).collect(),
+        }
+        .to_line(),
+    ];
+    if let Some(p) = w.profile {
+        for (pc, c) in p {
+            lines.push(
+                ProfileRow {
+                    id: w.id,
+                    pc,
+                    instructions: c.instructions,
+                    l1d_misses: c.l1d_misses,
+                    llc_misses: c.llc_misses,
+                    coherence_transfers: c.coherence_transfers,
+                }
+                .to_line(),
+            );
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(cpus: usize) -> Counter {
+        let opts = Options::parse(["out=/dev/null"]).unwrap();
+        Counter::new(opts, cpus).unwrap()
+    }
+
+    #[test]
+    fn only_the_window_is_counted_and_markers_correct_their_blocks() {
+        let mut c = counter(2);
+        c.block(0, 10, None); // before the window: not counted
+        c.special(0, Special::Syscall, None);
+        // A block of 6 counted instructions with the begin marker after the
+        // 2nd: 4 follow it.
+        c.block(0, 6, None);
+        assert!(c.marker(0, Kind::WindowBegin, 7, 4).is_empty());
+        c.block(1, 5, None);
+        c.special(1, Special::Syscall, None);
+        c.marker(1, Kind::Op, 0, 0);
+        // A block of 8 with the end marker after the 3rd: 5 follow it.
+        c.block(0, 8, None);
+        let lines = c.marker(0, Kind::WindowEnd, 7, 5);
+        let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
+        assert_eq!(r.id, 7);
+        assert_eq!(r.ops, 1);
+        assert_eq!(r.cpu_instructions, vec![4 + 3, 5]);
+        assert_eq!(r.total.instructions, 12);
+        assert_eq!(r.total.syscalls, 1);
+        // After the window nothing is counted.
+        c.block(0, 100, None);
+        assert!(c.window.is_none());
+    }
+
+    #[test]
+    fn cr3_writes_flush_unless_marked_no_flush() {
+        let mut c = counter(1);
+        c.marker(0, Kind::WindowBegin, 1, 0);
+        c.special(0, Special::Cr3Write, None);
+        c.marker(0, Kind::Cr3NoFlush, 0, 0);
+        c.special(0, Special::Cr3Write, None);
+        c.special(0, Special::Cr3Write, None);
+        c.special(0, Special::Invlpg, None);
+        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.total.cr3_writes, 3);
+        assert_eq!(r.total.tlb_flushes, 3);
+    }
+
+    #[test]
+    fn ipis_are_icr_stores_and_x2apic_icr_writes() {
+        let mut c = counter(1);
+        c.marker(0, Kind::WindowBegin, 1, 0);
+        c.memory(0, 0, 0xfee0_0300, true, 4, true);
+        c.memory(0, 0, 0xfee0_0300, true, 4, false); // a read: no IPI
+        c.memory(0, 0, 0xfee0_0310, true, 4, true); // ICR high: no IPI
+        c.special(0, Special::Wrmsr, Some(0x830));
+        c.special(0, Special::Wrmsr, Some(0x80b)); // EOI
+        c.block(0, 3, Some(0x40));
+        c.block(0, 3, Some(14)); // a page fault: not an interrupt
+        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.total.ipis, 2);
+        assert_eq!(r.total.interrupts, 1);
+    }
+
+    #[test]
+    fn a_profiled_window_counts_per_address_and_sums_to_the_total() {
+        let opts = Options::parse(["out=/dev/null", "profile=9"]).unwrap();
+        let mut c = Counter::new(opts, 2).unwrap();
+        c.marker(0, Kind::WindowBegin, 9, 5);
+        assert!(c.profiling());
+        for pc in [0x10, 0x14, 0x10] {
+            c.instruction(0, pc);
+            c.memory(0, pc, 0x1000, false, 8, false);
+        }
+        c.instruction(1, 0x20);
+        c.memory(1, 0x20, 0x1000, false, 8, true);
+        let lines = c.marker(0, Kind::WindowEnd, 9, 5);
+        let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
+        assert_eq!(r.total.instructions, 4);
+        let rows: Vec<ProfileRow> = lines[1..]
+            .iter()
+            .map(|l| ProfileRow::parse(l).unwrap().unwrap())
+            .collect();
+        assert_eq!(rows.iter().map(|r| r.instructions).sum::<u64>(), 4);
+        assert_eq!(rows[0].pc, 0x10);
+        assert_eq!(rows[0].instructions, 2);
+        assert_eq!(rows[0].l1d_misses, 1);
+        assert_eq!(rows[2].coherence_transfers, 1);
+    }
+
+    #[test]
+    fn stray_markers_do_not_split_a_window() {
+        let mut c = counter(1);
+        c.marker(0, Kind::WindowEnd, 3, 0); // no window: ignored
+        c.marker(0, Kind::WindowBegin, 3, 0);
+        c.marker(0, Kind::WindowBegin, 4, 0); // nested: ignored
+        assert!(c.marker(0, Kind::WindowEnd, 4, 0).is_empty());
+        assert_eq!(c.marker(0, Kind::WindowEnd, 3, 0).len(), 1);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for args in [
+            vec!["cpus=2"],
+            vec!["out=x", "l1d=32K"],
+            vec!["out=x", "l1d=abc:8"],
+            vec!["out=x", "irq_stubs=zz:10"],
+            vec!["out=x", "what=1"],
+            vec!["out=x", "noequals"],
+        ] {
+            assert!(Options::parse(args.clone()).is_err(), "{args:?}");
+        }
+        let o = Options::parse(["out=x", "l2=2M:16", "irq_stubs=0xffff0000:1000"]).unwrap();
+        assert_eq!(o.l2.size, 2 << 20);
+        assert_eq!(o.irq_stubs, Some((0xffff_0000, 0x1000)));
+        let bad_geometry = Options::parse(["out=x", "l1d=33K:8"]).unwrap();
+        assert!(Counter::new(bad_geometry, 1).is_err());
+    }
+}
