@@ -14,6 +14,12 @@
 //! The displacement: bits 31..24 [`MAGIC`], 23..20 the [`Kind`], 19..0 the
 //! argument (a benchmark's [`bench_id`] for window markers, else 0).
 //!
+//! A benchmark opens its window, brackets each operation's measured
+//! interval with [`Kind::OpBegin`] / [`Kind::OpEnd`] (placed outside its
+//! own timestamps, so the measured numbers do not change), and closes the
+//! window; the plugin counts only inside operations, on every CPU, and
+//! divides by the operations.
+//!
 //! Markers carry no name; the host matches a window to the `@bench` record
 //! of the same name through [`bench_id`], a 20-bit FNV-1a hash of the name
 //! (the plugin and the runner compute it the same way).
@@ -30,14 +36,17 @@ pub const LEN: usize = 8;
 /// What a marker says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// The measured window of benchmark `arg` (its [`bench_id`]) begins
-    /// after this instruction.
+    /// The measured window of benchmark `arg` (its [`bench_id`]) opens:
+    /// nothing is counted until an [`Kind::OpBegin`].
     WindowBegin,
-    /// The measured window of benchmark `arg` ends before this instruction.
+    /// The window of benchmark `arg` closes (its counts are reported).
     WindowEnd,
-    /// One operation of the open window completed (the per-operation
-    /// divisor).
-    Op,
+    /// One operation's measured interval begins: from the next instruction
+    /// on, every CPU's events count.
+    OpBegin,
+    /// The operation's interval ends before this instruction (counting
+    /// stops; the window's operation count grows by one).
+    OpEnd,
     /// The next `mov cr3` of this CPU keeps the TLB (PCID no-flush bit set):
     /// the plugin cannot read the register, so the kernel says so.
     Cr3NoFlush,
@@ -48,8 +57,9 @@ impl Kind {
         match self {
             Self::WindowBegin => 1,
             Self::WindowEnd => 2,
-            Self::Op => 3,
-            Self::Cr3NoFlush => 4,
+            Self::OpBegin => 3,
+            Self::OpEnd => 4,
+            Self::Cr3NoFlush => 5,
         }
     }
 
@@ -57,8 +67,9 @@ impl Kind {
         match bits {
             1 => Some(Self::WindowBegin),
             2 => Some(Self::WindowEnd),
-            3 => Some(Self::Op),
-            4 => Some(Self::Cr3NoFlush),
+            3 => Some(Self::OpBegin),
+            4 => Some(Self::OpEnd),
+            5 => Some(Self::Cr3NoFlush),
             _ => None,
         }
     }
@@ -119,7 +130,8 @@ mod tests {
         for kind in [
             Kind::WindowBegin,
             Kind::WindowEnd,
-            Kind::Op,
+            Kind::OpBegin,
+            Kind::OpEnd,
             Kind::Cr3NoFlush,
         ] {
             for arg in [0, 1, 0x1234, ARG_MASK] {
@@ -137,7 +149,7 @@ mod tests {
         // Right magic, unknown kind.
         assert_eq!(decode(&[0x0f, 0x1f, 0x84, 0x3f, 0, 0, 0xf0, 0x56]), None);
         // Too short or too long.
-        assert_eq!(decode(&bytes(Kind::Op, 0)[..7]), None);
+        assert_eq!(decode(&bytes(Kind::OpEnd, 0)[..7]), None);
         assert_eq!(
             decode(&[0x0f, 0x1f, 0x84, 0x3f, 0, 0, 0x30, 0x56, 0x90]),
             None

@@ -3,13 +3,20 @@
 //!
 //! The caches are modeled for every data access of the whole run (so a
 //! window starts with the caches its warm-up left); events are counted only
-//! inside a window: from the instruction after a `WindowBegin` marker to the
-//! instruction before the matching `WindowEnd`, on every CPU. Instructions
-//! are counted per translation block as it starts; a marker in the middle of
-//! a block corrects the count by the instructions after it. Markers
-//! themselves are never counted.
+//! inside an open window's operations: from the instruction after an
+//! `OpBegin` marker to the instruction before the next `OpEnd`, on every
+//! CPU. Instructions are counted per translation block as it starts; a
+//! marker in the middle of a block corrects the count by the instructions
+//! after it. Markers themselves are never counted.
+//!
+//! Under `-icount` a device access (MMIO: the APIC's EOI and ICR) in the
+//! middle of a block stops the block there; QEMU re-runs the access in a
+//! block of its own (which instruments only memory) and continues in a new
+//! block after it. The first block was counted whole as it started, so the
+//! instructions after the access would count twice: a device access
+//! subtracts them ([`Counter::translated`] remembers how many there are).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use perf::marker::Kind;
 use perf_model::report::{ProfileRow, WindowReport};
@@ -38,6 +45,22 @@ pub struct Options {
     pub irq_stubs: Option<(u64, u64)>,
     /// Physical address of the xAPIC interrupt command register (low).
     pub apic_icr: u64,
+    /// Which data accesses go through the cache model.
+    pub caches: Caches,
+}
+
+/// Which data accesses the cache model sees (`caches=run|window|off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caches {
+    /// Every access of the run: a window starts with the caches its
+    /// warm-up left (the slowest).
+    Run,
+    /// Accesses while a window is open (counted or not): the first
+    /// operations of a window warm the caches.
+    Window,
+    /// None: no miss or transfer counts (the fastest; other events still
+    /// count).
+    Off,
 }
 
 impl Options {
@@ -56,6 +79,7 @@ impl Options {
             profile: None,
             irq_stubs: None,
             apic_icr: 0xfee0_0300,
+            caches: Caches::Window,
         };
         for arg in args {
             let (key, value) = arg
@@ -92,13 +116,21 @@ impl Options {
                         hex(l).map_err(|_| bad("LEN is not hex"))?,
                     ));
                 }
+                "caches" => {
+                    o.caches = match value {
+                        "run" => Caches::Run,
+                        "window" => Caches::Window,
+                        "off" => Caches::Off,
+                        _ => return Err(bad("expected run, window or off")),
+                    };
+                }
                 "apic_icr" => {
                     o.apic_icr = u64::from_str_radix(value.trim_start_matches("0x"), 16)
                         .map_err(|_| bad("not hex"))?;
                 }
                 _ => {
                     return Err(bad(
-                        "unknown key (out, cpus, l1d, l2, llc, line, profile, irq_stubs, apic_icr)",
+                        "unknown key (out, cpus, l1d, l2, llc, line, caches, profile, irq_stubs, apic_icr)",
                     ));
                 }
             }
@@ -145,6 +177,8 @@ struct PcCounts {
 struct Window {
     id: u32,
     ops: u64,
+    /// Inside an operation (between `OpBegin` and `OpEnd`).
+    counting: bool,
     per_cpu: Vec<Events>,
     profile: Option<BTreeMap<u64, PcCounts>>,
 }
@@ -159,6 +193,8 @@ pub struct Counter {
     no_flush: Vec<bool>,
     /// Events outside any window (discarded; the caches still change).
     scratch: Events,
+    /// Per instruction address: counted instructions after it in its block.
+    after: HashMap<u64, u64>,
 }
 
 impl Counter {
@@ -182,6 +218,7 @@ impl Counter {
             window: None,
             no_flush: vec![false; cpus],
             scratch: Events::default(),
+            after: HashMap::new(),
         })
     }
 
@@ -204,15 +241,31 @@ impl Counter {
     fn events(&mut self, vcpu: u32) -> &mut Events {
         let cpu = self.cpu(vcpu);
         match &mut self.window {
-            Some(w) => &mut w.per_cpu[cpu],
-            None => &mut self.scratch,
+            Some(w) if w.counting => &mut w.per_cpu[cpu],
+            _ => &mut self.scratch,
+        }
+    }
+
+    fn counting(&self) -> bool {
+        self.window.as_ref().is_some_and(|w| w.counting)
+    }
+
+    /// The instruction at `pc` was translated with `after` counted
+    /// instructions after it in a block of `block_len`. A one-instruction
+    /// block (QEMU's re-run of a device access) does not replace what a
+    /// longer block said.
+    pub fn translated(&mut self, pc: u64, after: u64, block_len: usize) {
+        if block_len > 1 {
+            self.after.insert(pc, after);
+        } else {
+            self.after.entry(pc).or_insert(after);
         }
     }
 
     /// A translation block with `instructions` (markers excluded) starts.
     /// `vector` is the interrupt vector when it is an interrupt entry stub.
     pub fn block(&mut self, vcpu: u32, instructions: u64, vector: Option<u64>) {
-        if self.window.is_none() {
+        if !self.counting() {
             return;
         }
         let counted = !self.profiling();
@@ -232,6 +285,7 @@ impl Counter {
         if let Some(Window {
             per_cpu,
             profile: Some(p),
+            counting: true,
             ..
         }) = &mut self.window
         {
@@ -244,34 +298,42 @@ impl Counter {
     /// Returns a finished window's report lines (to append to the output).
     pub fn marker(&mut self, vcpu: u32, kind: Kind, arg: u32, after: u64) -> Vec<String> {
         let cpu = self.cpu(vcpu);
-        let counted = !self.profiling();
+        // Per-block counts (not per instruction, as when profiling) need
+        // the correction for the block's instructions after the marker.
+        let per_block = !self.profiling();
         match (kind, &mut self.window) {
             (Kind::WindowBegin, None) => {
-                let profile = (self.opts.profile == Some(arg)).then(BTreeMap::new);
-                let mut per_cpu = vec![Events::default(); self.cpus];
-                if profile.is_none() {
-                    // The block was not counted as it started.
-                    per_cpu[cpu].instructions += after;
-                }
                 self.window = Some(Window {
                     id: arg,
                     ops: 0,
-                    per_cpu,
-                    profile,
+                    counting: false,
+                    per_cpu: vec![Events::default(); self.cpus],
+                    profile: (self.opts.profile == Some(arg)).then(BTreeMap::new),
                 });
             }
             (Kind::WindowEnd, Some(w)) if w.id == arg => {
-                if counted {
-                    let e = &mut w.per_cpu[cpu];
-                    e.instructions = e.instructions.saturating_sub(after);
-                }
                 let w = self.window.take().expect("matched above");
                 return report(w);
             }
-            (Kind::Op, Some(w)) => w.ops += 1,
+            (Kind::OpBegin, Some(w)) if !w.counting => {
+                w.counting = true;
+                if per_block {
+                    // The block was not counted as it started.
+                    w.per_cpu[cpu].instructions += after;
+                }
+            }
+            (Kind::OpEnd, Some(w)) if w.counting => {
+                w.counting = false;
+                w.ops += 1;
+                if per_block {
+                    let e = &mut w.per_cpu[cpu];
+                    e.instructions = e.instructions.saturating_sub(after);
+                }
+            }
             (Kind::Cr3NoFlush, _) => self.no_flush[cpu] = true,
-            // A begin inside a window or an end of another: ignored, so a
-            // nested or stray marker cannot split a window.
+            // A begin inside a window, an end of another, an operation
+            // marker out of order: ignored, so a stray marker cannot split
+            // or reopen anything.
             _ => {}
         }
         Vec::new()
@@ -300,13 +362,35 @@ impl Counter {
         }
     }
 
+    /// Whether [`Counter::memory`] needs the next data access (so the
+    /// plugin can skip looking up its physical address).
+    #[must_use]
+    pub fn wants_access(&self) -> bool {
+        match self.opts.caches {
+            Caches::Run => true,
+            Caches::Window => self.window.is_some(),
+            Caches::Off => self.counting(),
+        }
+    }
+
     /// A data access: `phys` its physical address (None when QEMU had
     /// none), `io` when it went to a device.
     pub fn memory(&mut self, vcpu: u32, pc: u64, phys: u64, io: bool, size: u64, store: bool) {
         if io {
-            if store && phys == self.opts.apic_icr {
-                self.events(vcpu).ipis += 1;
+            let recount = if self.profiling() {
+                0
+            } else {
+                self.after.get(&pc).copied().unwrap_or(0)
+            };
+            let icr = store && phys == self.opts.apic_icr;
+            let e = self.events(vcpu);
+            e.instructions = e.instructions.saturating_sub(recount);
+            if icr {
+                e.ipis += 1;
             }
+            return;
+        }
+        if self.opts.caches == Caches::Off {
             return;
         }
         let cpu = self.cpu(vcpu);
@@ -317,7 +401,7 @@ impl Counter {
             write: store,
         };
         match &mut self.window {
-            Some(w) => {
+            Some(w) if w.counting => {
                 let e = &mut w.per_cpu[cpu];
                 let before = *e;
                 self.machine.access(access, e);
@@ -329,7 +413,7 @@ impl Counter {
                     c.coherence_transfers += after.coherence_transfers - before.coherence_transfers;
                 }
             }
-            None => {
+            _ => {
                 self.machine.access(access, &mut self.scratch);
             }
         }
@@ -378,25 +462,33 @@ mod tests {
     }
 
     #[test]
-    fn only_the_window_is_counted_and_markers_correct_their_blocks() {
+    fn only_operations_of_the_window_are_counted_and_markers_correct_their_blocks() {
         let mut c = counter(2);
         c.block(0, 10, None); // before the window: not counted
         c.special(0, Special::Syscall, None);
-        // A block of 6 counted instructions with the begin marker after the
-        // 2nd: 4 follow it.
+        assert!(c.marker(0, Kind::WindowBegin, 7, 9).is_empty());
+        c.block(0, 10, None); // between operations: not counted
+        // A block of 6 counted instructions with OpBegin after the 2nd:
+        // 4 follow it.
         c.block(0, 6, None);
-        assert!(c.marker(0, Kind::WindowBegin, 7, 4).is_empty());
+        c.marker(0, Kind::OpBegin, 0, 4);
         c.block(1, 5, None);
         c.special(1, Special::Syscall, None);
-        c.marker(1, Kind::Op, 0, 0);
-        // A block of 8 with the end marker after the 3rd: 5 follow it.
+        // A block of 8 with OpEnd after the 3rd: 5 follow it.
         c.block(0, 8, None);
-        let lines = c.marker(0, Kind::WindowEnd, 7, 5);
+        c.marker(0, Kind::OpEnd, 0, 5);
+        c.block(1, 50, None); // between operations
+        c.special(1, Special::Syscall, None);
+        // A second operation: a whole block of 3.
+        c.marker(0, Kind::OpBegin, 0, 0);
+        c.block(0, 3, None);
+        c.marker(0, Kind::OpEnd, 0, 0);
+        let lines = c.marker(0, Kind::WindowEnd, 7, 0);
         let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
         assert_eq!(r.id, 7);
-        assert_eq!(r.ops, 1);
-        assert_eq!(r.cpu_instructions, vec![4 + 3, 5]);
-        assert_eq!(r.total.instructions, 12);
+        assert_eq!(r.ops, 2);
+        assert_eq!(r.cpu_instructions, vec![4 + 3 + 3, 5]);
+        assert_eq!(r.total.instructions, 15);
         assert_eq!(r.total.syscalls, 1);
         // After the window nothing is counted.
         c.block(0, 100, None);
@@ -407,6 +499,7 @@ mod tests {
     fn cr3_writes_flush_unless_marked_no_flush() {
         let mut c = counter(1);
         c.marker(0, Kind::WindowBegin, 1, 0);
+        c.marker(0, Kind::OpBegin, 0, 0);
         c.special(0, Special::Cr3Write, None);
         c.marker(0, Kind::Cr3NoFlush, 0, 0);
         c.special(0, Special::Cr3Write, None);
@@ -423,6 +516,7 @@ mod tests {
     fn ipis_are_icr_stores_and_x2apic_icr_writes() {
         let mut c = counter(1);
         c.marker(0, Kind::WindowBegin, 1, 0);
+        c.marker(0, Kind::OpBegin, 0, 0);
         c.memory(0, 0, 0xfee0_0300, true, 4, true);
         c.memory(0, 0, 0xfee0_0300, true, 4, false); // a read: no IPI
         c.memory(0, 0, 0xfee0_0310, true, 4, true); // ICR high: no IPI
@@ -442,6 +536,8 @@ mod tests {
         let opts = Options::parse(["out=/dev/null", "profile=9"]).unwrap();
         let mut c = Counter::new(opts, 2).unwrap();
         c.marker(0, Kind::WindowBegin, 9, 5);
+        c.instruction(0, 0x8); // between operations: not counted
+        c.marker(0, Kind::OpBegin, 0, 5);
         assert!(c.profiling());
         for pc in [0x10, 0x14, 0x10] {
             c.instruction(0, pc);
@@ -449,6 +545,7 @@ mod tests {
         }
         c.instruction(1, 0x20);
         c.memory(1, 0x20, 0x1000, false, 8, true);
+        c.marker(0, Kind::OpEnd, 0, 5);
         let lines = c.marker(0, Kind::WindowEnd, 9, 5);
         let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
         assert_eq!(r.total.instructions, 4);
@@ -461,6 +558,27 @@ mod tests {
         assert_eq!(rows[0].instructions, 2);
         assert_eq!(rows[0].l1d_misses, 1);
         assert_eq!(rows[2].coherence_transfers, 1);
+    }
+
+    #[test]
+    fn a_device_access_mid_block_does_not_count_the_rest_twice() {
+        let mut c = counter(1);
+        // A block of 5: the EOI store is the 2nd instruction, 3 follow.
+        for (i, pc) in [0x10u64, 0x14, 0x18, 0x1c, 0x20].iter().enumerate() {
+            c.translated(*pc, 4 - i as u64, 5);
+        }
+        // QEMU's one-instruction re-run of the store does not overwrite.
+        c.translated(0x14, 0, 1);
+        c.marker(0, Kind::WindowBegin, 1, 0);
+        c.marker(0, Kind::OpBegin, 0, 0);
+        c.block(0, 5, None); // counted whole, stops at the store
+        c.memory(0, 0x14, 0xfee0_00b0, true, 4, true); // the re-run store
+        c.block(0, 3, None); // the rest, in a new block
+        c.marker(0, Kind::OpEnd, 0, 0);
+        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.total.instructions, 5);
     }
 
     #[test]

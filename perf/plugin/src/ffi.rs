@@ -173,6 +173,13 @@ extern "C" fn on_instruction(vcpu: c_uint, data: *mut c_void) {
 }
 
 extern "C" fn on_memory(vcpu: c_uint, info: MemInfo, vaddr: u64, data: *mut c_void) {
+    let mut guard = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(counter) = guard.as_mut() else {
+        return;
+    };
+    if !counter.wants_access() {
+        return;
+    }
     // SAFETY: QEMU allows these queries inside a memory callback, for the
     // `info` and `vaddr` it passed; a null handle (no translation) is
     // checked before use.
@@ -188,7 +195,7 @@ extern "C" fn on_memory(vcpu: c_uint, info: MemInfo, vaddr: u64, data: *mut c_vo
             qemu_plugin_mem_is_store(info),
         )
     };
-    with(|c| c.memory(vcpu, data as u64, phys, io, size, store));
+    counter.memory(vcpu, data as u64, phys, io, size, store);
 }
 
 extern "C" fn on_exit(_id: PluginId, _data: *mut c_void) {
@@ -240,6 +247,11 @@ extern "C" fn on_translate(_id: PluginId, tb: *mut Tb) {
         });
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, CB_NO_REGS, block);
         let mut msr = None;
+        with(|c| {
+            for (i, &(_, _, pc)) in insns.iter().enumerate() {
+                c.translated(pc, counted(i + 1), n);
+            }
+        });
         for (i, &(insn, special, pc)) in insns.iter().enumerate() {
             match special {
                 Special::Marker(kind, arg) => {
