@@ -153,19 +153,23 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     eprintln!("veridian-run: {accel_line}");
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let model = crate::model::prepare(args, &accel, workspace, &kernel, &out)?;
+    let suite = args.profile.as_deref().unwrap_or(&args.suite);
     let spec = MachineSpec {
         cpus: args.cpus,
         mem: args.mem,
         numa_nodes: args.numa,
         accel: accel.clone(),
-        boot: BootMedium::Pvh { kernel },
-        cmdline: with_extra(
-            bench_cmdline(&args.suite, args.samples, &accel),
-            &args.cmdline,
-        ),
+        boot: BootMedium::Pvh {
+            kernel: kernel.clone(),
+        },
+        cmdline: with_extra(bench_cmdline(suite, args.samples, &accel), &args.cmdline),
         gdb: false,
     };
-    let qemu_args = machine::qemu_args(&spec)?;
+    let mut qemu_args = machine::qemu_args(&spec)?;
+    if let Some(m) = &model {
+        qemu_args = m.qemu_args(qemu_args);
+    }
     eprintln!("veridian-run: {}", shell_words(host.qemu, &qemu_args));
     let raw_log = out.join("serial.log");
     let bars = Arc::new(Mutex::new(Bars::new()));
@@ -191,10 +195,17 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
         let _ = b.multi.clear();
     }
     let log = std::fs::read(&raw_log).with_context(|| format!("reading {}", raw_log.display()))?;
-    let log = String::from_utf8_lossy(&log).into_owned();
+    let mut log = String::from_utf8_lossy(&log).into_owned();
+    let finished = match &model {
+        Some(m) => Some(crate::model::merge_into(m, &mut log, &out)?),
+        None => None,
+    };
     let summary = dashboards::write_run_dir(&log, &out)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("{}", summary.terminal_table());
+    if let (Some(m), Some(finished)) = (&model, finished) {
+        crate::model::report(m, &finished, &kernel, workspace, &out)?;
+    }
     for w in &summary.warnings {
         eprintln!("veridian-run: warning: {w}");
     }
@@ -217,7 +228,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     if ok {
         eprintln!(
             "veridian-run: suite '{}' done in {:.1}s: {} results, {} skipped",
-            args.suite,
+            suite,
             run.elapsed.as_secs_f64(),
             summary.results.len(),
             summary.skipped.len()

@@ -90,6 +90,19 @@ pub struct BenchArgs {
     /// (the run's @meta says which switches were on).
     #[arg(long, value_name = "WORDS", default_value = "")]
     pub cmdline: String,
+    /// Run under the performance-model QEMU plugin (needs --accel icount):
+    /// adds model.* counts per operation to the records, summary.json and
+    /// dashboard (a model, not a measurement).
+    #[arg(long)]
+    pub model: bool,
+    /// Cost table for model.cycles (`key cycles` lines; see
+    /// model-costs.txt in a model run's directory) [default: built in].
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub model_costs: Option<PathBuf>,
+    /// Profile one benchmark under the model: runs it (its name is the
+    /// suite) and writes <BENCHMARK>.folded, .svg and .top.txt.
+    #[arg(long, value_name = "BENCHMARK")]
+    pub profile: Option<String>,
 }
 
 /// How the kernel reaches the machine.

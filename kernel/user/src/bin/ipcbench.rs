@@ -125,6 +125,9 @@ fn server(bench: u64, client: u64) -> u64 {
     if bench == bench::ONEWAY {
         loop {
             let stamp = rt::arch::rdtsc();
+            // The measured one-way trip ends here (performance model: the
+            // client's own `op_end` then finds the operation closed).
+            rt::marker::op_end();
             let data = match served(message) {
                 Ok(data) => data,
                 Err(code) => return code,
