@@ -61,6 +61,11 @@ const SUITE: &[(&str, How)] = &[
     ("stress.procs.1024", How::Load(1)),
     // Prints `scale.call.cpus<N>` for N = 1..online.
     ("scale.call", How::Load(2)),
+    // Calibration of the performance model (only when asked for by name).
+    ("model.calib.l1", How::User("modelcal", 1)),
+    ("model.calib.stride", How::User("modelcal", 2)),
+    ("model.calib.pingpong", How::User("modelcal", 3)),
+    ("model.calib.same_cpu", How::User("modelcal", 4)),
 ];
 
 /// How the run was configured.
@@ -96,7 +101,12 @@ fn tsc_overhead() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `suite` runs benchmark `name`. The model's calibration programs
+/// (`model.*`) run only when the suite names them.
 fn selected(suite: &str, name: &str) -> bool {
+    if name.starts_with("model.") {
+        return name.starts_with(suite) && suite.starts_with("model");
+    }
     matches!(suite, "quick" | "full" | "all") || name.starts_with(suite)
 }
 

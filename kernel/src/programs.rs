@@ -30,6 +30,10 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "chantest",
         include_bytes!(concat!(env!("OUT_DIR"), "/chantest.elf")),
     ),
+    (
+        "modelcal",
+        include_bytes!(concat!(env!("OUT_DIR"), "/modelcal.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.
