@@ -357,6 +357,7 @@ pub fn report(
         .join("x86_64-unknown-none")
         .join("release");
     let files = crate::profile::write(bench, &finished.rows, kernel, &user_dir, run_dir)?;
+    crate::profile::add_to_dashboard(run_dir, bench, &files)?;
     let window = finished.windows.iter().find(|(n, _)| n == bench);
     println!("top functions of {bench} (instructions in the window, innermost frame):");
     println!("{}", files.table);

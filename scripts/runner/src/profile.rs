@@ -238,6 +238,44 @@ pub fn write(
     })
 }
 
+/// Adds the profile (its top-functions table and a link to the flame
+/// graph) to the run's `dashboard.html`, before `</body>`.
+///
+/// # Errors
+/// The dashboard cannot be read or written, or has no `</body>`.
+pub fn add_to_dashboard(run_dir: &Path, bench: &str, files: &ProfileFiles) -> anyhow::Result<()> {
+    let path = run_dir.join("dashboard.html");
+    let html =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let Some(end) = html.rfind("</body>") else {
+        anyhow::bail!("{}: no </body>", path.display());
+    };
+    let svg = files
+        .svg
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let section = format!(
+        "<h2>Profile of {b}: top functions (performance model, a model: QEMU plugin \
+         under -icount)</h2>\n<p>{n} instructions in the window; flame graph: \
+         <a href=\"{s}\">{s}</a></p>\n<pre>{t}</pre>\n",
+        b = escape(bench),
+        n = files.instructions,
+        s = escape(&svg),
+        t = escape(&files.table)
+    );
+    let html = format!("{}{section}{}", &html[..end], &html[end..]);
+    std::fs::write(&path, html).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `text` safe inside HTML text and attribute values.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +332,30 @@ mod tests {
         assert_eq!(user_program("ipc.call.same_cpu"), Some("ipcbench"));
         assert_eq!(user_program("ipc.shm.transfer.4096"), Some("chantest"));
         assert_eq!(user_program("cap.lookup.16"), None);
+    }
+
+    #[test]
+    fn the_profile_joins_the_dashboard_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dashboard.html"),
+            "<html><body>x</body></html>",
+        )
+        .unwrap();
+        let files = ProfileFiles {
+            folded: dir.path().join("b.folded"),
+            svg: dir.path().join("b.svg"),
+            top: dir.path().join("b.top.txt"),
+            instructions: 7,
+            table: "<a as b>::c".to_owned(),
+        };
+        add_to_dashboard(dir.path(), "b", &files).unwrap();
+        let html = std::fs::read_to_string(dir.path().join("dashboard.html")).unwrap();
+        assert!(html.contains("&lt;a as b&gt;::c"), "{html}");
+        assert!(html.contains("href=\"b.svg\""));
+        assert!(html.ends_with("</pre>\n</body></html>"), "{html}");
+        std::fs::write(dir.path().join("dashboard.html"), "no end").unwrap();
+        assert!(add_to_dashboard(dir.path(), "b", &files).is_err());
     }
 
     #[test]
