@@ -30,6 +30,35 @@ impl fmt::Display for GeometryError {
 impl std::error::Error for GeometryError {}
 
 impl Geometry {
+    /// Parses `SIZE:WAYS` (SIZE in bytes or with a `K`/`M` suffix) for
+    /// lines of `line` bytes, and checks it ([`Geometry::sets`]).
+    ///
+    /// # Errors
+    /// A message naming the malformed part.
+    pub fn parse(value: &str, line: u64) -> Result<Self, GeometryError> {
+        let (size, ways) = value
+            .split_once(':')
+            .ok_or_else(|| GeometryError(format!("`{value}`: expected SIZE:WAYS, e.g. 32K:8")))?;
+        let (digits, mult) = match size.as_bytes().last() {
+            Some(b'K' | b'k') => (&size[..size.len() - 1], 1u64 << 10),
+            Some(b'M' | b'm') => (&size[..size.len() - 1], 1 << 20),
+            _ => (size, 1),
+        };
+        let size: u64 = digits
+            .parse()
+            .map_err(|_| GeometryError(format!("size `{size}` is not a number")))?;
+        let ways: u32 = ways
+            .parse()
+            .map_err(|_| GeometryError(format!("ways `{ways}` is not a number")))?;
+        let g = Self {
+            size: size.saturating_mul(mult),
+            ways,
+            line,
+        };
+        g.sets()?;
+        Ok(g)
+    }
+
     /// The number of sets, after checking that size, ways and line size are
     /// powers of two that divide evenly.
     ///
@@ -196,6 +225,17 @@ mod tests {
             },
         ] {
             assert!(Cache::new(g).is_err(), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn geometries_parse_with_suffixes_and_are_checked() {
+        let g = Geometry::parse("32K:8", 64).unwrap();
+        assert_eq!((g.size, g.ways, g.line), (32 << 10, 8, 64));
+        assert_eq!(Geometry::parse("8M:16", 64).unwrap().size, 8 << 20);
+        assert_eq!(Geometry::parse("4096:4", 64).unwrap().size, 4096);
+        for bad in ["32K", "xK:8", "32K:x", "33K:8", "32K:0"] {
+            assert!(Geometry::parse(bad, 64).is_err(), "{bad}");
         }
     }
 

@@ -92,7 +92,7 @@ impl Options {
                     o.cpus = Some(value.parse().map_err(|_| bad("not a CPU count"))?);
                 }
                 "l1d" | "l2" | "llc" => {
-                    let g = parse_geometry(value, o.l1d.line).map_err(|e| bad(&e))?;
+                    let g = Geometry::parse(value, o.l1d.line).map_err(|e| bad(&e.0))?;
                     match key {
                         "l1d" => o.l1d = g,
                         "l2" => o.l2 = g,
@@ -140,29 +140,6 @@ impl Options {
         }
         Ok(o)
     }
-}
-
-/// `SIZE:WAYS` with SIZE in bytes or with a K/M suffix.
-fn parse_geometry(value: &str, line: u64) -> Result<Geometry, String> {
-    let (size, ways) = value
-        .split_once(':')
-        .ok_or_else(|| String::from("expected SIZE:WAYS, e.g. 32K:8"))?;
-    let (digits, mult) = match size.as_bytes().last() {
-        Some(b'K' | b'k') => (&size[..size.len() - 1], 1u64 << 10),
-        Some(b'M' | b'm') => (&size[..size.len() - 1], 1 << 20),
-        _ => (size, 1),
-    };
-    let size: u64 = digits
-        .parse()
-        .map_err(|_| format!("size `{size}` is not a number"))?;
-    let ways: u32 = ways
-        .parse()
-        .map_err(|_| format!("ways `{ways}` is not a number"))?;
-    Ok(Geometry {
-        size: size.saturating_mul(mult),
-        ways,
-        line,
-    })
 }
 
 /// Per-address counts of a profiled window.
@@ -606,7 +583,8 @@ mod tests {
         let o = Options::parse(["out=x", "l2=2M:16", "irq_stubs=0xffff0000:1000"]).unwrap();
         assert_eq!(o.l2.size, 2 << 20);
         assert_eq!(o.irq_stubs, Some((0xffff_0000, 0x1000)));
-        let bad_geometry = Options::parse(["out=x", "l1d=33K:8"]).unwrap();
-        assert!(Counter::new(bad_geometry, 1).is_err());
+        assert!(Options::parse(["out=x", "l1d=33K:8"]).is_err());
+        let bad_line = Options::parse(["out=x", "line=48"]).unwrap();
+        assert!(Counter::new(bad_line, 1).is_err());
     }
 }

@@ -48,6 +48,37 @@ pub struct ModelRun {
     pub costs: CostTable,
     /// The benchmark profiled per instruction address, if any.
     pub profile: Option<String>,
+    /// Extra plugin arguments (`l1d=32K:8`, `caches=run`, ...), checked.
+    pub plugin_args: Vec<String>,
+}
+
+/// Checks `--model-cache LEVEL=SIZE:WAYS` values and turns them and
+/// `--model-warm` into plugin arguments.
+///
+/// # Errors
+/// A [`UsageError`] naming the bad value.
+pub fn plugin_args(caches: &[String], warm: &str) -> Result<Vec<String>, UsageError> {
+    let mut args = Vec::new();
+    for value in caches {
+        let bad = |why: String| UsageError(format!("--model-cache {value}: {why}"));
+        let (level, geometry) = value
+            .split_once('=')
+            .ok_or_else(|| bad("expected LEVEL=SIZE:WAYS, e.g. l1d=32K:8".to_owned()))?;
+        if !matches!(level, "l1d" | "l2" | "llc") {
+            return Err(bad(format!("unknown level `{level}` (l1d, l2, llc)")));
+        }
+        perf_model::Geometry::parse(geometry, 64).map_err(|e| bad(e.0))?;
+        args.push(format!("{level}={geometry}"));
+    }
+    match warm {
+        "window" | "run" => args.push(format!("caches={warm}")),
+        other => {
+            return Err(UsageError(format!(
+                "--model-warm {other}: expected window or run"
+            )));
+        }
+    }
+    Ok(args)
 }
 
 impl ModelRun {
@@ -63,6 +94,7 @@ impl ModelRun {
         costs_file: Option<&Path>,
         profile: Option<&str>,
         run_dir: &Path,
+        plugin_args: Vec<String>,
     ) -> anyhow::Result<Self> {
         if !icount {
             return Err(UsageError(
@@ -96,6 +128,7 @@ impl ModelRun {
             irq_stubs: trap_stubs(kernel)?,
             costs,
             profile: profile.map(str::to_owned),
+            plugin_args,
         })
     }
 
@@ -114,6 +147,9 @@ impl ModelRun {
         }
         if let Some(name) = &self.profile {
             let _ = write!(plugin, ",profile={}", perf::marker::bench_id(name));
+        }
+        for arg in &self.plugin_args {
+            let _ = write!(plugin, ",{arg}");
         }
         args.push("-plugin".to_owned());
         args.push(plugin);
@@ -292,6 +328,7 @@ pub fn prepare(
     if !args.model && args.profile.is_none() {
         return Ok(None);
     }
+    let plugin_args = plugin_args(&args.model_cache, &args.model_warm)?;
     ModelRun::prepare(
         matches!(accel, Accel::Icount),
         &workspace.target,
@@ -299,6 +336,7 @@ pub fn prepare(
         args.model_costs.as_deref(),
         args.profile.as_deref(),
         run_dir,
+        plugin_args,
     )
     .map(Some)
 }
@@ -455,19 +493,64 @@ mod tests {
     fn model_runs_need_icount_the_plugin_and_a_good_cost_file() {
         let dir = tempfile::tempdir().unwrap();
         let kernel = dir.path().join("k");
-        let e = ModelRun::prepare(false, dir.path(), &kernel, None, None, dir.path());
+        let e = ModelRun::prepare(
+            false,
+            dir.path(),
+            &kernel,
+            None,
+            None,
+            dir.path(),
+            Vec::new(),
+        );
         assert!(format!("{:#}", e.unwrap_err()).contains("--accel icount"));
-        let e = ModelRun::prepare(true, dir.path(), &kernel, None, None, dir.path());
+        let e = ModelRun::prepare(
+            true,
+            dir.path(),
+            &kernel,
+            None,
+            None,
+            dir.path(),
+            Vec::new(),
+        );
         assert!(format!("{:#}", e.unwrap_err()).contains("cargo build -p perf-plugin"));
         std::fs::create_dir_all(dir.path().join("release")).unwrap();
         std::fs::write(dir.path().join("release").join(PLUGIN_FILE), b"").unwrap();
         let costs = dir.path().join("costs");
         std::fs::write(&costs, "ipi 1\n").unwrap();
-        let e = ModelRun::prepare(true, dir.path(), &kernel, Some(&costs), None, dir.path());
+        let e = ModelRun::prepare(
+            true,
+            dir.path(),
+            &kernel,
+            Some(&costs),
+            None,
+            dir.path(),
+            Vec::new(),
+        );
         assert!(format!("{:#}", e.unwrap_err()).contains("missing keys"));
         std::fs::write(&kernel, b"not an elf").unwrap();
-        let e = ModelRun::prepare(true, dir.path(), &kernel, None, None, dir.path());
+        let e = ModelRun::prepare(
+            true,
+            dir.path(),
+            &kernel,
+            None,
+            None,
+            dir.path(),
+            Vec::new(),
+        );
         assert!(format!("{:#}", e.unwrap_err()).contains("not an ELF"));
+    }
+
+    #[test]
+    fn cache_flags_are_checked_before_qemu_starts() {
+        assert_eq!(
+            plugin_args(&["l1d=64K:8".to_owned()], "window").unwrap(),
+            ["l1d=64K:8", "caches=window"]
+        );
+        for bad in ["l3=8M:16", "l1d=33K:8", "l1d", "llc=8M"] {
+            let e = plugin_args(&[bad.to_owned()], "window").unwrap_err();
+            assert!(e.0.contains(bad), "{e}");
+        }
+        assert!(plugin_args(&[], "sometimes").is_err());
     }
 
     #[test]
@@ -478,6 +561,7 @@ mod tests {
             irq_stubs: Some(0xffff_ffff_8010_91f0),
             costs: CostTable::default(),
             profile: Some("ipc.call.same_cpu".to_owned()),
+            plugin_args: plugin_args(&["llc=16M:16".to_owned()], "run").unwrap(),
         };
         let args = run.qemu_args(vec!["-icount".to_owned(), "shift=0,align=off".to_owned()]);
         assert_eq!(args[1], "shift=0,align=off,sleep=off");
@@ -485,7 +569,7 @@ mod tests {
         assert_eq!(
             args[3],
             format!(
-                "/p.so,out=/r/model.txt,irq_stubs=ffffffff801091f0:1000,profile={}",
+                "/p.so,out=/r/model.txt,irq_stubs=ffffffff801091f0:1000,profile={},llc=16M:16,caches=run",
                 perf::marker::bench_id("ipc.call.same_cpu")
             )
         );
