@@ -5,18 +5,19 @@
 //! window starts with the caches its warm-up left); events are counted only
 //! inside an open window's operations: from the instruction after an
 //! `OpBegin` marker to the instruction before the next `OpEnd`, on every
-//! CPU. Instructions are counted per translation block as it starts; a
-//! marker in the middle of a block corrects the count by the instructions
-//! after it. Markers themselves are never counted.
+//! CPU. Markers themselves are never counted.
 //!
-//! Under `-icount` a device access (MMIO: the APIC's EOI and ICR) in the
-//! middle of a block stops the block there; QEMU re-runs the access in a
-//! block of its own (which instruments only memory) and continues in a new
-//! block after it. The first block was counted whole as it started, so the
-//! instructions after the access would count twice: a device access
-//! subtracts them ([`Counter::translated`] remembers how many there are).
+//! Instructions: every instruction but a marker adds one to a counter of
+//! executed instructions as it runs (a QEMU inline add, no call), so a block
+//! cut short (an exception, or under `-icount` a device access that QEMU
+//! re-runs in a block of its own) counts only what ran. The plugin hands
+//! that counter to every block start and marker ([`Counter::block`],
+//! [`Counter::marker`]); the instructions since the previous one belong to
+//! the CPU that ran the previous block, because under `-icount` one thread
+//! runs the vCPUs in turn and a CPU's next instructions always begin with a
+//! block start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use perf::marker::Kind;
 use perf_model::report::{ProfileRow, WindowReport};
@@ -170,8 +171,10 @@ pub struct Counter {
     no_flush: Vec<bool>,
     /// Events outside any window (discarded; the caches still change).
     scratch: Events,
-    /// Per instruction address: counted instructions after it in its block.
-    after: HashMap<u64, u64>,
+    /// The executed-instruction counter at the last block start or marker.
+    synced: u64,
+    /// The CPU that ran the last block.
+    running: usize,
 }
 
 impl Counter {
@@ -195,7 +198,8 @@ impl Counter {
             window: None,
             no_flush: vec![false; cpus],
             scratch: Events::default(),
-            after: HashMap::new(),
+            synced: 0,
+            running: 0,
         })
     }
 
@@ -227,57 +231,50 @@ impl Counter {
         self.window.as_ref().is_some_and(|w| w.counting)
     }
 
-    /// The instruction at `pc` was translated with `after` counted
-    /// instructions after it in a block of `block_len`. A one-instruction
-    /// block (QEMU's re-run of a device access) does not replace what a
-    /// longer block said.
-    pub fn translated(&mut self, pc: u64, after: u64, block_len: usize) {
-        if block_len > 1 {
-            self.after.insert(pc, after);
-        } else {
-            self.after.entry(pc).or_insert(after);
+    /// Charges the instructions run since the last call (`executed` is
+    /// the executed-instruction counter) to the CPU that ran them, when
+    /// counting.
+    fn sync(&mut self, executed: u64) {
+        let delta = executed.wrapping_sub(self.synced);
+        self.synced = executed;
+        let cpu = self.running;
+        if let Some(w) = &mut self.window
+            && w.counting
+        {
+            w.per_cpu[cpu].instructions += delta;
         }
     }
 
-    /// A translation block with `instructions` (markers excluded) starts.
+    /// A translation block of `vcpu` starts; `executed` = the counter.
     /// `vector` is the interrupt vector when it is an interrupt entry stub.
-    pub fn block(&mut self, vcpu: u32, instructions: u64, vector: Option<u64>) {
-        if !self.counting() {
-            return;
-        }
-        let counted = !self.profiling();
-        let e = self.events(vcpu);
-        if counted {
-            e.instructions += instructions;
-        }
-        if vector.is_some_and(|v| v >= 32) {
-            e.interrupts += 1;
+    pub fn block(&mut self, vcpu: u32, executed: u64, vector: Option<u64>) {
+        self.sync(executed);
+        self.running = self.cpu(vcpu);
+        if vector.is_some_and(|v| v >= 32) && self.counting() {
+            self.events(vcpu).interrupts += 1;
         }
     }
 
     /// One instruction at `pc` runs (called for every instruction when a
     /// profile was asked for; counts only in the profiled window).
-    pub fn instruction(&mut self, vcpu: u32, pc: u64) {
-        let cpu = self.cpu(vcpu);
+    pub fn instruction(&mut self, pc: u64) {
         if let Some(Window {
-            per_cpu,
             profile: Some(p),
             counting: true,
             ..
         }) = &mut self.window
         {
-            per_cpu[cpu].instructions += 1;
             p.entry(pc).or_default().instructions += 1;
         }
     }
 
-    /// A marker runs; `after` = counted instructions after it in its block.
-    /// Returns a finished window's report lines (to append to the output).
-    pub fn marker(&mut self, vcpu: u32, kind: Kind, arg: u32, after: u64) -> Vec<String> {
+    /// A marker of `vcpu` runs; `executed` = the counter (the instructions
+    /// before the marker have run, the marker has not). Returns a finished
+    /// window's report lines (to append to the output).
+    pub fn marker(&mut self, vcpu: u32, executed: u64, kind: Kind, arg: u32) -> Vec<String> {
+        self.sync(executed);
         let cpu = self.cpu(vcpu);
-        // Per-block counts (not per instruction, as when profiling) need
-        // the correction for the block's instructions after the marker.
-        let per_block = !self.profiling();
+        self.running = cpu;
         match (kind, &mut self.window) {
             (Kind::WindowBegin, None) => {
                 self.window = Some(Window {
@@ -292,20 +289,10 @@ impl Counter {
                 let w = self.window.take().expect("matched above");
                 return report(w);
             }
-            (Kind::OpBegin, Some(w)) if !w.counting => {
-                w.counting = true;
-                if per_block {
-                    // The block was not counted as it started.
-                    w.per_cpu[cpu].instructions += after;
-                }
-            }
+            (Kind::OpBegin, Some(w)) if !w.counting => w.counting = true,
             (Kind::OpEnd, Some(w)) if w.counting => {
                 w.counting = false;
                 w.ops += 1;
-                if per_block {
-                    let e = &mut w.per_cpu[cpu];
-                    e.instructions = e.instructions.saturating_sub(after);
-                }
             }
             (Kind::Cr3NoFlush, _) => self.no_flush[cpu] = true,
             // A begin inside a window, an end of another, an operation
@@ -354,16 +341,8 @@ impl Counter {
     /// none), `io` when it went to a device.
     pub fn memory(&mut self, vcpu: u32, pc: u64, phys: u64, io: bool, size: u64, store: bool) {
         if io {
-            let recount = if self.profiling() {
-                0
-            } else {
-                self.after.get(&pc).copied().unwrap_or(0)
-            };
-            let icr = store && phys == self.opts.apic_icr;
-            let e = self.events(vcpu);
-            e.instructions = e.instructions.saturating_sub(recount);
-            if icr {
-                e.ipis += 1;
+            if store && phys == self.opts.apic_icr {
+                self.events(vcpu).ipis += 1;
             }
             return;
         }
@@ -439,50 +418,45 @@ mod tests {
     }
 
     #[test]
-    fn only_operations_of_the_window_are_counted_and_markers_correct_their_blocks() {
+    fn only_operations_of_the_window_are_counted_on_the_cpu_that_ran_them() {
         let mut c = counter(2);
-        c.block(0, 10, None); // before the window: not counted
-        c.special(0, Special::Syscall, None);
-        assert!(c.marker(0, Kind::WindowBegin, 7, 9).is_empty());
-        c.block(0, 10, None); // between operations: not counted
-        // A block of 6 counted instructions with OpBegin after the 2nd:
-        // 4 follow it.
-        c.block(0, 6, None);
-        c.marker(0, Kind::OpBegin, 0, 4);
-        c.block(1, 5, None);
+        // `n` is the executed-instruction counter QEMU's inline adds keep.
+        c.block(0, 0, None);
+        c.special(0, Special::Syscall, None); // before the window
+        c.marker(0, 10, Kind::WindowBegin, 7); // 10 ran before it
+        c.marker(0, 12, Kind::OpBegin, 0); // 2 between: not counted
+        c.block(1, 16, None); // CPU 0 ran 4 in the operation
         c.special(1, Special::Syscall, None);
-        // A block of 8 with OpEnd after the 3rd: 5 follow it.
-        c.block(0, 8, None);
-        c.marker(0, Kind::OpEnd, 0, 5);
-        c.block(1, 50, None); // between operations
+        c.block(0, 21, None); // CPU 1 ran 5
+        c.marker(0, 24, Kind::OpEnd, 0); // CPU 0 ran 3 more
+        c.block(1, 74, None); // between operations
         c.special(1, Special::Syscall, None);
-        // A second operation: a whole block of 3.
-        c.marker(0, Kind::OpBegin, 0, 0);
-        c.block(0, 3, None);
-        c.marker(0, Kind::OpEnd, 0, 0);
-        let lines = c.marker(0, Kind::WindowEnd, 7, 0);
+        c.marker(1, 80, Kind::OpBegin, 0);
+        c.block(0, 83, None); // CPU 1 ran 3
+        c.marker(0, 85, Kind::OpEnd, 0); // CPU 0 ran 2
+        let lines = c.marker(0, 90, Kind::WindowEnd, 7);
         let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
         assert_eq!(r.id, 7);
         assert_eq!(r.ops, 2);
-        assert_eq!(r.cpu_instructions, vec![4 + 3 + 3, 5]);
-        assert_eq!(r.total.instructions, 15);
+        assert_eq!(r.cpu_instructions, vec![4 + 3 + 2, 5 + 3]);
+        assert_eq!(r.total.instructions, 17);
         assert_eq!(r.total.syscalls, 1);
         // After the window nothing is counted.
-        c.block(0, 100, None);
+        c.block(0, 1000, None);
         assert!(c.window.is_none());
     }
 
     #[test]
     fn cr3_writes_flush_unless_marked_no_flush() {
         let mut c = counter(1);
-        c.marker(0, Kind::WindowBegin, 1, 0);
-        c.marker(0, Kind::OpBegin, 0, 0);
+        c.marker(0, 0, Kind::WindowBegin, 1);
+        c.marker(0, 0, Kind::OpBegin, 0);
         c.special(0, Special::Cr3Write, None);
-        c.marker(0, Kind::Cr3NoFlush, 0, 0);
+        c.marker(0, 0, Kind::Cr3NoFlush, 0);
         c.special(0, Special::Cr3Write, None);
         c.special(0, Special::Cr3Write, None);
         c.special(0, Special::Invlpg, None);
-        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
+        let r = WindowReport::parse(&c.marker(0, 0, Kind::WindowEnd, 1)[0])
             .unwrap()
             .unwrap();
         assert_eq!(r.total.cr3_writes, 3);
@@ -492,16 +466,16 @@ mod tests {
     #[test]
     fn ipis_are_icr_stores_and_x2apic_icr_writes() {
         let mut c = counter(1);
-        c.marker(0, Kind::WindowBegin, 1, 0);
-        c.marker(0, Kind::OpBegin, 0, 0);
+        c.marker(0, 0, Kind::WindowBegin, 1);
+        c.marker(0, 0, Kind::OpBegin, 0);
         c.memory(0, 0, 0xfee0_0300, true, 4, true);
         c.memory(0, 0, 0xfee0_0300, true, 4, false); // a read: no IPI
         c.memory(0, 0, 0xfee0_0310, true, 4, true); // ICR high: no IPI
         c.special(0, Special::Wrmsr, Some(0x830));
         c.special(0, Special::Wrmsr, Some(0x80b)); // EOI
-        c.block(0, 3, Some(0x40));
-        c.block(0, 3, Some(14)); // a page fault: not an interrupt
-        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
+        c.block(0, 0, Some(0x40));
+        c.block(0, 0, Some(14)); // a page fault: not an interrupt
+        let r = WindowReport::parse(&c.marker(0, 0, Kind::WindowEnd, 1)[0])
             .unwrap()
             .unwrap();
         assert_eq!(r.total.ipis, 2);
@@ -512,18 +486,20 @@ mod tests {
     fn a_profiled_window_counts_per_address_and_sums_to_the_total() {
         let opts = Options::parse(["out=/dev/null", "profile=9"]).unwrap();
         let mut c = Counter::new(opts, 2).unwrap();
-        c.marker(0, Kind::WindowBegin, 9, 5);
-        c.instruction(0, 0x8); // between operations: not counted
-        c.marker(0, Kind::OpBegin, 0, 5);
+        c.marker(0, 0, Kind::WindowBegin, 9);
+        c.instruction(0x8); // between operations: not counted
+        c.marker(0, 1, Kind::OpBegin, 0);
         assert!(c.profiling());
         for pc in [0x10, 0x14, 0x10] {
-            c.instruction(0, pc);
+            c.instruction(pc);
             c.memory(0, pc, 0x1000, false, 8, false);
         }
-        c.instruction(1, 0x20);
+        c.block(1, 4, None);
+        c.instruction(0x20);
         c.memory(1, 0x20, 0x1000, false, 8, true);
-        c.marker(0, Kind::OpEnd, 0, 5);
-        let lines = c.marker(0, Kind::WindowEnd, 9, 5);
+        c.block(0, 5, None);
+        c.marker(0, 5, Kind::OpEnd, 0);
+        let lines = c.marker(0, 5, Kind::WindowEnd, 9);
         let r = WindowReport::parse(&lines[0]).unwrap().unwrap();
         assert_eq!(r.total.instructions, 4);
         let rows: Vec<ProfileRow> = lines[1..]
@@ -538,34 +514,13 @@ mod tests {
     }
 
     #[test]
-    fn a_device_access_mid_block_does_not_count_the_rest_twice() {
-        let mut c = counter(1);
-        // A block of 5: the EOI store is the 2nd instruction, 3 follow.
-        for (i, pc) in [0x10u64, 0x14, 0x18, 0x1c, 0x20].iter().enumerate() {
-            c.translated(*pc, 4 - i as u64, 5);
-        }
-        // QEMU's one-instruction re-run of the store does not overwrite.
-        c.translated(0x14, 0, 1);
-        c.marker(0, Kind::WindowBegin, 1, 0);
-        c.marker(0, Kind::OpBegin, 0, 0);
-        c.block(0, 5, None); // counted whole, stops at the store
-        c.memory(0, 0x14, 0xfee0_00b0, true, 4, true); // the re-run store
-        c.block(0, 3, None); // the rest, in a new block
-        c.marker(0, Kind::OpEnd, 0, 0);
-        let r = WindowReport::parse(&c.marker(0, Kind::WindowEnd, 1, 0)[0])
-            .unwrap()
-            .unwrap();
-        assert_eq!(r.total.instructions, 5);
-    }
-
-    #[test]
     fn stray_markers_do_not_split_a_window() {
         let mut c = counter(1);
-        c.marker(0, Kind::WindowEnd, 3, 0); // no window: ignored
-        c.marker(0, Kind::WindowBegin, 3, 0);
-        c.marker(0, Kind::WindowBegin, 4, 0); // nested: ignored
-        assert!(c.marker(0, Kind::WindowEnd, 4, 0).is_empty());
-        assert_eq!(c.marker(0, Kind::WindowEnd, 3, 0).len(), 1);
+        c.marker(0, 0, Kind::WindowEnd, 3); // no window: ignored
+        c.marker(0, 0, Kind::WindowBegin, 3);
+        c.marker(0, 0, Kind::WindowBegin, 4); // nested: ignored
+        assert!(c.marker(0, 0, Kind::WindowEnd, 4).is_empty());
+        assert_eq!(c.marker(0, 0, Kind::WindowEnd, 3).len(), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the order of events is the emulation's.
 #![allow(unsafe_code)]
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 use std::io::Write;
 use std::sync::Mutex;
@@ -45,6 +46,8 @@ pub struct QemuInfo {
 const CB_NO_REGS: c_int = 0;
 /// `enum qemu_plugin_mem_rw`: QEMU_PLUGIN_MEM_RW.
 const MEM_RW: c_int = 3;
+/// `enum qemu_plugin_op`: QEMU_PLUGIN_INLINE_ADD_U64.
+const INLINE_ADD_U64: c_int = 0;
 
 type TbTransCb = extern "C" fn(PluginId, *mut Tb);
 type VcpuUdataCb = extern "C" fn(c_uint, *mut c_void);
@@ -64,6 +67,12 @@ unsafe extern "C" {
         cb: VcpuUdataCb,
         flags: c_int,
         userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_vcpu_insn_exec_inline(
+        insn: *mut Insn,
+        op: c_int,
+        ptr: *mut c_void,
+        imm: u64,
     );
     fn qemu_plugin_register_vcpu_mem_cb(
         insn: *mut Insn,
@@ -91,6 +100,22 @@ unsafe extern "C" {
 pub static qemu_plugin_version: c_int = 1;
 
 static COUNTER: Mutex<Option<Counter>> = Mutex::new(None);
+
+/// Instructions executed (markers excluded), by every vCPU: QEMU's inline
+/// add before each instrumented instruction writes it directly. Under
+/// `-icount` one thread runs every vCPU, so the plain adds never race.
+struct Executed(UnsafeCell<u64>);
+
+// SAFETY: written only by QEMU's generated code and read by the callbacks,
+// all on QEMU's one vCPU thread under -icount (see the module doc).
+unsafe impl Sync for Executed {}
+
+static EXECUTED: Executed = Executed(UnsafeCell::new(0));
+
+fn executed() -> u64 {
+    // SAFETY: a plain read of the counter on the thread that writes it.
+    unsafe { EXECUTED.0.get().read_volatile() }
+}
 
 fn outs(message: &str) {
     if let Ok(c) = CString::new(message) {
@@ -124,7 +149,6 @@ fn append(lines: &[String]) {
 
 /// What a block's start-of-block callback needs.
 struct BlockInfo {
-    instructions: u64,
     vector: Option<u64>,
 }
 
@@ -132,7 +156,6 @@ struct BlockInfo {
 struct MarkerInfo {
     kind: Kind,
     arg: u32,
-    after: u64,
 }
 
 /// What an event instruction's callback needs.
@@ -151,13 +174,13 @@ fn leak<T>(value: T) -> *mut c_void {
 extern "C" fn on_block(vcpu: c_uint, data: *mut c_void) {
     // SAFETY: `data` is a leaked `BlockInfo` (see `on_translate`), never freed.
     let info = unsafe { &*data.cast::<BlockInfo>() };
-    with(|c| c.block(vcpu, info.instructions, info.vector));
+    with(|c| c.block(vcpu, executed(), info.vector));
 }
 
 extern "C" fn on_marker(vcpu: c_uint, data: *mut c_void) {
     // SAFETY: `data` is a leaked `MarkerInfo`, never freed.
     let info = unsafe { &*data.cast::<MarkerInfo>() };
-    let lines = with(|c| c.marker(vcpu, info.kind, info.arg, info.after)).unwrap_or_default();
+    let lines = with(|c| c.marker(vcpu, executed(), info.kind, info.arg)).unwrap_or_default();
     append(&lines);
 }
 
@@ -167,9 +190,9 @@ extern "C" fn on_special(vcpu: c_uint, data: *mut c_void) {
     with(|c| c.special(vcpu, info.special, info.msr));
 }
 
-extern "C" fn on_instruction(vcpu: c_uint, data: *mut c_void) {
+extern "C" fn on_instruction(_vcpu: c_uint, data: *mut c_void) {
     // The data is the instruction's address itself, not a pointer.
-    with(|c| c.instruction(vcpu, data as u64));
+    with(|c| c.instruction(data as u64));
 }
 
 extern "C" fn on_memory(vcpu: c_uint, info: MemInfo, vaddr: u64, data: *mut c_void) {
@@ -229,37 +252,19 @@ extern "C" fn on_translate(_id: PluginId, tb: *mut Tb) {
             };
             insns.push((insn, classify(bytes), qemu_plugin_insn_vaddr(insn)));
         }
-        let counted = |from: usize| {
-            insns[from..]
-                .iter()
-                .filter(|(_, s, _)| !matches!(s, Special::Marker(..)))
-                .count() as u64
-        };
         let vector = match (stubs, insns.first()) {
             (Some((start, len)), Some(&(_, _, pc))) if pc >= start && pc - start < len => {
                 Some((pc - start) / 16)
             }
             _ => None,
         };
-        let block = leak(BlockInfo {
-            instructions: counted(0),
-            vector,
-        });
+        let block = leak(BlockInfo { vector });
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, CB_NO_REGS, block);
         let mut msr = None;
-        with(|c| {
-            for (i, &(_, _, pc)) in insns.iter().enumerate() {
-                c.translated(pc, counted(i + 1), n);
-            }
-        });
-        for (i, &(insn, special, pc)) in insns.iter().enumerate() {
+        for &(insn, special, pc) in &insns {
             match special {
                 Special::Marker(kind, arg) => {
-                    let data = leak(MarkerInfo {
-                        kind,
-                        arg,
-                        after: counted(i + 1),
-                    });
+                    let data = leak(MarkerInfo { kind, arg });
                     qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, CB_NO_REGS, data);
                     continue;
                 }
@@ -270,6 +275,12 @@ extern "C" fn on_translate(_id: PluginId, tb: *mut Tb) {
                     qemu_plugin_register_vcpu_insn_exec_cb(insn, on_special, CB_NO_REGS, data);
                 }
             }
+            qemu_plugin_register_vcpu_insn_exec_inline(
+                insn,
+                INLINE_ADD_U64,
+                EXECUTED.0.get().cast(),
+                1,
+            );
             if profile {
                 qemu_plugin_register_vcpu_insn_exec_cb(
                     insn,

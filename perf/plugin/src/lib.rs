@@ -4,7 +4,8 @@
 //! It sees every instruction and data access of every vCPU; under
 //! `-icount` all vCPUs run on one host thread in a fixed order, so what it
 //! counts is deterministic. Between a benchmark's window markers
-//! (`perf::marker`) it counts instructions per CPU, the misses and
+//! (`perf::marker`) it counts instructions per CPU (exactly: an inline add
+//! per executed instruction), the misses and
 //! coherence transfers of the cache model (`perf_model::Machine`, fed with
 //! every physical data access of the run), `mov cr3`, TLB flushes,
 //! `syscall`, IPIs sent, interrupts taken and XSAVE-family instructions,
