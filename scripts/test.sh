@@ -359,6 +359,42 @@ compare_gate() {
     grep -Eq "^  ipc\.call\.same_cpu .* faster" "$log"
 }
 
+# model_checks: the performance-model plugin under icount. Its calibration
+# programs must count what their access patterns imply (a 16 KiB loop
+# near-zero L1D misses, a 64-byte stride over 64 MiB a miss at every level on
+# every access, a line passed between two CPUs at least one coherence
+# transfer per hop, a same-CPU ping-pong none), and a profile's total must be
+# model.instructions x model.ops, with frames naming the syscall entry and
+# the fast path.
+model_checks() {
+    local out="$TARGET_DIR/ci-bench/model"
+    rm -rf "$out" "$out.prof"
+    (cd "$ROOT" && cargo build -q -p perf-plugin --release) || return 1
+    "$RUNNER" bench --accel icount --cpus 2 --model --suite model.calib --out "$out" >/dev/null || return 1
+    "$RUNNER" bench --accel icount --cpus 2 --profile ipc.call.same_cpu --samples 300 \
+        --out "$out.prof" >/dev/null || return 1
+    python3 - "$out" "$out.prof" <<'PY'
+import json, sys
+def model(d):
+    return {r["name"]: r.get("model") for r in json.load(open(d + "/summary.json"))["results"]}
+m = model(sys.argv[1])
+l1, stride = m["model.calib.l1"], m["model.calib.stride"]
+pingpong, same = m["model.calib.pingpong"], m["model.calib.same_cpu"]
+assert l1["l1d_misses"] < 0.5, l1
+assert stride["l1d_misses"] == stride["l2_misses"] == stride["llc_misses"] == 1.0, stride
+assert pingpong["coherence_transfers"] >= 2.0, pingpong  # a round trip is two hops
+assert same["coherence_transfers"] == 0.0, same
+p = model(sys.argv[2])["ipc.call.same_cpu"]
+folded = open(sys.argv[2] + "/ipc.call.same_cpu.folded").read()
+total = sum(int(line.rsplit(" ", 1)[1]) for line in folded.splitlines())
+assert total == round(p["instructions"] * p["ops"]), (total, p)
+assert "syscall_entry" in folded and "fast_dispatch" in folded, "frames"
+print(f"model: l1 {l1['l1d_misses']} L1D misses/op, stride {stride['llc_misses']} LLC misses/access, "
+      f"ping-pong {pingpong['coherence_transfers']} transfers/round trip, same CPU "
+      f"{same['coherence_transfers']}; profile total {total} = {p['instructions']} x {p['ops']:.0f}")
+PY
+}
+
 # browser_check: headless Chromium renders the CI run's dashboard; the
 # screenshot must not be blank. Installs Debian's chromium when root.
 browser_check() {
@@ -444,6 +480,7 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     step "benchmark suite (quick, TCG, 2 CPUs)" bench_quick
     step "icount runs repeat exactly" icount_repeatable
     step "regression gate: fast path off vs on (icount), and swapped" compare_gate
+    step "performance model: calibration and profile (icount, 2 CPUs)" model_checks
     step "dashboard in headless Chromium" browser_check
     ensure_iso_tools
     step "ISO boot (SeaBIOS)" "$RUNNER" qemu --boot iso-bios --cmdline run=boot --accel tcg --timeout 300

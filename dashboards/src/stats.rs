@@ -205,6 +205,7 @@ mod tests {
             max: v,
             mean: v,
             pmu: None,
+            model: None,
         };
         let mut repeats = std::collections::BTreeMap::new();
         for (n, values) in [

@@ -16,6 +16,7 @@ use perf::record::{
 };
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::marker;
 use crate::arch::x86_64::tsc::TscInfo;
 use crate::process::{self, ExitReason};
 use crate::{kprint, kprintln};
@@ -57,6 +58,11 @@ fn how(name: &str) -> Option<How> {
         "stress.procs.1024" => How::Load(1),
         // Prints `scale.call.cpus<N>` for N = 1..online.
         "scale.call" => How::Load(2),
+        // Calibration of the performance model (only when asked for by name).
+        "model.calib.l1" => How::User("modelcal", 1),
+        "model.calib.stride" => How::User("modelcal", 2),
+        "model.calib.pingpong" => How::User("modelcal", 3),
+        "model.calib.same_cpu" => How::User("modelcal", 4),
         _ => return None,
     })
 }
@@ -293,6 +299,7 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
     let overhead = tsc_overhead();
     let mut hist = KHIST.lock();
     hist.reset();
+    window(slots, true);
     let start = rdtsc_ordered();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..samples {
@@ -300,13 +307,16 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
         x ^= x >> 7;
         x ^= x << 17;
         let token = tokens[(x % u64::from(slots)) as usize];
+        marker::op_begin();
         let a = rdtsc_ordered();
         let r = registry.admits(&space, token, Access::Send, 8, a);
         let b = rdtsc_ordered();
+        marker::op_end();
         SINK.fetch_add(u64::from(r.is_ok()), Ordering::Relaxed);
         hist.record((b - a).saturating_sub(overhead).max(1));
     }
     let elapsed = rdtsc_ordered() - start;
+    window(slots, false);
     let unit = if cfg.accel == Accel::Icount {
         Unit::Instructions
     } else {
@@ -325,6 +335,20 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
     }
     .write_to(&mut line);
     emit(&line);
+}
+
+/// Opens (`open`) or closes the performance-model window of
+/// `cap.lookup.<slots>` (16, else 65536: the suite's two).
+fn window(slots: u32, open: bool) {
+    use perf::marker::bench_id;
+    const SMALL: u32 = bench_id("cap.lookup.16");
+    const LARGE: u32 = bench_id("cap.lookup.65536");
+    match (slots, open) {
+        (16, true) => marker::window_begin::<SMALL>(),
+        (16, false) => marker::window_end::<SMALL>(),
+        (_, true) => marker::window_begin::<LARGE>(),
+        (_, false) => marker::window_end::<LARGE>(),
+    }
 }
 
 fn emit_skip(name: &str, reason: &str) {

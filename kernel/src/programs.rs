@@ -34,6 +34,10 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "fuzz",
         include_bytes!(concat!(env!("OUT_DIR"), "/fuzz.elf")),
     ),
+    (
+        "modelcal",
+        include_bytes!(concat!(env!("OUT_DIR"), "/modelcal.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.

@@ -14,6 +14,8 @@
 //!   `--suite` against;
 //! - [`tsc`]: TSC frequency from CPUID or calibration, cycle/ns conversion,
 //!   measurement overhead;
+//! - [`marker`]: the one-instruction benchmark markers the performance-model
+//!   plugin recognises;
 //! - [`pmu`]: CPUID decode of the performance-monitoring unit, event-select
 //!   encodings and per-model event choice.
 //!
@@ -24,6 +26,7 @@
 
 pub mod encode;
 pub mod histogram;
+pub mod marker;
 pub mod pmu;
 pub mod record;
 pub mod suite;

@@ -3,8 +3,10 @@
 //! its `bench=` word; the host runner checks `--suite` against the same
 //! table (and `--list` prints it) before it boots anything.
 //!
-//! A `bench=` value is `quick`, `full` or `all` (every benchmark), or a
-//! comma-separated list of name prefixes (`ipc.call`, `syscall,cap.lookup`).
+//! A `bench=` value is `quick`, `full` or `all` (every benchmark but the
+//! performance model's calibration programs, `model.*`, which run only when
+//! a prefix starting with `model` names them), or a comma-separated list of
+//! name prefixes (`ipc.call`, `syscall,cap.lookup`).
 
 /// What a benchmark's records measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,15 @@ pub const SUITE: &[Benchmark] = &[
         measures: Measures::Throughput,
         per_cpu_count: true,
     },
+    latency("model.calib.l1"),
+    latency("model.calib.stride"),
+    latency("model.calib.pingpong"),
+    latency("model.calib.same_cpu"),
 ];
+
+/// Names of the benchmarks that run only when a prefix starting with
+/// `model` asks for them (the performance model's calibration programs).
+const ON_REQUEST: &str = "model";
 
 /// The most CPUs the kernel brings up (the size of its per-CPU tables); a
 /// machine with more runs only this many.
@@ -79,11 +89,13 @@ pub const ALL_WORDS: [&str; 3] = ["quick", "full", "all"];
 /// Whether `bench=<suite>` runs the benchmark called `name`.
 #[must_use]
 pub fn selected(suite: &str, name: &str) -> bool {
-    ALL_WORDS.contains(&suite)
-        || suite
-            .split(',')
-            .map(str::trim)
-            .any(|prefix| !prefix.is_empty() && name.starts_with(prefix))
+    let on_request = name.starts_with(ON_REQUEST);
+    (ALL_WORDS.contains(&suite) && !on_request)
+        || suite.split(',').map(str::trim).any(|prefix| {
+            !prefix.is_empty()
+                && name.starts_with(prefix)
+                && (!on_request || prefix.starts_with(ON_REQUEST))
+        })
 }
 
 /// The first prefix of a comma-separated `suite` that selects no benchmark,
@@ -131,6 +143,10 @@ mod tests {
     fn suite_words_and_prefix_lists_select() {
         assert!(selected("quick", "scale.call"));
         assert!(selected("full", "syscall.null"));
+        assert!(!selected("quick", "model.calib.l1"));
+        assert!(!selected("all", "model.calib.l1"));
+        assert!(selected("model.calib", "model.calib.l1"));
+        assert!(selected("model", "model.calib.stride"));
         assert!(selected("ipc.call", "ipc.call.same_cpu"));
         assert!(!selected("ipc.call", "ipc.async.latency.cross_cpu"));
         assert!(selected("syscall, cap.lookup.16", "cap.lookup.16"));

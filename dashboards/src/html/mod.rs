@@ -86,6 +86,11 @@ pub fn render_dashboard(runs: &[LabeledRun]) -> Result<String, Error> {
 
     let optional_sections = [
         ("PMU counters per operation", tables::pmu_table(runs)),
+        (
+            "Performance model per operation (a model, not a measurement: \
+             QEMU plugin counts under -icount, cycles from the cost table in model-costs.txt)",
+            tables::model_table(runs),
+        ),
         ("Kernel tests", tables::tests_table(runs)),
         ("Skipped benchmarks", tables::skipped_table(runs)),
         ("Warnings", tables::warnings_table(runs)),

@@ -167,6 +167,66 @@ pub(crate) fn pmu_table(runs: &[LabeledRun]) -> Option<String> {
     Some(table(&headers, &rows))
 }
 
+/// The performance model's counts per operation beside each benchmark's
+/// measured p50, for every benchmark the model saw; `None` when no run
+/// used the model. The column order follows [`MODEL_COLUMNS`], then the
+/// per-CPU instruction counts.
+pub(crate) fn model_table(runs: &[LabeledRun]) -> Option<String> {
+    let extra: BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|run| &run.log.benches)
+        .filter_map(|bench| bench.model.as_ref())
+        .flat_map(|model| model.keys().map(String::as_str))
+        .filter(|key| !MODEL_COLUMNS.contains(key))
+        .collect();
+    if runs
+        .iter()
+        .flat_map(|run| &run.log.benches)
+        .all(|bench| bench.model.is_none())
+    {
+        return None;
+    }
+    let mut headers = vec!["benchmark", "run", "measured p50", "unit"];
+    headers.extend(MODEL_COLUMNS);
+    headers.extend(extra.iter().copied());
+    let mut rows = Vec::new();
+    for (index, run) in runs.iter().enumerate() {
+        for bench in &run.log.benches {
+            let Some(model) = &bench.model else { continue };
+            let mut cells = vec![
+                text(&bench.name),
+                run_badge(runs, index),
+                format_value(bench.p50),
+                text(bench.unit.as_str()),
+            ];
+            cells.extend(MODEL_COLUMNS.iter().chain(extra.iter()).map(|key| {
+                model.get(*key).map_or_else(
+                    || "&ndash;".to_owned(),
+                    |value| format_value((value * 100.0).round() / 100.0),
+                )
+            }));
+            rows.push(cells);
+        }
+    }
+    Some(table(&headers, &rows))
+}
+
+/// The model's main fields, in display order.
+const MODEL_COLUMNS: [&str; 12] = [
+    "instructions",
+    "cycles",
+    "l1d_misses",
+    "l2_misses",
+    "llc_misses",
+    "coherence_transfers",
+    "cr3_writes",
+    "tlb_flushes",
+    "syscalls",
+    "ipis",
+    "interrupts",
+    "xsaves",
+];
+
 /// Run `candidate` (an index into `runs`) against run 1: the conditions
 /// that differ, highlighted, then one row per benchmark with its verdict.
 pub(crate) fn comparison_tables(

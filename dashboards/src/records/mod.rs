@@ -135,6 +135,11 @@ pub struct BenchResult {
     /// PMU events per operation (`pmu.<event>=<f64>`), `None` when the run
     /// had no PMU or the benchmark reported none.
     pub pmu: Option<BTreeMap<String, f64>>,
+    /// The performance model's counts per operation (`model.<field>=<f64>`,
+    /// added by `veridian-run bench --model` from the QEMU plugin's
+    /// output), `None` without the model. Absent from `summary.json` then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<BTreeMap<String, f64>>,
 }
 
 /// `@hist v1 name=<bench> Tag=<bench>,<start_s>,<interval_s>,<max>,<base64>`.
@@ -295,9 +300,12 @@ fn parse_bench(fields: &Fields) -> Result<BenchResult, ParseError> {
         other => return Err(unknown_value("kind", other)),
     };
     let mut pmu = BTreeMap::new();
+    let mut model = BTreeMap::new();
     for (key, value) in fields.iter() {
         if let Some(event) = key.strip_prefix("pmu.") {
             pmu.insert(event.to_owned(), parse_finite(key, value)?);
+        } else if let Some(field) = key.strip_prefix("model.") {
+            model.insert(field.to_owned(), parse_finite(key, value)?);
         }
     }
     Ok(BenchResult {
@@ -313,6 +321,7 @@ fn parse_bench(fields: &Fields) -> Result<BenchResult, ParseError> {
         max: fields.required_f64("max")?,
         mean: fields.required_f64("mean")?,
         pmu: (!pmu.is_empty()).then_some(pmu),
+        model: (!model.is_empty()).then_some(model),
     })
 }
 

@@ -64,6 +64,21 @@ fn bench_record_reads_every_statistic_and_pmu_event() {
 }
 
 #[test]
+fn bench_record_reads_model_fields_apart_from_pmu_events() {
+    let line =
+        format!("{BENCH} pmu.instructions=312.5 model.instructions=380 model.instructions.cpu1=0");
+    let Some(Ok(Record::Bench(bench))) = parse_line(&line) else {
+        panic!("not a bench record: {line}");
+    };
+    let model = bench.model.unwrap();
+    assert_eq!(model.get("instructions"), Some(&380.0));
+    assert_eq!(model.get("instructions.cpu1"), Some(&0.0));
+    assert_eq!(bench.pmu.unwrap().len(), 1);
+    let bad = format!("{BENCH} model.cycles=nan");
+    assert!(matches!(parse_line(&bad), Some(Err(_))));
+}
+
+#[test]
 fn bench_without_pmu_has_none() {
     let Record::Bench(bench) = parse_ok(BENCH) else {
         panic!("not a bench record")

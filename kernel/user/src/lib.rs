@@ -6,6 +6,7 @@
 pub mod arch;
 pub mod bench;
 pub mod ipc;
+pub mod marker;
 pub mod shm;
 
 use core::fmt::{self, Write};

@@ -277,7 +277,9 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     eprintln!("veridian-run: {accel_line}");
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let passes = plan_passes(&args.suite, args.repeat, &accel);
+    let model = crate::model::prepare(args, &accel, workspace, &kernel, &out)?;
+    let suite = args.profile.as_deref().unwrap_or(&args.suite);
+    let passes = plan_passes(suite, args.repeat, &accel);
     let mut log = String::new();
     let mut failure = None;
     let mut elapsed = Duration::ZERO;
@@ -304,7 +306,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             ),
             gdb: false,
         };
-        let run = boot_once(host, &spec, args, &pass_log)?;
+        let run = boot_once(host, &spec, args, &pass_log, model.as_ref())?;
         elapsed += run.elapsed;
         let text =
             std::fs::read(&pass_log).with_context(|| format!("reading {}", pass_log.display()))?;
@@ -318,9 +320,16 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             break;
         }
     }
+    let finished = match &model {
+        Some(m) if failure.is_none() => Some(crate::model::merge_into(m, &mut log, &out)?),
+        _ => None,
+    };
     let summary = dashboards::write_run_dir(&log, &out)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("{}", summary.terminal_table());
+    if let (Some(m), Some(finished)) = (&model, finished) {
+        crate::model::report(m, &finished, &kernel, workspace, &out)?;
+    }
     for w in &summary.warnings {
         eprintln!("veridian-run: warning: {w}");
     }
@@ -347,7 +356,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     if ok {
         eprintln!(
             "veridian-run: suite '{}' done in {:.1}s ({} boot(s)): {} results, {} skipped",
-            args.suite,
+            suite,
             elapsed.as_secs_f64(),
             passes.len(),
             summary.results.len(),
@@ -369,8 +378,12 @@ fn boot_once(
     spec: &MachineSpec,
     args: &BenchArgs,
     log: &Path,
+    model: Option<&crate::model::ModelRun>,
 ) -> anyhow::Result<process::QemuRun> {
-    let qemu_args = machine::qemu_args(spec)?;
+    let mut qemu_args = machine::qemu_args(spec)?;
+    if let Some(m) = model {
+        qemu_args = m.qemu_args(qemu_args);
+    }
     eprintln!("veridian-run: {}", shell_words(host.qemu, &qemu_args));
     let selection = spec
         .cmdline
@@ -561,7 +574,11 @@ mod tests {
         assert_eq!(bars.bars.len(), 2);
         // The skip finished one entry of the selection.
         assert_eq!(bars.overall.position(), 1);
-        assert_eq!(bars.overall.length(), Some(perf::suite::SUITE.len() as u64));
+        let quick = perf::suite::SUITE
+            .iter()
+            .filter(|b| perf::suite::selected("quick", b.name))
+            .count();
+        assert_eq!(bars.overall.length(), Some(quick as u64));
     }
 
     #[test]

@@ -135,6 +135,28 @@ pub struct BenchArgs {
     /// (the run's @meta says which switches were on).
     #[arg(long, value_name = "WORDS", default_value = "")]
     pub cmdline: String,
+    /// Run under the performance-model QEMU plugin (needs --accel icount):
+    /// adds model.* counts per operation to the records, summary.json and
+    /// dashboard (a model, not a measurement).
+    #[arg(long)]
+    pub model: bool,
+    /// Cost table for model.cycles (`key cycles` lines; see
+    /// model-costs.txt in a model run's directory) [default: built in].
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub model_costs: Option<PathBuf>,
+    /// A modeled cache's geometry, `l1d=SIZE:WAYS`, `l2=...` or `llc=...`
+    /// (SIZE with K or M) [defaults: l1d=32K:8 l2=1M:16 llc=8M:16, 64-byte
+    /// lines]; repeatable.
+    #[arg(long, value_name = "LEVEL=SIZE:WAYS")]
+    pub model_cache: Vec<String>,
+    /// Which accesses feed the modeled caches: `window` (from a benchmark
+    /// window's opening) or `run` (the whole run: warmer, about 3x slower).
+    #[arg(long, value_name = "WHEN", default_value = "window", value_parser = ["window", "run"])]
+    pub model_warm: String,
+    /// Profile one benchmark under the model: runs it (its name is the
+    /// suite) and writes <BENCHMARK>.folded, .svg and .top.txt.
+    #[arg(long, value_name = "BENCHMARK")]
+    pub profile: Option<String>,
 }
 
 /// How the kernel reaches the machine.

@@ -273,6 +273,8 @@ fn load_tagged_address_space(pml4: u64) {
         if load.flush {
             Cr3::write_pcid(frame, pcid);
         } else {
+            // Tells the performance model this CR3 load keeps the TLB.
+            super::marker::cr3_no_flush();
             Cr3::write_pcid_no_flush(frame, pcid);
         }
     }

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod marker;
 pub mod percpu;
 pub mod pic;
 pub mod qemu;

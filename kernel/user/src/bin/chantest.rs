@@ -1053,6 +1053,8 @@ fn echo() -> u64 {
             Ok(m) if m.words[0] == QUIT => return 0,
             Ok(m) => {
                 let stamp = rt::arch::rdtsc();
+                // The measured one-way trip ends here (performance model).
+                rt::marker::op_end();
                 let mut reply = m;
                 reply.words[1] = stamp;
                 while tx.send_async(reply) == Err(IpcError::WouldBlock) {
@@ -1095,10 +1097,14 @@ fn async_latency(param: u64, icount: bool) -> u64 {
     let (start, _, _) = rt::time();
     let mut progress = rt::bench::ProgressTicker::new("ipc.async.latency.cross_cpu", samples, hz());
     let mut counting = None;
+    const ID: u32 = perf::marker::bench_id("ipc.async.latency.cross_cpu");
     for i in 0..samples + 100 {
         if i == 100 {
             counting = Some(rt::bench::start_counters());
+            rt::marker::window_begin::<ID>();
         }
+        // The echo ends the operation after its stamp (`op_end` there).
+        rt::marker::op_begin();
         let sent = rt::arch::rdtsc();
         let _ = tx.send_async(RingMessage {
             words: [i, sent, 0, 0, 0, 0],
@@ -1112,6 +1118,7 @@ fn async_latency(param: u64, icount: bool) -> u64 {
             Err(e) => return fail(183, &alloc::format!("latency: {e}")),
         }
     }
+    rt::marker::window_end::<ID>();
     let counts = counting.map(|c| c.read()).unwrap_or_default();
     let (end, _, _) = rt::time();
     let _ = tx.send_async(RingMessage {
@@ -1187,6 +1194,27 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
     0
 }
 
+/// Opens (`open`) or closes the performance-model window of the large or
+/// transfer benchmark `name`.
+fn large_window(name: &str, open: bool) {
+    use perf::marker::bench_id;
+    use rt::marker::{window_begin, window_end};
+    const L4K: u32 = bench_id("ipc.large.4096");
+    const L1M: u32 = bench_id("ipc.large.1048576");
+    const T4K: u32 = bench_id("ipc.shm.transfer.4096");
+    const T1M: u32 = bench_id("ipc.shm.transfer.1048576");
+    match (name, open) {
+        ("ipc.large.4096", true) => window_begin::<L4K>(),
+        ("ipc.large.4096", false) => window_end::<L4K>(),
+        ("ipc.large.1048576", true) => window_begin::<L1M>(),
+        ("ipc.large.1048576", false) => window_end::<L1M>(),
+        ("ipc.shm.transfer.4096", true) => window_begin::<T4K>(),
+        ("ipc.shm.transfer.4096", false) => window_end::<T4K>(),
+        (_, true) => window_begin::<T1M>(),
+        (_, false) => window_end::<T1M>(),
+    }
+}
+
 /// Region hand-over cost. Large: `send_large` (checksum and limit check,
 /// transfer, the call) plus the receiver's map and the transfer back;
 /// transfer: `Region::transfer` alone (unmapping ours, a shootdown, a new
@@ -1218,7 +1246,9 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
     for i in 0..samples + 20 {
         if i == 20 {
             counting = Some(rt::bench::start_counters());
+            large_window(name, true);
         }
+        rt::marker::op_begin();
         let a = rt::arch::rdtsc();
         let back = if transfer_only {
             let theirs = match region.transfer(server_pid) {
@@ -1226,6 +1256,7 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
                 Err(e) => return fail(202, &alloc::format!("transfer: {e}")),
             };
             let b = rt::arch::rdtsc();
+            rt::marker::op_end();
             if i >= 20 {
                 hist.record((b - a).max(1));
             }
@@ -1239,6 +1270,7 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
                 endpoint.send_recv([LARGE_TAG, theirs, size, 1])
             });
             let b = rt::arch::rdtsc();
+            rt::marker::op_end();
             if i >= 20 {
                 hist.record((b - a).max(1));
             }
@@ -1256,6 +1288,7 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
             progress.tick(i - 19, rt::arch::rdtsc());
         }
     }
+    large_window(name, false);
     let counts = counting.map(|c| c.read()).unwrap_or_default();
     let (end, _, _) = rt::time();
     ensure!(

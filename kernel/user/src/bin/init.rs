@@ -471,13 +471,18 @@ fn bench_syscall(arg: u64) -> u64 {
     let (start, hz, _) = rt::time();
     let mut progress = rt::bench::ProgressTicker::new("syscall.null", samples, hz);
     let counting = rt::bench::start_counters();
+    const ID: u32 = perf::marker::bench_id("syscall.null");
+    rt::marker::window_begin::<ID>();
     for i in 0..samples {
+        rt::marker::op_begin();
         let a = rt::arch::rdtsc();
         let _ = rt::echo(0, [1, 2, 3, 4]);
         let b = rt::arch::rdtsc();
+        rt::marker::op_end();
         hist.record((b - a).saturating_sub(overhead).max(1));
         progress.tick(i + 1, b);
     }
+    rt::marker::window_end::<ID>();
     let counts = counting.read();
     let (end, _, _) = rt::time();
     rt::bench::report_latency("syscall.null", unit, hist, (start, end, hz), &counts);

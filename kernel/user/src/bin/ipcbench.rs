@@ -125,6 +125,9 @@ fn server(bench: u64, client: u64) -> u64 {
     if bench == bench::ONEWAY {
         loop {
             let stamp = rt::arch::rdtsc();
+            // The measured one-way trip ends here (performance model: the
+            // client's own `op_end` then finds the operation closed).
+            rt::marker::op_end();
             let data = match served(message) {
                 Ok(data) => data,
                 Err(code) => return code,
@@ -163,6 +166,25 @@ fn served(message: Result<Message, IpcError>) -> Result<[u64; 4], u64> {
 /// Samples between progress checks.
 const PROGRESS_CHUNK: u64 = 1024;
 
+/// Opens (`open`) or closes the performance-model window of `bench`
+/// (markers: `rt::marker`; each operation is one round trip, or one call
+/// for the one-way benchmark, bracketed outside its timestamps).
+fn window(bench: u64, open: bool) {
+    use perf::marker::bench_id;
+    use rt::marker::{window_begin, window_end};
+    const SAME: u32 = bench_id("ipc.call.same_cpu");
+    const CROSS: u32 = bench_id("ipc.call.cross_cpu");
+    const ONEWAY: u32 = bench_id("ipc.call.same_cpu.oneway");
+    match (bench, open) {
+        (bench::CROSS_CPU, true) => window_begin::<CROSS>(),
+        (bench::CROSS_CPU, false) => window_end::<CROSS>(),
+        (bench::ONEWAY, true) => window_begin::<ONEWAY>(),
+        (bench::ONEWAY, false) => window_end::<ONEWAY>(),
+        (_, true) => window_begin::<SAME>(),
+        (_, false) => window_end::<SAME>(),
+    }
+}
+
 /// The histogram (221 KB: not on the stack); only the client touches it.
 static mut HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
 
@@ -197,11 +219,13 @@ fn client(bench: u64, arg: u64) -> u64 {
     let (start, hz, _) = rt::time();
     let mut progress = rt::bench::ProgressTicker::new(name(bench), samples, hz);
     let counting = rt::bench::start_counters();
+    window(bench, true);
     // Progress between chunks of samples keeps the measured loop as it was.
     let mut chunk_start = 0;
     while chunk_start < samples {
         let chunk_end = samples.min(chunk_start + PROGRESS_CHUNK);
         for i in chunk_start..chunk_end {
+            rt::marker::op_begin();
             let a = rt::arch::rdtsc();
             let words = if bench == bench::ONEWAY {
                 [a, 1, 2, 3]
@@ -210,6 +234,7 @@ fn client(bench: u64, arg: u64) -> u64 {
             };
             let reply = server.send_recv(words);
             let b = rt::arch::rdtsc();
+            rt::marker::op_end();
             let sample = match (bench, reply) {
                 (bench::ONEWAY, Ok(r)) => r[0],
                 (_, Ok(_)) => b - a,
@@ -223,6 +248,7 @@ fn client(bench: u64, arg: u64) -> u64 {
         progress.tick(chunk_end, rt::arch::rdtsc());
         chunk_start = chunk_end;
     }
+    window(bench, false);
     let counts = counting.read();
     let (end, _, _) = rt::time();
     let _ = server.send_recv([QUIT, 0, 0, 0]);
