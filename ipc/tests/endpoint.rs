@@ -605,6 +605,26 @@ fn wakes(mut actions: Vec<Action>) -> Vec<(ThreadRef, Result<(), IpcError>)> {
     wakes
 }
 
+/// The server delegates its endpoint's receive right to a new worker
+/// process: (that process, its thread, the worker's token).
+fn delegated_receiver(w: &mut World) -> (ProcessId, ThreadRef, CapToken) {
+    let worker_process = w.state.create_process().unwrap();
+    let worker = w.state.create_thread(worker_process, CpuId(1)).unwrap();
+    let receive = w
+        .state
+        .grant(
+            w.server_process,
+            w.server_token,
+            worker_process,
+            IpcPermissions::all(64),
+            IpcLimits::NONE,
+            None,
+            0,
+        )
+        .unwrap();
+    (worker_process, worker, receive)
+}
+
 #[test]
 fn endpoint_churn_reuses_ids_and_frees_on_revoke() {
     let mut w = world(0);
@@ -652,21 +672,7 @@ fn revoking_the_root_destroys_the_endpoint_and_wakes_its_queues() {
 #[test]
 fn revoke_wakes_a_receiver_that_lost_its_right() {
     let mut w = world(1);
-    // The server delegates the receive right to a worker process.
-    let worker_process = w.state.create_process().unwrap();
-    let worker = w.state.create_thread(worker_process, CpuId(1)).unwrap();
-    let receive = w
-        .state
-        .grant(
-            w.server_process,
-            w.server_token,
-            worker_process,
-            IpcPermissions::all(64),
-            IpcLimits::NONE,
-            None,
-            0,
-        )
-        .unwrap();
+    let (worker_process, worker, receive) = delegated_receiver(&mut w);
     let actions = w.state.recv(worker, receive, RecvMode::Block, 0).unwrap();
     assert!(matches!(actions.as_slice(), [Action::Block { .. }]));
     let (_, actions) = w.state.revoke(worker_process, receive).unwrap();
@@ -706,20 +712,7 @@ fn revoke_wakes_a_queued_caller_that_lost_its_right() {
 #[test]
 fn receiver_death_fails_queued_callers() {
     let mut w = world(1);
-    let worker_process = w.state.create_process().unwrap();
-    let worker = w.state.create_thread(worker_process, CpuId(1)).unwrap();
-    let receive = w
-        .state
-        .grant(
-            w.server_process,
-            w.server_token,
-            worker_process,
-            IpcPermissions::all(64),
-            IpcLimits::NONE,
-            None,
-            0,
-        )
-        .unwrap();
+    let (worker_process, worker, receive) = delegated_receiver(&mut w);
     // The worker serves one call, then the next caller queues behind it.
     w.state.recv(worker, receive, RecvMode::Block, 0).unwrap();
     w.state

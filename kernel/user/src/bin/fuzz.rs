@@ -54,39 +54,6 @@ impl Rng {
     }
 }
 
-/// The defined opcodes but `exit` (which ends the run).
-const OPCODES: &[Opcode] = &[
-    Opcode::DebugWrite,
-    Opcode::Spawn,
-    Opcode::Wait,
-    Opcode::Kill,
-    Opcode::Yield,
-    Opcode::Sleep,
-    Opcode::GetTime,
-    Opcode::Echo,
-    Opcode::ProcInfo,
-    Opcode::Call,
-    Opcode::Recv,
-    Opcode::Reply,
-    Opcode::ReplyRecv,
-    Opcode::Send,
-    Opcode::EndpointCreate,
-    Opcode::CapGrant,
-    Opcode::CapDerive,
-    Opcode::CapRevoke,
-    Opcode::CapInfo,
-    Opcode::ChannelCreate,
-    Opcode::ChannelConnect,
-    Opcode::NotifyWait,
-    Opcode::NotifySignal,
-    Opcode::RegionCreate,
-    Opcode::RegionMap,
-    Opcode::RegionUnmap,
-    Opcode::RegionTransfer,
-    Opcode::MetricsRead,
-    Opcode::PerfCounters,
-];
-
 /// One call, for the report.
 #[derive(Clone, Copy, Debug, Default)]
 struct Call {
@@ -159,10 +126,16 @@ impl Fuzzer {
     /// The next call's opcode word, capability and data, made safe for the
     /// run to go on (see the module doc).
     fn next_call(&mut self) -> (u64, u64, [u64; 4]) {
-        let opcode = if self.rng.below(32) == 0 {
-            self.rng.next() & 0xffff_ffff
-        } else {
-            self.rng.pick(OPCODES) as u64
+        let opcode = loop {
+            let opcode = if self.rng.below(32) == 0 {
+                self.rng.next() & 0xffff_ffff
+            } else {
+                self.rng.pick(&Opcode::ALL) as u64
+            };
+            // `exit` would end the run; `audit_dump` only floods the console.
+            if opcode != Opcode::Exit as u64 && opcode != Opcode::AuditDump as u64 {
+                break opcode;
+            }
         };
         let mut flags = match self.rng.below(8) {
             0 => self.rng.next() & 0xffff_ffff_0000_0000,
