@@ -473,6 +473,11 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
     step "syscall fuzzer (1,000,000 calls, 2 CPUs, TCG)" kernel_tests --cpus 2 --accel tcg \
         --cmdline "test.filter=fuzz_random_syscalls fuzz.calls=1000000 fuzz.seed=$((RANDOM % 1000 + 1))" \
         --timeout 900
+    # The same with one frame allocation in 5 failing anywhere in the kernel
+    # while the processes run: no panic, and every frame comes back.
+    step "frame-allocation fault injection (fault.frames=5, 2 CPUs, TCG)" kernel_tests \
+        --cpus 2 --accel tcg --timeout 600 \
+        --cmdline "test.filter=fuzz_random_syscalls fuzz.calls=200000 fault.frames=5 fuzz.seed=$((RANDOM % 1000 + 1))"
     step "hardware report (run=report, 2 CPUs, TCG)" hardware_report
     step "boot record at 64M and 4G" boot_at_memory_sizes
     step "deliberate kernel page fault is reported" deliberate_fault

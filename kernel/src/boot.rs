@@ -188,7 +188,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     let online = crate::cpus::bring_up(&cpus_desc, &tsc, xapic_virt, bsp_tss);
     crate::task::init(online as usize, tsc.hz / 100);
     crate::task::set_priority_inheritance(config.pi);
-    crate::fuzz_tests::configure(config.fuzz_calls, config.fuzz_seed);
+    crate::fuzz_tests::configure(config.fuzz_calls, config.fuzz_seed, config.fault_frames);
     if config.channel_messages > 0 {
         crate::shm_tests::CHANNEL_MESSAGES.store(
             config.channel_messages,

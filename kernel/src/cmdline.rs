@@ -54,6 +54,9 @@ pub struct Config<'a> {
     pub fuzz_calls: u64,
     /// The fuzz test's seed (`fuzz.seed=N`).
     pub fuzz_seed: Option<u64>,
+    /// Fail one frame allocation in N while the fuzz test's processes run
+    /// (`fault.frames=N`, 0 = never).
+    pub fault_frames: u64,
 }
 
 /// Keys the kernel understands.
@@ -71,6 +74,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "test.channel_messages",
     "fuzz.calls",
     "fuzz.seed",
+    "fault.frames",
 ];
 
 impl<'a> Config<'a> {
@@ -87,6 +91,7 @@ impl<'a> Config<'a> {
             channel_messages: 0,
             fuzz_calls: 0,
             fuzz_seed: None,
+            fault_frames: 0,
         };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
@@ -135,6 +140,12 @@ impl<'a> Config<'a> {
                     Ok(n) => cfg.fuzz_calls = n,
                     Err(_) => crate::kprintln!(
                         "warning: cmdline: fuzz.calls={value:?} is not a number; ignored"
+                    ),
+                },
+                "fault.frames" => match value.parse() {
+                    Ok(n) => cfg.fault_frames = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: fault.frames={value:?} is not a number; ignored"
                     ),
                 },
                 "fuzz.seed" => match value.parse() {

@@ -4,7 +4,10 @@
 //! every resource count must be back where it began (conservation).
 //!
 //! `fuzz.calls=N` (over all fuzzers) and `fuzz.seed=S` on the command line
-//! choose the run; `scripts/fuzz.sh` sets them. The result line is
+//! choose the run; `scripts/fuzz.sh` sets them. With `fault.frames=N` one
+//! frame allocation in N fails, anywhere in the kernel, while the processes
+//! run: every call must then succeed or fail with an error (the checkers
+//! may fail that way too), and conservation must still hold. The result line is
 //! `fuzz: N calls, seed S, 0 kernel faults, conservation ok|FAILED` (a
 //! kernel fault never gets here: the panic report ends the run).
 
@@ -18,15 +21,20 @@ use crate::process::{self, ExitReason, Placement};
 static CALLS: AtomicU64 = AtomicU64::new(50_000);
 /// The seed (`fuzz.seed=`).
 static SEED: AtomicU64 = AtomicU64::new(1);
+/// One frame allocation in this many fails during the run (`fault.frames=`,
+/// 0 = none).
+static FAULT_FRAMES: AtomicU64 = AtomicU64::new(0);
 
-/// Applies `fuzz.calls` and `fuzz.seed` (0 and `None` keep the defaults).
-pub fn configure(calls: u64, seed: Option<u64>) {
+/// Applies `fuzz.calls`, `fuzz.seed` and `fault.frames` (0 and `None` keep
+/// the defaults).
+pub fn configure(calls: u64, seed: Option<u64>, fault_frames: u64) {
     if calls > 0 {
         CALLS.store(calls, Ordering::Relaxed);
     }
     if let Some(seed) = seed {
         SEED.store(seed, Ordering::Relaxed);
     }
+    FAULT_FRAMES.store(fault_frames, Ordering::Relaxed);
 }
 
 /// `ipctest`'s same-CPU echo scenario (2,000 checked calls).
@@ -97,6 +105,8 @@ crate::ktest! {
                 .map_err(|e| format!("spawn ipctest on CPU {cpu}: {e:?}"))?;
             checkers.push(pid);
         }
+        let fault_frames = FAULT_FRAMES.load(Ordering::Relaxed);
+        crate::mem::inject_frame_faults(fault_frames, seed);
         let start = ticks();
         let mut ended: Vec<(u32, ExitReason)> = Vec::new();
         let all = fuzzers.len() + checkers.len();
@@ -109,6 +119,7 @@ crate::ktest! {
                 }
             }
             if ticks() - start > MAX_TICKS {
+                crate::mem::inject_frame_faults(0, 0);
                 crate::kprintln!("fuzz: seed {seed}: hung after {MAX_TICKS} ticks; threads:");
                 crate::task::dump_threads();
                 for &pid in fuzzers.iter().chain(&checkers) {
@@ -118,12 +129,26 @@ crate::ktest! {
             }
             pause();
         }
-        for (pid, reason) in &ended {
-            let role = if fuzzers.contains(pid) { "fuzz" } else { "ipctest" };
-            crate::kensure!(
-                *reason == ExitReason::Exited(0),
-                "fuzz: seed {seed}: {role} (pid {pid}) ended with {reason:?}"
+        let failed_allocations = crate::mem::inject_frame_faults(0, 0);
+        if fault_frames > 0 {
+            let checkers_failed = ended
+                .iter()
+                .filter(|(pid, reason)| checkers.contains(pid) && *reason != ExitReason::Exited(0))
+                .count();
+            crate::kprintln!(
+                "fault.frames={fault_frames}: {failed_allocations} frame allocations failed; \
+                 {checkers_failed} of {} checkers saw an error",
+                checkers.len()
             );
+        }
+        for (pid, reason) in &ended {
+            let checker = checkers.contains(pid);
+            let role = if checker { "ipctest" } else { "fuzz" };
+            // A checker may fail through an injected out-of-memory error
+            // (it says which check); it must still end by itself.
+            let fine = *reason == ExitReason::Exited(0)
+                || (checker && fault_frames > 0 && matches!(reason, ExitReason::Exited(_)));
+            crate::kensure!(fine, "fuzz: seed {seed}: {role} (pid {pid}) ended with {reason:?}");
         }
         // Workers the fuzzers spawned and killed end on their own CPUs.
         let mut after = census();

@@ -10,6 +10,7 @@ pub mod heap;
 pub mod paging;
 pub mod tlb;
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use smp::cpuset::NodeId;
 use smp::frames::{FrameBitmap, NodeFrames, PhysFrame as Frame};
 use smp::memmap::{MemoryMap, RegionKind};
@@ -284,10 +285,49 @@ pub fn alloc_zeroed_on(node: u32, pages: usize) -> Option<*mut u8> {
 }
 
 /// Allocates one frame on `node` (nearest other node when it is full);
-/// returns its physical address and the node that supplied it.
+/// returns its physical address and the node that supplied it. `None` when
+/// every node is full, or when fault injection ([`inject_frame_faults`])
+/// picks this allocation.
 pub fn alloc_frame_on(node: u32) -> Option<(u64, u32)> {
+    if injected_fault() {
+        return None;
+    }
     let (frame, got) = FRAMES.lock().alloc_on(NodeId(node as u16)).ok()?;
     Some((frame.addr(), u32::from(got.0)))
+}
+
+/// Frame-allocation fault injection: fail one allocation in
+/// `FAULT_EVERY` (0 = off), picked by a seeded xorshift stream.
+static FAULT_EVERY: AtomicU64 = AtomicU64::new(0);
+static FAULT_STATE: AtomicU64 = AtomicU64::new(1);
+static FAULTS_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Fails one frame allocation in `every` from now on, anywhere in the
+/// kernel, in a sequence fixed by `seed` (`every` 0 turns it off). Returns
+/// how many allocations it failed since the last call.
+pub fn inject_frame_faults(every: u64, seed: u64) -> u64 {
+    FAULT_STATE.store(seed | 1, Ordering::Relaxed);
+    FAULT_EVERY.store(every, Ordering::Relaxed);
+    FAULTS_INJECTED.swap(0, Ordering::Relaxed)
+}
+
+fn injected_fault() -> bool {
+    let every = FAULT_EVERY.load(Ordering::Relaxed);
+    if every == 0 {
+        return false;
+    }
+    // One xorshift step; racing CPUs may draw the same value, which only
+    // makes the sequence less even, never wrong.
+    let mut x = FAULT_STATE.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    FAULT_STATE.store(x, Ordering::Relaxed);
+    let fail = x.is_multiple_of(every);
+    if fail {
+        FAULTS_INJECTED.fetch_add(1, Ordering::Relaxed);
+    }
+    fail
 }
 
 /// Whether `node` has memory (a node of the SRAT, or 0 without one).
