@@ -187,8 +187,7 @@ crate::ktest! {
 
 crate::ktest! {
     /// 300,000 endpoints created and revoked by one process: each is freed
-    /// at its revocation, so the kernel's endpoint tables end as they began
-    /// (they once doubled until the heap was gone and the kernel panicked).
+    /// at its revocation, so the kernel's endpoint tables end as they began.
     fn endpoint_churn_survives() {
         let before = crate::kipc::endpoint_census();
         scenario(scenario::ENDPOINT_CHURN)?;

@@ -136,7 +136,7 @@ crate::ktest! {
     /// One 4 KiB region mapped over and over: the kernel refuses with
     /// `OutOfMemory` at `process::MAX_SHARED_MAPPINGS` live mappings (each
     /// costs a leaf page table), unmapping makes room again, and every
-    /// frame is back when the process ends (it once took every free frame).
+    /// frame is back when the process ends.
     fn mapping_exhaustion_is_bounded() {
         scenario(scenario::MAPPING_EXHAUSTION)
     }

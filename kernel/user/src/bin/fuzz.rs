@@ -12,8 +12,8 @@
 //! something is reproduced by its seed and call count. What this process
 //! cannot do to itself without ending the run is left out or bounded: it
 //! never exits early, never kills or grants to processes it did not spawn
-//! (the kernel still takes pids there: the capabilities issue replaces
-//! them), never blocks without a deadline, sleeps at most 100 µs, spawns
+//! (those calls take raw pids, which would reach processes outside the
+//! run), never blocks without a deadline, sleeps at most 100 µs, spawns
 //! only short-lived workers and writes no console output of its own
 //! through `debug_write`. Exit code 0: every call returned; 1: a forged or
 //! revoked capability was accepted (the calls before it are printed).
