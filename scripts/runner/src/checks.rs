@@ -18,7 +18,7 @@ use crate::size::MemSize;
 pub const MEMORY_ABOVE_IMAGE_MIB: u64 = 8;
 
 /// The `run=` modes the kernel knows (`kernel/src/cmdline.rs`).
-pub const RUN_MODES: [&str; 3] = ["boot", "test", "idle"];
+pub const RUN_MODES: [&str; 4] = ["boot", "test", "report", "idle"];
 
 /// The benchmark table as `--list` prints it: one benchmark a line, name
 /// and kind (scaling entries say which records they print).
@@ -137,6 +137,24 @@ pub fn caught_signal(stderr_tail: &[String]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_modes_are_the_kernels() {
+        // Every `"<mode>" => cfg.run = RunMode::...` arm of the kernel's
+        // command-line parser, and nothing else.
+        let parser = include_str!("../../../kernel/src/cmdline.rs");
+        let kernel: Vec<&str> = parser
+            .lines()
+            .filter(|line| line.contains("=> cfg.run = RunMode::"))
+            .filter(|line| !line.contains("bench"))
+            .filter_map(|line| line.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        let mut ours = RUN_MODES.to_vec();
+        let mut kernel_sorted = kernel.clone();
+        ours.sort_unstable();
+        kernel_sorted.sort_unstable();
+        assert_eq!(ours, kernel_sorted, "kernel/src/cmdline.rs has {kernel:?}");
+    }
 
     #[test]
     fn suites_are_checked_against_the_table() {
