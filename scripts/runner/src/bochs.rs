@@ -25,8 +25,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use nix::sys::signal::{self, Signal};
-use nix::unistd::Pid;
 
 use crate::cli::{BootChoice, QemuArgs};
 use crate::iso::{self, IsoRequest};
@@ -58,8 +56,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// How often the serial file is read and the process polled.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// How long Bochs gets to exit after SIGTERM before it is killed.
-const TERMINATE_GRACE: Duration = Duration::from_secs(2);
 /// Emulated instructions per emulated second. With `clock: sync=none` the
 /// TSC, PIT and HPET all advance with emulated instructions, so the kernel
 /// measures a 100 MHz TSC however fast the host is.
@@ -478,11 +474,11 @@ fn follow(
             break BochsEnd::Exited(status.code());
         }
         if exit_seen_at.is_some_and(|at| at.elapsed() >= EXIT_GRACE) {
-            stop(&mut child)?;
+            crate::process::terminate(&mut child, "Bochs")?;
             break BochsEnd::StoppedAfterExitLine;
         }
         if Instant::now() >= deadline {
-            stop(&mut child)?;
+            crate::process::terminate(&mut child, "Bochs")?;
             break BochsEnd::TimedOut(timeout);
         }
         thread::sleep(POLL_INTERVAL);
@@ -501,25 +497,6 @@ fn follow(
         kernel_exit,
         scan,
     })
-}
-
-/// Stops Bochs: SIGTERM, then SIGKILL after [`TERMINATE_GRACE`].
-fn stop(child: &mut Child) -> anyhow::Result<()> {
-    let terminated = i32::try_from(child.id())
-        .ok()
-        .is_some_and(|pid| signal::kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok());
-    if terminated {
-        let deadline = Instant::now() + TERMINATE_GRACE;
-        while Instant::now() < deadline {
-            if child.try_wait().context("waiting for Bochs")?.is_some() {
-                return Ok(());
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
-    }
-    let _ = child.kill();
-    child.wait().context("reaping Bochs")?;
-    Ok(())
 }
 
 /// Bochs's error and panic messages among `lines` (its log marks them

@@ -168,21 +168,31 @@ fn wait_for_end(
 /// Stops QEMU: SIGTERM first, so it restores a terminal it put in raw mode,
 /// then SIGKILL if it has not exited after [`TERMINATE_GRACE`].
 fn kill(child: &mut Child) -> anyhow::Result<()> {
-    // QEMU may exit by itself between the check and the signal; that is fine.
+    terminate(child, "QEMU")
+}
+
+/// Stops the emulator `child` (named `what` in errors): SIGTERM, then
+/// SIGKILL if it has not exited after [`TERMINATE_GRACE`].
+pub(crate) fn terminate(child: &mut Child, what: &str) -> anyhow::Result<()> {
+    // It may exit by itself between the check and the signal; that is fine.
     let terminated = i32::try_from(child.id())
         .ok()
         .is_some_and(|pid| signal::kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok());
     if terminated {
         let deadline = Instant::now() + TERMINATE_GRACE;
         while Instant::now() < deadline {
-            if child.try_wait().context("waiting for QEMU")?.is_some() {
+            if child
+                .try_wait()
+                .with_context(|| format!("waiting for {what}"))?
+                .is_some()
+            {
                 return Ok(());
             }
             thread::sleep(POLL_INTERVAL);
         }
     }
     let _ = child.kill();
-    child.wait().context("reaping QEMU")?;
+    child.wait().with_context(|| format!("reaping {what}"))?;
     Ok(())
 }
 
