@@ -114,7 +114,11 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
             node_count += 1;
         }
     }
-    let meminfo = match mem::init(&info.memory_map, &node_ranges[..node_count]) {
+    let distance = |a: u32, b: u32| {
+        let topo = topology.as_ref()?;
+        topo.distance(smp::cpuset::NodeId(a as u16), smp::cpuset::NodeId(b as u16))
+    };
+    let meminfo = match mem::init(&info.memory_map, &node_ranges[..node_count], distance) {
         Ok(m) => m,
         Err(e) => {
             kprintln!("fatal: memory bring-up failed: {e:?}");
@@ -208,7 +212,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     let mut record = alloc::string::String::new();
     let _ = write!(
         record,
-        "@boot v1 boot={} cpus={} cpus_present={} nodes={} mem_mib={} apic={} timer={} hv={} accel={} tsc_mhz={}.{:03} tsc_src={} tsc_invariant={} rev={}",
+        "@boot v1 boot={} cpus={} cpus_present={} nodes={} mem_mib={} apic={} timer={} hv={} accel={} tsc_mhz={}.{:03} tsc_src={} tsc_invariant={} pat={} rev={}",
         match info.loader {
             LoaderKind::Pvh => "pvh",
             LoaderKind::Multiboot2 => "multiboot2",
@@ -229,6 +233,7 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
         (tsc.hz / 1_000) % 1_000,
         tsc.source.as_str(),
         u8::from(tsc.invariant),
+        pat_layout(),
         env!("VERIDIAN_REV"),
     );
     kprintln!("{record}");
@@ -398,4 +403,14 @@ fn print_topology(topo: &Topology) {
     for m in topo.memory() {
         kprintln!("numa: node{} memory {:#x}..{:#x}", m.node.0, m.base, m.end);
     }
+}
+
+/// The PAT layout for the boot record: the types of entries 0-7 joined by
+/// commas, or `absent` when the CPU has no PAT.
+fn pat_layout() -> alloc::string::String {
+    if !cpu::pat_on() {
+        return "absent".into();
+    }
+    let names: alloc::vec::Vec<&str> = cpu::PAT_LAYOUT.iter().map(|t| t.name()).collect();
+    names.join(",")
 }

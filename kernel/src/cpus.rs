@@ -138,6 +138,7 @@ fn setup_this_cpu(
     crate::arch::x86_64::syscall::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
     let protection = crate::arch::x86_64::cpu::init_protection();
+    crate::arch::x86_64::cpu::init_pat();
     // The IPC fast path for this CPU's FPU and address-space switches.
     percpu.fast_dispatch.store(
         crate::syscall::select_fast_dispatch().cast_mut(),

@@ -520,6 +520,13 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
     loop {
         {
             let mut procs = PROCS.lock();
+            // A kill sets the exit reason under PROCS before it sets the
+            // waiters' flags: seen here, or its flag store follows the clear
+            // below.
+            if procs.get(&me).is_some_and(|p| p.exit.is_some()) {
+                drop(procs);
+                exit_current(ExitReason::Killed);
+            }
             let Some(p) = procs.get_mut(&pid).filter(|p| p.parent == me) else {
                 return Err(ipc::IpcError::ProcessNotFound);
             };
@@ -640,22 +647,38 @@ pub fn run_and_wait(
         if now - me > max_ticks {
             crate::kprintln!("run_and_wait: {name} (pid {pid}) timed out; threads:");
             task::dump_threads();
-            let _ = kill(pid);
-            // Let it die, then reap it.
-            for _ in 0..1000 {
-                x86_64::instructions::interrupts::disable();
-                task::reschedule(sched::Decision::Reschedule);
-                x86_64::instructions::interrupts::enable_and_hlt();
-                if poll_exit(pid).is_some() {
-                    break;
-                }
-            }
+            kill_and_reap(pid);
             return Err(None);
         }
         x86_64::instructions::interrupts::disable();
         task::reschedule(sched::Decision::Reschedule);
         x86_64::instructions::interrupts::enable_and_hlt();
     }
+}
+
+/// Kills child-of-the-kernel `pid` and lets it die (this context idles
+/// meanwhile, up to 1,000 scheduling rounds); returns whether it was reaped.
+pub fn kill_and_reap(pid: Pid) -> bool {
+    let _ = kill(pid);
+    for _ in 0..1000 {
+        x86_64::instructions::interrupts::disable();
+        task::reschedule(sched::Decision::Reschedule);
+        x86_64::instructions::interrupts::enable_and_hlt();
+        if poll_exit(pid).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The flags of the 4 KiB PTE that maps `va` in process `pid`, if one is
+/// present.
+pub fn pte_flags(pid: Pid, va: u64) -> Option<F> {
+    let procs = PROCS.lock();
+    let p = procs.get(&pid)?;
+    let table = leaf_table(p.pml4, va, None)?;
+    let entry = &table[VirtAddr::new(va).p1_index()];
+    (!entry.is_unused()).then(|| entry.flags())
 }
 
 /// `proc_info`: [switch-ins of all its threads, CPU of its first thread,

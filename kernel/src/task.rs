@@ -945,6 +945,14 @@ pub fn block_current_unless_woken(
     let Some(tid) = current() else { return Ok(()) };
     if let Some(deadline) = deadline {
         add_sleeper(tid, deadline);
+        // `add_sleeper` cleared the deadline flag, which may have held a
+        // kill's `interrupt`. A kill that set the exit reason before this
+        // check is seen here; one after it sets the flag again.
+        if crate::process::current_doomed()
+            && let Some(flag) = deadline_flag(tid)
+        {
+            flag.store(true, Ordering::Release);
+        }
     }
     // A deadline that passed before the thread blocked must not be lost
     // either (see DEADLINE_PASSED).

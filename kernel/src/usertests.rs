@@ -194,3 +194,17 @@ crate::ktest! {
         scenario(mode::PLACEMENT | mask << 8)
     }
 }
+
+crate::ktest! {
+    /// A process killed before its thread first runs, whose first syscall
+    /// is a 60 s sleep, dies at that sleep: the kill is not lost when the
+    /// sleep clears its deadline flag (it is reaped within the reaper's
+    /// 1,000 scheduling rounds, about 10 s of ticks at most).
+    fn kill_before_first_sleep_ends_the_sleep() {
+        const SLEEP_MS: u64 = 60_000;
+        let pid = process::spawn("worker", 9 | SLEEP_MS << 8, process::Placement::Caller, 10, 0)
+            .map_err(|e| format!("spawn: {e:?}"))?;
+        crate::kensure!(process::kill_and_reap(pid), "worker {pid} still sleeps after its kill");
+        Ok(())
+    }
+}

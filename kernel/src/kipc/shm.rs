@@ -277,25 +277,22 @@ pub(super) fn sweep_now() {
     deferred.run();
 }
 
-/// Allocates `pages` zeroed frames on `node` (or the nearest with room).
-fn alloc_frames(node: u32, pages: u64) -> Result<Vec<u64>, IpcError> {
+/// Allocates `pages` zeroed frames, all on `node` when it has room, else on
+/// the nearest node that has; returns them and the node that supplied them.
+fn alloc_frames(node: u32, pages: u64) -> Result<(Vec<u64>, u32), IpcError> {
+    let count = usize::try_from(pages).map_err(|_| IpcError::InvalidArgument)?;
     let mut frames = Vec::new();
     frames
-        .try_reserve_exact(pages as usize)
+        .try_reserve_exact(count)
         .map_err(|_| IpcError::OutOfMemory)?;
-    for _ in 0..pages {
-        let Some((phys, _)) = mem::alloc_frame_on(node) else {
-            for f in frames {
-                let _ = mem::free_frame(f);
-            }
-            return Err(IpcError::OutOfMemory);
-        };
+    let got =
+        mem::alloc_frames_on_one_node(node, count, &mut frames).ok_or(IpcError::OutOfMemory)?;
+    for &phys in &frames {
         // SAFETY: a fresh frame, reachable through the direct map; regions
         // must not leak earlier contents.
         unsafe { core::ptr::write_bytes(paging::phys_to_virt(phys).as_mut_ptr::<u8>(), 0, 4096) };
-        frames.push(phys);
     }
-    Ok(frames)
+    Ok((frames, got))
 }
 
 fn node_arg(word: u64) -> Result<u32, IpcError> {
@@ -326,7 +323,7 @@ pub(super) fn region_create(tid: ThreadId, data: [u64; 4]) -> Result<[u64; 4], I
     let node = node_arg(data[1])?;
     let pages = size.div_ceil(4096);
     // Frames first, outside the lock (zeroing 64 MiB takes a while).
-    let frames = alloc_frames(node, pages)?;
+    let (frames, node) = alloc_frames(node, pages)?;
     let mut frames = Some(frames);
     let result = with_shm(|k, _| {
         let me = k.thread_for(tid)?;
@@ -384,12 +381,14 @@ fn page_flags(flags: u64, rights: &IpcPermissions) -> Result<F, IpcError> {
     if flags & EXECUTE == 0 {
         f |= F::NO_EXECUTE;
     }
-    // The PAT keeps its power-on entries: 0 WB, 1 WT, 2 UC-, 3 UC. Write
-    // combining would need a PAT entry of its own, which is not set up.
+    // PAT index = PAT bit (PTE bit 7, which the `x86_64` crate names
+    // HUGE_PAGE, its meaning in upper levels) * 4 + PCD * 2 + PWT; the
+    // layout is `cpu::PAT_LAYOUT` (0 WB, 1 WT, 3 UC, 4 WC).
     match CachePolicy::try_from(((flags >> CACHE_SHIFT) & 0xff) as u32)? {
         CachePolicy::WriteBack => {}
         CachePolicy::WriteThrough => f |= F::WRITE_THROUGH,
         CachePolicy::Uncached => f |= F::WRITE_THROUGH | F::NO_CACHE,
+        CachePolicy::WriteCombining if crate::arch::x86_64::cpu::pat_on() => f |= F::HUGE_PAGE,
         CachePolicy::WriteCombining => return Err(IpcError::InvalidArgument),
     }
     Ok(f)
@@ -830,10 +829,67 @@ pub fn census() -> (usize, usize) {
     })
 }
 
-/// Node of each region (for tests: regions come from the caller's node).
-pub fn region_nodes() -> Vec<u32> {
+/// Each region's node as recorded, and whether every one of its frames lies
+/// in that node's SRAT memory.
+pub fn region_nodes() -> Vec<(u32, bool)> {
     let guard = KIPC.lock();
     guard.as_ref().map_or_else(Vec::new, |k| {
-        k.shm.regions.values().map(|r| r.node).collect()
+        k.shm
+            .regions
+            .values()
+            .map(|r| {
+                (
+                    r.node,
+                    r.frames.iter().all(|&f| mem::node_of_phys(f) == r.node),
+                )
+            })
+            .collect()
     })
+}
+
+crate::ktest! {
+    /// A write-combining mapping selects the PAT's write-combining entry:
+    /// PTE bit 7 (PAT) set, PWT and PCD clear; this CPU's IA32_PAT holds
+    /// `cpu::PAT_LAYOUT`, and write-back stays PAT index 0.
+    fn write_combining_maps_through_the_pat() {
+        use crate::arch::x86_64::cpu;
+        crate::kensure!(cpu::pat_on(), "CPUID has no PAT");
+        crate::kensure!(
+            cpu::pat_msr() == Some(cpu::pat_msr_value()),
+            "IA32_PAT {:x?}, want {:#x}",
+            cpu::pat_msr(),
+            cpu::pat_msr_value()
+        );
+        let pat_index = |f: F| {
+            usize::from(f.contains(F::HUGE_PAGE)) * 4
+                + usize::from(f.contains(F::NO_CACHE)) * 2
+                + usize::from(f.contains(F::WRITE_THROUGH))
+        };
+        let rights = region_permissions(4096);
+        let policy = |p: CachePolicy| map_flags::WRITE | (p as u64) << map_flags::CACHE_SHIFT;
+        let (phys, _) = mem::alloc_frame_on(0).ok_or("out of frames")?;
+        // A worker that sleeps 3 s: alive while its PTEs are read.
+        let pid = crate::process::spawn("worker", 9 | 3_000 << 8, crate::process::Placement::Caller, 10, 0)
+            .map_err(|e| alloc::format!("spawn: {e:?}"))?;
+        let mut seen = Vec::new();
+        for p in [CachePolicy::WriteBack, CachePolicy::WriteThrough, CachePolicy::Uncached, CachePolicy::WriteCombining] {
+            let flags = page_flags(policy(p), &rights).map_err(|e| alloc::format!("{p:?}: {e:?}"))?;
+            let va = crate::process::map_shared(pid, &[phys], flags).map_err(|e| alloc::format!("map: {e:?}"))?;
+            let pte = crate::process::pte_flags(pid, va);
+            let _ = crate::process::unmap_shared(pid, va, 1);
+            crate::process::release_shared(pid, va, 1);
+            seen.push((p, pte.map(|f| cpu::PAT_LAYOUT[pat_index(f)])));
+        }
+        let reaped = crate::process::kill_and_reap(pid);
+        let _ = mem::free_frame(phys);
+        crate::kensure!(reaped, "worker {pid} was not reaped");
+        let want = [
+            (CachePolicy::WriteBack, Some(cpu::MemoryType::WriteBack)),
+            (CachePolicy::WriteThrough, Some(cpu::MemoryType::WriteThrough)),
+            (CachePolicy::Uncached, Some(cpu::MemoryType::Uncached)),
+            (CachePolicy::WriteCombining, Some(cpu::MemoryType::WriteCombining)),
+        ];
+        crate::kensure!(seen == want, "memory types of the mappings {seen:?}, want {want:?}");
+        Ok(())
+    }
 }

@@ -136,6 +136,7 @@ fn add_zone(frames: &mut NodeFrames<'static, MAX_ZONES>, base: u64, end: u64, no
 pub fn init(
     map: &MemoryMap<{ smp::memmap::BOOT_MAP_CAPACITY }>,
     nodes: &[NodeRange],
+    distance: impl Fn(u32, u32) -> Option<u8>,
 ) -> Result<MemInfo, MemError> {
     let mut map = map.clone();
     let (kstart, kend) = kernel_image();
@@ -152,14 +153,14 @@ pub fn init(
     };
 
     let mut frames = FRAMES.lock();
-    for (i, (a, b)) in nodes
+    // Distances before zones: set_distance registers a node, so every node
+    // of the SRAT exists in the allocator even if all its memory is dropped.
+    for (a, b) in nodes
         .iter()
-        .enumerate()
-        .flat_map(|(i, a)| nodes.iter().map(move |b| (i, (a, b))))
+        .flat_map(|a| nodes.iter().map(move |b| (a.node, b.node)))
     {
-        let _ = i;
-        let d = if a.node == b.node { 10 } else { 20 };
-        let _ = frames.set_distance(NodeId(a.node as u16), NodeId(b.node as u16), d);
+        let d = distance(a, b).unwrap_or(if a == b { 10 } else { 20 });
+        let _ = frames.set_distance(NodeId(a as u16), NodeId(b as u16), d);
     }
     let mut high = heapless_regions();
     for region in map.usable() {
@@ -296,6 +297,39 @@ pub fn alloc_frame_on(node: u32) -> Option<(u64, u32)> {
     Some((frame.addr(), u32::from(got.0)))
 }
 
+/// Allocates `count` frames, all from one node: `node` when it has `count`
+/// free frames, else the nearest node that has (distance, then id).
+/// Pushes their physical addresses onto `out` and returns the node that
+/// supplied them; the frames are not zeroed. `None` (with `out` as it was)
+/// when no single node has room or fault injection picks one of the
+/// allocations.
+pub fn alloc_frames_on_one_node(
+    node: u32,
+    count: usize,
+    out: &mut alloc::vec::Vec<u64>,
+) -> Option<u32> {
+    let start = out.len();
+    let mut frames = FRAMES.lock();
+    let chosen = frames.node_with_room(NodeId(node as u16), count)?;
+    for _ in 0..count {
+        // The lock is held and `chosen` had `count` free frames, so each
+        // allocation comes from `chosen`.
+        match frames.alloc_on(chosen) {
+            Ok((frame, got)) if got == chosen && !injected_fault() => out.push(frame.addr()),
+            other => {
+                if let Ok((frame, _)) = other {
+                    let _ = frames.free(frame);
+                }
+                for phys in out.drain(start..) {
+                    let _ = frames.free(Frame::containing(phys));
+                }
+                return None;
+            }
+        }
+    }
+    Some(u32::from(chosen.0))
+}
+
 /// Frame-allocation fault injection: fail one allocation in
 /// `FAULT_EVERY` (0 = off), picked by a seeded xorshift stream.
 static FAULT_EVERY: AtomicU64 = AtomicU64::new(0);
@@ -335,6 +369,12 @@ pub fn node_exists(node: u32) -> bool {
     NODE_RANGES
         .get()
         .is_some_and(|ranges| ranges.iter().any(|r| r.node == node))
+}
+
+/// The node whose SRAT memory holds `phys` (0 outside every range, and on a
+/// machine without an SRAT).
+pub fn node_of_phys(phys: u64) -> u32 {
+    NODE_RANGES.get().map_or(0, |ranges| node_of(ranges, phys))
 }
 
 /// Frees one frame. Double frees and foreign frames are reported, not fatal.
@@ -434,6 +474,75 @@ crate::ktest! {
             crate::kensure!(inside, "frame {phys:#x} is outside node {node}'s SRAT ranges");
             crate::kprintln!("  node{node}: frame {phys:#x}");
         }
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// A multi-frame request is placed whole: on the node asked for while it
+    /// has room, else on the nearest node with room (every frame inside that
+    /// node's SRAT ranges), and the node reported is the one that backs it.
+    fn whole_requests_go_to_the_nearest_node_with_room() {
+        const WANT: usize = 64;
+        let ranges = NODE_RANGES.get().ok_or("memory not initialised")?;
+        let inside = |frames: &[u64], node: u32| {
+            frames.iter().all(|&phys| {
+                ranges.iter().any(|r| r.node == node && r.base <= phys && phys < r.end)
+            })
+        };
+        let free_all = |frames: &mut alloc::vec::Vec<u64>| {
+            for phys in frames.drain(..) {
+                let _ = free_frame(phys);
+            }
+        };
+        let mut nodes: alloc::vec::Vec<u32> = ranges.iter().map(|r| r.node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        if nodes.is_empty() {
+            nodes.push(0);
+        }
+        let mut frames = alloc::vec::Vec::new();
+        for &node in &nodes {
+            let got = alloc_frames_on_one_node(node, WANT, &mut frames).ok_or("out of frames")?;
+            let ok = got == node && frames.len() == WANT && (ranges.is_empty() || inside(&frames, node));
+            free_all(&mut frames);
+            crate::kensure!(ok, "asked node {node} for {WANT} frames, got node {got}");
+        }
+        let Some(&last) = nodes.last().filter(|_| nodes.len() > 1) else {
+            return Ok(());
+        };
+        // Leave node `last` with WANT - 1 free frames: a request for WANT
+        // goes to the nearest other node with room, WANT - 1 still fits.
+        let mut hog = alloc::vec::Vec::new();
+        while free_frames_on(last) >= WANT {
+            match alloc_frame_on(last) {
+                Some((phys, got)) if got == last => hog.push(phys),
+                Some((phys, _)) => {
+                    let _ = free_frame(phys);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let spare = free_frames_on(last);
+        let nearest = {
+            let frames = FRAMES.lock();
+            frames
+                .fallback_order(NodeId(last as u16))
+                .find(|&n| n.0 as u32 != last && frames.free_frames_on(n) >= WANT)
+                .map(|n| u32::from(n.0))
+        };
+        let spilled = alloc_frames_on_one_node(last, WANT, &mut frames);
+        let spilled_ok = spilled.is_some() && spilled == nearest && inside(&frames, spilled.unwrap_or(0));
+        free_all(&mut frames);
+        let fits = alloc_frames_on_one_node(last, WANT - 1, &mut frames);
+        let fits_ok = fits == Some(last) && inside(&frames, last);
+        free_all(&mut frames);
+        free_all(&mut hog);
+        crate::kensure!(spare == WANT - 1, "node {last} kept {spare} free frames, wanted {}", WANT - 1);
+        crate::kensure!(spilled_ok, "node {last} full: {WANT} frames went to {spilled:?}, nearest with room is {nearest:?}");
+        crate::kensure!(fits_ok, "node {last} with {spare} free: {} frames went to {fits:?}", WANT - 1);
+        crate::kprintln!("  node{last} full: {WANT} frames on node{}", spilled.unwrap_or(0));
         Ok(())
     }
 }

@@ -164,6 +164,17 @@ impl<'a, const N: usize> NodeFrames<'a, N> {
         Ok(zone.node)
     }
 
+    /// The node that should back an allocation of `count` frames wanted on
+    /// `node`: `node` itself when it has `count` free frames, else the
+    /// nearest node (by distance, then id) that has them. `None` when no
+    /// single node has `count` free frames or `node` is unknown.
+    #[must_use]
+    pub fn node_with_room(&self, node: NodeId, count: usize) -> Option<NodeId> {
+        self.slot(node)?;
+        self.fallback_order(node)
+            .find(|&candidate| self.free_frames_on(candidate) >= count)
+    }
+
     /// Free frames on `node` (0 for an unknown node).
     #[must_use]
     pub fn free_frames_on(&self, node: NodeId) -> usize {

@@ -200,6 +200,38 @@ fn node_frames_fall_back_to_the_nearest_node() {
 }
 
 #[test]
+fn node_with_room_picks_the_nearest_node_that_holds_the_whole_request() {
+    let (mut s0, mut s1, mut s2) = ([0u64; 1], [0u64; 1], [0u64; 1]);
+    let mut nodes = NodeFrames::<'_, 4>::new();
+    nodes
+        .add_zone(NodeId(0), FrameBitmap::new(0, 2, &mut s0).unwrap())
+        .unwrap();
+    nodes
+        .add_zone(NodeId(1), FrameBitmap::new(0x10_0000, 4, &mut s1).unwrap())
+        .unwrap();
+    nodes
+        .add_zone(NodeId(2), FrameBitmap::new(0x20_0000, 8, &mut s2).unwrap())
+        .unwrap();
+    nodes.set_distance(NodeId(0), NodeId(1), 30).unwrap();
+    nodes.set_distance(NodeId(0), NodeId(2), 15).unwrap();
+    // Enough on the node asked for: that node.
+    assert_eq!(nodes.node_with_room(NodeId(0), 2), Some(NodeId(0)));
+    // Node 0 is too small: node 2 is nearer than node 1, and has room.
+    assert_eq!(nodes.node_with_room(NodeId(0), 3), Some(NodeId(2)));
+    // Node 1 has room for 4, not for 5: node 0 (20) before node 2 (20) by id,
+    // but node 0 has only 2 frames, so node 2.
+    assert_eq!(nodes.node_with_room(NodeId(1), 4), Some(NodeId(1)));
+    assert_eq!(nodes.node_with_room(NodeId(1), 5), Some(NodeId(2)));
+    // No node holds 9 frames, though 14 are free in all.
+    assert_eq!(nodes.node_with_room(NodeId(0), 9), None);
+    assert_eq!(nodes.node_with_room(NodeId(7), 1), None);
+    // Room follows the free count.
+    nodes.alloc_on(NodeId(2)).unwrap();
+    assert_eq!(nodes.node_with_room(NodeId(0), 8), None);
+    assert_eq!(nodes.node_with_room(NodeId(0), 7), Some(NodeId(2)));
+}
+
+#[test]
 fn node_frames_reject_overlap_and_overflow() {
     let (mut s0, mut s1, mut s2) = ([0u64; 1], [0u64; 1], [0u64; 1]);
     let mut nodes = NodeFrames::<'_, 1>::new();

@@ -137,6 +137,104 @@ pub fn init_pcid() -> (bool, bool) {
     (true, invpcid)
 }
 
+/// A memory type of the page attribute table (Intel SDM vol. 3, "PAT").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MemoryType {
+    /// Uncacheable.
+    Uncached = 0,
+    /// Write-combining.
+    WriteCombining = 1,
+    /// Write-through.
+    WriteThrough = 4,
+    /// Write-back.
+    WriteBack = 6,
+    /// Uncacheable, overridable by a write-combining MTRR.
+    UncachedMinus = 7,
+}
+
+impl MemoryType {
+    /// Short name, as in the boot record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uncached => "UC",
+            Self::WriteCombining => "WC",
+            Self::WriteThrough => "WT",
+            Self::WriteBack => "WB",
+            Self::UncachedMinus => "UC-",
+        }
+    }
+}
+
+/// The PAT every CPU loads. Entries 0-3 keep their power-on types, so a
+/// PTE's PWT and PCD bits alone mean what they mean without a PAT; entry 4
+/// (PTE bit 7 set, PWT and PCD clear) is write-combining; 5-7 repeat the
+/// power-on types.
+pub const PAT_LAYOUT: [MemoryType; 8] = [
+    MemoryType::WriteBack,
+    MemoryType::WriteThrough,
+    MemoryType::UncachedMinus,
+    MemoryType::Uncached,
+    MemoryType::WriteCombining,
+    MemoryType::WriteThrough,
+    MemoryType::UncachedMinus,
+    MemoryType::Uncached,
+];
+
+/// The PAT index of write-combining in [`PAT_LAYOUT`]: a 4 KiB PTE selects
+/// it with bit 7 (the PAT bit) set and PWT, PCD clear.
+pub const PAT_WRITE_COMBINING: usize = 4;
+
+// Entries 0-3 are the power-on ones (WB, WT, UC-, UC), and entry
+// `PAT_WRITE_COMBINING` is write-combining.
+const _: () = assert!(pat_msr_value() & 0xffff_ffff == 0x0007_0406);
+const _: () = assert!(PAT_LAYOUT[PAT_WRITE_COMBINING] as u8 == MemoryType::WriteCombining as u8);
+
+const IA32_PAT: u32 = 0x277;
+
+/// [`PAT_LAYOUT`] as the IA32_PAT MSR value (entry i in byte i).
+pub const fn pat_msr_value() -> u64 {
+    let mut value = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        value |= (PAT_LAYOUT[i] as u64) << (8 * i);
+        i += 1;
+    }
+    value
+}
+
+/// Loads [`PAT_LAYOUT`] on this CPU when CPUID has a PAT; returns whether
+/// it did. Every CPU runs this during its bring-up, before any mapping
+/// selects entry 4, so no cached line or TLB entry of the old entry 4
+/// exists and no flush is needed.
+pub fn init_pat() -> bool {
+    let has = CpuId::new().get_feature_info().is_some_and(|f| f.has_pat());
+    if has {
+        // SAFETY: CPUID reports the PAT MSR. Entries 0-3 keep their values,
+        // and nothing maps through entries 4-7 yet.
+        unsafe { x86_64::registers::model_specific::Msr::new(IA32_PAT).write(pat_msr_value()) };
+    }
+    PAT_ON.store(has, core::sync::atomic::Ordering::Relaxed);
+    has
+}
+
+static PAT_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`init_pat`] loaded [`PAT_LAYOUT`] (so write-combining mappings
+/// are available).
+pub fn pat_on() -> bool {
+    PAT_ON.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// This CPU's IA32_PAT, read back (`None` without a PAT).
+pub fn pat_msr() -> Option<u64> {
+    if !CpuId::new().get_feature_info().is_some_and(|f| f.has_pat()) {
+        return None;
+    }
+    // SAFETY: CPUID reports the PAT MSR; reading it has no side effect.
+    Some(unsafe { x86_64::registers::model_specific::Msr::new(IA32_PAT).read() })
+}
+
 /// What [`init_protection`] turned on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protection {

@@ -933,9 +933,19 @@ fn errors() -> u64 {
         region.map(MAP_WRITE | MAP_EXECUTE) == Err(IpcError::InvalidArgument),
         "W+X"
     );
+    // Write-combining maps (the kernel checks the PTE's PAT bits): a store
+    // through it reads back.
+    let Ok(wc) = region.map(MAP_WRITE | 3 << rt::shm::MAP_CACHE_SHIFT) else {
+        return fail(145, "write-combining map");
+    };
+    // SAFETY: `wc` maps the region's first page writable.
+    let back = unsafe {
+        core::ptr::write_volatile(wc.base.cast::<u64>(), 0x5743);
+        core::ptr::read_volatile(wc.base.cast::<u64>())
+    };
     ensure!(
         145,
-        region.map(3 << rt::shm::MAP_CACHE_SHIFT) == Err(IpcError::InvalidArgument),
+        back == 0x5743 && region.unmap(wc).is_ok(),
         "write-combining"
     );
     ensure!(
