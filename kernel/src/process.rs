@@ -671,16 +671,6 @@ pub fn kill_and_reap(pid: Pid) -> bool {
     false
 }
 
-/// The flags of the 4 KiB PTE that maps `va` in process `pid`, if one is
-/// present.
-pub fn pte_flags(pid: Pid, va: u64) -> Option<F> {
-    let procs = PROCS.lock();
-    let p = procs.get(&pid)?;
-    let table = leaf_table(p.pml4, va, None)?;
-    let entry = &table[VirtAddr::new(va).p1_index()];
-    (!entry.is_unused()).then(|| entry.flags())
-}
-
 /// `proc_info`: [switch-ins of all its threads, CPU of its first thread,
 /// effective priority, base priority] of a live process.
 ///
@@ -701,48 +691,20 @@ pub fn info(pid: Pid) -> Result<[u64; 4], ipc::IpcError> {
     Ok([switch_ins, cpu, u64::from(eff), u64::from(base)])
 }
 
-/// The page table (level 1) that holds the entry for `va` in address space
-/// `pml4`, creating missing tables with `alloc` (when given).
-///
-/// Hand-written rather than `OffsetPageTable::map_to` because mapping a
-/// region walks once per 512 pages instead of once per page, which keeps a
-/// 16 MiB hand-over close in cost to a 4 KiB one.
-fn leaf_table(
-    pml4: u64,
-    va: u64,
-    mut alloc: Option<&mut Recording<'_>>,
-) -> Option<&'static mut PageTable> {
-    let addr = VirtAddr::new(va);
-    let indices = [addr.p4_index(), addr.p3_index(), addr.p2_index()];
-    let mut table_phys = pml4;
-    for index in indices {
-        // SAFETY: `table_phys` is a live page table of this address space,
-        // reachable through the direct map; callers hold PROCS, which
-        // serialises every change to user page tables.
-        let table = unsafe { &mut *paging::phys_to_virt(table_phys).as_mut_ptr::<PageTable>() };
-        let entry = &mut table[index];
-        if entry.is_unused() {
-            let frame = alloc.as_mut()?.allocate_frame()?;
-            entry.set_frame(frame, F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE);
-        } else if entry.flags().contains(F::HUGE_PAGE) {
-            return None;
-        }
-        table_phys = entry.addr().as_u64();
-    }
-    // SAFETY: as above, for the level-1 table.
-    Some(unsafe { &mut *paging::phys_to_virt(table_phys).as_mut_ptr::<PageTable>() })
-}
-
-/// Maps `frames` (shared, not owned: teardown does not free them) into
-/// live process `pid` at a fresh address of the shared window, followed by
-/// an unmapped guard page; returns the address. Page tables created for it
-/// belong to the process.
+/// Maps a region whose leaf tables are `tables` (`pages` pages in all;
+/// shared, not owned: teardown frees neither them nor their frames) into
+/// live process `pid` at a fresh 2 MiB-aligned address of the shared
+/// window, followed by at least one unmapped page; returns the address.
+/// One page-directory entry per table carries `flags`' `WRITABLE` and
+/// `NO_EXECUTE` (see `mem::usertables`). Directories created for it belong
+/// to the process.
 ///
 /// # Errors
 /// `ProcessNotFound` for a dead process, `OutOfMemory` when frames for page
 /// tables or the window ran out.
-pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcError> {
+pub fn map_shared(pid: Pid, tables: &[u64], pages: u64, flags: F) -> Result<u64, ipc::IpcError> {
     use ipc::IpcError;
+    debug_assert_eq!(tables.len() as u64, pages.div_ceil(512));
     let node = crate::percpu::current().map_or(0, |c| c.node);
     let mut procs = PROCS.lock();
     let p = procs
@@ -752,7 +714,7 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
     if p.shared_mappings >= MAX_SHARED_MAPPINGS {
         return Err(IpcError::OutOfMemory);
     }
-    let bytes = (frames.len() as u64 + 1) * 4096;
+    let bytes = (pages + 1) * 4096;
     let chunk = shared_chunk(bytes);
     // The smallest released range that fits, else fresh space.
     let reused = p
@@ -766,14 +728,10 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         Some(i) => (p.free_shared.swap_remove(i).0, false),
         None => (p.next_shared, true),
     };
-    // A failure below gives a reused range back.
-    let give_back = |p: &mut Process| {
+    if va.checked_add(bytes).is_none_or(|end| end > SHARED_END) {
         if !fresh {
             p.free_shared.push((va, chunk));
         }
-    };
-    if va.checked_add(bytes).is_none_or(|end| end > SHARED_END) {
-        give_back(p);
         return Err(IpcError::OutOfMemory);
     }
     let pml4 = p.pml4;
@@ -781,28 +739,25 @@ pub fn map_shared(pid: Pid, frames: &[u64], flags: F) -> Result<u64, ipc::IpcErr
         node,
         frames: &mut p.frames,
     };
-    let mut table: Option<&'static mut PageTable> = None;
-    for (i, &phys) in frames.iter().enumerate() {
-        let page = va + i as u64 * 4096;
-        let index = VirtAddr::new(page).p1_index();
-        if table.is_none() || u16::from(index) == 0 {
-            table = leaf_table(pml4, page, Some(&mut rec));
+    if !mem::usertables::install_tables(pml4, va, tables, flags, &mut rec) {
+        if !fresh {
+            p.free_shared.push((va, chunk));
         }
-        let Some(t) = table.as_mut() else {
-            // Out of frames for page tables: undo what was mapped.
-            clear_ptes(pml4, va, i as u64);
-            give_back(p);
-            return Err(IpcError::OutOfMemory);
-        };
-        t[index].set_addr(PhysAddr::new(phys), flags);
+        return Err(IpcError::OutOfMemory);
     }
     p.shared_mappings += 1;
-    // The next region starts on a fresh 2 MiB boundary (one leaf table
-    // each), past the guard page.
+    // The next mapping starts on a fresh 2 MiB boundary, past the guard.
     if fresh {
         p.next_shared = va + chunk;
     }
     Ok(va)
+}
+
+/// The flags in effect for `va` in process `pid` (see
+/// `mem::usertables::translate`), if it is mapped.
+pub fn pte_flags(pid: Pid, va: u64) -> Option<F> {
+    let pml4 = PROCS.lock().get(&pid)?.pml4;
+    mem::usertables::translate(pml4, va).map(|(_, flags)| flags)
 }
 
 /// The 2 MiB-aligned chunk of the shared area a mapping of `bytes` (guard
@@ -821,21 +776,6 @@ pub fn release_shared(pid: Pid, va: u64, pages: u64) {
     }
 }
 
-/// Clears `pages` entries from `va` (no flush: the caller shoots down).
-fn clear_ptes(pml4: u64, va: u64, pages: u64) {
-    let mut table: Option<&'static mut PageTable> = None;
-    for i in 0..pages {
-        let page = va + i * 4096;
-        let index = VirtAddr::new(page).p1_index();
-        if table.is_none() || u16::from(index) == 0 {
-            table = leaf_table(pml4, page, None);
-        }
-        if let Some(t) = table.as_mut() {
-            t[index].set_unused();
-        }
-    }
-}
-
 /// Unmaps `pages` pages of a shared mapping at `va` in process `pid` (whose
 /// threads may still run: it may be dying). Returns the CPUs whose TLBs may
 /// hold the entries (where its threads run, and this one), for the caller's
@@ -843,7 +783,7 @@ fn clear_ptes(pml4: u64, va: u64, pages: u64) {
 pub fn unmap_shared(pid: Pid, va: u64, pages: u64) -> Option<u64> {
     let procs = PROCS.lock();
     let p = procs.get(&pid)?;
-    clear_ptes(p.pml4, va, pages);
+    mem::usertables::clear_tables(p.pml4, va, pages.div_ceil(512));
     // Threads are pinned, so the CPUs of its threads are the only ones that
     // may run it; a CPU that switched to another address space flushed these
     // entries (no PCIDs) or holds them under a tag the generation bump makes

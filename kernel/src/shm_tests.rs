@@ -93,6 +93,17 @@ crate::ktest! {
 }
 
 crate::ktest! {
+    /// A 64 MiB region (32 shared leaf tables) written by its owner on CPU 0
+    /// and read by processes on CPUs 0 and 1: after the revocation both
+    /// readers fault at an address they had read (the full-flush shootdown
+    /// left no stale entry on either CPU), the owner's data is intact, and
+    /// every frame and table comes back.
+    fn big_region_shared_across_cpus_then_revoked() {
+        scenario(scenario::REVOKE | (64 << 20) << 8)
+    }
+}
+
+crate::ktest! {
     /// After `transfer_region` the target reads the data and the sender's
     /// touch faults, killing only the sender.
     fn region_transfer_moves_ownership() {

@@ -7,9 +7,7 @@
 //! kernel fault.
 
 use ipc::IpcError;
-use x86_64::VirtAddr;
 use x86_64::structures::paging::PageTableFlags as F;
-use x86_64::structures::paging::mapper::{MappedFrame, Translate, TranslateResult};
 
 use crate::mem::paging;
 
@@ -19,28 +17,16 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 pub const MAX_COPY: usize = 1 << 20;
 
 fn translate(pml4: u64, addr: u64, write: bool) -> Result<u64, IpcError> {
-    // SAFETY: read-only translation; the address space outlives the call
-    // (it belongs to the calling process, which is running).
-    let m = unsafe { crate::process::mapper(pml4) };
-    match m.translate(VirtAddr::new(addr)) {
-        TranslateResult::Mapped {
-            frame,
-            offset,
-            flags,
-        } => {
-            let ok = flags.contains(F::PRESENT | F::USER_ACCESSIBLE)
-                && (!write || flags.contains(F::WRITABLE));
-            if !ok {
-                return Err(IpcError::BadAddress);
-            }
-            let base = match frame {
-                MappedFrame::Size4KiB(f) => f.start_address().as_u64(),
-                MappedFrame::Size2MiB(f) => f.start_address().as_u64(),
-                MappedFrame::Size1GiB(f) => f.start_address().as_u64(),
-            };
-            Ok(base + offset)
-        }
-        _ => Err(IpcError::BadAddress),
+    // The flags in effect across every level: a region's shared leaf
+    // tables allow writing, and a read-only mapping forbids it one level up.
+    let (phys, flags) =
+        crate::mem::usertables::translate(pml4, addr).ok_or(IpcError::BadAddress)?;
+    let ok =
+        flags.contains(F::PRESENT | F::USER_ACCESSIBLE) && (!write || flags.contains(F::WRITABLE));
+    if ok {
+        Ok(phys)
+    } else {
+        Err(IpcError::BadAddress)
     }
 }
 

@@ -48,7 +48,7 @@ use x86_64::VirtAddr;
 use x86_64::structures::paging::PageTableFlags as F;
 
 use super::{KIPC, Kipc, ThreadEntry, now, with_kipc};
-use crate::mem::{self, paging};
+use crate::mem::{self, paging, usertables};
 use crate::process;
 use crate::task::{self, Pid};
 
@@ -84,6 +84,9 @@ struct Mapping {
 /// A shared memory region.
 struct Region {
     frames: Vec<u64>,
+    /// Leaf tables mapping `frames`, one set per memory type in use (see
+    /// `mem::usertables`); freed with the region.
+    tables: Vec<(F, Vec<u64>)>,
     node: u32,
     /// Holder of the root capability.
     owner: Pid,
@@ -158,6 +161,7 @@ impl Shm {
             id,
             Region {
                 frames,
+                tables: Vec::new(),
                 node,
                 owner: me.pid,
                 owner_process: me.process,
@@ -257,6 +261,9 @@ pub(super) fn sweep(k: &mut Kipc, deferred: &mut Deferred) {
         }
         if let Some(region) = k.shm.regions.remove(&id) {
             deferred.free.extend(region.frames);
+            deferred
+                .free
+                .extend(region.tables.into_iter().flat_map(|(_, tables)| tables));
             if let Some(c) = region.channel.and_then(|c| k.shm.channels.remove(&c)) {
                 c.notify.dead.store(true, Ordering::Release);
                 deferred.wake.push(c.notify);
@@ -415,8 +422,26 @@ fn map_into(
     if region.mappings.iter().any(clashes) {
         return Err(IpcError::InvalidArgument);
     }
-    let va = process::map_shared(me.pid, &region.frames, flags)?;
     let pages = region.frames.len() as u64;
+    let memory_type = flags & usertables::MEMORY_TYPE_BITS;
+    let set = match region.tables.iter().position(|(t, _)| *t == memory_type) {
+        Some(set) => set,
+        None => {
+            let node = region.node;
+            let tables = usertables::build_leaf_tables(
+                &region.frames,
+                memory_type,
+                &mut || mem::alloc_frame_on(node).map(|(phys, _)| phys),
+                &mut |phys| {
+                    let _ = mem::free_frame(phys);
+                },
+            )
+            .ok_or(IpcError::OutOfMemory)?;
+            region.tables.push((memory_type, tables));
+            region.tables.len() - 1
+        }
+    };
+    let va = process::map_shared(me.pid, &region.tables[set].1, pages, flags)?;
     region.mappings.push(Mapping {
         pid: me.pid,
         process: me.process,
@@ -847,6 +872,65 @@ pub fn region_nodes() -> Vec<(u32, bool)> {
     })
 }
 
+/// Maps one fresh frame into a sleeping worker process once per entry of
+/// `requests` (`region_map` flag words), through leaf tables of its own as
+/// a region would, and calls `probe(pml4, va)` on each mapping.
+fn probe_mappings<T>(
+    requests: &[u64],
+    mut probe: impl FnMut(u64, u64) -> T,
+) -> Result<Vec<T>, alloc::string::String> {
+    use alloc::format;
+    let (phys, _) = mem::alloc_frame_on(0).ok_or("out of frames")?;
+    // A worker that sleeps 3 s: alive while its mappings are probed.
+    let placement = crate::process::Placement::Caller;
+    let pid = crate::process::spawn("worker", 9 | 3_000 << 8, placement, 10, 0)
+        .map_err(|e| format!("spawn: {e:?}"))?;
+    let pml4 = crate::process::pml4_of(pid).ok_or("no worker")?;
+    let mut seen = Vec::new();
+    let mut result = Ok(());
+    for &request in requests {
+        let flags = match page_flags(request, &region_permissions(4096)) {
+            Ok(flags) => flags,
+            Err(e) => {
+                result = Err(format!("flags {request:#x}: {e:?}"));
+                break;
+            }
+        };
+        let Some(tables) = usertables::build_leaf_tables(
+            &[phys],
+            flags & usertables::MEMORY_TYPE_BITS,
+            &mut || mem::alloc_frame_on(0).map(|(t, _)| t),
+            &mut |t| {
+                let _ = mem::free_frame(t);
+            },
+        ) else {
+            result = Err("out of frames".into());
+            break;
+        };
+        match crate::process::map_shared(pid, &tables, 1, flags) {
+            Ok(va) => {
+                seen.push(probe(pml4, va));
+                if let Some(cpus) = crate::process::unmap_shared(pid, va, 1) {
+                    mem::tlb::shootdown(VirtAddr::new(va), 1, cpus);
+                }
+                crate::process::release_shared(pid, va, 1);
+            }
+            Err(e) => result = Err(format!("map {request:#x}: {e:?}")),
+        }
+        for t in tables {
+            let _ = mem::free_frame(t);
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let reaped = crate::process::kill_and_reap(pid);
+    let _ = mem::free_frame(phys);
+    result?;
+    crate::kensure!(reaped, "worker {pid} was not reaped");
+    Ok(seen)
+}
+
 crate::ktest! {
     /// A write-combining mapping selects the PAT's write-combining entry:
     /// PTE bit 7 (PAT) set, PWT and PCD clear; this CPU's IA32_PAT holds
@@ -865,31 +949,49 @@ crate::ktest! {
                 + usize::from(f.contains(F::NO_CACHE)) * 2
                 + usize::from(f.contains(F::WRITE_THROUGH))
         };
-        let rights = region_permissions(4096);
-        let policy = |p: CachePolicy| map_flags::WRITE | (p as u64) << map_flags::CACHE_SHIFT;
-        let (phys, _) = mem::alloc_frame_on(0).ok_or("out of frames")?;
-        // A worker that sleeps 3 s: alive while its PTEs are read.
-        let pid = crate::process::spawn("worker", 9 | 3_000 << 8, crate::process::Placement::Caller, 10, 0)
-            .map_err(|e| alloc::format!("spawn: {e:?}"))?;
-        let mut seen = Vec::new();
-        for p in [CachePolicy::WriteBack, CachePolicy::WriteThrough, CachePolicy::Uncached, CachePolicy::WriteCombining] {
-            let flags = page_flags(policy(p), &rights).map_err(|e| alloc::format!("{p:?}: {e:?}"))?;
-            let va = crate::process::map_shared(pid, &[phys], flags).map_err(|e| alloc::format!("map: {e:?}"))?;
-            let pte = crate::process::pte_flags(pid, va);
-            let _ = crate::process::unmap_shared(pid, va, 1);
-            crate::process::release_shared(pid, va, 1);
-            seen.push((p, pte.map(|f| cpu::PAT_LAYOUT[pat_index(f)])));
-        }
-        let reaped = crate::process::kill_and_reap(pid);
-        let _ = mem::free_frame(phys);
-        crate::kensure!(reaped, "worker {pid} was not reaped");
-        let want = [
-            (CachePolicy::WriteBack, Some(cpu::MemoryType::WriteBack)),
-            (CachePolicy::WriteThrough, Some(cpu::MemoryType::WriteThrough)),
-            (CachePolicy::Uncached, Some(cpu::MemoryType::Uncached)),
-            (CachePolicy::WriteCombining, Some(cpu::MemoryType::WriteCombining)),
+        let policies = [
+            CachePolicy::WriteBack,
+            CachePolicy::WriteThrough,
+            CachePolicy::Uncached,
+            CachePolicy::WriteCombining,
         ];
+        let requests = policies.map(|p| map_flags::WRITE | (p as u64) << map_flags::CACHE_SHIFT);
+        let seen = probe_mappings(&requests, |pml4, va| {
+            usertables::translate(pml4, va).map(|(_, f)| cpu::PAT_LAYOUT[pat_index(f)])
+        })?;
+        let want = [
+            cpu::MemoryType::WriteBack,
+            cpu::MemoryType::WriteThrough,
+            cpu::MemoryType::Uncached,
+            cpu::MemoryType::WriteCombining,
+        ]
+        .map(Some);
         crate::kensure!(seen == want, "memory types of the mappings {seen:?}, want {want:?}");
+        Ok(())
+    }
+}
+
+crate::ktest! {
+    /// A region's leaf entries allow writing and execution; the mapping's
+    /// directory entry restricts them. The kernel's user copies honour the
+    /// restriction: a write into a read-only mapping is `BadAddress`, a read
+    /// is not; a writable mapping takes both.
+    fn read_only_mappings_of_shared_tables_refuse_kernel_writes() {
+        let copies = |pml4: u64, va: u64| {
+            let mut byte = [0u8; 1];
+            (
+                crate::usercopy::copy_from_user(pml4, va, &mut byte).is_ok(),
+                crate::usercopy::copy_to_user(pml4, va, &[1]),
+                usertables::translate(pml4, va).map(|(_, f)| f.contains(F::NO_EXECUTE)),
+            )
+        };
+        let seen = probe_mappings(&[0, map_flags::WRITE, map_flags::EXECUTE], copies)?;
+        let want = [
+            (true, Err(IpcError::BadAddress), Some(true)),
+            (true, Ok(()), Some(true)),
+            (true, Err(IpcError::BadAddress), Some(false)),
+        ];
+        crate::kensure!(seen == want, "(read, write, no-execute) per mapping {seen:?}, want {want:?}");
         Ok(())
     }
 }

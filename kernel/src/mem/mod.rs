@@ -9,6 +9,7 @@
 pub mod heap;
 pub mod paging;
 pub mod tlb;
+pub mod usertables;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use smp::cpuset::NodeId;

@@ -58,11 +58,40 @@ mod bench {
     pub const ASYNC_LATENCY: u64 = 0x40;
     pub const ASYNC_B1: u64 = 0x41;
     pub const ASYNC_B16: u64 = 0x42;
-    pub const LARGE_4K: u64 = 0x43;
-    pub const LARGE_1M: u64 = 0x44;
-    pub const TRANSFER_4K: u64 = 0x45;
-    pub const TRANSFER_1M: u64 = 0x46;
+    /// Region hand-over benchmarks: `SHM_FIRST + index` into `SHM`.
+    pub const SHM_FIRST: u64 = 0x43;
 }
+
+/// What a region hand-over benchmark times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HandOver {
+    /// `send_large`, the receiver's map and the transfer back.
+    Large,
+    /// `Region::transfer` alone.
+    Transfer,
+    /// `Region::map` alone (the unmap is outside the timed interval).
+    Map,
+}
+
+/// The region hand-over benchmarks, by mode `bench::SHM_FIRST + index`
+/// (the kernel's bench table uses the same order).
+const SHM: [(&str, HandOver, u64); 15] = [
+    ("ipc.large.4096", HandOver::Large, 4096),
+    ("ipc.large.1048576", HandOver::Large, 1 << 20),
+    ("ipc.shm.transfer.4096", HandOver::Transfer, 4096),
+    ("ipc.shm.transfer.1048576", HandOver::Transfer, 1 << 20),
+    ("ipc.large.2097152", HandOver::Large, 2 << 20),
+    ("ipc.large.16777216", HandOver::Large, 16 << 20),
+    ("ipc.large.67108864", HandOver::Large, 64 << 20),
+    ("ipc.shm.transfer.2097152", HandOver::Transfer, 2 << 20),
+    ("ipc.shm.transfer.16777216", HandOver::Transfer, 16 << 20),
+    ("ipc.shm.transfer.67108864", HandOver::Transfer, 64 << 20),
+    ("ipc.shm.map.4096", HandOver::Map, 4096),
+    ("ipc.shm.map.1048576", HandOver::Map, 1 << 20),
+    ("ipc.shm.map.2097152", HandOver::Map, 2 << 20),
+    ("ipc.shm.map.16777216", HandOver::Map, 16 << 20),
+    ("ipc.shm.map.67108864", HandOver::Map, 64 << 20),
+];
 
 /// Roles of spawned copies.
 mod role {
@@ -100,7 +129,7 @@ fn main(arg: u64) -> u64 {
     match arg & 0xff {
         scenario::CHANNELS => channels(param),
         scenario::WAKEUPS => wakeups(),
-        scenario::REVOKE => revoke(),
+        scenario::REVOKE => revoke(if param == 0 { 64 * 1024 } else { param }),
         scenario::TRANSFER => transfer(),
         scenario::LARGE => large(),
         scenario::ERRORS => errors(),
@@ -110,13 +139,13 @@ fn main(arg: u64) -> u64 {
         bench::ASYNC_LATENCY => async_latency(param, icount),
         bench::ASYNC_B1 => async_throughput(param, 1, icount),
         bench::ASYNC_B16 => async_throughput(param, 16, icount),
-        bench::LARGE_4K => large_bench(param, 4096, false, icount),
-        bench::LARGE_1M => large_bench(param, 1 << 20, false, icount),
-        bench::TRANSFER_4K => large_bench(param, 4096, true, icount),
-        bench::TRANSFER_1M => large_bench(param, 1 << 20, true, icount),
+        mode if (bench::SHM_FIRST..bench::SHM_FIRST + SHM.len() as u64).contains(&mode) => {
+            let (name, what, size) = SHM[(mode - bench::SHM_FIRST) as usize];
+            large_bench(param, name, what, size, icount)
+        }
         role::CONSUMER => consumer(param),
         role::PRODUCER => producer(param),
-        role::READER => reader(),
+        role::READER => reader(param),
         role::GIVER => giver(param as u32),
         role::SERVER => server(param as u32),
         role::ECHO => echo(),
@@ -427,7 +456,8 @@ fn check(mapping: Mapping, bytes: u64, seed: u64) -> bool {
     })
 }
 
-fn reader() -> u64 {
+/// `param`: the region's size in bytes.
+fn reader(size: u64) -> u64 {
     if !wait_cap(2) {
         return fail(50, "reader: no capabilities");
     }
@@ -438,7 +468,7 @@ fn reader() -> u64 {
         Ok(m) => m,
         Err(e) => return fail(51, &alloc::format!("reader: map: {e}")),
     };
-    ensure!(52, check(mapping, 4096, 7), "reader: data differs");
+    ensure!(52, check(mapping, size, 7), "reader: data differs");
     // Writing through a read-only capability is refused.
     ensure!(
         53,
@@ -455,11 +485,15 @@ fn reader() -> u64 {
     55
 }
 
-fn revoke() -> u64 {
-    let Ok((region, size, node)) = Region::create(64 * 1024, None) else {
+/// A region of `bytes` written here (CPU 0) and read by two readers, on
+/// CPUs 0 and 1 where there are two: after the revocation of their
+/// capability both fault at an address they had read (no stale TLB entry
+/// on either CPU), and the owner's mapping is intact.
+fn revoke(bytes: u64) -> u64 {
+    let Ok((region, size, node)) = Region::create(bytes, None) else {
         return fail(60, "create");
     };
-    ensure!(61, size == 64 * 1024, "size {size}");
+    ensure!(61, size == bytes, "size {size}");
     let Ok(mapping) = region.map(MAP_WRITE) else {
         return fail(62, "map");
     };
@@ -473,7 +507,7 @@ fn revoke() -> u64 {
     };
     let mut readers = [0u32; 2];
     for (i, r) in readers.iter_mut().enumerate() {
-        let Ok(pid) = spawn_on(1, role::READER, 5) else {
+        let Ok(pid) = spawn_on(i as u32, role::READER | size << 8, 5) else {
             return fail(65, "spawn reader");
         };
         let g1 = rt::ipc::grant(shared, pid, Rights::RECEIVE, 0);
@@ -523,7 +557,7 @@ fn revoke() -> u64 {
     );
     ensure!(73, rt::ipc::revoke(region.0).is_ok(), "revoke root");
     println!(
-        "chantest: region on node {node} revoked from 2 readers: both faulted, owner unharmed"
+        "chantest: region of {size} bytes on node {node} revoked from 2 readers: both faulted, owner unharmed"
     );
     0
 }
@@ -737,7 +771,7 @@ fn bad_envelope() -> u64 {
 /// Serves client `client`: large messages (checked when `data[2]` is 1)
 /// and region hand-backs; each region goes back to the client.
 fn server(client: u32) -> u64 {
-    let Ok((root, send)) = Endpoint::create(32 << 20) else {
+    let Ok((root, send)) = Endpoint::create(64 << 20) else {
         return fail(100, "server: endpoint");
     };
     if let Err(e) = rt::ipc::grant(send.0, client, Rights::SEND.shareable(), 0) {
@@ -1204,38 +1238,47 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
     0
 }
 
-/// Opens (`open`) or closes the performance-model window of the large or
-/// transfer benchmark `name`.
+/// Opens (`open`) or closes the performance-model window of the region
+/// hand-over benchmark `name` (a marker's id is a constant of its code).
 fn large_window(name: &str, open: bool) {
     use perf::marker::bench_id;
     use rt::marker::{window_begin, window_end};
-    const L4K: u32 = bench_id("ipc.large.4096");
-    const L1M: u32 = bench_id("ipc.large.1048576");
-    const T4K: u32 = bench_id("ipc.shm.transfer.4096");
-    const T1M: u32 = bench_id("ipc.shm.transfer.1048576");
-    match (name, open) {
-        ("ipc.large.4096", true) => window_begin::<L4K>(),
-        ("ipc.large.4096", false) => window_end::<L4K>(),
-        ("ipc.large.1048576", true) => window_begin::<L1M>(),
-        ("ipc.large.1048576", false) => window_end::<L1M>(),
-        ("ipc.shm.transfer.4096", true) => window_begin::<T4K>(),
-        ("ipc.shm.transfer.4096", false) => window_end::<T4K>(),
-        (_, true) => window_begin::<T1M>(),
-        (_, false) => window_end::<T1M>(),
+    macro_rules! windows {
+        ($($n:literal),*) => {
+            match (name, open) {
+                $(
+                    ($n, true) => window_begin::<{ bench_id($n) }>(),
+                    ($n, false) => window_end::<{ bench_id($n) }>(),
+                )*
+                _ => {}
+            }
+        };
     }
+    windows!(
+        "ipc.large.4096",
+        "ipc.large.1048576",
+        "ipc.shm.transfer.4096",
+        "ipc.shm.transfer.1048576",
+        "ipc.large.2097152",
+        "ipc.large.16777216",
+        "ipc.large.67108864",
+        "ipc.shm.transfer.2097152",
+        "ipc.shm.transfer.16777216",
+        "ipc.shm.transfer.67108864",
+        "ipc.shm.map.4096",
+        "ipc.shm.map.1048576",
+        "ipc.shm.map.2097152",
+        "ipc.shm.map.16777216",
+        "ipc.shm.map.67108864"
+    );
 }
 
 /// Region hand-over cost. Large: `send_large` (checksum and limit check,
 /// transfer, the call) plus the receiver's map and the transfer back;
 /// transfer: `Region::transfer` alone (unmapping ours, a shootdown, a new
-/// root for the target). The region is filled once; nothing copies it.
-fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 {
-    let name = match (transfer_only, size) {
-        (false, 4096) => "ipc.large.4096",
-        (false, _) => "ipc.large.1048576",
-        (true, 4096) => "ipc.shm.transfer.4096",
-        (true, _) => "ipc.shm.transfer.1048576",
-    };
+/// root for the target); map: `Region::map` alone. The region is filled
+/// once; nothing copies it.
+fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) -> u64 {
     let samples = samples_of(param).min(20_000);
     let (server_pid, endpoint) = match start_server() {
         Ok(s) => s,
@@ -1260,7 +1303,23 @@ fn large_bench(param: u64, size: u64, transfer_only: bool, icount: bool) -> u64 
         }
         rt::marker::op_begin();
         let a = rt::arch::rdtsc();
-        let back = if transfer_only {
+        if what == HandOver::Map {
+            let m = match region.map(MAP_WRITE) {
+                Ok(m) => m,
+                Err(e) => return fail(207, &alloc::format!("map: {e}")),
+            };
+            let b = rt::arch::rdtsc();
+            rt::marker::op_end();
+            if i >= 20 {
+                hist.record((b - a).max(1));
+                progress.tick(i - 19, rt::arch::rdtsc());
+            }
+            if let Err(e) = region.unmap(m) {
+                return fail(208, &alloc::format!("unmap: {e}"));
+            }
+            continue;
+        }
+        let back = if what == HandOver::Transfer {
             let theirs = match region.transfer(server_pid) {
                 Ok(t) => t,
                 Err(e) => return fail(202, &alloc::format!("transfer: {e}")),
