@@ -113,8 +113,10 @@ crate::ktest! {
 
 crate::ktest! {
     /// Large messages of 4 KiB, 64 KiB, 1 MiB and 16 MiB make a round trip
-    /// intact (zero copy); over the limit is MessageTooLarge, a damaged one
-    /// ChecksumMismatch.
+    /// intact (zero copy); over the limit is MessageTooLarge (also for a
+    /// region larger than the size it declares), a damaged one
+    /// ChecksumMismatch; a read-only descriptor maps read-only at the
+    /// receiver, which cannot map it writable.
     fn large_messages_round_trip_intact() {
         scenario(scenario::LARGE)
     }

@@ -63,8 +63,35 @@ pub mod map_flags {
     pub const WRITE: u64 = 1 << 0;
     /// Map executable (never with WRITE).
     pub const EXECUTE: u64 = 1 << 1;
+    /// Map as the large message that came with the region says: writable
+    /// if its descriptor grants `WRITE`, executable if `EXECUTE`, with its
+    /// cache policy (the other bits must be clear; only the owner the
+    /// message was delivered to, while the region holds it).
+    pub const AS_SENT: u64 = 1 << 2;
     /// Cache policy (`ipc::message::CachePolicy`) in bits 8..16.
     pub const CACHE_SHIFT: u64 = 8;
+}
+
+/// The `region_map` flags word a large message's descriptor asks for.
+///
+/// # Errors
+/// `InvalidArgument` for unknown permission bits or cache policy, or for a
+/// descriptor that is both writable and executable.
+fn sent_flags(message: &LargeMessage) -> Result<u64, IpcError> {
+    use ipc::message::RegionPermissions as P;
+    let d = message.memory_region();
+    let permissions = d.permissions()?;
+    if permissions.contains(P::WRITE | P::EXECUTE) {
+        return Err(IpcError::InvalidArgument);
+    }
+    let mut flags = (d.cache_policy()? as u64) << map_flags::CACHE_SHIFT;
+    if permissions.contains(P::WRITE) {
+        flags |= map_flags::WRITE;
+    }
+    if permissions.contains(P::EXECUTE) {
+        flags |= map_flags::EXECUTE;
+    }
+    Ok(flags)
 }
 
 /// One mapping of a region into a process.
@@ -454,7 +481,8 @@ fn map_into(
 }
 
 /// `region_map(token; flags, envelope buffer or 0)`: maps the region into
-/// the caller; returns `[address, size, 1 if a large message was written to
+/// the caller (`flags` = `map_flags`; `AS_SENT` takes them from the large
+/// message that came with the region); returns `[address, size, 1 if a large message was written to
 /// the buffer else 0, 0]`.
 pub(super) fn region_map(
     tid: ThreadId,
@@ -464,15 +492,20 @@ pub(super) fn region_map(
     let (result, envelope) = with_shm(|k, _| {
         let me = k.thread_for(tid)?;
         let (id, rights) = region_of(k, me, token)?;
-        let flags = page_flags(data[0], &rights)?;
-        let (va, size) = map_into(k, me, token, id, flags)?;
-        let envelope = k
+        let sent = k
             .shm
             .regions
             .get(&id)
             .filter(|r| r.owner == me.pid)
-            .and_then(|r| r.envelope)
-            .map(|m| m.rebased(token.0, va));
+            .and_then(|r| r.envelope);
+        let word = match (data[0], sent) {
+            (map_flags::AS_SENT, Some(message)) => sent_flags(&message)?,
+            (map_flags::AS_SENT, None) => return Err(IpcError::InvalidArgument),
+            (word, _) => word,
+        };
+        let flags = page_flags(word, &rights)?;
+        let (va, size) = map_into(k, me, token, id, flags)?;
+        let envelope = sent.map(|m| m.rebased(token.0, va));
         Ok(((me.pid, id, va, size), envelope))
     })?;
     let (pid, id, va, size) = result;
@@ -538,8 +571,12 @@ pub(super) fn region_unmap(
 /// `region_transfer(token; pid)` or, for a large message,
 /// `region_transfer(token; endpoint token, message address)`: moves the
 /// region to `pid` (or to the endpoint's owner, with the message). Only the
-/// owner may, with the share right. Every mapping goes, the old
-/// capabilities die; returns `[the target's root capability, target pid,
+/// owner may, with the share right. With a message, the endpoint
+/// capability's size limit bounds the region's size (or the declared total
+/// if larger), the descriptor's permissions and cache policy must be valid,
+/// and the receiver's root has the send (write) right only if the
+/// descriptor grants `WRITE`. Every mapping goes, the old capabilities die;
+/// returns `[the target's root capability, target pid,
 /// 0, 0]`.
 pub(super) fn region_transfer(
     tid: ThreadId,
@@ -582,8 +619,11 @@ pub(super) fn region_transfer(
                 if !mapped || d.size() > size {
                     return Err(IpcError::BadAddress);
                 }
+                sent_flags(message)?;
                 let endpoint_token = CapToken(data[0]);
-                let total = message.header().total_size();
+                // The limit bounds what is handed over: the whole region,
+                // whatever the header declares.
+                let total = message.header().total_size().max(size);
                 let endpoint = k
                     .state
                     .check(me.process, endpoint_token, Access::Send, total, t)
@@ -601,12 +641,16 @@ pub(super) fn region_transfer(
             }
         };
         let to = k.procs.get(&target).ok_or(IpcError::ProcessNotFound)?.id;
+        // The receiver of a large message may write only what its
+        // descriptor lets it write.
+        let mut permissions = region_permissions(size);
+        if let Some(message) = &envelope {
+            permissions.can_send = sent_flags(message)? & map_flags::WRITE != 0;
+        }
         // Mint the target's root first: if that fails nothing changed.
-        let new_root = k.state.mint(
-            to,
-            CapTarget::Region(RegionId(id)),
-            region_permissions(size),
-        )?;
+        let new_root = k
+            .state
+            .mint(to, CapTarget::Region(RegionId(id)), permissions)?;
         let old_root = region.root;
         // A region's capabilities name no endpoint, so no thread waits
         // through them: the revocation wakes nobody.

@@ -28,6 +28,9 @@ pub const MAP_WRITE: u64 = 1 << 0;
 pub const MAP_EXECUTE: u64 = 1 << 1;
 /// Shift of the cache policy (`ipc::message::CachePolicy`) in the flags.
 pub const MAP_CACHE_SHIFT: u64 = 8;
+/// `region_map` flag: map as the large message that came with the region
+/// says (its descriptor's permissions and cache policy), alone.
+pub const MAP_AS_SENT: u64 = 1 << 2;
 
 fn sys(op: Opcode, cap: u64, data: Words) -> Result<Words, IpcError> {
     raw(op, SyscallFlags::empty(), cap, data).map(|m| m.data)
@@ -146,7 +149,7 @@ pub fn hand_over(
 }
 
 /// The receiving side: for a message received with words `data` (see
-/// [`LARGE_TAG`]), maps the region (writable) and returns the verified
+/// [`LARGE_TAG`]), maps the region as its descriptor says and returns the verified
 /// message (its descriptor rebased to the new mapping), the region and the
 /// mapping.
 ///
@@ -162,7 +165,7 @@ pub fn recv_large(data: Words) -> Result<(LargeMessage, Region, Mapping), IpcErr
     let r = sys(
         Opcode::RegionMap,
         region.0,
-        [MAP_WRITE, bytes.as_mut_ptr() as u64, 0, 0],
+        [MAP_AS_SENT, bytes.as_mut_ptr() as u64, 0, 0],
     )?;
     let mapping = Mapping {
         base: r[0] as *mut u8,

@@ -642,11 +642,22 @@ fn large_message(
     mapping: Mapping,
     total: u64,
 ) -> Result<LargeMessage, IpcError> {
+    let rw = RegionPermissions::READ | RegionPermissions::WRITE;
+    large_message_as(endpoint, mapping, total, rw)
+}
+
+/// [`large_message`] whose descriptor grants `permissions`.
+fn large_message_as(
+    endpoint: Endpoint,
+    mapping: Mapping,
+    total: u64,
+    permissions: RegionPermissions,
+) -> Result<LargeMessage, IpcError> {
     let inline: [u8; 64] = core::array::from_fn(|i| i as u8 ^ 0xa5);
     let region = MemoryRegion::new(
         mapping.base as u64,
         mapping.size,
-        RegionPermissions::READ | RegionPermissions::WRITE,
+        permissions,
         CachePolicy::WriteBack,
     );
     LargeMessage::new(endpoint.0, 1, 0, &inline, region, total - 64)
@@ -797,8 +808,16 @@ fn server(client: u32) -> u64 {
                         .all(|(i, &b)| b == i as u8 ^ 0xa5);
                     // Benchmarks (word 3 = 1) skip the check of the contents.
                     let intact = m.data[3] == 1 || (inline_ok && check(mapping, payload, payload));
+                    // Word 3 = 2: say whether a writable mapping is refused.
+                    let read_only =
+                        m.data[3] == 2 && region.map(MAP_WRITE).map(|w| region.unmap(w)).is_err();
                     match region.transfer(client) {
-                        Ok(back) => [back.0, u64::from(intact), message.header().total_size(), 0],
+                        Ok(back) => [
+                            back.0,
+                            u64::from(intact),
+                            message.header().total_size(),
+                            u64::from(read_only),
+                        ],
                         Err(e) => [0, 0, e.code(), 0],
                     }
                 }
@@ -918,6 +937,30 @@ fn large() -> u64 {
         result == Err(IpcError::ChecksumMismatch),
         "damaged: {result:?}"
     );
+    // The limit bounds the region handed over, not the size declared.
+    let Ok(understated) = large_message(Endpoint(small), mapping, 4096) else {
+        return fail(226, "message");
+    };
+    let result = rt::shm::send_large(Endpoint(small), region, &understated);
+    ensure!(
+        227,
+        result == Err(IpcError::MessageTooLarge),
+        "1 MiB region declared as 4 KiB: {result:?}"
+    );
+    // A read-only descriptor: the receiver maps it read-only and may not
+    // map it writable.
+    let Ok(read_only) = large_message_as(endpoint, mapping, 4096, RegionPermissions::READ) else {
+        return fail(228, "message");
+    };
+    let back = rt::shm::hand_over(endpoint, region, &read_only)
+        .and_then(|theirs| endpoint.send_recv([LARGE_TAG, theirs, 4096, 2]));
+    let region = match back {
+        Ok(r) if r[0] != 0 && r[3] == 1 => Region(r[0]),
+        other => return fail(229, &alloc::format!("read-only descriptor: {other:?}")),
+    };
+    let Ok(mapping) = region.map(MAP_WRITE) else {
+        return fail(230, "map the returned region");
+    };
     // A descriptor that is not our mapping of the region.
     let Ok(other) = large_message(
         endpoint,
