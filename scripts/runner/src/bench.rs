@@ -278,6 +278,11 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let model = crate::model::prepare(args, &accel, workspace, &kernel, &out)?;
+    // The Linux baseline's kernel and program are ready before anything boots.
+    let linux = match args.baseline {
+        Some(crate::cli::Baseline::Linux) => Some(crate::linux::prepare(args, workspace)?),
+        None => None,
+    };
     let suite = args.profile.as_deref().unwrap_or(&args.suite);
     let passes = plan_passes(suite, args.repeat, &accel);
     let mut log = String::new();
@@ -320,6 +325,12 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             break;
         }
     }
+    if let (Some(prepared), None) = (&linux, &failure) {
+        match crate::linux::run(host, prepared, args, &accel, &out) {
+            Ok(records) => log.push_str(&records),
+            Err(e) => failure = Some(format!("{e:#}")),
+        }
+    }
     let finished = match &model {
         Some(m) if failure.is_none() => Some(crate::model::merge_into(m, &mut log, &out)?),
         _ => None,
@@ -327,6 +338,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     let summary = dashboards::write_run_dir(&log, &out)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("{}", summary.terminal_table());
+    print!("{}", dashboards::baseline::terminal_table(&summary.results));
     if let (Some(m), Some(finished)) = (&model, finished) {
         crate::model::report(m, &finished, &kernel, workspace, &out)?;
     }
