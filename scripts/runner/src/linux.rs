@@ -63,6 +63,7 @@ pub fn prepare(args: &BenchArgs, workspace: &Workspace) -> anyhow::Result<Prepar
         None => find_or_install_kernel(Path::new(BOOT_DIR), install_kernel_package)?,
     };
     eprintln!("veridian-run: Linux baseline: kernel {}", kernel.display());
+    ensure_target(workspace);
     let program = build_program(&cargo_program(), workspace)?;
     let binary =
         std::fs::read(&program).with_context(|| format!("reading {}", program.display()))?;
@@ -164,6 +165,39 @@ fn install_kernel_package() -> Result<(), String> {
     } else {
         Err(format!("`apt-get install {KERNEL_PACKAGE}` failed"))
     }
+}
+
+/// Adds [`PROGRAM_TARGET`] to the pinned toolchain with rustup when it is
+/// missing (`rust-toolchain.toml` lists it, but a toolchain installed
+/// before it was listed lacks it, and `RUSTUP_AUTO_INSTALL=0` stops cargo
+/// from adding it). Without rustup nothing is done: the build then says
+/// what is missing.
+fn ensure_target(workspace: &Workspace) {
+    let rustup = |args: &[&str]| {
+        Command::new("rustup")
+            .args(args)
+            .current_dir(&workspace.root)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+    };
+    let Some(installed) = rustup(&["target", "list", "--installed"]) else {
+        return;
+    };
+    if target_installed(&String::from_utf8_lossy(&installed.stdout)) {
+        return;
+    }
+    eprintln!("veridian-run: adding the {PROGRAM_TARGET} target with rustup");
+    if rustup(&["target", "add", PROGRAM_TARGET]).is_none() {
+        eprintln!("veridian-run: warning: `rustup target add {PROGRAM_TARGET}` failed");
+    }
+}
+
+/// Whether `rustup target list --installed` output lists [`PROGRAM_TARGET`].
+#[must_use]
+pub fn target_installed(listing: &str) -> bool {
+    listing.lines().any(|line| line.trim() == PROGRAM_TARGET)
 }
 
 /// The cargo that runs the build (`CARGO` when set, else `cargo`).
@@ -614,6 +648,16 @@ mod tests {
             err.contains("could not run `/nonexistent/cargo build"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_musl_target_is_found_in_rustups_listing() {
+        assert!(target_installed(
+            "x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\nx86_64-unknown-none\n"
+        ));
+        assert!(!target_installed(
+            "x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musleabi\n"
+        ));
     }
 
     #[test]
