@@ -325,14 +325,15 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             break;
         }
     }
-    if let (Some(prepared), None) = (&linux, &failure) {
-        match crate::linux::run(host, prepared, args, &accel, &out) {
-            Ok(records) => log.push_str(&records),
-            Err(e) => failure = Some(format!("{e:#}")),
-        }
-    }
     let finished = match &model {
         Some(m) if failure.is_none() => Some(crate::model::merge_into(m, &mut log, &out)?),
+        _ => None,
+    };
+    // Linux's records follow Veridian's in the run's log.
+    let linux_failure = match (&linux, &failure) {
+        (Some(prepared), None) => crate::linux::run(host, prepared, args, &accel, &out)
+            .map(|records| log.push_str(&records))
+            .err(),
         _ => None,
     };
     let summary = dashboards::write_run_dir(&log, &out)
@@ -363,6 +364,10 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             "veridian-run: FAIL: no @done record (the suite did not finish); see {}",
             raw_log.display()
         );
+        ok = false;
+    }
+    if let Some(e) = linux_failure {
+        eprintln!("veridian-run: FAIL: {e:#}");
         ok = false;
     }
     if ok {

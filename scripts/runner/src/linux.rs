@@ -415,10 +415,11 @@ pub fn linux_records(console: &str) -> String {
 /// A message naming how it ended.
 pub fn explain_linux_end(end: QemuEnd) -> Result<(), String> {
     match end {
-        QemuEnd::Exited(QEMU_STATUS_FAILURE) => Err(format!(
+        QemuEnd::Exited(QEMU_STATUS_FAILURE) => Err(
             "the Linux benchmark program reported a failure (its `linuxbench: FAILED` lines \
-             are in {LINUX_LOG})"
-        )),
+             follow)"
+                .to_owned(),
+        ),
         QemuEnd::Exited(0) => Err(format!(
             "Linux panicked or rebooted before the benchmarks finished (QEMU status 0 under \
              -no-reboot; see {LINUX_LOG})"
@@ -499,7 +500,17 @@ pub fn run(
         for line in &run.stderr_tail {
             eprintln!("veridian-run: qemu: {line}");
         }
-        bail!("the Linux baseline failed: {why}");
+        let console = std::fs::read(&log).unwrap_or_default();
+        let failed: Vec<String> = String::from_utf8_lossy(&console)
+            .lines()
+            .filter(|line| line.contains("linuxbench: FAILED"))
+            .map(|line| format!("\n  {}", line.trim_end()))
+            .collect();
+        bail!(
+            "the Linux baseline failed: {why}{}\n  (console: {})",
+            failed.concat(),
+            log.display()
+        );
     }
     let console = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
     eprintln!(
@@ -702,7 +713,7 @@ linuxbench: finished, 0 failed\n";
     fn linux_endings_are_explained() {
         assert!(explain_linux_end(QemuEnd::Exited(33)).is_ok());
         let failed = explain_linux_end(QemuEnd::Exited(65)).unwrap_err();
-        assert!(failed.contains("linuxbench: FAILED"), "{failed}");
+        assert!(failed.contains("reported a failure"), "{failed}");
         let panicked = explain_linux_end(QemuEnd::Exited(0)).unwrap_err();
         assert!(panicked.contains("Linux panicked"), "{panicked}");
         let timed_out = explain_linux_end(QemuEnd::TimedOut(Duration::from_secs(9))).unwrap_err();
