@@ -168,6 +168,11 @@ pub struct BenchArgs {
     /// apt-get when there is none].
     #[arg(long, value_name = "PATH", requires = "baseline")]
     pub linux_kernel: Option<PathBuf>,
+    /// A prebuilt Linux benchmark program for --baseline linux (static,
+    /// x86_64-unknown-linux-musl) [default: built with cargo from
+    /// scripts/linuxbench].
+    #[arg(long, value_name = "PATH", requires = "baseline")]
+    pub linux_program: Option<PathBuf>,
     /// Extra Linux command-line words for --baseline linux (e.g.
     /// "mitigations=off").
     #[arg(long, value_name = "WORDS", default_value = "", requires = "baseline")]

@@ -63,8 +63,18 @@ pub fn prepare(args: &BenchArgs, workspace: &Workspace) -> anyhow::Result<Prepar
         None => find_or_install_kernel(Path::new(BOOT_DIR), install_kernel_package)?,
     };
     eprintln!("veridian-run: Linux baseline: kernel {}", kernel.display());
-    ensure_target(workspace);
-    let program = build_program(&cargo_program(), workspace)?;
+    let program = match &args.linux_program {
+        Some(path) if path.is_file() => path.clone(),
+        Some(path) => {
+            return Err(
+                UsageError(format!("--linux-program {}: no such file", path.display())).into(),
+            );
+        }
+        None => {
+            ensure_target(workspace);
+            build_program(&cargo_program(), workspace)?
+        }
+    };
     let binary =
         std::fs::read(&program).with_context(|| format!("reading {}", program.display()))?;
     let dir = workspace.runner_dir().join("linux");
