@@ -14,6 +14,7 @@
 //! crate so that our files stay readable by every HdrHistogram tool.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod compare;
 mod error;
 pub mod hdr;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use std::collections::BTreeMap;
 
+use crate::baseline::BaselineRow;
 use crate::records::{BenchResult, Fields, Skipped};
 use crate::runlog::{RunLog, Warning};
 use crate::stats::{RepeatStats, falling_scaling};
@@ -35,6 +36,11 @@ pub struct SummaryDocument<'a> {
     pub scaling_warnings: Vec<String>,
     /// Everything the parser had to drop or found inconsistent.
     pub warnings: &'a [Warning],
+    /// The Linux baseline: each `linux.*` row, its Veridian counterpart
+    /// and the Veridian / Linux ratio ([`crate::baseline`]); absent
+    /// without Linux rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub linux_baseline: Vec<BaselineRow>,
 }
 
 impl<'a> SummaryDocument<'a> {
@@ -60,6 +66,7 @@ impl<'a> SummaryDocument<'a> {
                 .collect(),
             scaling_warnings: falling_scaling(&log.repeats),
             warnings: &log.warnings,
+            linux_baseline: crate::baseline::rows(&log.benches),
         }
     }
 }

@@ -59,6 +59,7 @@ pub fn render_dashboard(runs: &[LabeledRun]) -> Result<String, Error> {
     html.push_str("<h1>Veridian benchmark dashboard</h1>\n");
     html.push_str(&run_list(runs));
     html.push_str(&summary_section(runs));
+    html.push_str(&tables::linux_baseline_section(runs));
 
     html.push_str("<h2>Run conditions</h2>\n");
     html.push_str(&tables::conditions_table(runs));

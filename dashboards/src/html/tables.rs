@@ -378,3 +378,66 @@ pub(crate) fn warnings_table(runs: &[LabeledRun]) -> Option<String> {
     }
     (!rows.is_empty()).then(|| table(&["run", "line", "warning"], &rows))
 }
+
+/// The Linux baseline of each run that has one: every `linux.*` row with
+/// its Veridian counterpart and the Veridian / Linux ratio
+/// ([`crate::baseline`]); empty when no run has Linux rows.
+pub(crate) fn linux_baseline_section(runs: &[LabeledRun]) -> String {
+    let number = |value: Option<f64>| value.map_or_else(|| "&ndash;".to_owned(), format_value);
+    let mut html = String::new();
+    for (index, run) in runs.iter().enumerate() {
+        let rows = crate::baseline::rows(&run.log.benches);
+        if rows.is_empty() {
+            continue;
+        }
+        if html.is_empty() {
+            html.push_str("<h2>Linux baseline</h2>\n");
+            let _ = writeln!(html, "<p>{}</p>", text(crate::baseline::NOTE));
+        }
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    text(&row.linux),
+                    number(row.linux_p50),
+                    row.veridian
+                        .as_deref()
+                        .map_or_else(|| "&ndash;".to_owned(), text),
+                    number(row.veridian_p50),
+                    text(row.unit.as_deref().unwrap_or("")),
+                    row.ratio.map_or_else(
+                        || format!("<span class=\"missing\">{}</span>", text(&row.note)),
+                        |ratio| format!("{ratio:.3}"),
+                    ),
+                    text(&row.relation),
+                ]
+            })
+            .collect();
+        if runs.len() > 1 {
+            let _ = writeln!(html, "<p>{}</p>", run_badge(runs, index));
+        }
+        html.push_str(&table(
+            &[
+                "Linux benchmark",
+                "Linux p50",
+                "Veridian benchmark",
+                "Veridian p50",
+                "unit",
+                "Veridian / Linux",
+                "like for like",
+            ],
+            &cells,
+        ));
+        let linux_accel = run.log.meta.get("linux.accel").unwrap_or("?");
+        let linux_cpus = run.log.meta.get("linux.cpus").unwrap_or("?");
+        let _ = writeln!(
+            html,
+            "<p>Linux {} ran with accel={} on {} CPU(s), page-table isolation {}.</p>",
+            text(run.log.meta.get("linux.kernel").unwrap_or("?")),
+            text(linux_accel),
+            text(linux_cpus),
+            text(run.log.meta.get("linux.pti").unwrap_or("unknown")),
+        );
+    }
+    html
+}

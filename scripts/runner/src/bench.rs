@@ -278,6 +278,11 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let model = crate::model::prepare(args, &accel, workspace, &kernel, &out)?;
+    // The Linux baseline's kernel and program are ready before anything boots.
+    let linux = match args.baseline {
+        Some(crate::cli::Baseline::Linux) => Some(crate::linux::prepare(args, workspace)?),
+        None => None,
+    };
     let suite = args.profile.as_deref().unwrap_or(&args.suite);
     let passes = plan_passes(suite, args.repeat, &accel);
     let mut log = String::new();
@@ -324,9 +329,17 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
         Some(m) if failure.is_none() => Some(crate::model::merge_into(m, &mut log, &out)?),
         _ => None,
     };
+    // Linux's records follow Veridian's in the run's log.
+    let linux_failure = match (&linux, &failure) {
+        (Some(prepared), None) => crate::linux::run(host, prepared, args, &accel, &out)
+            .map(|records| log.push_str(&records))
+            .err(),
+        _ => None,
+    };
     let summary = dashboards::write_run_dir(&log, &out)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("{}", summary.terminal_table());
+    print!("{}", dashboards::baseline::terminal_table(&summary.results));
     if let (Some(m), Some(finished)) = (&model, finished) {
         crate::model::report(m, &finished, &kernel, workspace, &out)?;
     }
@@ -351,6 +364,10 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             "veridian-run: FAIL: no @done record (the suite did not finish); see {}",
             raw_log.display()
         );
+        ok = false;
+    }
+    if let Some(e) = linux_failure {
+        eprintln!("veridian-run: FAIL: {e:#}");
         ok = false;
     }
     if ok {

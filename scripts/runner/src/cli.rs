@@ -157,6 +157,33 @@ pub struct BenchArgs {
     /// suite) and writes <BENCHMARK>.folded, .svg and .top.txt.
     #[arg(long, value_name = "BENCHMARK")]
     pub profile: Option<String>,
+    /// Also boot the distribution's Linux kernel in the same machine (same
+    /// --accel and --cpus; 1 CPU under icount) with a benchmark program as
+    /// its init: linux.* rows and a Veridian / Linux ratio per
+    /// like-for-like pair in the table, summary.json and dashboard.
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub baseline: Option<Baseline>,
+    /// The Linux kernel image for --baseline linux [default: the newest
+    /// /boot/vmlinuz-*; as root, linux-image-amd64 is installed with
+    /// apt-get when there is none].
+    #[arg(long, value_name = "PATH", requires = "baseline")]
+    pub linux_kernel: Option<PathBuf>,
+    /// A prebuilt Linux benchmark program for --baseline linux (static,
+    /// x86_64-unknown-linux-musl) [default: built with cargo from
+    /// scripts/linuxbench].
+    #[arg(long, value_name = "PATH", requires = "baseline")]
+    pub linux_program: Option<PathBuf>,
+    /// Extra Linux command-line words for --baseline linux (e.g.
+    /// "mitigations=off").
+    #[arg(long, value_name = "WORDS", default_value = "", requires = "baseline")]
+    pub linux_cmdline: String,
+}
+
+/// A system measured beside Veridian (`--baseline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Baseline {
+    /// The distribution's Linux kernel (package linux-image-amd64).
+    Linux,
 }
 
 /// How the kernel reaches the machine.
@@ -392,6 +419,41 @@ mod tests {
         assert_eq!(
             parse(&["qemu", "--frobnicate"]).unwrap_err().kind(),
             ErrorKind::UnknownArgument
+        );
+    }
+
+    #[test]
+    fn the_linux_baseline_flags_parse_and_need_baseline() {
+        let Command::Bench(args) = parse(&[
+            "bench",
+            "--baseline",
+            "linux",
+            "--linux-kernel",
+            "/boot/vmlinuz-x",
+            "--linux-cmdline",
+            "mitigations=off",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("expected the bench subcommand");
+        };
+        assert_eq!(args.baseline, Some(Baseline::Linux));
+        assert_eq!(args.linux_kernel, Some(PathBuf::from("/boot/vmlinuz-x")));
+        assert_eq!(args.linux_cmdline, "mitigations=off");
+        let Command::Bench(plain) = parse(&["bench"]).unwrap().command else {
+            panic!("expected the bench subcommand");
+        };
+        assert_eq!(plain.baseline, None);
+        assert_eq!(
+            parse(&["bench", "--baseline", "freebsd"])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            parse(&["bench", "--linux-kernel", "x"]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
         );
     }
 

@@ -19,6 +19,7 @@ mod checks;
 mod cli;
 mod iso;
 mod kernel_tests;
+mod linux;
 mod machine;
 mod model;
 mod probe;
