@@ -131,9 +131,12 @@ fn setup_this_cpu(
     tss: *mut x86_64::structures::tss::TaskStateSegment,
 ) -> &'static PerCpu {
     PerCpu::install(percpu);
-    // The TSS `PerCpu::init` was given (and stored), as the loaded tables
-    // name it.
-    debug_assert_eq!(percpu.tss.load(Ordering::Relaxed), tss);
+    {
+        let _irq = IrqGuard::new();
+        // SAFETY: `tss` is the TSS `gdt::load` loaded on this CPU; the
+        // per-CPU data lives forever and is this CPU's; interrupts are off.
+        unsafe { gdt::move_tss(tss, percpu.tss()) };
+    }
     crate::arch::x86_64::syscall::init_this_cpu();
     crate::arch::x86_64::syscall::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
@@ -318,13 +321,7 @@ pub fn bring_up(
         .iter()
         .find(|c| c.apic_id == bsp_apic_id)
         .map_or(0, |c| c.node);
-    let bsp = PerCpu::init(
-        alloc_on_node::<PerCpu>(bsp_node),
-        0,
-        bsp_apic_id,
-        bsp_node,
-        bsp_tss,
-    );
+    let bsp = PerCpu::init(alloc_on_node::<PerCpu>(bsp_node), 0, bsp_apic_id, bsp_node);
     let bsp = setup_this_cpu(bsp, bsp_tss);
     if !mode.tsc_deadline {
         calibrate_apic_timer();
@@ -346,15 +343,14 @@ pub fn bring_up(
             crate::kprintln!("warning: more than {MAX_CPUS} CPUs; the rest stay offline");
             break;
         }
-        // The AP's tables first: its per-CPU data names its TSS from the
-        // start (the AP loads it in `ap_entry`).
+        // The AP loads these tables in `ap_entry`, then moves to the TSS
+        // in its per-CPU data (`setup_this_cpu`).
         let tables = alloc_on_node::<gdt::CpuTables>(desc.node);
         let percpu = PerCpu::init(
             alloc_on_node::<PerCpu>(desc.node),
             next_index,
             desc.apic_id,
             desc.node,
-            core::ptr::addr_of_mut!(tables.tss),
         );
         let stack_pages = AP_STACK_SIZE / 4096;
         let stack = mem::alloc_zeroed_on(desc.node, stack_pages)

@@ -11,7 +11,6 @@
 //! something was posted). Wake-ups of another CPU's thread go through that
 //! CPU's lock-free inbox and an IPI; no CPU ever touches another's queue.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,29 +26,57 @@ use crate::percpu::{self, IrqGuard, MAX_CPUS};
 
 /// Most threads alive at once.
 pub const MAX_THREADS: usize = 4096;
+const _: () = assert!(MAX_THREADS.is_power_of_two());
 /// Kernel stack per thread.
 pub const KSTACK_PAGES: usize = 4 * crate::DEBUG_STACK_SCALE;
 
 /// A process id.
 pub type Pid = u32;
 
-/// The kernel side of one thread.
+/// The kernel side of one thread: everything the kernel keeps per thread id
+/// (the scheduler's and the `ipc` crate's own records aside). Records live
+/// in the static [`THREADS`] table, one per thread id, so every field is
+/// reachable for any id at a fixed address and a record is never freed; the
+/// fields that describe one incarnation of the id (stack, address space,
+/// FPU state) are valid while `live` is set. Each field says who writes it.
+///
+/// A record is 1 KiB, so that the fast path finds one from a thread id with
+/// a shift; the FPU area comes first, at offset 0 of the record.
+#[repr(C, align(1024))]
 pub struct KThread {
-    /// Its id in the scheduler's table.
-    pub tid: ThreadId,
-    /// Owning process.
-    pub pid: Pid,
-    /// Direct-map address of the kernel stack's lowest byte.
-    kstack: *mut u8,
-    /// Just above its highest byte (kept: a switch then adds nothing).
-    kstack_top: u64,
-    /// Saved kernel stack pointer while switched out.
-    saved_rsp: u64,
-    /// Physical address of the address space's PML4.
-    pub cr3: u64,
     /// Saved FPU state, in the record (a switch then saves and restores at
-    /// fixed offsets of the two records, with no pointer to load).
-    fpu: FpuArea,
+    /// fixed offsets of the two records, with no pointer to load). Touched
+    /// only by the CPU that runs the thread, with interrupts off.
+    fpu: core::cell::UnsafeCell<FpuArea>,
+    /// Where its blocking IPC operation finds its result (`kipc`).
+    ipc: crate::kipc::ResultSlot,
+    /// Its id (set at spawn; the record's index in [`THREADS`]).
+    tid: core::sync::atomic::AtomicU32,
+    /// Owning process (set at spawn).
+    pid: core::sync::atomic::AtomicU32,
+    /// Set by [`spawn`] once the fields below describe a thread, cleared by
+    /// [`finish_switch`] before its stack is freed.
+    live: core::sync::atomic::AtomicBool,
+    /// Its deadline passed (set by [`wake_sleepers`] or [`interrupt`] before
+    /// the thread is woken). A sleeper checks it under the thread-table lock
+    /// before blocking, so a tick that fires between queueing the sleeper
+    /// and blocking it (on any CPU) is never lost.
+    deadline_passed: core::sync::atomic::AtomicBool,
+    /// A child it waits for ended (set before the wake-up, read under the
+    /// thread-table lock before blocking; `process::wait`).
+    child_ended: core::sync::atomic::AtomicBool,
+    /// The CPU whose sleeper list ([`PerCpu::sleepers`](percpu::PerCpu))
+    /// it was last put on.
+    sleeper_cpu: core::sync::atomic::AtomicU32,
+    /// Direct-map address of the kernel stack's lowest byte.
+    kstack: core::sync::atomic::AtomicPtr<u8>,
+    /// Just above its highest byte (kept: a switch then adds nothing).
+    kstack_top: AtomicU64,
+    /// Saved kernel stack pointer while switched out (written by the switch
+    /// away from it, on the CPU that ran it).
+    saved_rsp: core::cell::UnsafeCell<u64>,
+    /// Physical address of the address space's PML4.
+    cr3: AtomicU64,
     /// Times this thread was switched in.
     switch_ins: AtomicU64,
     /// Parked by [`park_and_switch`] or [`switch_to_parked`]: blocked in an
@@ -64,32 +91,70 @@ pub struct KThread {
     parked: AtomicU64,
 }
 
-// SAFETY: a KThread is reached only under the THREADS lock or by the CPU that
-// runs it; the raw stack pointer names memory owned by the thread.
-unsafe impl Send for KThread {}
+const _: () = assert!(core::mem::size_of::<KThread>() == 1024);
+const _: () = assert!(core::mem::offset_of!(KThread, fpu) == 0);
+
+// SAFETY: the non-atomic fields (`saved_rsp`, `fpu`) are touched only by the
+// CPU that switches the thread out or in, with interrupts off, and the
+// scheduler runs a thread on one CPU at a time; everything else is atomic.
+unsafe impl Sync for KThread {}
+
+impl KThread {
+    const fn new() -> Self {
+        Self {
+            tid: core::sync::atomic::AtomicU32::new(0),
+            pid: core::sync::atomic::AtomicU32::new(0),
+            live: core::sync::atomic::AtomicBool::new(false),
+            deadline_passed: core::sync::atomic::AtomicBool::new(false),
+            child_ended: core::sync::atomic::AtomicBool::new(false),
+            sleeper_cpu: core::sync::atomic::AtomicU32::new(0),
+            kstack: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            kstack_top: AtomicU64::new(0),
+            saved_rsp: core::cell::UnsafeCell::new(0),
+            cr3: AtomicU64::new(0),
+            switch_ins: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
+            ipc: crate::kipc::ResultSlot::new(),
+            fpu: core::cell::UnsafeCell::new(FpuArea([0; arch::FPU_AREA_SIZE])),
+        }
+    }
+
+    /// Its thread id.
+    pub fn tid(&self) -> ThreadId {
+        ThreadId(self.tid.load(Ordering::Relaxed))
+    }
+
+    /// Physical address of its address space's PML4.
+    pub fn cr3(&self) -> u64 {
+        self.cr3.load(Ordering::Relaxed)
+    }
+
+    /// Where its blocking IPC operation finds its result.
+    #[inline(always)]
+    pub(crate) fn ipc_slot(&self) -> &crate::kipc::ResultSlot {
+        &self.ipc
+    }
+
+    /// Set when a child it waits for ends (see `process::wait`).
+    pub fn child_ended(&self) -> &core::sync::atomic::AtomicBool {
+        &self.child_ended
+    }
+}
+
+/// One record per thread id (see [`KThread`]).
+static THREADS: [KThread; MAX_THREADS] = [const { KThread::new() }; MAX_THREADS];
+
+/// The record of thread id `tid`, live or not; `None` for an id out of range.
+#[inline(always)]
+pub fn thread(tid: ThreadId) -> Option<&'static KThread> {
+    THREADS.get(tid.0 as usize)
+}
 
 /// The shared half of scheduling (see the module doc). Taken with interrupts
 /// off: a holder must never be interruptible (see `crate::sync`).
 static TABLE: crate::sync::IrqMutex<Option<ThreadTable>> = crate::sync::IrqMutex::new(None);
 /// Every CPU's wake-up inbox (lock-free, set once by [`init`]).
 static INBOXES: spin::Once<Inboxes> = spin::Once::new();
-static THREADS: crate::sync::IrqMutex<Vec<Option<Box<KThread>>>> =
-    crate::sync::IrqMutex::new(Vec::new());
-/// The records of [`THREADS`] by thread id, for context switches (see
-/// [`kthread`]); null where there is none.
-static KTHREADS: [core::sync::atomic::AtomicPtr<KThread>; MAX_THREADS] =
-    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; MAX_THREADS];
-/// Saved stack pointer of each CPU's idle context.
-static IDLE_RSP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// A thread that died on this CPU and whose stack is freed after the switch.
-static DEAD_PREV: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
-
-/// Each CPU's scheduler from [`init`] until that CPU takes it into its
-/// per-CPU area (at its first scheduling event): built on the BSP so that no
-/// CPU allocates in its timer interrupt. Each slot is taken only by its CPU.
-static PENDING: [crate::sync::IrqMutex<Option<Scheduler>>; MAX_CPUS] =
-    [const { crate::sync::IrqMutex::new(None) }; MAX_CPUS];
-
 /// Runs `f` on this CPU's own scheduler, its books first brought up to date
 /// with a pending scheduling-context donation ([`materialize`], which takes
 /// the thread-table lock: never call this with that lock held; see
@@ -131,7 +196,7 @@ fn with_sched_raw<R>(
     cpu.sched.with(irq, |slot| {
         let sched = match slot {
             Some(sched) => sched,
-            None => slot.insert(PENDING.get(cpu.index as usize)?.lock().take()?),
+            None => slot.insert(cpu.sched_pending.lock().take()?),
         };
         let result = f(cpu, sched);
         cpu.sched_load.store(
@@ -263,14 +328,11 @@ pub fn donatable(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
         return None;
     }
     // `server` has an IPC record (the fast path found it waiting to
-    // receive), so its kernel record lives: a thread leaves IPC with its
+    // receive), so its kernel record is live: a thread leaves IPC with its
     // process (`kipc::on_process_exit`, in `process::set_exit`) before it
-    // can exit, and joins it only while it runs. No null test, then (it
-    // cost two instructions per call); debug builds check.
-    let thread = kthread(u64::from(server.0));
-    debug_assert!(!thread.is_null(), "an IPC thread without a kernel record");
-    // SAFETY: not null (above), and a record lives while its thread can
-    // still be switched to (see `kthread`); `parked` is an atomic.
+    // can exit, and joins it only while it runs.
+    let thread = kthread_fp(server);
+    // SAFETY: a record of the static table; `parked` is an atomic.
     (unsafe { &*thread }.parked.load(Ordering::Relaxed) != 0).then_some(Parked {
         tid: server,
         thread,
@@ -443,13 +505,11 @@ pub fn init(cpus: usize, slice_tsc: u64) {
     let config = SchedConfig {
         time_slice: slice_tsc,
     };
-    for (cpu, pending) in PENDING.iter().enumerate().take(cpus) {
-        let sched = Scheduler::new(CpuId(cpu as u16), config, MAX_THREADS);
-        *pending.lock() = Some(sched);
+    for cpu in (0..cpus as u32).filter_map(percpu::of) {
+        let sched = Scheduler::new(CpuId(cpu.index as u16), config, MAX_THREADS);
+        *cpu.sched_pending.lock() = Some(sched);
     }
     *TABLE.lock() = Some(table);
-    let mut threads = THREADS.lock();
-    threads.resize_with(MAX_THREADS, || None);
 }
 
 /// The thread running on this CPU, if any (not idle).
@@ -480,7 +540,10 @@ pub fn current_in_syscall(cpu: &percpu::PerCpu) -> ThreadId {
 /// The process of the thread running on this CPU.
 pub fn current_pid() -> Option<Pid> {
     let tid = current()?;
-    THREADS.lock().get(tid.0 as usize)?.as_ref().map(|t| t.pid)
+    let t = thread(tid)?;
+    t.live
+        .load(Ordering::Acquire)
+        .then(|| t.pid.load(Ordering::Relaxed))
 }
 
 /// Why a thread could not be created.
@@ -520,24 +583,31 @@ pub fn spawn(
         free_stack(kstack);
         return Err(SpawnError::Sched);
     };
-    let mut thread = Box::new(KThread {
-        tid,
-        pid,
-        kstack,
-        kstack_top: stack_top,
-        saved_rsp: rsp,
-        cr3,
-        fpu: FpuArea([0; arch::FPU_AREA_SIZE]),
-        switch_ins: AtomicU64::new(0),
-        parked: AtomicU64::new(0),
-    });
-    arch::fpu_init_area(&mut thread.fpu);
-    // The box's address is stable until it is dropped in `finish_switch`.
-    KTHREADS[tid.0 as usize].store(
-        &*thread as *const KThread as *mut KThread,
-        Ordering::Release,
+    let Some(thread) = thread(tid) else {
+        let _ = table.reap(tid);
+        free_stack(kstack);
+        return Err(SpawnError::Sched);
+    };
+    debug_assert!(
+        !thread.live.load(Ordering::Relaxed),
+        "a new thread on a live record"
     );
-    THREADS.lock()[tid.0 as usize] = Some(thread);
+    thread.tid.store(tid.0, Ordering::Relaxed);
+    thread.pid.store(pid, Ordering::Relaxed);
+    thread.kstack.store(kstack, Ordering::Relaxed);
+    thread.kstack_top.store(stack_top, Ordering::Relaxed);
+    thread.cr3.store(cr3, Ordering::Relaxed);
+    thread.switch_ins.store(0, Ordering::Relaxed);
+    thread.parked.store(0, Ordering::Relaxed);
+    // SAFETY: the record is not live (its id was free until `table.spawn`
+    // above, under the thread-table lock, which this CPU holds), so no
+    // other CPU switches it in or out.
+    unsafe {
+        *thread.saved_rsp.get() = rsp;
+        arch::fpu_init_area(&mut *thread.fpu.get());
+    }
+    // Publishes the fields above to the CPU that switches the thread in.
+    thread.live.store(true, Ordering::Release);
     // A fresh thread is Ready; queue it on its CPU (through the inbox when it
     // is another CPU's).
     if cpu == percpu::index() {
@@ -618,15 +688,38 @@ fn switch_to(cpu: &percpu::PerCpu, next: u64) {
     switch_to_resuming(cpu, next, None, false);
 }
 
-/// The kernel side of thread `tid` for a context switch, without the
-/// [`THREADS`] lock: the switching CPU only touches the thread it switches
-/// away from (its own current one) and the one the scheduler just chose
-/// (runnable), and a thread's record is dropped only after it died and a
-/// switch away from it completed (`finish_switch`).
+/// The record of thread `tid` for a context switch, null when there is none
+/// (an id out of range or not live): the switching CPU only touches the
+/// thread it switches away from (its own current one) and the one the
+/// scheduler just chose (runnable), and a record stops being live only
+/// after its thread died and a switch away from it completed
+/// (`finish_switch`).
 fn kthread(tid: u64) -> *mut KThread {
-    KTHREADS
+    THREADS
         .get(tid as usize)
-        .map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire))
+        .map_or(core::ptr::null_mut(), |t| {
+            if t.live.load(Ordering::Acquire) {
+                core::ptr::from_ref(t).cast_mut()
+            } else {
+                core::ptr::null_mut()
+            }
+        })
+}
+
+/// The record of thread `tid` without the tests of [`kthread`], for the IPC
+/// fast path, whose guards found `tid` in IPC (so it is live, see
+/// [`donatable`]).
+#[inline(always)]
+fn kthread_fp(tid: ThreadId) -> *mut KThread {
+    debug_assert!((tid.0 as usize) < MAX_THREADS, "a thread id out of range");
+    // SAFETY: an IPC thread's id is a kernel thread id (`kipc::tref_of`),
+    // made by the thread table, which has MAX_THREADS entries.
+    let t = unsafe { THREADS.get_unchecked(tid.0 as usize) };
+    debug_assert!(
+        t.live.load(Ordering::Relaxed),
+        "the fast path met a dead thread"
+    );
+    core::ptr::from_ref(t).cast_mut()
 }
 
 /// Makes `tid` (record `t`; `u64::MAX` and null for the idle context) the
@@ -653,20 +746,19 @@ fn switch_to_resuming(
     resume: Option<ParkedResult>,
     prev_parked: bool,
 ) {
-    let me = cpu.index as usize;
     // The switch is always away from this CPU's current thread, whose
     // record (null for the idle context) the per-CPU area holds.
     let prev_ptr = cpu.current_kthread.load(Ordering::Relaxed);
     let prev_slot: *mut u64 = if prev_ptr.is_null() {
-        IDLE_RSP[me].as_ptr()
+        cpu.idle_rsp.as_ptr()
     } else {
         // SAFETY: the thread is this CPU's current one (so its record lives,
         // see `kthread`); only this CPU touches its FPU area and saved_rsp
         // while it runs.
         unsafe {
-            arch::fpu_save(&mut (*prev_ptr).fpu);
+            arch::fpu_save(&mut *(*prev_ptr).fpu.get());
             debug_assert_eq!((*prev_ptr).parked.load(Ordering::Relaxed) != 0, prev_parked);
-            core::ptr::addr_of_mut!((*prev_ptr).saved_rsp)
+            (*prev_ptr).saved_rsp.get()
         }
     };
     let next_ptr = if next == u64::MAX {
@@ -679,7 +771,7 @@ fn switch_to_resuming(
         // may be reaped and its PML4 frame reused (and zeroed) while this CPU
         // idles, and the next interrupt would then fault in the IDT lookup.
         crate::arch::x86_64::cpu::load_address_space(crate::mem::paging::kernel_pml4_phys());
-        IDLE_RSP[me].load(Ordering::Acquire)
+        cpu.idle_rsp.load(Ordering::Acquire)
     } else {
         if next_ptr.is_null() {
             return;
@@ -689,10 +781,13 @@ fn switch_to_resuming(
         // or, like its FPU area, touched only by the CPU that runs it.
         let t = unsafe { &*next_ptr };
         let frame = enter(cpu, t);
-        arch::fpu_restore(&t.fpu);
+        // SAFETY: only this CPU, which switches `t` in, touches its FPU
+        // area and saved stack pointer now.
+        unsafe { arch::fpu_restore(&*t.fpu.get()) };
         let parked = t.parked.load(Ordering::Relaxed);
         if parked == 0 {
-            t.saved_rsp
+            // SAFETY: as above.
+            unsafe { *t.saved_rsp.get() }
         } else {
             if let Some((data, badge)) = resume {
                 debug_assert!(prev_parked, "a direct resume from an unparked thread");
@@ -741,17 +836,10 @@ fn enter(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
 #[inline(always)]
 fn enter_as<const PCID: bool>(cpu: &percpu::PerCpu, t: &KThread) -> *mut TrapFrame {
     // A direct-map address plus the stack size: canonical.
-    let top = t.kstack_top;
-    cpu.kernel_rsp.store(top, Ordering::Relaxed);
-    let tss = cpu.tss.load(Ordering::Relaxed);
-    debug_assert!(!tss.is_null(), "a CPU without a TSS");
-    // SAFETY: this CPU's TSS (never null: `PerCpu::init`), which lives
-    // forever; the CPU reads RSP0 only on a privilege change, which cannot
-    // happen while interrupts are off here. `top` is canonical (above), so
-    // it needs no sign extension (`new_truncate` cost two instructions per
-    // switch).
-    unsafe { (*tss).privilege_stack_table[0] = x86_64::VirtAddr::new_unsafe(top) };
-    crate::arch::x86_64::cpu::load_address_space_as::<PCID>(t.cr3);
+    let top = t.kstack_top.load(Ordering::Relaxed);
+    // SAFETY: `cpu` is this CPU's data and interrupts are off (a switch).
+    unsafe { cpu.set_kernel_stack(top) };
+    crate::arch::x86_64::cpu::load_address_space_as::<PCID>(t.cr3.load(Ordering::Relaxed));
     t.switch_ins.fetch_add(1, Ordering::Relaxed);
     (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
 }
@@ -843,9 +931,10 @@ fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
     // current thread and `to` a thread parked on this CPU, so both records
     // live (see `kthread`) and only this CPU touches their FPU areas and
     // parked words.
-    let (prev, next) = unsafe { (&mut *prev, &*to.thread) };
+    let (prev, next) = unsafe { (&*prev, &*to.thread) };
     prev.parked.store(park_word(on), Ordering::Relaxed);
-    arch::fpu_switch::<XSAVE>(&mut prev.fpu, &next.fpu);
+    // SAFETY: as above, only this CPU touches the two FPU areas now.
+    unsafe { arch::fpu_switch::<XSAVE>(&mut *prev.fpu.get(), &*next.fpu.get()) };
     let frame = enter_as::<PCID>(cpu, next);
     let data = from.data_words();
     // SAFETY: interrupts are off, `next` was entered and is parked, and the
@@ -855,19 +944,25 @@ fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
 
 /// Frees the stack of a thread that died before the switch away from it.
 fn finish_switch() {
-    let me = percpu::index() as usize;
-    let dead = DEAD_PREV[me].swap(u64::MAX, Ordering::AcqRel);
+    let Some(cpu) = percpu::current() else {
+        return;
+    };
+    let dead = cpu.dead_prev.swap(u64::MAX, Ordering::AcqRel);
     if dead == u64::MAX {
         return;
     }
-    KTHREADS[dead as usize].store(core::ptr::null_mut(), Ordering::Release);
-    let thread = THREADS.lock().get_mut(dead as usize).and_then(Option::take);
-    if let Some(t) = thread {
-        free_stack(t.kstack);
+    let Some(t) = thread(ThreadId(dead as u32)) else {
+        return;
+    };
+    // Dead and switched away from: no CPU switches it in or out again, and
+    // its id is reused only after `reap` below.
+    if t.live.swap(false, Ordering::AcqRel) {
+        free_stack(t.kstack.load(Ordering::Relaxed));
+        let (tid, pid) = (t.tid(), t.pid.load(Ordering::Relaxed));
         if let Some(table) = TABLE.lock().as_mut() {
-            let _ = table.reap(t.tid);
+            let _ = table.reap(tid);
         }
-        crate::process::thread_reaped(t.pid, t.tid);
+        crate::process::thread_reaped(pid, tid);
     }
 }
 
@@ -880,12 +975,12 @@ pub extern "C" fn on_thread_start() {
 /// returns.
 pub fn exit_current() -> ! {
     let irq = IrqGuard::new();
-    let me = percpu::index() as usize;
+    let cpu = percpu::current().expect("exit_current runs on a thread");
     let tid = current().expect("exit_current runs on a thread");
     let _ = with_table(&irq, |sched, table, inboxes| {
         sched.exit(table, inboxes, tid)
     });
-    DEAD_PREV[me].store(u64::from(tid.0), Ordering::Release);
+    cpu.dead_prev.store(u64::from(tid.0), Ordering::Release);
     reschedule(Decision::Reschedule);
     unreachable!("a dead thread was scheduled again");
 }
@@ -947,7 +1042,7 @@ pub fn block_current_unless_woken(
         add_sleeper(tid, deadline);
     }
     // A deadline that passed before the thread blocked must not be lost
-    // either (see DEADLINE_PASSED).
+    // either (see `KThread::deadline_passed`).
     let timed_out =
         || deadline.is_some() && deadline_flag(tid).is_some_and(|f| f.load(Ordering::Acquire));
     let blocked = with_table(&irq, |sched, table, inboxes| {
@@ -1233,54 +1328,40 @@ pub fn dump_threads() {
 
 /// Threads alive (for leak checks).
 pub fn live_threads() -> usize {
-    THREADS.lock().iter().filter(|t| t.is_some()).count()
+    THREADS
+        .iter()
+        .filter(|t| t.live.load(Ordering::Acquire))
+        .count()
 }
 
 /// Times thread `tid` was switched in (0 for an unknown thread).
 pub fn switch_ins(tid: ThreadId) -> u64 {
-    THREADS
-        .lock()
-        .get(tid.0 as usize)
-        .and_then(|t| t.as_ref())
+    thread(tid)
+        .filter(|t| t.live.load(Ordering::Acquire))
         .map_or(0, |t| t.switch_ins.load(Ordering::Relaxed))
 }
 
-/// Threads sleeping until a TSC deadline, by the CPU they sleep on (each
-/// CPU's tick looks at its own list only; a list is taken by another CPU
-/// only to drop a sleeper that moved).
-static SLEEPERS: [crate::sync::IrqMutex<Vec<(u64, ThreadId)>>; MAX_CPUS] =
-    [const { crate::sync::IrqMutex::new(Vec::new()) }; MAX_CPUS];
-/// The [`SLEEPERS`] list each thread was put on.
-static SLEEPER_CPU: [core::sync::atomic::AtomicU32; MAX_THREADS] =
-    [const { core::sync::atomic::AtomicU32::new(0) }; MAX_THREADS];
-/// Per thread: its deadline passed (set by [`wake_sleepers`] before it wakes
-/// the thread). A sleeper checks it under the thread-table lock before
-/// blocking, so a tick that fires between queueing the sleeper and blocking
-/// it (on any CPU) is never lost.
-static DEADLINE_PASSED: [core::sync::atomic::AtomicBool; MAX_THREADS] =
-    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_THREADS];
-
 fn deadline_flag(tid: ThreadId) -> Option<&'static core::sync::atomic::AtomicBool> {
-    DEADLINE_PASSED.get(tid.0 as usize)
+    thread(tid).map(|t| &t.deadline_passed)
 }
 
 /// Queues `tid` (the current thread) to be woken at the first tick of this
 /// CPU at or after `deadline`.
 fn add_sleeper(tid: ThreadId, deadline: u64) {
-    let (Some(flag), Some(list)) = (deadline_flag(tid), SLEEPER_CPU.get(tid.0 as usize)) else {
+    let (Some(t), Some(cpu)) = (thread(tid), percpu::current()) else {
         return;
     };
-    flag.store(false, Ordering::Relaxed);
-    let me = percpu::index();
-    list.store(me, Ordering::Relaxed);
-    SLEEPERS[me as usize].lock().push((deadline, tid));
+    t.deadline_passed.store(false, Ordering::Relaxed);
+    t.sleeper_cpu.store(cpu.index, Ordering::Relaxed);
+    cpu.sleepers.lock().push((deadline, tid));
 }
 
 /// Takes `tid` off the sleeper list it was put on.
 fn remove_sleeper(tid: ThreadId) {
-    if let Some(list) = SLEEPER_CPU.get(tid.0 as usize) {
-        let cpu = list.load(Ordering::Relaxed) as usize;
-        SLEEPERS[cpu].lock().retain(|&(_, t)| t != tid);
+    if let Some(t) = thread(tid)
+        && let Some(cpu) = percpu::of(t.sleeper_cpu.load(Ordering::Relaxed))
+    {
+        cpu.sleepers.lock().retain(|&(_, t)| t != tid);
     }
 }
 
@@ -1309,8 +1390,11 @@ pub fn interrupt(tid: ThreadId) {
 /// Wakes every sleeper of this CPU whose deadline passed (called on each
 /// timer tick).
 fn wake_sleepers(now: u64) {
+    let Some(cpu) = percpu::current() else {
+        return;
+    };
     let due: Vec<ThreadId> = {
-        let mut sleepers = SLEEPERS[percpu::index() as usize].lock();
+        let mut sleepers = cpu.sleepers.lock();
         if sleepers.is_empty() {
             return;
         }

@@ -10,7 +10,7 @@
 //!   loses it, with everything derived from it, when it is marked dead
 //!   ([`on_process_exit`]). A kernel thread becomes an `ipc` thread at its
 //!   first IPC syscall.
-//! - Each kernel thread has a result [`Slot`] (status, four data words,
+//! - Each kernel thread has a result [`ResultSlot`] (status, four data words,
 //!   badge) written by whoever completes its operation, and a `woken` flag.
 //!   A blocked thread resumes inside its syscall and reads its slot.
 //!
@@ -185,9 +185,10 @@ pub fn fastpath_from_cmdline(line: &str) -> bool {
     crate::cmdline::on_off(line, "ipc.fastpath", true)
 }
 
-/// Where a blocked thread finds its result.
+/// Where a blocked thread finds its result (one in each thread's record,
+/// `task::KThread`).
 #[repr(align(64))]
-struct Slot {
+pub(crate) struct ResultSlot {
     /// Set (under [`KIPC`]) once the result below is final; whoever sets it
     /// writes `status` first (the fast path clears only this flag).
     woken: AtomicBool,
@@ -199,8 +200,9 @@ struct Slot {
     sent_tsc: AtomicU64,
 }
 
-impl Slot {
-    const fn new() -> Self {
+impl ResultSlot {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
         Self {
             woken: AtomicBool::new(false),
             status: AtomicU64::new(0),
@@ -240,13 +242,13 @@ pub fn result_flag(tid: ThreadId) -> &'static AtomicBool {
     &slot(tid).woken
 }
 
-/// One result slot per kernel thread id (256 KiB).
-static SLOTS: [Slot; MAX_THREADS] = [const { Slot::new() }; MAX_THREADS];
-
-fn slot(tid: ThreadId) -> &'static Slot {
+/// The result slot of kernel thread `tid`.
+fn slot(tid: ThreadId) -> &'static ResultSlot {
     // Thread ids are below MAX_THREADS (the scheduler table's size); an id
-    // out of range would be a kernel bug, caught by the bounds check.
-    &SLOTS[tid.0 as usize]
+    // out of range would be a kernel bug.
+    task::thread(tid)
+        .expect("a thread id below MAX_THREADS")
+        .ipc_slot()
 }
 
 /// The `ipc` thread of kernel thread `tid` (created by `Kipc::thread_for`):

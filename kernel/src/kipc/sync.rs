@@ -11,7 +11,7 @@ use ipc::endpoint::{Action, RecvMode, Refused, ThreadState};
 use ipc::message::SmallMessage;
 use sched::{BlockedOn, ThreadId};
 
-use super::{KIPC, Kipc, Slot, ThreadEntry, audit, now, op, slot, with_kipc};
+use super::{KIPC, Kipc, ResultSlot, ThreadEntry, audit, now, op, slot, with_kipc};
 use crate::task;
 
 /// What the current thread does once [`KIPC`] is released.
@@ -160,7 +160,7 @@ fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
 /// relies on that (it parks a thread without clearing it: that cost five
 /// instructions per operation); the general path's [`begin`] clears it
 /// anyway.
-fn consume(s: &Slot) -> Result<([u64; 4], u64), IpcError> {
+fn consume(s: &ResultSlot) -> Result<([u64; 4], u64), IpcError> {
     let result = s.result().map(|()| s.message());
     s.woken.store(false, Ordering::Relaxed);
     result

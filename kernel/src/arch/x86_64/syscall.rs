@@ -351,8 +351,11 @@ pub fn user_entry_frame(rip: u64, rsp: u64, rdi: u64) -> TrapFrame {
 /// Whether the CPU has XSAVE (decided once by [`init_fpu`]).
 static XSAVE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// Size of a thread's FPU save area (XSAVE area of x87+SSE+AVX fits in 1 KiB).
-pub const FPU_AREA_SIZE: usize = 1024;
+/// Size of a thread's FPU save area: the standard-format XSAVE area of the
+/// components this kernel enables (x87 and SSE, 512 bytes; the XSAVE
+/// header, 64; AVX, 256). [`init_fpu`] enables AVX only where CPUID says
+/// the enabled components fit.
+pub const FPU_AREA_SIZE: usize = 832;
 
 /// A thread's saved FPU/SSE/AVX state.
 #[repr(C, align(64))]
@@ -382,6 +385,14 @@ pub fn init_fpu() {
             // write_raw: no read-back of XCR0 first (xgetbv), which some
             // nested-virtualisation instruction emulators cannot execute.
             XCr0::write_raw(x.bits());
+            // The area XSAVE writes for the components now enabled must fit
+            // a thread's FpuArea; otherwise x87 and SSE only (576 bytes).
+            let size = cpuid.get_extended_state_info().map_or(usize::MAX, |i| {
+                i.xsave_area_size_enabled_features() as usize
+            });
+            if size > FPU_AREA_SIZE {
+                XCr0::write_raw((XCr0Flags::X87 | XCr0Flags::SSE).bits());
+            }
         }
     }
     XSAVE.store(xsave, core::sync::atomic::Ordering::Relaxed);
