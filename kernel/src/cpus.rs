@@ -137,8 +137,8 @@ fn setup_this_cpu(
         // per-CPU data lives forever and is this CPU's; interrupts are off.
         unsafe { gdt::move_tss(tss, percpu.tss()) };
     }
-    crate::arch::x86_64::syscall::init_this_cpu();
-    crate::arch::x86_64::syscall::init_fpu();
+    crate::arch::x86_64::entry::init_this_cpu();
+    crate::arch::x86_64::fpu::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
     let protection = crate::arch::x86_64::cpu::init_protection();
     // The IPC fast path for this CPU's FPU and address-space switches.
@@ -160,7 +160,7 @@ fn setup_this_cpu(
             on_off(protection.smap),
             on_off(protection.umip)
         );
-        let xsave = crate::arch::x86_64::syscall::xsave_on();
+        let xsave = crate::arch::x86_64::fpu::xsave_on();
         crate::kprintln!(
             "fpu: {} (the IPC fast path's instance: xsave={xsave} pcid={pcid})",
             if xsave { "xsave" } else { "fxsave" },

@@ -21,7 +21,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::arch::x86_64::syscall::user_entry_frame;
+use crate::arch::x86_64::entry::user_entry_frame;
 use crate::mem::{self, paging};
 use crate::task::{self, Pid};
 

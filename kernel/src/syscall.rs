@@ -8,8 +8,8 @@
 use ipc::IpcError;
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::entry::canonical_user;
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall::canonical_user;
 use crate::process::{self, ExitReason};
 use crate::task;
 
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn fast_dispatch<const XSAVE: bool, const PCID: bool>(
 /// set-up (`arch::init_fpu`, `cpu::init_pcid`) is done: what the syscall
 /// entry calls for `call` and `reply_recv` (`PerCpu::fast_dispatch`).
 pub fn select_fast_dispatch() -> *const () {
-    let xsave = crate::arch::x86_64::syscall::xsave_on();
+    let xsave = crate::arch::x86_64::fpu::xsave_on();
     let pcid = crate::arch::x86_64::cpu::pcid_on();
     match (xsave, pcid) {
         (true, true) => fast_dispatch::<true, true> as *const (),
@@ -101,7 +101,7 @@ pub fn select_fast_dispatch() -> *const () {
 /// The end of a fast-path `call` or `reply_recv` whose thread was parked
 /// (`parked` is its `task` parked word) and now runs again through its
 /// kernel stack rather than straight into user mode: from the context
-/// `arch::x86_64::syscall::prepare_parked_resume` built below its syscall
+/// `arch::x86_64::switch::prepare_parked_resume` built below its syscall
 /// `frame`, which leaves to user mode with SYSRET from the frame once this
 /// returns. As [`fast_dispatch`] would have finished the syscall.
 pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {

@@ -6,8 +6,10 @@ use core::sync::atomic::Ordering;
 
 use sched::ThreadId;
 
+use crate::arch::x86_64::entry;
+use crate::arch::x86_64::fpu;
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall as arch;
+use crate::arch::x86_64::switch as arch_switch;
 use crate::percpu::{self, IrqGuard};
 
 use super::*;
@@ -55,7 +57,7 @@ pub(super) fn set_current(cpu: &percpu::PerCpu, tid: u64, t: *mut KThread) {
 /// parked `next` enters user mode straight from its syscall frame when
 /// `resume` is its result (then `prev_parked` must hold), else it runs
 /// through a context built on its kernel stack that finishes its syscall
-/// ([`arch::prepare_parked_resume`]). Returns when the current context runs
+/// ([`arch_switch::prepare_parked_resume`]). Returns when the current context runs
 /// again (never for a parked one, unless `next` has no record and nothing
 /// switched).
 #[inline(always)]
@@ -75,7 +77,7 @@ pub(super) fn switch_to_resuming(
         // see `kthread`); only this CPU touches its FPU area and saved_rsp
         // while it runs.
         unsafe {
-            arch::fpu_save(&mut *(*prev_ptr).fpu.get());
+            fpu::fpu_save(&mut *(*prev_ptr).fpu.get());
             debug_assert_eq!((*prev_ptr).parked.load(Ordering::Relaxed) != 0, prev_parked);
             (*prev_ptr).saved_rsp.get()
         }
@@ -102,7 +104,7 @@ pub(super) fn switch_to_resuming(
         let frame = enter(cpu, t);
         // SAFETY: only this CPU, which switches `t` in, touches its FPU
         // area and saved stack pointer now.
-        unsafe { arch::fpu_restore(&*t.fpu.get()) };
+        unsafe { fpu::fpu_restore(&*t.fpu.get()) };
         let parked = t.parked.load(Ordering::Relaxed);
         if parked == 0 {
             // SAFETY: as above.
@@ -122,7 +124,7 @@ pub(super) fn switch_to_resuming(
             // SAFETY: `frame` is the syscall frame of `next`, parked (so its
             // kernel stack below the frame is free and its rip canonical:
             // the fast path is taken only then) and not running.
-            unsafe { arch::prepare_parked_resume(frame, parked) }
+            unsafe { arch_switch::prepare_parked_resume(frame, parked) }
         }
     };
     set_current(cpu, next, next_ptr);
@@ -131,11 +133,11 @@ pub(super) fn switch_to_resuming(
         // earlier switch, prepared by `prepare_stack` or
         // `prepare_parked_resume`, or the idle context's; the current thread
         // is parked, so nothing on its stack must run again.
-        unsafe { arch::jump_to_context(next_rsp) };
+        unsafe { arch_switch::jump_to_context(next_rsp) };
     }
     // SAFETY: interrupts are off; `prev_slot` is where the previous context's
     // stack pointer belongs and `next_rsp` a stack as above.
-    unsafe { arch::switch_stack(prev_slot, next_rsp) };
+    unsafe { arch_switch::switch_stack(prev_slot, next_rsp) };
 }
 
 /// The switch into `t` on this CPU (`cpu`) up to its stack and but for its
@@ -188,7 +190,7 @@ pub(super) unsafe fn resume_parked(
     set_current(cpu, next, core::ptr::from_ref(t).cast_mut());
     let [d0, d1, d2, d3] = data;
     // SAFETY: per this function's contract.
-    unsafe { arch::resume_user_frame_with(frame, badge, d0, d1, d2, d3) }
+    unsafe { entry::resume_user_frame_with(frame, badge, d0, d1, d2, d3) }
 }
 
 /// `on` as a parked thread's `KThread::parked` word (never 0).
@@ -213,7 +215,7 @@ pub(super) fn parked_on(word: u64) -> sched::BlockedOn {
 }
 
 /// The start of a parked thread's run through its kernel stack (see
-/// [`arch::prepare_parked_resume`]; `parked` is the word it was parked
+/// [`arch_switch::prepare_parked_resume`]; `parked` is the word it was parked
 /// with): what the switch that parked it would have done on its return
 /// (free a thread that died before the switch here). Returns what its
 /// syscall waits on, for the general wake-up (`kipc`).
@@ -253,7 +255,7 @@ pub(super) fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
     let (prev, next) = unsafe { (&*prev, &*to.thread) };
     prev.parked.store(park_word(on), Ordering::Relaxed);
     // SAFETY: as above, only this CPU touches the two FPU areas now.
-    unsafe { arch::fpu_switch::<XSAVE>(&mut *prev.fpu.get(), &*next.fpu.get()) };
+    unsafe { fpu::fpu_switch::<XSAVE>(&mut *prev.fpu.get(), &*next.fpu.get()) };
     let frame = enter_as::<PCID>(cpu, next);
     let data = from.data_words();
     // SAFETY: interrupts are off, `next` was entered and is parked, and the
@@ -279,7 +281,7 @@ pub fn is_parked(tid: ThreadId) -> bool {
 /// its kernel stack is abandoned (nothing on it holds a lock or owns
 /// memory), and it runs again either straight into user mode or, through
 /// its kernel stack, from a context that finishes its syscall with the
-/// general wake-up on `on` (see [`arch::prepare_parked_resume`]).
+/// general wake-up on `on` (see [`arch_switch::prepare_parked_resume`]).
 #[inline(always)]
 pub fn park_and_switch(next: ThreadId, result: Option<ParkedResult>, on: sched::BlockedOn) {
     let _irq = IrqGuard::new();

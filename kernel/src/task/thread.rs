@@ -7,8 +7,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use sched::{CpuId, CpuSet, Decision, Priority, ThreadId, ThreadParams};
 
+use crate::arch::x86_64::fpu::{self, FpuArea};
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall::{self as arch, FpuArea};
 use crate::percpu::{self, IrqGuard, MAX_CPUS};
 
 use super::*;
@@ -65,7 +65,7 @@ pub struct KThread {
     /// into user mode. 0 when not parked, else what its syscall waits on
     /// ([`park_word`]): a parked thread leaves no kernel context (its
     /// `saved_rsp` is stale), and resumed through its kernel stack it runs
-    /// from a context built then ([`arch::prepare_parked_resume`]), which
+    /// from a context built then ([`arch_switch::prepare_parked_resume`]), which
     /// finishes the syscall with that wait. Set and cleared only by the CPU
     /// the thread belongs to, with interrupts off.
     pub(super) parked: AtomicU64,
@@ -95,7 +95,7 @@ impl KThread {
             switch_ins: AtomicU64::new(0),
             parked: AtomicU64::new(0),
             ipc: crate::kipc::ResultSlot::new(),
-            fpu: core::cell::UnsafeCell::new(FpuArea([0; arch::FPU_AREA_SIZE])),
+            fpu: core::cell::UnsafeCell::new(FpuArea([0; fpu::FPU_AREA_SIZE])),
         }
     }
 
@@ -162,7 +162,7 @@ pub fn spawn(
     let kstack = crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(SpawnError::OutOfMemory)?;
     let stack_top = kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     // SAFETY: the stack was just allocated for this thread alone.
-    let rsp = unsafe { arch::prepare_stack(stack_top, frame) };
+    let rsp = unsafe { crate::arch::x86_64::switch::prepare_stack(stack_top, frame) };
     let mut guard = TABLE.lock();
     let table = guard.as_mut().expect("scheduler initialised");
     let mut affinity = CpuSet::EMPTY;
@@ -197,7 +197,7 @@ pub fn spawn(
     // other CPU switches it in or out.
     unsafe {
         *thread.saved_rsp.get() = rsp;
-        arch::fpu_init_area(&mut *thread.fpu.get());
+        fpu::fpu_init_area(&mut *thread.fpu.get());
     }
     // Publishes the fields above to the CPU that switches the thread in.
     thread.live.store(true, Ordering::Release);
