@@ -71,7 +71,6 @@ pub struct CpuState {
 /// Capacity of each CPU's IPI inbox.
 const INBOX_CAPACITY: usize = 256;
 
-static STATES: [Once<&'static CpuState>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
 static ONLINE: AtomicU32 = AtomicU32::new(0);
 /// Bit `i` set once CPU `i` (below 64) is online.
 static ONLINE_MASK: AtomicU64 = AtomicU64::new(0);
@@ -108,9 +107,28 @@ pub fn present() -> u32 {
     PRESENT.load(Ordering::Acquire)
 }
 
-/// This module's state of CPU `index`.
+impl CpuState {
+    /// No APIC yet, an empty inbox.
+    pub fn new() -> Self {
+        Self {
+            apic: CpuLocal::new(None),
+            inbox: ArrayQueue::new(INBOX_CAPACITY),
+            pongs: AtomicU64::new(0),
+            pong_seq_sum: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for CpuState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This module's state of CPU `index` (in its per-CPU data, once the CPU
+/// registered it in its bring-up).
 pub fn state(index: u32) -> Option<&'static CpuState> {
-    STATES.get(index as usize)?.get().copied()
+    percpu::of(index).map(|c| &c.cpu_state)
 }
 
 fn delay_tsc(ticks: u64) {
@@ -170,13 +188,7 @@ fn setup_this_cpu(
     let mode = *MODE
         .get()
         .expect("APIC mode is set before any CPU is set up");
-    let state: &'static CpuState = Box::leak(Box::new(CpuState {
-        apic: CpuLocal::new(None),
-        inbox: ArrayQueue::new(INBOX_CAPACITY),
-        pongs: AtomicU64::new(0),
-        pong_seq_sum: AtomicU64::new(0),
-    }));
-    STATES[percpu.index as usize].call_once(|| state);
+    let state = &percpu.cpu_state;
     let guard = IrqGuard::new();
     match Apic::enable(mode) {
         Ok(mut apic) => {

@@ -168,6 +168,15 @@ pub struct PerCpu {
     /// This CPU's tick looks at its own list only; another CPU takes the
     /// lock only to drop a sleeper that moved.
     pub sleepers: crate::sync::IrqMutex<alloc::vec::Vec<(u64, sched::ThreadId)>>,
+    /// This CPU's local APIC and IPI inbox (`cpus`).
+    pub cpu_state: crate::cpus::CpuState,
+    /// The line this CPU monitors while it idles with MWAIT
+    /// (`arch::x86_64::cpu::idle_wait`).
+    pub wake_line: crate::arch::x86_64::cpu::WakeLine,
+    /// This CPU's capability audit trail (`kipc::audit`).
+    pub audit: crate::kipc::audit::CpuAudit,
+    /// This CPU's performance counters as last started (`pmu`).
+    pub pmu: crate::pmu::CpuCounters,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -180,7 +189,7 @@ impl PerCpu {
     /// Writes a PerCpu for CPU `index` into `slot` (fixing its self pointer)
     /// and returns it, shared from now on.
     pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
-        *slot = PerCpu {
+        let value = PerCpu {
             self_ptr: core::ptr::null(),
             tss: UnsafeCell::new(x86_64::structures::tss::TaskStateSegment::new()),
             user_rsp: core::sync::atomic::AtomicU64::new(0),
@@ -208,7 +217,14 @@ impl PerCpu {
             dead_prev: AtomicU64::new(u64::MAX),
             sched_pending: crate::sync::IrqMutex::new(None),
             sleepers: crate::sync::IrqMutex::new(alloc::vec::Vec::new()),
+            cpu_state: crate::cpus::CpuState::new(),
+            wake_line: crate::arch::x86_64::cpu::WakeLine::new(),
+            audit: crate::kipc::audit::CpuAudit::new(index),
+            pmu: crate::pmu::CpuCounters::new(),
         };
+        // SAFETY: `slot` is valid for writes; its old bytes (zeroed memory
+        // from the allocator, not a PerCpu) are overwritten, never dropped.
+        unsafe { core::ptr::write(core::ptr::from_mut(slot), value) };
         slot.self_ptr = slot as *const PerCpu;
         slot
     }

@@ -32,7 +32,7 @@
 //! `ipc` thread has its kernel thread's id ([`tref_of`]), and
 //! [`Kipc::threads`] holds each one's process.
 
-mod audit;
+pub(crate) mod audit;
 mod caps;
 pub mod shm;
 mod sync;
