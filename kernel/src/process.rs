@@ -389,8 +389,8 @@ pub fn spawn(
                 free_all(&p.frames);
             }
             Err(match e {
-                task::SpawnError::OutOfMemory => SpawnError::OutOfMemory,
-                task::SpawnError::Sched => SpawnError::Sched,
+                task::ThreadSpawnError::OutOfMemory => SpawnError::OutOfMemory,
+                task::ThreadSpawnError::Sched => SpawnError::Sched,
             })
         }
     }

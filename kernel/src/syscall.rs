@@ -79,7 +79,7 @@ pub unsafe extern "C" fn fast_dispatch<const XSAVE: bool, const PCID: bool>(
     };
     match result {
         Some(Ok((out, out_badge))) => write_success(frame, out, out_badge),
-        Some(Err(e)) => finish(frame, Err(e), 0),
+        Some(Err(e)) => write_result(frame, Err(e), 0),
         None => general_dispatch(frame, opcode),
     }
 }
@@ -104,11 +104,11 @@ pub fn select_fast_dispatch() -> *const () {
 /// `arch::x86_64::switch::prepare_parked_resume` built below its syscall
 /// `frame`, which leaves to user mode with SYSRET from the frame once this
 /// returns. As [`fast_dispatch`] would have finished the syscall.
-pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
-    let on = task::resumed_from_park(parked);
+pub extern "C" fn finish_parked_syscall(frame: &mut TrapFrame, parked: u64) {
+    let on = task::unpark_on_stack(parked);
     match crate::kipc::resumed_from_park(on) {
         Ok((out, out_badge)) => write_success(frame, out, out_badge),
-        Err(e) => finish(frame, Err(e), 0),
+        Err(e) => write_result(frame, Err(e), 0),
     }
 }
 
@@ -119,7 +119,7 @@ fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
     // check them against `ipc::abi::SyscallFlags`; any other opcode with
     // one set is refused.
     if frame.rsi >> 32 != 0 && !crate::kipc::op::is_ipc(opcode) {
-        return finish(frame, Err(IpcError::InvalidArgument), 0);
+        return write_result(frame, Err(IpcError::InvalidArgument), 0);
     }
     let data = frame.data_words();
     let mut badge = 0;
@@ -173,7 +173,7 @@ fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
         }
         _ => Err(IpcError::InvalidArgument),
     };
-    finish(frame, result, badge);
+    write_result(frame, result, badge);
 }
 
 /// Writes a successful result into a syscall frame: status 0 in `rax`, the
@@ -186,7 +186,7 @@ pub fn write_success(frame: &mut TrapFrame, data: [u64; 4], badge: u64) {
 
 /// The common tail: a killed caller dies here; the status, result words and
 /// badge go into the frame; a non-canonical return address kills the caller.
-fn finish(frame: &mut TrapFrame, result: SysResult, badge: u64) {
+fn write_result(frame: &mut TrapFrame, result: SysResult, badge: u64) {
     if process::current_doomed() {
         process::exit_current(ExitReason::Killed);
     }

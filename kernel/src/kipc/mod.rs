@@ -33,9 +33,9 @@
 //! [`Kipc::threads`] holds each one's process.
 
 pub(crate) mod audit;
+mod calls;
 mod caps;
 pub mod shm;
-mod sync;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -136,7 +136,7 @@ static FASTPATH: AtomicBool = AtomicBool::new(true);
 /// [`FASTPATH`], once the IPC state exists: set (under [`KIPC`]) when
 /// [`with_kipc`] creates it, which happens once (it is never destroyed). The
 /// fast path tests this one flag and so needs no test of the state's
-/// existence ([`sync::fast`]).
+/// existence ([`calls::fast`]).
 static FAST_READY: AtomicBool = AtomicBool::new(false);
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
@@ -184,6 +184,10 @@ pub fn fastpath() -> bool {
 pub fn fastpath_from_cmdline(line: &str) -> bool {
     crate::cmdline::on_off(line, "ipc.fastpath", true)
 }
+
+/// The outcome of a blocking IPC operation: the four data words and the
+/// badge it received, or why it failed.
+pub type IpcResult = Result<([u64; 4], u64), IpcError>;
 
 /// Where a blocked thread finds its result (one in each thread's record,
 /// `task::KThread`).
@@ -533,7 +537,7 @@ pub fn on_process_exit(pid: Pid) {
 
 /// `call` and `reply_recv` without flags (the dispatcher tries this first):
 /// the fast path, or the general operation under the same IPC-lock hold
-/// when a fast-path guard refuses ([`sync::fast`]). `None`, with nothing
+/// when a fast-path guard refuses ([`calls::fast`]). `None`, with nothing
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
 ///
@@ -545,14 +549,14 @@ pub fn on_process_exit(pid: Pid) {
 pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
-) -> Option<Result<([u64; 4], u64), IpcError>> {
+) -> Option<IpcResult> {
     if !FAST_READY.load(Ordering::Relaxed) {
         return None;
     }
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
     // SAFETY: `FAST_READY` is set (above).
-    Some(unsafe { sync::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
+    Some(unsafe { calls::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,
@@ -561,9 +565,9 @@ pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
 ///
 /// # Errors
 /// The operation's `IpcError`.
-pub fn resumed_from_park(on: sched::BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+pub fn resumed_from_park(on: sched::BlockedOn) -> IpcResult {
     let tid = task::current().ok_or(IpcError::ProcessNotFound)?;
-    sync::resumed(tid, on)
+    calls::resumed(tid, on)
 }
 
 /// Serves the IPC syscall `opcode` for the current thread: `capability`
@@ -583,17 +587,17 @@ pub fn syscall(
     let token = CapToken(capability);
     let flags = ipc::abi::SyscallFlags::from_bits(flags).ok_or(IpcError::InvalidArgument)?;
     match opcode {
-        op::CALL => sync::call(tid, token, flags, data),
-        op::RECV => sync::recv(tid, token, flags, data).map(|(d, b)| {
+        op::CALL => calls::call(tid, token, flags, data),
+        op::RECV => calls::recv(tid, token, flags, data).map(|(d, b)| {
             *badge = b;
             d
         }),
-        op::REPLY_RECV => sync::reply_recv(tid, token, flags, data).map(|(d, b)| {
+        op::REPLY_RECV => calls::reply_recv(tid, token, flags, data).map(|(d, b)| {
             *badge = b;
             d
         }),
-        op::REPLY => sync::reply(tid, flags, data),
-        op::SEND => sync::send(tid, token, flags, data),
+        op::REPLY => calls::reply(tid, flags, data),
+        op::SEND => calls::send(tid, token, flags, data),
         op::ENDPOINT_CREATE => caps::endpoint_create(tid, data),
         op::CAP_GRANT => caps::grant(tid, token, data),
         op::CAP_DERIVE => caps::derive(tid, token, data),

@@ -219,7 +219,7 @@ pub(super) fn parked_on(word: u64) -> sched::BlockedOn {
 /// with): what the switch that parked it would have done on its return
 /// (free a thread that died before the switch here). Returns what its
 /// syscall waits on, for the general wake-up (`kipc`).
-pub fn resumed_from_park(parked: u64) -> sched::BlockedOn {
+pub fn unpark_on_stack(parked: u64) -> sched::BlockedOn {
     finish_switch();
     parked_on(parked)
 }

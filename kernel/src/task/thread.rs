@@ -141,7 +141,7 @@ pub fn current_pid() -> Option<Pid> {
 
 /// Why a thread could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpawnError {
+pub enum ThreadSpawnError {
     /// No memory for the kernel stack or FPU area.
     OutOfMemory,
     /// The scheduler refused (table full, bad CPU).
@@ -156,10 +156,11 @@ pub fn spawn(
     frame: &TrapFrame,
     cpu: u32,
     priority: u8,
-) -> Result<ThreadId, SpawnError> {
+) -> Result<ThreadId, ThreadSpawnError> {
     let irq = IrqGuard::new();
     let node = percpu::of(cpu).map_or(0, |c| c.node);
-    let kstack = crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(SpawnError::OutOfMemory)?;
+    let kstack =
+        crate::mem::alloc_zeroed_on(node, KSTACK_PAGES).ok_or(ThreadSpawnError::OutOfMemory)?;
     let stack_top = kstack as u64 + (KSTACK_PAGES * 4096) as u64;
     // SAFETY: the stack was just allocated for this thread alone.
     let rsp = unsafe { crate::arch::x86_64::switch::prepare_stack(stack_top, frame) };
@@ -174,12 +175,12 @@ pub fn spawn(
     };
     let Ok(tid) = table.spawn(params) else {
         free_stack(kstack);
-        return Err(SpawnError::Sched);
+        return Err(ThreadSpawnError::Sched);
     };
     let Some(thread) = thread(tid) else {
         let _ = table.reap(tid);
         free_stack(kstack);
-        return Err(SpawnError::Sched);
+        return Err(ThreadSpawnError::Sched);
     };
     debug_assert!(
         !thread.live.load(Ordering::Relaxed),

@@ -213,7 +213,7 @@ pub unsafe extern "C" fn resume_user_frame_with(
 /// ([`prepare_parked_resume`](super::switch::prepare_parked_resume)): `rsp`
 /// is the syscall frame (16-byte aligned, as at the syscall entry's call)
 /// and `rbx` the parked word. Finishes the thread's syscall with
-/// `crate::syscall::resume_parked(frame, parked)` and leaves to user mode
+/// `crate::syscall::finish_parked_syscall(frame, parked)` and leaves to user mode
 /// with SYSRET from the frame.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn parked_resume_entry() {
@@ -222,7 +222,7 @@ pub(super) unsafe extern "C" fn parked_resume_entry() {
         "mov rsi, rbx",
         "call {resume}",
         sysret_from_frame!(),
-        resume = sym crate::syscall::resume_parked
+        resume = sym crate::syscall::finish_parked_syscall
     );
 }
 

@@ -108,7 +108,7 @@ unsafe fn push_context(top: u64, rip: u64, rbx: u64) -> u64 {
 /// [`switch_stack`] or [`jump_to_context`]: it enters
 /// [`parked_resume_entry`](super::entry::parked_resume_entry) with the
 /// parked word in `rbx`, which finishes the thread's syscall with
-/// `crate::syscall::resume_parked(frame, parked)` and leaves to user mode
+/// `crate::syscall::finish_parked_syscall(frame, parked)` and leaves to user mode
 /// with SYSRET from the frame.
 ///
 /// # Safety

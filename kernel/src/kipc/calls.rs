@@ -11,7 +11,7 @@ use ipc::endpoint::{Action, RecvMode, Refused, ThreadState};
 use ipc::message::SmallMessage;
 use sched::{BlockedOn, ThreadId};
 
-use super::{KIPC, Kipc, ResultSlot, ThreadEntry, audit, now, op, slot, with_kipc};
+use super::{IpcResult, KIPC, Kipc, ResultSlot, ThreadEntry, audit, now, op, slot, with_kipc};
 use crate::task;
 
 /// What the current thread does once [`KIPC`] is released.
@@ -121,7 +121,7 @@ fn apply(
 /// thread blocks and hands the CPU to a thread it woke here (the fast path's
 /// direct switch, or a reply to a caller of this CPU), waking, blocking and
 /// switching are one scheduler step ([`task::ipc_handoff`]).
-fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
+fn wait_result(tid: ThreadId, after: After) -> IpcResult {
     let handoff = match (after.block, after.switch_to) {
         (Some((on, None)), Some(to)) if after.wake.contains(&Some(to)) => Some((to, on)),
         _ => None,
@@ -160,7 +160,7 @@ fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
 /// relies on that (it parks a thread without clearing it: that cost five
 /// instructions per operation); the general path's [`begin`] clears it
 /// anyway.
-fn consume(s: &ResultSlot) -> Result<([u64; 4], u64), IpcError> {
+fn consume(s: &ResultSlot) -> IpcResult {
     let result = s.result().map(|()| s.message());
     s.woken.store(false, Ordering::Relaxed);
     result
@@ -296,7 +296,7 @@ pub(super) fn call(
     }
     let t = now();
     let after = with_kipc(|k| call_locked(k, tid, token, data, t))?;
-    finish(tid, after).map(|(data, _)| data)
+    wait_result(tid, after).map(|(data, _)| data)
 }
 
 /// The start of an endpoint operation by `tid` through `token` at `t`:
@@ -305,7 +305,7 @@ pub(super) fn call(
 /// general path and its result is a pair (measured: a call otherwise costs
 /// ~70 instructions more across CPUs under icount).
 #[inline(always)]
-fn enter(
+fn begin_operation(
     k: &mut Kipc,
     tid: ThreadId,
     token: CapToken,
@@ -316,7 +316,7 @@ fn enter(
     Ok((me, k.endpoint_of(me.process, token, t)))
 }
 
-/// The general `call` under [`KIPC`], at TSC time `t`: what [`finish`]
+/// The general `call` under [`KIPC`], at TSC time `t`: what [`wait_result`]
 /// then carries out.
 fn call_locked(
     k: &mut Kipc,
@@ -326,7 +326,7 @@ fn call_locked(
     t: u64,
 ) -> Result<After, IpcError> {
     let message = SmallMessage::new(token.0, op::CALL, 0, data);
-    let (me, endpoint) = enter(k, tid, token, t)?;
+    let (me, endpoint) = begin_operation(k, tid, token, t)?;
     // The fast path (`fast`), if on, was tried before this and refused;
     // `ipc`'s general `call` leaves the state its plan would have (by
     // property), so it is not tried again here.
@@ -370,7 +370,7 @@ fn call_locked(
 /// operation ran the general way). Once it switched, it never returns: this
 /// thread parks with no kernel context and runs again either straight into
 /// user mode or through its kernel stack, from a context that finishes the
-/// syscall with [`resumed`] (`crate::syscall::resume_parked`). The caller
+/// syscall with [`resumed`] (`crate::syscall::finish_parked_syscall`). The caller
 /// passes no flags (the general path checks them).
 ///
 /// `XSAVE` and `PCID` are this CPU's `arch::xsave_on` and
@@ -383,7 +383,7 @@ pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
     tid: ThreadId,
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let t = now();
     let mut guard = crate::sync::lock_irqs_off(&KIPC);
     // SAFETY: the caller saw `FAST_READY` (this function's contract), set
@@ -459,7 +459,7 @@ fn general(
     frame: &crate::arch::x86_64::idt::TrapFrame,
     t: u64,
     call: bool,
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let Some(k) = guard.as_mut() else {
         return Err(IpcError::ProcessNotFound);
     };
@@ -469,7 +469,7 @@ fn general(
         reply_recv_locked(k, tid, token, frame.data_words(), t)
     };
     drop(guard);
-    let result = after.and_then(|after| finish(tid, after));
+    let result = after.and_then(|after| wait_result(tid, after));
     // As the general syscall returns: `call` leaves `rsi` 0.
     if call {
         result.map(|(data, _)| (data, 0))
@@ -493,7 +493,7 @@ fn by_handoff(
     frame: &crate::arch::x86_64::idt::TrapFrame,
     t: u64,
     call: bool,
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let Some(k) = guard.as_mut() else {
         return Err(IpcError::ProcessNotFound);
     };
@@ -546,7 +546,7 @@ fn switch_after_handoff(
     to: ThreadId,
     next: ThreadId,
     message: ([u64; 4], u64),
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let direct = (next == to && task::is_parked(to)).then_some(message);
     if direct.is_none() {
         let partner = slot(to);
@@ -562,7 +562,7 @@ fn switch_after_handoff(
 /// The result of a thread the fast path parked (waiting on `on`) and that
 /// was resumed through its kernel stack (see `task::park_and_switch`), or
 /// that did not switch after all: the general wake-up protocol.
-pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> IpcResult {
     wait(tid, on, None, None);
     consume(slot(tid))
 }
@@ -581,7 +581,7 @@ pub(super) fn send(
     let t = now();
     let message = SmallMessage::new(token.0, op::SEND, 0, data);
     let after = with_kipc(|k| {
-        let (me, endpoint) = enter(k, tid, token, t)?;
+        let (me, endpoint) = begin_operation(k, tid, token, t)?;
         let actions = match k.state.send(me.tref, token, message, t) {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
             Err(error) => return Err(denied(k, me, token, t, error)),
@@ -592,7 +592,7 @@ pub(super) fn send(
         }
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
-    finish(tid, after).map(|_| [0; 4])
+    wait_result(tid, after).map(|_| [0; 4])
 }
 
 /// How a receive waits, from the syscall flags and data word 0.
@@ -614,11 +614,11 @@ pub(super) fn recv(
     token: CapToken,
     flags: SyscallFlags,
     data: [u64; 4],
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let mode = recv_mode(flags, data)?;
     let t = now();
     let after = with_kipc(|k| {
-        let (me, endpoint) = enter(k, tid, token, t)?;
+        let (me, endpoint) = begin_operation(k, tid, token, t)?;
         let result = k.state.recv(me.tref, token, mode, t);
         let actions = match result {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
@@ -627,7 +627,7 @@ pub(super) fn recv(
         };
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
-    finish(tid, after)
+    wait_result(tid, after)
 }
 
 /// `reply`: answers the caller this thread is serving.
@@ -646,7 +646,7 @@ pub(super) fn reply(
         let actions = k.state.reply(me.tref, message)?;
         Ok(apply(k, tid, me, &actions, None, 0))
     })?;
-    finish(tid, after).map(|_| [0; 4])
+    wait_result(tid, after).map(|_| [0; 4])
 }
 
 /// `reply_recv`: replies `data` to the caller being served (if any), then
@@ -658,7 +658,7 @@ pub(super) fn reply_recv(
     token: CapToken,
     flags: SyscallFlags,
     data: [u64; 4],
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     if !flags.is_empty() {
         // The data words carry the reply, so there is no room for a
         // deadline, and a reply cannot be undone to fail `WouldBlock`.
@@ -666,11 +666,11 @@ pub(super) fn reply_recv(
     }
     let t = now();
     let after = with_kipc(|k| reply_recv_locked(k, tid, token, data, t))?;
-    finish(tid, after)
+    wait_result(tid, after)
 }
 
 /// The general `reply_recv` under [`KIPC`], at TSC time `t`: what
-/// [`finish`] then carries out.
+/// [`wait_result`] then carries out.
 fn reply_recv_locked(
     k: &mut Kipc,
     tid: ThreadId,
@@ -679,7 +679,7 @@ fn reply_recv_locked(
     t: u64,
 ) -> Result<After, IpcError> {
     let message = SmallMessage::new(0, op::REPLY, 0, data);
-    let (me, endpoint) = enter(k, tid, token, t)?;
+    let (me, endpoint) = begin_operation(k, tid, token, t)?;
     let mut actions = ipc::endpoint::Actions::new();
     let result = k
         .state
