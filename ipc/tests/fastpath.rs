@@ -426,7 +426,12 @@ fn check_call(
         None::<()>
     });
     prop_assert_eq!(refusal, Err(Slow));
-    prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+    prop_assert!(
+        refused.same_state_as(&before),
+        "a refused fast path must not mutate: {:?} vs {:?}",
+        &refused,
+        &before
+    );
     let mut fast = world.state.clone();
     match fast.fast_call(caller_ref, token, now, |_| Some(())) {
         Ok((plan, ())) => {
@@ -435,7 +440,12 @@ fn check_call(
             let mut slow = world.state.clone();
             let slow_actions = slow.call(caller_ref, token, message, now);
             prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
-            prop_assert_eq!(&fast, &slow);
+            prop_assert!(
+                fast.same_state_as(&slow),
+                "fast and slow paths differ: {:?} vs {:?}",
+                &fast,
+                &slow
+            );
             prop_assert_eq!(
                 fast_actions.last(),
                 Some(&Action::SwitchTo {
@@ -445,7 +455,12 @@ fn check_call(
         }
         Err(_) => {
             prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
-            prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
+            prop_assert!(
+                fast.same_state_as(&before),
+                "a refused fast path must not mutate: {:?} vs {:?}",
+                &fast,
+                &before
+            );
             // The slow path decides; whatever it does, it must not have
             // been a same-CPU hand-off of an unmetered call (that is the
             // fast path's job, and missing it would be a silent slowdown).
@@ -517,12 +532,12 @@ proptest! {
             None::<()>
         });
         prop_assert_eq!(refusal, Err(Slow));
-        prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+        prop_assert!(refused.same_state_as(&before), "a refused fast path must not mutate: {:?} vs {:?}", &refused, &before);
         let mut fast = world.state.clone();
         match fast.fast_reply_recv(server_ref, token, now, |_| Some(())) {
             Ok((caller_ref, ())) => {
                 prop_assert_eq!(asked, Some(caller_ref));
-                prop_assert_eq!(&fast, &slow);
+                prop_assert!(fast.same_state_as(&slow), "fast and slow paths differ: {:?} vs {:?}", &fast, &slow);
                 let expected = vec![
                     Action::Deliver { from: server_ref, to: caller_ref, message, badge: 0 },
                     Action::Wake { thread: caller_ref, status: Ok(()) },
@@ -533,7 +548,7 @@ proptest! {
             }
             Err(_) => {
                 prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
-                prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
+                prop_assert!(fast.same_state_as(&before), "a refused fast path must not mutate: {:?} vs {:?}", &fast, &before);
                 if let Ok(actions) = slow_actions {
                     let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
                     prop_assert!(!switched, "the fast path missed a same-CPU reply: {actions:?}");

@@ -90,7 +90,7 @@ impl<E> From<Slow> for Refused<E> {
 /// the rights the fast path needs. A hit skips the four lookups behind a
 /// token (space, slot, registry entry, target); a miss costs nothing more
 /// than before.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Resolved {
     token: CapToken,
     epoch: u64,
@@ -120,9 +120,9 @@ impl Resolved {
 ///
 /// Remembered facts, not state: two `IpcState`s that differ only here
 /// behave the same (a record is used only while its epoch is current, and
-/// then says what a lookup would), so equality ignores them and the
-/// property tests compare fast and slow paths on the state alone.
-#[derive(Clone, Copy, Debug)]
+/// then says what a lookup would), so the property tests compare fast and
+/// slow paths with [`IpcState::same_state_as`], which ignores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Remembered {
     call: Resolved,
     recv: Resolved,
@@ -134,14 +134,6 @@ impl Remembered {
         recv: Resolved::NONE,
     };
 }
-
-impl PartialEq for Remembered {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Remembered {}
 
 /// The process, CPU and state of a thread record, if it exists.
 #[inline(always)]

@@ -250,6 +250,28 @@ fn free_index<T>(table: &mut Vec<Option<T>>) -> Result<u32, IpcError> {
 }
 
 impl IpcState {
+    /// Whether `self` and `other` hold the same state, ignoring only what
+    /// the fast path remembered about each thread's tokens (facts that say
+    /// what a lookup would while their epoch is current, so two states that
+    /// differ only there behave the same) and, as `==` does, each
+    /// endpoint's metrics counters. The property tests compare the fast and
+    /// the slow path, which remembers nothing, with this.
+    #[must_use]
+    pub fn same_state_as(&self, other: &Self) -> bool {
+        self.forgetting_remembered() == other.forgetting_remembered()
+    }
+
+    /// A copy with every thread's remembered tokens forgotten.
+    fn forgetting_remembered(&self) -> Self {
+        let mut state = self.clone();
+        for thread in state.threads.iter_mut().flatten() {
+            thread.remembered = fastpath::Remembered::NONE;
+        }
+        state
+    }
+}
+
+impl IpcState {
     /// Empty state over `registry`; each process gets `slots_per_space`
     /// capability slots.
     #[must_use]
