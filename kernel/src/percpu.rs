@@ -298,8 +298,7 @@ pub fn current() -> Option<&'static PerCpu> {
 
 /// This CPU's data, where it is known to be installed: a system call (the
 /// syscall entry found its kernel stack through it, [`KERNEL_RSP_OFFSET`]).
-/// [`current`] without the test for null (two instructions on the IPC
-/// fast path).
+/// [`current`] without the test for null (debug builds check).
 ///
 /// # Safety
 /// [`PerCpu::install`] ran on this CPU.

@@ -51,14 +51,13 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 /// (see `kipc::fast_syscall`), through the general dispatcher. A syscall
 /// that returns to a non-canonical address never takes it: a thread the
 /// fast path parks may be resumed by SYSRET straight from its frame, and
-/// the general path's `finish` kills such a caller. One instance for both
-/// operations (two specialised ones measured 13 instructions slower per
-/// round trip), entered straight from the syscall entry (no per-opcode
+/// the general path's `wait_result` kills such a caller. One instance for
+/// both operations, entered straight from the syscall entry (no per-opcode
 /// stub that loads the opcode).
 ///
 /// One instance per kind of CPU: `XSAVE` and `PCID` say whether this CPU
 /// saves FPU state with XSAVE and tags address spaces with PCIDs, so the
-/// fast path's two switches test neither (six instructions per round trip).
+/// fast path's two switches test neither.
 /// The syscall entry calls this CPU's instance through its per-CPU data
 /// ([`select_fast_dispatch`]), as static keys patch a branch at boot.
 ///

@@ -152,8 +152,8 @@ struct Endpoint {
 }
 
 /// An endpoint's [`IpcMetrics`], kept with its queues so that the fast
-/// path counts its message through the record it holds already (through
-/// the kernel's own table it cost seven instructions per call). The
+/// path counts its message through the record it holds already, with no
+/// lookup in a table of the kernel's. The
 /// kernel records the slow path's messages ([`IpcState::endpoint_metrics`]).
 ///
 /// Counters, not state: two `IpcState`s that differ only here behave the

@@ -157,9 +157,8 @@ fn wait_result(tid: ThreadId, after: After) -> IpcResult {
 
 /// The result in slot `s`, consumed: its `woken` flag is cleared, so it is
 /// clear whenever its thread runs outside an IPC operation. The fast path
-/// relies on that (it parks a thread without clearing it: that cost five
-/// instructions per operation); the general path's [`begin`] clears it
-/// anyway.
+/// relies on that (it parks a thread without clearing it); the general
+/// path's [`begin_operation`] clears it anyway.
 fn consume(s: &ResultSlot) -> IpcResult {
     let result = s.result().map(|()| s.message());
     s.woken.store(false, Ordering::Relaxed);
@@ -302,8 +301,8 @@ pub(super) fn call(
 /// The start of an endpoint operation by `tid` through `token` at `t`:
 /// its IPC thread record (its result slot cleared) and the endpoint the
 /// capability names, if any (for metrics). Inlined: it sits on every
-/// general path and its result is a pair (measured: a call otherwise costs
-/// ~70 instructions more across CPUs under icount).
+/// general path and its result is a pair, which a call would pass through
+/// memory.
 #[inline(always)]
 fn begin_operation(
     k: &mut Kipc,
@@ -360,9 +359,8 @@ fn call_locked(
 /// server's `reply_recv`), straight from one syscall frame into the other
 /// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]). When
 /// only that check refused, a second pass ([`by_handoff`]) asks the
-/// scheduler's checked hand-off instead (one pass deciding between the two
-/// carried the choice through the commit: three to five instructions more
-/// per operation, and spills).
+/// scheduler's checked hand-off instead (so the first pass carries no
+/// choice between the two through its commit).
 /// When a guard refuses (nothing changed), the general operation runs at
 /// once under the same hold of [`KIPC`] (a cross-CPU partner would
 /// otherwise pay for the lock, the clock and the thread lookup twice).

@@ -1,4 +1,4 @@
-//! The kernel's IPC layer: capability-checked synchronous IPC (issue 5),
+//! The kernel's IPC layer: capability-checked synchronous IPC,
 //! wiring the host-tested `ipc` crate to threads, the scheduler and the
 //! syscall ABI.
 //!
@@ -622,8 +622,7 @@ pub fn syscall(
 
 /// The TSC now, for capability expiry, rate buckets and endpoint metrics:
 /// read without a fence, since none of them needs the read ordered after
-/// earlier loads (a stamp a few instructions early changes nothing), and
-/// the fence cost an instruction on every IPC operation.
+/// earlier loads (a stamp a few instructions early changes nothing).
 fn now() -> u64 {
     rdtsc()
 }

@@ -1,5 +1,5 @@
-//! Shared memory regions, asynchronous channels and large messages (issue 7;
-//! the design's mechanisms 2 and 3).
+//! Shared memory regions, asynchronous channels and large messages (the
+//! design's mechanisms 2 and 3).
 //!
 //! - A **region** is a set of zeroed frames from one NUMA node. Its root
 //!   capability belongs to its owner; capabilities derived from it (granted

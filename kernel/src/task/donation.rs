@@ -124,8 +124,8 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
     // The client of a pending donation is parked, with its record in
     // `ipc_donor`: it parked when the donation began and runs again only at
     // its end (here) or after a scheduling event of this CPU, which first
-    // ends the donation ([`materialize`], in every `with_sched`). No lookup
-    // and no test (they cost seven instructions per reply).
+    // ends the donation ([`materialize`], in every `with_sched`). So no
+    // lookup and no test; debug builds check.
     let thread = cpu.ipc_donor.load(Ordering::Relaxed);
     debug_assert!(
         parked(client).is_some_and(|p| p.thread == thread),

@@ -171,8 +171,7 @@ pub fn current_on(cpu: &percpu::PerCpu) -> Option<ThreadId> {
 }
 
 /// The thread of this CPU (`cpu`) in a system call, as [`current_on`] but
-/// with no test for the idle context (it cost two instructions per IPC
-/// operation on the fast path): a system call comes from a thread. Were it
+/// with no test for the idle context: a system call comes from a thread. Were it
 /// the idle context anyway, the id would be `u32::MAX`, which names no
 /// thread (the fast path's guards refuse it and the general operation
 /// fails with `ProcessNotFound`, as without the fast path).

@@ -244,8 +244,7 @@ pub(super) fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
 ) -> ! {
     // `prev` is this CPU's `current_kthread`, not null: this CPU runs a
     // thread, and `set_current` stores its record whenever
-    // `current_thread` names one (no test here: it cost two instructions
-    // per switch).
+    // `current_thread` names one (so no test here; debug builds check).
     debug_assert_eq!(prev, cpu.current_kthread.load(Ordering::Relaxed));
     debug_assert!(!prev.is_null(), "the fast path's switch from idle");
     // SAFETY: `prev` is the (non-null, see above) record of this CPU's

@@ -18,7 +18,7 @@ pub fn rdtsc_ordered() -> u64 {
     // SAFETY: lfence and rdtsc have no memory effects; rdtsc is available on
     // every x86_64 CPU (CR4.TSD is never set by this kernel).
     // (`_mm_lfence` is an SSE2 intrinsic, which this soft-float target
-    // cannot inline: it cost a call and a return on every IPC operation.)
+    // cannot inline.)
     unsafe {
         core::arch::asm!("lfence", options(nostack, preserves_flags));
         core::arch::x86_64::_rdtsc()
@@ -212,8 +212,9 @@ pub fn pcid_on() -> bool {
 
 /// Switches to the address space whose PML4 is at `pml4` (no-op if current).
 /// With PCIDs, a user address space gets this CPU's tag for it and keeps its
-/// TLB entries unless `user_generation` (see `mem::tlb`) moved since it last
-/// ran here; the kernel's own space (`kernel_pml4`) always uses tag 0.
+/// TLB entries while the tag still belongs to it and no user mapping went
+/// away since they were loaded (`mem::tlb::pcid_load`, `smp::pcid`); the
+/// kernel's own space (`paging::kernel_pml4_phys`) always uses tag 0.
 /// Without PCIDs it is a plain CR3 write, inlined (every thread switch,
 /// and so every IPC round trip, makes two).
 #[inline(always)]
