@@ -35,6 +35,7 @@
 pub(crate) mod audit;
 mod calls;
 mod caps;
+mod fastpath;
 pub mod shm;
 
 use alloc::collections::BTreeMap;
@@ -136,7 +137,7 @@ static FASTPATH: AtomicBool = AtomicBool::new(true);
 /// [`FASTPATH`], once the IPC state exists: set (under [`KIPC`]) when
 /// [`with_kipc`] creates it, which happens once (it is never destroyed). The
 /// fast path tests this one flag and so needs no test of the state's
-/// existence ([`calls::fast`]).
+/// existence ([`fastpath::fast`]).
 static FAST_READY: AtomicBool = AtomicBool::new(false);
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
@@ -537,7 +538,7 @@ pub fn on_process_exit(pid: Pid) {
 
 /// `call` and `reply_recv` without flags (the dispatcher tries this first):
 /// the fast path, or the general operation under the same IPC-lock hold
-/// when a fast-path guard refuses ([`calls::fast`]). `None`, with nothing
+/// when a fast-path guard refuses ([`fastpath::fast`]). `None`, with nothing
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
 ///
@@ -556,7 +557,7 @@ pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
     // SAFETY: `FAST_READY` is set (above).
-    Some(unsafe { calls::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
+    Some(unsafe { fastpath::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,

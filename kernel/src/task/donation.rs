@@ -97,7 +97,7 @@ pub(super) fn materialize(
 /// here and `server` is parked in its own fast path (so it waits to
 /// receive, on this CPU).
 #[inline(always)]
-pub fn donatable(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
+pub fn donatable_fp(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
     if donating(cpu) {
         return None;
     }
@@ -115,9 +115,13 @@ pub fn donatable(cpu: &percpu::PerCpu, server: ThreadId) -> Option<Parked> {
 
 /// `client`, if a reply of `server`, the current thread of this CPU
 /// (`cpu`), to it ends this CPU's donation with the client still parked (so
-/// the switch back is [`end_donation_to_parked`]).
+/// the switch back is [`end_donation_to_parked_fp`]).
 #[inline(always)]
-pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -> Option<Parked> {
+pub fn donation_ends_fp(
+    cpu: &percpu::PerCpu,
+    client: ThreadId,
+    server: ThreadId,
+) -> Option<Parked> {
     if cpu.ipc_donation.load(Ordering::Relaxed) != u64::from(client.0) << 32 | u64::from(server.0) {
         return None;
     }
@@ -142,9 +146,9 @@ pub fn donation_ends(cpu: &percpu::PerCpu, client: ThreadId, server: ThreadId) -
 /// here: the CPU runs `server` on its behalf (see [`materialize`]), entering
 /// it with the data words of `from` (the client's syscall frame) and
 /// `badge`; the client parks waiting on `on` (the reply). Never returns, as
-/// [`switch_to_parked`].
+/// [`switch_to_parked_fp`].
 #[inline(always)]
-pub fn donate_to_parked<const XSAVE: bool, const PCID: bool>(
+pub fn donate_to_parked_fp<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     client: ThreadId,
     server: Parked,
@@ -159,7 +163,7 @@ pub fn donate_to_parked<const XSAVE: bool, const PCID: bool>(
     );
     cpu.ipc_donor.store(prev, Ordering::Relaxed);
     cpu.ipc_donations.fetch_add(1, Ordering::Relaxed);
-    switch_to_parked::<XSAVE, PCID>(cpu, prev, server, from, badge, on);
+    switch_to_parked_fp::<XSAVE, PCID>(cpu, prev, server, from, badge, on);
 }
 
 /// The server of this CPU's (`cpu`) donation, its current thread, replies
@@ -167,9 +171,9 @@ pub fn donate_to_parked<const XSAVE: bool, const PCID: bool>(
 /// donation ends (the books were right all along) and the CPU switches back
 /// to the client, entering it with the data words of `from` (the server's
 /// syscall frame); the server parks waiting on `on` (its next call).
-/// Never returns, as [`switch_to_parked`].
+/// Never returns, as [`switch_to_parked_fp`].
 #[inline(always)]
-pub fn end_donation_to_parked<const XSAVE: bool, const PCID: bool>(
+pub fn end_donation_to_parked_fp<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     client: Parked,
     from: &TrapFrame,
@@ -177,7 +181,7 @@ pub fn end_donation_to_parked<const XSAVE: bool, const PCID: bool>(
 ) -> ! {
     cpu.ipc_donation.store(u64::MAX, Ordering::Relaxed);
     let prev = cpu.current_kthread.load(Ordering::Relaxed);
-    switch_to_parked::<XSAVE, PCID>(cpu, prev, client, from, 0, on);
+    switch_to_parked_fp::<XSAVE, PCID>(cpu, prev, client, from, 0, on);
 }
 
 /// How many same-CPU calls ran their server by scheduling-context donation

@@ -234,7 +234,7 @@ pub fn unpark_on_stack(parked: u64) -> sched::BlockedOn {
 /// thread), and the current thread's syscall must return to a canonical
 /// address.
 #[inline(always)]
-pub(super) fn switch_to_parked<const XSAVE: bool, const PCID: bool>(
+pub(super) fn switch_to_parked_fp<const XSAVE: bool, const PCID: bool>(
     cpu: &percpu::PerCpu,
     prev: *mut KThread,
     to: Parked,

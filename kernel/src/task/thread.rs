@@ -59,7 +59,7 @@ pub struct KThread {
     pub(super) cr3: AtomicU64,
     /// Times this thread was switched in.
     pub(super) switch_ins: AtomicU64,
-    /// Parked by [`park_and_switch`] or [`switch_to_parked`]: blocked in an
+    /// Parked by [`park_and_switch`] or [`switch_to_parked_fp`]: blocked in an
     /// IPC syscall with nothing on its kernel stack that must run again (no
     /// locks, no heap objects, no deadline), so it may be resumed straight
     /// into user mode. 0 when not parked, else what its syscall waits on
@@ -253,7 +253,7 @@ pub(super) fn kthread(tid: u64) -> *mut KThread {
 
 /// The record of thread `tid` without the tests of [`kthread`], for the IPC
 /// fast path, whose guards found `tid` in IPC (so it is live, see
-/// [`donatable`]).
+/// [`donatable_fp`]).
 #[inline(always)]
 pub(super) fn kthread_fp(tid: ThreadId) -> *mut KThread {
     debug_assert!((tid.0 as usize) < MAX_THREADS, "a thread id out of range");
