@@ -46,7 +46,6 @@ fn build_user_programs(kernel_dir: &std::path::Path) {
         "Cargo.toml",
         "link.ld",
         "build.rs",
-        "../src/arch/x86_64/user_syscall.rs",
         "../../ipc/src",
         "../../perf/src",
     ] {

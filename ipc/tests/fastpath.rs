@@ -5,9 +5,79 @@
 //! as it found it.
 
 use ipc::cap::{CapRegistry, CapToken, IpcLimits, IpcPermissions, ProcessId};
-use ipc::endpoint::{Action, CpuId, IpcState, RecvMode, Slow, ThreadRef};
+use ipc::endpoint::{Action, Actions, CpuId, FastPlan, IpcState, RecvMode, Slow, ThreadRef};
 use ipc::message::SmallMessage;
 use proptest::prelude::*;
+
+/// The fast path's entry points with a last check that answers yes
+/// (`Some`) or no (`None`), and every refusal, by a guard or by that check,
+/// as [`Slow`]: what these tests ask of it.
+trait FastPathOrSlow {
+    /// [`IpcState::fast_call`], refusals as [`Slow`].
+    fn fast_call_or_slow<R>(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(FastPlan, R), Slow>;
+
+    /// [`IpcState::fast_reply_recv`], refusals as [`Slow`].
+    fn fast_reply_recv_or_slow<R>(
+        &mut self,
+        server: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(ThreadRef, R), Slow>;
+
+    /// [`IpcState::fast_call`] with nothing for the kernel to check, and
+    /// the actions the slow path would return for it.
+    fn call_fast(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        message: SmallMessage,
+        now_tsc: u64,
+    ) -> Result<Actions, Slow>;
+}
+
+impl FastPathOrSlow for IpcState {
+    fn fast_call_or_slow<R>(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(FastPlan, R), Slow> {
+        self.fast_call(caller, token, now_tsc, |receiver| {
+            proceed(receiver).ok_or(())
+        })
+        .map_err(|_| Slow)
+    }
+
+    fn fast_reply_recv_or_slow<R>(
+        &mut self,
+        server: ThreadRef,
+        token: CapToken,
+        now_tsc: u64,
+        proceed: impl FnOnce(ThreadRef) -> Option<R>,
+    ) -> Result<(ThreadRef, R), Slow> {
+        self.fast_reply_recv(server, token, now_tsc, |caller| proceed(caller).ok_or(()))
+            .map_err(|_| Slow)
+    }
+
+    fn call_fast(
+        &mut self,
+        caller: ThreadRef,
+        token: CapToken,
+        message: SmallMessage,
+        now_tsc: u64,
+    ) -> Result<Actions, Slow> {
+        let (plan, ()) = self.fast_call_or_slow(caller, token, now_tsc, |_| Some(()))?;
+        Ok(plan.actions(caller, message))
+    }
+}
 
 const PROCESSES: usize = 3;
 const THREADS_PER_PROCESS: usize = 2;
@@ -259,7 +329,9 @@ impl World {
             }
             Op::ReplyRecv { thread, token } => {
                 let (me, token) = (self.threads[thread], self.token(thread, token));
-                let fast = self.state.fast_reply_recv(me, token, now, |_| Some(()));
+                let fast = self
+                    .state
+                    .fast_reply_recv_or_slow(me, token, now, |_| Some(()));
                 if fast.is_err() {
                     let message = SmallMessage::default();
                     let _ = self
@@ -421,21 +493,31 @@ fn check_call(
     // once every guard passed, about the receiver the call would get.
     let mut asked = None;
     let mut refused = world.state.clone();
-    let refusal = refused.fast_call(caller_ref, token, now, |receiver| {
+    let refusal = refused.fast_call_or_slow(caller_ref, token, now, |receiver| {
         asked = Some(receiver);
         None::<()>
     });
     prop_assert_eq!(refusal, Err(Slow));
-    prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+    prop_assert!(
+        refused.same_state_as(&before),
+        "a refused fast path must not mutate: {:?} vs {:?}",
+        &refused,
+        &before
+    );
     let mut fast = world.state.clone();
-    match fast.fast_call(caller_ref, token, now, |_| Some(())) {
+    match fast.fast_call_or_slow(caller_ref, token, now, |_| Some(())) {
         Ok((plan, ())) => {
             prop_assert_eq!(asked, Some(plan.receiver()));
             let fast_actions = plan.actions(caller_ref, message);
             let mut slow = world.state.clone();
             let slow_actions = slow.call(caller_ref, token, message, now);
             prop_assert_eq!(Ok(fast_actions.clone()), slow_actions);
-            prop_assert_eq!(&fast, &slow);
+            prop_assert!(
+                fast.same_state_as(&slow),
+                "fast and slow paths differ: {:?} vs {:?}",
+                &fast,
+                &slow
+            );
             prop_assert_eq!(
                 fast_actions.last(),
                 Some(&Action::SwitchTo {
@@ -445,7 +527,12 @@ fn check_call(
         }
         Err(_) => {
             prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
-            prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
+            prop_assert!(
+                fast.same_state_as(&before),
+                "a refused fast path must not mutate: {:?} vs {:?}",
+                &fast,
+                &before
+            );
             // The slow path decides; whatever it does, it must not have
             // been a same-CPU hand-off of an unmetered call (that is the
             // fast path's job, and missing it would be a silent slowdown).
@@ -512,17 +599,17 @@ proptest! {
         let slow_actions = slow.reply_recv(server_ref, token, message, RecvMode::Block, now);
         let mut asked = None;
         let mut refused = world.state.clone();
-        let refusal = refused.fast_reply_recv(server_ref, token, now, |caller| {
+        let refusal = refused.fast_reply_recv_or_slow(server_ref, token, now, |caller| {
             asked = Some(caller);
             None::<()>
         });
         prop_assert_eq!(refusal, Err(Slow));
-        prop_assert_eq!(&refused, &before, "a refused fast path must not mutate");
+        prop_assert!(refused.same_state_as(&before), "a refused fast path must not mutate: {:?} vs {:?}", &refused, &before);
         let mut fast = world.state.clone();
-        match fast.fast_reply_recv(server_ref, token, now, |_| Some(())) {
+        match fast.fast_reply_recv_or_slow(server_ref, token, now, |_| Some(())) {
             Ok((caller_ref, ())) => {
                 prop_assert_eq!(asked, Some(caller_ref));
-                prop_assert_eq!(&fast, &slow);
+                prop_assert!(fast.same_state_as(&slow), "fast and slow paths differ: {:?} vs {:?}", &fast, &slow);
                 let expected = vec![
                     Action::Deliver { from: server_ref, to: caller_ref, message, badge: 0 },
                     Action::Wake { thread: caller_ref, status: Ok(()) },
@@ -533,7 +620,7 @@ proptest! {
             }
             Err(_) => {
                 prop_assert_eq!(asked, None, "asked the kernel, then refused by a guard");
-                prop_assert_eq!(&fast, &before, "a refused fast path must not mutate");
+                prop_assert!(fast.same_state_as(&before), "a refused fast path must not mutate: {:?} vs {:?}", &fast, &before);
                 if let Ok(actions) = slow_actions {
                     let switched = actions.iter().any(|a| matches!(a, Action::SwitchTo { .. }));
                     prop_assert!(!switched, "the fast path missed a same-CPU reply: {actions:?}");
@@ -575,10 +662,10 @@ proptest! {
             }
         }
         let client = world.threads[THREADS_PER_PROCESS];
-        if world.state.fast_call(client, token, world.now, |_| Some(())).is_ok() {
+        if world.state.fast_call_or_slow(client, token, world.now, |_| Some(())).is_ok() {
             prop_assert!(world
                 .state
-                .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+                .fast_reply_recv_or_slow(server, server_token, world.now, |_| Some(()))
                 .is_ok());
         }
         world.apply(&Op::Advance { ticks: age });
@@ -625,7 +712,7 @@ fn common_call() -> (
     let message = SmallMessage::new(token.0, 0x0100, 0, [1, 2, 3, 4]);
     let (plan, ()) = world
         .state
-        .fast_call(client, token, world.now, |_| Some(()))
+        .fast_call_or_slow(client, token, world.now, |_| Some(()))
         .unwrap();
     (world, client, token, message, plan)
 }
@@ -654,13 +741,13 @@ fn reply_recv_fast_path_applies_to_the_common_case() {
     let server_token = world.token(0, 0);
     let (caller, ()) = world
         .state
-        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+        .fast_reply_recv_or_slow(server, server_token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(caller, client);
     // The server waits again and the next call takes the fast path too.
     let (again, ()) = world
         .state
-        .fast_call(client, token, world.now, |_| Some(()))
+        .fast_call_or_slow(client, token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(again.receiver(), server);
 }
@@ -679,7 +766,7 @@ fn a_declined_last_check_is_told_from_a_failed_guard() {
     assert_eq!(
         world
             .state
-            .fast_reply_recv_with(server, server_token, now, |_| Err::<(), _>(7)),
+            .fast_reply_recv(server, server_token, now, |_| Err::<(), _>(7)),
         Err(Refused::Declined(7))
     );
     assert_eq!(world.state, before);
@@ -687,13 +774,13 @@ fn a_declined_last_check_is_told_from_a_failed_guard() {
     assert_eq!(
         world
             .state
-            .fast_call_with(client, token, now, |_| Err::<(), _>(7)),
+            .fast_call(client, token, now, |_| Err::<(), _>(7)),
         Err(Refused::Slow)
     );
     assert_eq!(world.state, before);
     let (caller, answer) = world
         .state
-        .fast_reply_recv_with(server, server_token, now, |_| Ok::<_, ()>(5))
+        .fast_reply_recv(server, server_token, now, |_| Ok::<_, ()>(5))
         .unwrap();
     assert_eq!((caller, answer), (client, 5));
     // The server waits again: a call's declined last check, then an
@@ -702,13 +789,13 @@ fn a_declined_last_check_is_told_from_a_failed_guard() {
     assert_eq!(
         world
             .state
-            .fast_call_with(client, token, now, |_| Err::<(), _>("busy")),
+            .fast_call(client, token, now, |_| Err::<(), _>("busy")),
         Err(Refused::Declined("busy"))
     );
     assert_eq!(world.state, before);
     let (plan, ()) = world
         .state
-        .fast_call_with(client, token, now, |_| Ok::<_, ()>(()))
+        .fast_call(client, token, now, |_| Ok::<_, ()>(()))
         .unwrap();
     assert_eq!(plan.receiver(), server);
 }
@@ -729,19 +816,21 @@ fn fast_calls_count_in_the_endpoint_metrics() {
     let server_token = world.token(0, 0);
     world
         .state
-        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+        .fast_reply_recv_or_slow(server, server_token, world.now, |_| Some(()))
         .unwrap();
     assert_eq!(counted(&world), (1, 1), "a reply is not a message sent");
     let now = world.now;
     // Refused by the kernel's last check: nothing counted.
     assert_eq!(
-        world.state.fast_call(client, token, now, |_| None::<()>),
+        world
+            .state
+            .fast_call_or_slow(client, token, now, |_| None::<()>),
         Err(Slow)
     );
     assert_eq!(counted(&world), (1, 1));
     let (again, ()) = world
         .state
-        .fast_call(client, token, now, |_| Some(()))
+        .fast_call_or_slow(client, token, now, |_| Some(()))
         .unwrap();
     assert_eq!(again.endpoint(), endpoint);
     assert_eq!(counted(&world), (2, 2));
@@ -768,13 +857,15 @@ fn a_remembered_token_dies_with_its_capability() {
     let server_token = world.token(0, 0);
     world
         .state
-        .fast_reply_recv(server, server_token, world.now, |_| Some(()))
+        .fast_reply_recv_or_slow(server, server_token, world.now, |_| Some(()))
         .unwrap();
     let process = world.processes[1];
     world.state.revoke(process, token).unwrap();
     let now = world.now;
     assert_eq!(
-        world.state.fast_call(client, token, now, |_| Some(())),
+        world
+            .state
+            .fast_call_or_slow(client, token, now, |_| Some(())),
         Err(Slow)
     );
     assert_eq!(
@@ -807,18 +898,20 @@ fn a_remembered_token_expires_with_its_capability() {
     let now = world.now;
     let (plan, ()) = world
         .state
-        .fast_call(client, token, now, |_| Some(()))
+        .fast_call_or_slow(client, token, now, |_| Some(()))
         .unwrap();
     assert_eq!(plan.badge(), 5);
     world
         .state
-        .fast_reply_recv(server, server_token, now, |_| Some(()))
+        .fast_reply_recv_or_slow(server, server_token, now, |_| Some(()))
         .unwrap();
     // Grants do not change the epoch, so the record still holds; the
     // deadline alone (an absolute tick) refuses.
     let deadline = 100;
     assert_eq!(
-        world.state.fast_call(client, token, deadline, |_| Some(())),
+        world
+            .state
+            .fast_call_or_slow(client, token, deadline, |_| Some(())),
         Err(Slow)
     );
     let message = SmallMessage::new(token.0, 0x0100, 0, [0; 4]);
@@ -829,7 +922,7 @@ fn a_remembered_token_expires_with_its_capability() {
     assert!(
         world
             .state
-            .fast_call(client, token, deadline - 1, |_| Some(()))
+            .fast_call_or_slow(client, token, deadline - 1, |_| Some(()))
             .is_ok()
     );
 }
@@ -862,8 +955,10 @@ fn a_remembered_receive_token_expires_with_its_capability() {
     let token = world.token_for(THREADS_PER_PROCESS, 0, 0).unwrap();
     let now = world.now;
     let fast_round_trip = |state: &mut IpcState, at: u64| {
-        let (_, ()) = state.fast_call(client, token, at, |_| Some(())).unwrap();
-        state.fast_reply_recv(server, expiring, at, |_| Some(()))
+        let (_, ()) = state
+            .fast_call_or_slow(client, token, at, |_| Some(()))
+            .unwrap();
+        state.fast_reply_recv_or_slow(server, expiring, at, |_| Some(()))
     };
     // The first round trip remembers the receive token, the second uses it.
     assert!(fast_round_trip(&mut world.state, now).is_ok());

@@ -71,7 +71,6 @@ pub struct CpuState {
 /// Capacity of each CPU's IPI inbox.
 const INBOX_CAPACITY: usize = 256;
 
-static STATES: [Once<&'static CpuState>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
 static ONLINE: AtomicU32 = AtomicU32::new(0);
 /// Bit `i` set once CPU `i` (below 64) is online.
 static ONLINE_MASK: AtomicU64 = AtomicU64::new(0);
@@ -108,9 +107,28 @@ pub fn present() -> u32 {
     PRESENT.load(Ordering::Acquire)
 }
 
-/// This module's state of CPU `index`.
+impl CpuState {
+    /// No APIC yet, an empty inbox.
+    pub fn new() -> Self {
+        Self {
+            apic: CpuLocal::new(None),
+            inbox: ArrayQueue::new(INBOX_CAPACITY),
+            pongs: AtomicU64::new(0),
+            pong_seq_sum: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for CpuState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This module's state of CPU `index` (in its per-CPU data, once the CPU
+/// registered it in its bring-up).
 pub fn state(index: u32) -> Option<&'static CpuState> {
-    STATES.get(index as usize)?.get().copied()
+    percpu::of(index).map(|c| &c.cpu_state)
 }
 
 fn delay_tsc(ticks: u64) {
@@ -131,11 +149,14 @@ fn setup_this_cpu(
     tss: *mut x86_64::structures::tss::TaskStateSegment,
 ) -> &'static PerCpu {
     PerCpu::install(percpu);
-    // The TSS `PerCpu::init` was given (and stored), as the loaded tables
-    // name it.
-    debug_assert_eq!(percpu.tss.load(Ordering::Relaxed), tss);
-    crate::arch::x86_64::syscall::init_this_cpu();
-    crate::arch::x86_64::syscall::init_fpu();
+    {
+        let _irq = IrqGuard::new();
+        // SAFETY: `tss` is the TSS `gdt::load` loaded on this CPU; the
+        // per-CPU data lives forever and is this CPU's; interrupts are off.
+        unsafe { gdt::move_tss(tss, percpu.tss()) };
+    }
+    crate::arch::x86_64::entry::init_this_cpu();
+    crate::arch::x86_64::fpu::init_fpu();
     let (pcid, invpcid) = crate::arch::x86_64::cpu::init_pcid();
     let protection = crate::arch::x86_64::cpu::init_protection();
     crate::arch::x86_64::cpu::init_pat();
@@ -158,7 +179,7 @@ fn setup_this_cpu(
             on_off(protection.smap),
             on_off(protection.umip)
         );
-        let xsave = crate::arch::x86_64::syscall::xsave_on();
+        let xsave = crate::arch::x86_64::fpu::xsave_on();
         crate::kprintln!(
             "fpu: {} (the IPC fast path's instance: xsave={xsave} pcid={pcid})",
             if xsave { "xsave" } else { "fxsave" },
@@ -168,13 +189,7 @@ fn setup_this_cpu(
     let mode = *MODE
         .get()
         .expect("APIC mode is set before any CPU is set up");
-    let state: &'static CpuState = Box::leak(Box::new(CpuState {
-        apic: CpuLocal::new(None),
-        inbox: ArrayQueue::new(INBOX_CAPACITY),
-        pongs: AtomicU64::new(0),
-        pong_seq_sum: AtomicU64::new(0),
-    }));
-    STATES[percpu.index as usize].call_once(|| state);
+    let state = &percpu.cpu_state;
     let guard = IrqGuard::new();
     match Apic::enable(mode) {
         Ok(mut apic) => {
@@ -319,13 +334,7 @@ pub fn bring_up(
         .iter()
         .find(|c| c.apic_id == bsp_apic_id)
         .map_or(0, |c| c.node);
-    let bsp = PerCpu::init(
-        alloc_on_node::<PerCpu>(bsp_node),
-        0,
-        bsp_apic_id,
-        bsp_node,
-        bsp_tss,
-    );
+    let bsp = PerCpu::init(alloc_on_node::<PerCpu>(bsp_node), 0, bsp_apic_id, bsp_node);
     let bsp = setup_this_cpu(bsp, bsp_tss);
     if !mode.tsc_deadline {
         calibrate_apic_timer();
@@ -347,15 +356,14 @@ pub fn bring_up(
             crate::kprintln!("warning: more than {MAX_CPUS} CPUs; the rest stay offline");
             break;
         }
-        // The AP's tables first: its per-CPU data names its TSS from the
-        // start (the AP loads it in `ap_entry`).
+        // The AP loads these tables in `ap_entry`, then moves to the TSS
+        // in its per-CPU data (`setup_this_cpu`).
         let tables = alloc_on_node::<gdt::CpuTables>(desc.node);
         let percpu = PerCpu::init(
             alloc_on_node::<PerCpu>(desc.node),
             next_index,
             desc.apic_id,
             desc.node,
-            core::ptr::addr_of_mut!(tables.tss),
         );
         let stack_pages = AP_STACK_SIZE / 4096;
         let stack = mem::alloc_zeroed_on(desc.node, stack_pages)

@@ -91,8 +91,13 @@ impl<T> CpuLocal<T> {
 #[repr(C, align(128))]
 pub struct PerCpu {
     self_ptr: *const PerCpu,
-    /// Kernel stack top of the running thread (loaded by the syscall entry).
-    pub kernel_rsp: core::sync::atomic::AtomicU64,
+    /// This CPU's TSS, loaded in its task register from its bring-up on
+    /// (`gdt::move_tss`): the IST stacks, and in RSP0 the kernel stack top of
+    /// the running thread, which the syscall entry loads too
+    /// ([`KERNEL_RSP_OFFSET`]). Written only by this CPU with interrupts off
+    /// ([`PerCpu::set_kernel_stack`]); the CPU reads RSP0 on privilege
+    /// changes.
+    tss: UnsafeCell<x86_64::structures::tss::TaskStateSegment>,
     /// Scratch: the user stack pointer during syscall entry.
     pub user_rsp: core::sync::atomic::AtomicU64,
     /// What the syscall entry calls for `call` and `reply_recv`: the
@@ -100,10 +105,6 @@ pub struct PerCpu {
     /// done, then the fast path's instance for this CPU
     /// (`syscall::select_fast_dispatch`).
     pub fast_dispatch: core::sync::atomic::AtomicPtr<()>,
-    /// This CPU's TSS (for RSP0 updates on thread switches): never null,
-    /// from [`PerCpu::init`] on (its CPU loads it later, in its bring-up,
-    /// or already did).
-    pub tss: core::sync::atomic::AtomicPtr<x86_64::structures::tss::TaskStateSegment>,
     /// Dense CPU index (0 = BSP).
     pub index: u32,
     /// Local APIC id.
@@ -152,6 +153,30 @@ pub struct PerCpu {
     pub current_thread: AtomicU64,
     /// See `current_thread`.
     pub current_kthread: core::sync::atomic::AtomicPtr<crate::task::KThread>,
+    /// Saved stack pointer of this CPU's idle context (written by the
+    /// switch away from it).
+    pub idle_rsp: AtomicU64,
+    /// A thread that died on this CPU and whose stack is freed after the
+    /// switch away from it (`u64::MAX`: none).
+    pub dead_prev: AtomicU64,
+    /// This CPU's scheduler from `task::init` until this CPU takes it into
+    /// [`sched`](Self::sched) at its first scheduling event: built on the
+    /// BSP so that no CPU allocates in its timer interrupt. Taken only by
+    /// this CPU.
+    pub sched_pending: crate::sync::IrqMutex<Option<sched::Scheduler>>,
+    /// Threads sleeping on this CPU until a TSC deadline (deadline, thread).
+    /// This CPU's tick looks at its own list only; another CPU takes the
+    /// lock only to drop a sleeper that moved.
+    pub sleepers: crate::sync::IrqMutex<alloc::vec::Vec<(u64, sched::ThreadId)>>,
+    /// This CPU's local APIC and IPI inbox (`cpus`).
+    pub cpu_state: crate::cpus::CpuState,
+    /// The line this CPU monitors while it idles with MWAIT
+    /// (`arch::x86_64::cpu::idle_wait`).
+    pub wake_line: crate::arch::x86_64::cpu::WakeLine,
+    /// This CPU's capability audit trail (`kipc::audit`).
+    pub audit: crate::kipc::audit::CpuAudit,
+    /// This CPU's performance counters as last started (`pmu`).
+    pub pmu: crate::pmu::CpuCounters,
 }
 
 // SAFETY: shared fields are atomics or immutable after bring-up; the raw self
@@ -162,27 +187,15 @@ unsafe impl Send for PerCpu {}
 
 impl PerCpu {
     /// Writes a PerCpu for CPU `index` into `slot` (fixing its self pointer)
-    /// and returns it, shared from now on. `tss` is the CPU's TSS, which
-    /// lives forever (so thread switches need not test for one).
-    ///
-    /// # Panics
-    /// If `tss` is null.
-    pub fn init(
-        slot: &'static mut PerCpu,
-        index: u32,
-        apic_id: u32,
-        node: u32,
-        tss: *mut x86_64::structures::tss::TaskStateSegment,
-    ) -> &'static PerCpu {
-        assert!(!tss.is_null(), "a CPU without a TSS");
-        *slot = PerCpu {
+    /// and returns it, shared from now on.
+    pub fn init(slot: &'static mut PerCpu, index: u32, apic_id: u32, node: u32) -> &'static PerCpu {
+        let value = PerCpu {
             self_ptr: core::ptr::null(),
-            kernel_rsp: core::sync::atomic::AtomicU64::new(0),
+            tss: UnsafeCell::new(x86_64::structures::tss::TaskStateSegment::new()),
             user_rsp: core::sync::atomic::AtomicU64::new(0),
             fast_dispatch: core::sync::atomic::AtomicPtr::new(
                 crate::syscall::dispatch as *const () as *mut (),
             ),
-            tss: core::sync::atomic::AtomicPtr::new(tss),
             index,
             apic_id,
             node,
@@ -200,9 +213,44 @@ impl PerCpu {
             ipc_donations: AtomicU64::new(0),
             current_thread: AtomicU64::new(u64::MAX),
             current_kthread: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            idle_rsp: AtomicU64::new(0),
+            dead_prev: AtomicU64::new(u64::MAX),
+            sched_pending: crate::sync::IrqMutex::new(None),
+            sleepers: crate::sync::IrqMutex::new(alloc::vec::Vec::new()),
+            cpu_state: crate::cpus::CpuState::new(),
+            wake_line: crate::arch::x86_64::cpu::WakeLine::new(),
+            audit: crate::kipc::audit::CpuAudit::new(index),
+            pmu: crate::pmu::CpuCounters::new(),
         };
+        // SAFETY: `slot` is valid for writes; its old bytes (zeroed memory
+        // from the allocator, not a PerCpu) are overwritten, never dropped.
+        unsafe { core::ptr::write(core::ptr::from_mut(slot), value) };
         slot.self_ptr = slot as *const PerCpu;
         slot
+    }
+
+    /// This CPU's TSS, for `gdt::move_tss` (at bring-up, on this CPU).
+    pub fn tss(&self) -> *mut x86_64::structures::tss::TaskStateSegment {
+        self.tss.get()
+    }
+
+    /// Makes `top` the kernel stack of this CPU's traps and system calls
+    /// from user mode (RSP0), on a switch to a thread whose kernel stack
+    /// ends there. `top` is canonical (a direct-map address plus the stack
+    /// size), so it needs no sign extension.
+    ///
+    /// # Safety
+    /// `self` is this CPU's data and interrupts are off: nothing else
+    /// touches the TSS meanwhile (the CPU reads RSP0 only on a privilege
+    /// change, which cannot happen here).
+    #[inline(always)]
+    pub unsafe fn set_kernel_stack(&self, top: u64) {
+        // SAFETY: per the contract; RSP0 is a field of the packed TSS, so
+        // it is written unaligned.
+        unsafe {
+            core::ptr::addr_of_mut!((*self.tss.get()).privilege_stack_table[0])
+                .write_unaligned(x86_64::VirtAddr::new_unsafe(top));
+        }
     }
 
     /// Makes `this` the calling CPU's per-CPU data (GS base).
@@ -215,8 +263,13 @@ impl PerCpu {
 
 /// Offset of `fast_dispatch` from GS base (used by the syscall entry).
 pub const FAST_DISPATCH_OFFSET: usize = core::mem::offset_of!(PerCpu, fast_dispatch);
-/// Offset of `kernel_rsp` from GS base (used by the syscall entry).
-pub const KERNEL_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, kernel_rsp);
+/// Offset from GS base of the running thread's kernel stack top, RSP0 of
+/// this CPU's TSS (used by the syscall entry).
+pub const KERNEL_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, tss)
+    + core::mem::offset_of!(
+        x86_64::structures::tss::TaskStateSegment,
+        privilege_stack_table
+    );
 /// Offset of `user_rsp` from GS base (used by the syscall entry).
 pub const USER_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, user_rsp);
 
@@ -244,9 +297,8 @@ pub fn current() -> Option<&'static PerCpu> {
 }
 
 /// This CPU's data, where it is known to be installed: a system call (the
-/// syscall entry found its kernel stack through it, `gs:[kernel_rsp]`).
-/// [`current`] without the test for null (two instructions on the IPC
-/// fast path).
+/// syscall entry found its kernel stack through it, [`KERNEL_RSP_OFFSET`]).
+/// [`current`] without the test for null (debug builds check).
 ///
 /// # Safety
 /// [`PerCpu::install`] ran on this CPU.

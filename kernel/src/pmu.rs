@@ -23,17 +23,40 @@ use perf::pmu::check::PmuCheck;
 use perf::pmu::plan::{COUNTERS, CounterPlan};
 
 use crate::arch::x86_64::cpu::{rdmsr_probe, rdpmc_probe, wrmsr_probe};
-use crate::percpu::{IrqGuard, MAX_CPUS};
+use crate::percpu::IrqGuard;
 
 /// The plan, decided once (every CPU is the same model).
 static PLAN: spin::Once<Option<CounterPlan>> = spin::Once::new();
 /// A probe faulted: no counting for the rest of the run.
 static BROKEN: AtomicBool = AtomicBool::new(false);
-/// Counter values at the last `start` on each CPU.
-static START: [[AtomicU64; COUNTERS]; MAX_CPUS] =
-    [const { [const { AtomicU64::new(0) }; COUNTERS] }; MAX_CPUS];
-/// Counters started on each CPU (bit i: `perf::pmu::plan::COUNTER_NAMES[i]`).
-static ACTIVE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// One CPU's counting state, in its per-CPU data (`PerCpu::pmu`).
+pub struct CpuCounters {
+    /// Counter values at the last `start` on the CPU.
+    start: [AtomicU64; COUNTERS],
+    /// Counters started on the CPU (bit i: `perf::pmu::plan::COUNTER_NAMES[i]`).
+    active: AtomicU64,
+}
+
+impl CpuCounters {
+    /// Nothing started.
+    pub const fn new() -> Self {
+        Self {
+            start: [const { AtomicU64::new(0) }; COUNTERS],
+            active: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for CpuCounters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This CPU's counting state (`None` before its per-CPU data exists).
+fn counters() -> Option<&'static CpuCounters> {
+    crate::percpu::current().map(|c| &c.pmu)
+}
 
 /// Iterations of the counted loop (two instructions each).
 const CHECK_LOOP_ITERATIONS: u64 = 5_000_000;
@@ -150,7 +173,9 @@ fn stop(plan: &CounterPlan) {
     for (msr, value) in perf::pmu::plan::stop_writes(plan) {
         let _ = wrmsr_probe(msr, value);
     }
-    ACTIVE[crate::cpu_index() as usize].store(0, Ordering::Relaxed);
+    if let Some(counters) = counters() {
+        counters.active.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Programs and starts the counters on this CPU; returns the mask of those
@@ -173,17 +198,19 @@ fn start_unchecked() -> u64 {
             return broken(plan);
         }
     }
-    let cpu = crate::cpu_index() as usize;
+    let Some(counters) = counters() else {
+        return 0;
+    };
     for (i, counter) in plan.counters.iter().enumerate() {
         if let Some(counter) = counter {
             let Some(value) = rdmsr_probe(counter.msr) else {
                 return broken(plan);
             };
-            START[cpu][i].store(value, Ordering::Relaxed);
+            counters.start[i].store(value, Ordering::Relaxed);
         }
     }
     let mask = plan.mask();
-    ACTIVE[cpu].store(mask, Ordering::Relaxed);
+    counters.active.store(mask, Ordering::Relaxed);
     mask
 }
 
@@ -202,8 +229,10 @@ fn read_unchecked(first: usize) -> [u64; 4] {
     let Some(plan) = plan_unchecked() else {
         return out;
     };
-    let cpu = crate::cpu_index() as usize;
-    let active = ACTIVE[cpu].load(Ordering::Relaxed);
+    let Some(counters) = counters() else {
+        return out;
+    };
+    let active = counters.active.load(Ordering::Relaxed);
     for (k, slot) in out.iter_mut().enumerate() {
         let i = first + k;
         if i >= COUNTERS || active & (1 << i) == 0 {
@@ -213,7 +242,7 @@ fn read_unchecked(first: usize) -> [u64; 4] {
             continue;
         };
         match rdmsr_probe(counter.msr) {
-            Some(now) => *slot = counter.delta(START[cpu][i].load(Ordering::Relaxed), now),
+            Some(now) => *slot = counter.delta(counters.start[i].load(Ordering::Relaxed), now),
             None => {
                 broken(plan);
                 return [0; 4];

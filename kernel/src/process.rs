@@ -21,7 +21,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::arch::x86_64::syscall::user_entry_frame;
+use crate::arch::x86_64::entry::user_entry_frame;
 use crate::mem::{self, paging};
 use crate::task::{self, Pid};
 
@@ -110,15 +110,16 @@ pub struct Process {
     shared_mappings: usize,
 }
 
-/// Per thread: a child it waits for has ended (set before the wake-up, read
-/// under the thread-table lock before blocking; see `wait`).
-static WAIT_WOKEN: [core::sync::atomic::AtomicBool; task::MAX_THREADS] =
-    [const { core::sync::atomic::AtomicBool::new(false) }; task::MAX_THREADS];
+/// The flag of thread `tid` that a child it waits for has ended
+/// (`task::KThread::child_ended`).
+fn child_ended(tid: ThreadId) -> Option<&'static core::sync::atomic::AtomicBool> {
+    task::thread(tid).map(task::KThread::child_ended)
+}
 
 /// Wakes threads blocked in `wait` without losing a wake-up.
 fn wake_waiters(waiters: Vec<ThreadId>) {
     for w in waiters {
-        if let Some(flag) = WAIT_WOKEN.get(w.0 as usize) {
+        if let Some(flag) = child_ended(w) {
             flag.store(true, core::sync::atomic::Ordering::Release);
         }
         task::wake(w);
@@ -388,8 +389,8 @@ pub fn spawn(
                 free_all(&p.frames);
             }
             Err(match e {
-                task::SpawnError::OutOfMemory => SpawnError::OutOfMemory,
-                task::SpawnError::Sched => SpawnError::Sched,
+                task::ThreadSpawnError::OutOfMemory => SpawnError::OutOfMemory,
+                task::ThreadSpawnError::Sched => SpawnError::Sched,
             })
         }
     }
@@ -427,7 +428,7 @@ fn set_exit(pid: Pid, reason: ExitReason) {
         crate::kipc::on_process_exit(pid);
         let me = task::current();
         for tid in threads.into_iter().filter(|&t| Some(t) != me) {
-            if let Some(flag) = WAIT_WOKEN.get(tid.0 as usize) {
+            if let Some(flag) = child_ended(tid) {
                 flag.store(true, core::sync::atomic::Ordering::Release);
             }
             task::interrupt(tid);
@@ -537,7 +538,7 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
                 return Ok(reason);
             }
             if let Some(tid) = task::current() {
-                if let Some(flag) = WAIT_WOKEN.get(tid.0 as usize) {
+                if let Some(flag) = child_ended(tid) {
                     flag.store(false, core::sync::atomic::Ordering::Relaxed);
                 }
                 p.waiters.push(tid);
@@ -545,7 +546,7 @@ pub fn wait(pid: Pid) -> Result<ExitReason, ipc::IpcError> {
         }
         // The child may end on another CPU between the unlock above and the
         // block: the flag (set before the wake) keeps that wake-up.
-        match task::current().and_then(|t| WAIT_WOKEN.get(t.0 as usize)) {
+        match task::current().and_then(child_ended) {
             Some(flag) => {
                 let _ = task::block_current_unless_woken(sched::BlockedOn::Sleep, None, flag, None);
             }

@@ -64,12 +64,12 @@ pub fn run(tsc: &TscInfo, hpet: Option<&Hpet>, apic: ApicMode) -> bool {
             "oneshot"
         },
         if cpu::pcid_on() { "pcid" } else { "flush" },
-        if crate::arch::x86_64::syscall::xsave_on() {
+        if crate::arch::x86_64::fpu::xsave_on() {
             "xsave"
         } else {
             "fxsave"
         },
-        crate::arch::x86_64::syscall::xsave_on(),
+        crate::arch::x86_64::fpu::xsave_on(),
         cpu::pcid_on(),
     );
     let r = &tsc.readings;

@@ -1,5 +1,5 @@
 //! In-kernel tests of asynchronous channels, shared regions and large
-//! messages (issue 7): each runs the `chantest` user program in one scenario
+//! messages: each runs the `chantest` user program in one scenario
 //! (kernel/user/src/bin/chantest.rs; exit code 0 = every check inside
 //! passed) and checks that frames (on every node), processes, threads, IPC
 //! state and regions return to where they were.
@@ -104,8 +104,8 @@ crate::ktest! {
 }
 
 crate::ktest! {
-    /// After `transfer_region` the target reads the data and the sender's
-    /// touch faults, killing only the sender.
+    /// After `Region::transfer` (the runtime's) the target reads the data
+    /// and the sender's touch faults, killing only the sender.
     fn region_transfer_moves_ownership() {
         scenario(scenario::TRANSFER)
     }

@@ -8,8 +8,8 @@
 use ipc::IpcError;
 
 use crate::arch::x86_64::cpu::rdtsc_ordered;
+use crate::arch::x86_64::entry::canonical_user;
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall::canonical_user;
 use crate::process::{self, ExitReason};
 use crate::task;
 
@@ -51,14 +51,13 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 /// (see `kipc::fast_syscall`), through the general dispatcher. A syscall
 /// that returns to a non-canonical address never takes it: a thread the
 /// fast path parks may be resumed by SYSRET straight from its frame, and
-/// the general path's `finish` kills such a caller. One instance for both
-/// operations (two specialised ones measured 13 instructions slower per
-/// round trip), entered straight from the syscall entry (no per-opcode
+/// the general path's `wait_result` kills such a caller. One instance for
+/// both operations, entered straight from the syscall entry (no per-opcode
 /// stub that loads the opcode).
 ///
 /// One instance per kind of CPU: `XSAVE` and `PCID` say whether this CPU
 /// saves FPU state with XSAVE and tags address spaces with PCIDs, so the
-/// fast path's two switches test neither (six instructions per round trip).
+/// fast path's two switches test neither.
 /// The syscall entry calls this CPU's instance through its per-CPU data
 /// ([`select_fast_dispatch`]), as static keys patch a branch at boot.
 ///
@@ -79,7 +78,7 @@ pub unsafe extern "C" fn fast_dispatch<const XSAVE: bool, const PCID: bool>(
     };
     match result {
         Some(Ok((out, out_badge))) => write_success(frame, out, out_badge),
-        Some(Err(e)) => finish(frame, Err(e), 0),
+        Some(Err(e)) => write_result(frame, Err(e), 0),
         None => general_dispatch(frame, opcode),
     }
 }
@@ -88,7 +87,7 @@ pub unsafe extern "C" fn fast_dispatch<const XSAVE: bool, const PCID: bool>(
 /// set-up (`arch::init_fpu`, `cpu::init_pcid`) is done: what the syscall
 /// entry calls for `call` and `reply_recv` (`PerCpu::fast_dispatch`).
 pub fn select_fast_dispatch() -> *const () {
-    let xsave = crate::arch::x86_64::syscall::xsave_on();
+    let xsave = crate::arch::x86_64::fpu::xsave_on();
     let pcid = crate::arch::x86_64::cpu::pcid_on();
     match (xsave, pcid) {
         (true, true) => fast_dispatch::<true, true> as *const (),
@@ -101,14 +100,14 @@ pub fn select_fast_dispatch() -> *const () {
 /// The end of a fast-path `call` or `reply_recv` whose thread was parked
 /// (`parked` is its `task` parked word) and now runs again through its
 /// kernel stack rather than straight into user mode: from the context
-/// `arch::x86_64::syscall::prepare_parked_resume` built below its syscall
+/// `arch::x86_64::switch::prepare_parked_resume` built below its syscall
 /// `frame`, which leaves to user mode with SYSRET from the frame once this
 /// returns. As [`fast_dispatch`] would have finished the syscall.
-pub extern "C" fn resume_parked(frame: &mut TrapFrame, parked: u64) {
-    let on = task::resumed_from_park(parked);
+pub extern "C" fn finish_parked_syscall(frame: &mut TrapFrame, parked: u64) {
+    let on = task::unpark_on_stack(parked);
     match crate::kipc::resumed_from_park(on) {
         Ok((out, out_badge)) => write_success(frame, out, out_badge),
-        Err(e) => finish(frame, Err(e), 0),
+        Err(e) => write_result(frame, Err(e), 0),
     }
 }
 
@@ -119,7 +118,7 @@ fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
     // check them against `ipc::abi::SyscallFlags`; any other opcode with
     // one set is refused.
     if frame.rsi >> 32 != 0 && !crate::kipc::op::is_ipc(opcode) {
-        return finish(frame, Err(IpcError::InvalidArgument), 0);
+        return write_result(frame, Err(IpcError::InvalidArgument), 0);
     }
     let data = frame.data_words();
     let mut badge = 0;
@@ -173,7 +172,7 @@ fn general_dispatch(frame: &mut TrapFrame, opcode: u32) {
         }
         _ => Err(IpcError::InvalidArgument),
     };
-    finish(frame, result, badge);
+    write_result(frame, result, badge);
 }
 
 /// Writes a successful result into a syscall frame: status 0 in `rax`, the
@@ -186,7 +185,7 @@ pub fn write_success(frame: &mut TrapFrame, data: [u64; 4], badge: u64) {
 
 /// The common tail: a killed caller dies here; the status, result words and
 /// badge go into the frame; a non-canonical return address kills the caller.
-fn finish(frame: &mut TrapFrame, result: SysResult, badge: u64) {
+fn write_result(frame: &mut TrapFrame, result: SysResult, badge: u64) {
     if process::current_doomed() {
         process::exit_current(ExitReason::Killed);
     }

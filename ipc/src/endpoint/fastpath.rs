@@ -64,7 +64,7 @@ impl FastPlan {
 pub struct Slow;
 
 /// Why a fast operation with a fallible last check
-/// ([`IpcState::fast_call_with`], [`IpcState::fast_reply_recv_with`]) did
+/// ([`IpcState::fast_call`], [`IpcState::fast_reply_recv`]) did
 /// not take place; nothing changed either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Refused<E> {
@@ -90,7 +90,7 @@ impl<E> From<Slow> for Refused<E> {
 /// the rights the fast path needs. A hit skips the four lookups behind a
 /// token (space, slot, registry entry, target); a miss costs nothing more
 /// than before.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Resolved {
     token: CapToken,
     epoch: u64,
@@ -120,9 +120,9 @@ impl Resolved {
 ///
 /// Remembered facts, not state: two `IpcState`s that differ only here
 /// behave the same (a record is used only while its epoch is current, and
-/// then says what a lookup would), so equality ignores them and the
-/// property tests compare fast and slow paths on the state alone.
-#[derive(Clone, Copy, Debug)]
+/// then says what a lookup would), so the property tests compare fast and
+/// slow paths with [`IpcState::same_state_as`], which ignores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Remembered {
     call: Resolved,
     recv: Resolved,
@@ -134,14 +134,6 @@ impl Remembered {
         recv: Resolved::NONE,
     };
 }
-
-impl PartialEq for Remembered {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Remembered {}
 
 /// The process, CPU and state of a thread record, if it exists.
 #[inline(always)]
@@ -207,31 +199,12 @@ impl IpcState {
     /// small message always fits) and [`FastPlan::badge`].
     ///
     /// # Errors
-    /// [`Slow`], with nothing changed, if any guard fails or `proceed`
-    /// returns `None`; the slow path then decides the outcome (which may be
-    /// an error, or success by another route).
-    #[inline(always)]
-    pub fn fast_call<R>(
-        &mut self,
-        caller: ThreadRef,
-        token: CapToken,
-        now_tsc: u64,
-        proceed: impl FnOnce(ThreadRef) -> Option<R>,
-    ) -> Result<(FastPlan, R), Slow> {
-        self.fast_call_with(caller, token, now_tsc, |receiver| {
-            proceed(receiver).ok_or(())
-        })
-        .map_err(|_| Slow)
-    }
-
-    /// [`IpcState::fast_call`] whose last check `proceed` says why it
-    /// declines.
-    ///
-    /// # Errors
     /// [`Refused::Slow`] if a guard fails, [`Refused::Declined`] with
-    /// `proceed`'s answer if it declines; nothing changed either way.
+    /// `proceed`'s answer if it declines; nothing changed either way. The
+    /// slow path then decides the outcome (which may be an error, or
+    /// success by another route).
     #[inline(always)]
-    pub fn fast_call_with<R, E>(
+    pub fn fast_call<R, E>(
         &mut self,
         caller: ThreadRef,
         token: CapToken,
@@ -250,7 +223,7 @@ impl IpcState {
         }
     }
 
-    /// [`IpcState::fast_call_with`] where `WARM` says whether `caller`
+    /// [`IpcState::fast_call`] where `WARM` says whether `caller`
     /// remembers `token` (see [`Resolved`]).
     #[inline(always)]
     fn fast_call_as<const WARM: bool, R, E>(
@@ -319,23 +292,6 @@ impl IpcState {
         ))
     }
 
-    /// [`IpcState::fast_call`] with nothing for the kernel to check, and the
-    /// actions the slow path would return for it (the kernel's fast path
-    /// carries them out itself).
-    ///
-    /// # Errors
-    /// [`Slow`] when the fast path does not apply (nothing changed).
-    pub fn call_fast(
-        &mut self,
-        caller: ThreadRef,
-        token: CapToken,
-        message: SmallMessage,
-        now_tsc: u64,
-    ) -> Result<Actions, Slow> {
-        let (plan, ()) = self.fast_call(caller, token, now_tsc, |_| Some(()))?;
-        Ok(plan.actions(caller, message))
-    }
-
     /// `server`'s blocking `reply_recv` through `token` on the fast path:
     /// the guards (the server serves a caller of its CPU that awaits its
     /// reply, the capability admits receiving, which is never metered, and
@@ -347,28 +303,10 @@ impl IpcState {
     /// answer. The state is what [`IpcState::reply_recv`] leaves.
     ///
     /// # Errors
-    /// [`Slow`], with nothing changed, if any guard fails or `proceed`
-    /// returns `None`.
-    #[inline(always)]
-    pub fn fast_reply_recv<R>(
-        &mut self,
-        server: ThreadRef,
-        token: CapToken,
-        now_tsc: u64,
-        proceed: impl FnOnce(ThreadRef) -> Option<R>,
-    ) -> Result<(ThreadRef, R), Slow> {
-        self.fast_reply_recv_with(server, token, now_tsc, |caller| proceed(caller).ok_or(()))
-            .map_err(|_| Slow)
-    }
-
-    /// [`IpcState::fast_reply_recv`] whose last check `proceed` says why it
-    /// declines.
-    ///
-    /// # Errors
     /// [`Refused::Slow`] if a guard fails, [`Refused::Declined`] with
     /// `proceed`'s answer if it declines; nothing changed either way.
     #[inline(always)]
-    pub fn fast_reply_recv_with<R, E>(
+    pub fn fast_reply_recv<R, E>(
         &mut self,
         server: ThreadRef,
         token: CapToken,

@@ -20,9 +20,22 @@ use crate::task::Pid;
 /// Records per CPU (a power of two; the oldest are overwritten).
 const RING_RECORDS: usize = 128;
 
-static RINGS: [AuditRing<RING_RECORDS>; MAX_CPUS] = [const { AuditRing::new(0) }; MAX_CPUS];
-/// Where the next dump of each ring starts.
-static DUMPED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// One CPU's audit trail, in its per-CPU data (`PerCpu::audit`).
+pub struct CpuAudit {
+    ring: AuditRing<RING_RECORDS>,
+    /// Where the next dump of the ring starts.
+    dumped: AtomicU64,
+}
+
+impl CpuAudit {
+    /// An empty trail of CPU `cpu`.
+    pub const fn new(cpu: u32) -> Self {
+        Self {
+            ring: AuditRing::new(cpu),
+            dumped: AtomicU64::new(0),
+        }
+    }
+}
 
 /// Appends an event to this CPU's ring.
 pub(super) fn record(
@@ -32,9 +45,10 @@ pub(super) fn record(
     object: u64,
     result: Result<(), IpcError>,
 ) {
-    let Some(ring) = RINGS.get(crate::cpu_index() as usize) else {
+    let Some(cpu) = crate::percpu::current() else {
         return;
     };
+    let ring = &cpu.audit.ring;
     // Only this CPU writes its ring and it does so with interrupts off, so
     // the claim cannot fail; if it ever did, the event is dropped.
     if let Some(mut writer) = ring.writer() {
@@ -54,15 +68,17 @@ pub(super) fn record(
 pub fn dump() -> [u64; 4] {
     let (mut printed, mut missed) = (0, 0);
     let online = crate::cpus::online() as usize;
-    for (cpu, ring) in RINGS.iter().enumerate().take(online.min(MAX_CPUS)) {
+    for (cpu, trail) in (0..online.min(MAX_CPUS) as u32)
+        .filter_map(crate::percpu::of)
+        .map(|c| (c.index, &c.audit))
+    {
         let mut lines = String::new();
-        let from = DUMPED[cpu].load(Ordering::Acquire);
-        let summary = ring.dump_since(from, |record| {
-            // u32 fits: cpu < MAX_CPUS.
-            let _ = write_audit_line(&mut lines, cpu as u32, record);
+        let from = trail.dumped.load(Ordering::Acquire);
+        let summary = trail.ring.dump_since(from, |record| {
+            let _ = write_audit_line(&mut lines, cpu, record);
             printed += 1;
         });
-        DUMPED[cpu].fetch_max(summary.next_seq, Ordering::AcqRel);
+        trail.dumped.fetch_max(summary.next_seq, Ordering::AcqRel);
         missed += summary.missed;
         if !lines.is_empty() {
             crate::serial::write_fmt(format_args!("{lines}"));

@@ -13,7 +13,9 @@ use ipc::audit::AuditKind;
 use ipc::cap::{CapTarget, CapToken, IpcLimits, IpcPermissions};
 use sched::ThreadId;
 
-use super::{EndpointInfo, Kipc, SMALL_MESSAGE_BYTES, ThreadEntry, audit, now, with_kipc};
+use super::{
+    EndpointInfo, IpcResult, Kipc, SMALL_MESSAGE_BYTES, ThreadEntry, audit, now, with_kipc,
+};
 use crate::task::Pid;
 
 /// Rights bits of the rights word.
@@ -280,11 +282,7 @@ pub(super) fn info(tid: ThreadId, token: CapToken) -> Result<[u64; 4], IpcError>
 /// received, average latency ns, peak latency ns]` and the throughput
 /// (messages/s) as the badge; with a non-zero `buffer`, also copies the
 /// whole `IpcMetricsSnapshot` (five words) there.
-pub(super) fn metrics_read(
-    tid: ThreadId,
-    token: CapToken,
-    data: [u64; 4],
-) -> Result<([u64; 4], u64), IpcError> {
+pub(super) fn metrics_read(tid: ThreadId, token: CapToken, data: [u64; 4]) -> IpcResult {
     let (snapshot, pid) = with_kipc(|k| {
         let me = k.thread_for(tid)?;
         let t = now();

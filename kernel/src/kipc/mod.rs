@@ -1,4 +1,4 @@
-//! The kernel's IPC layer: capability-checked synchronous IPC (issue 5),
+//! The kernel's IPC layer: capability-checked synchronous IPC,
 //! wiring the host-tested `ipc` crate to threads, the scheduler and the
 //! syscall ABI.
 //!
@@ -10,7 +10,7 @@
 //!   loses it, with everything derived from it, when it is marked dead
 //!   ([`on_process_exit`]). A kernel thread becomes an `ipc` thread at its
 //!   first IPC syscall.
-//! - Each kernel thread has a result [`Slot`] (status, four data words,
+//! - Each kernel thread has a result [`ResultSlot`] (status, four data words,
 //!   badge) written by whoever completes its operation, and a `woken` flag.
 //!   A blocked thread resumes inside its syscall and reads its slot.
 //!
@@ -32,10 +32,11 @@
 //! `ipc` thread has its kernel thread's id ([`tref_of`]), and
 //! [`Kipc::threads`] holds each one's process.
 
-mod audit;
+pub(crate) mod audit;
+mod calls;
 mod caps;
+mod fastpath;
 pub mod shm;
-mod sync;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -136,7 +137,7 @@ static FASTPATH: AtomicBool = AtomicBool::new(true);
 /// [`FASTPATH`], once the IPC state exists: set (under [`KIPC`]) when
 /// [`with_kipc`] creates it, which happens once (it is never destroyed). The
 /// fast path tests this one flag and so needs no test of the state's
-/// existence ([`sync::fast`]).
+/// existence ([`fastpath::fast`]).
 static FAST_READY: AtomicBool = AtomicBool::new(false);
 
 /// How many calls and `reply_recv`s took the fast path since boot (all CPUs;
@@ -185,9 +186,14 @@ pub fn fastpath_from_cmdline(line: &str) -> bool {
     crate::cmdline::on_off(line, "ipc.fastpath", true)
 }
 
-/// Where a blocked thread finds its result.
+/// The outcome of a blocking IPC operation: the four data words and the
+/// badge it received, or why it failed.
+pub type IpcResult = Result<([u64; 4], u64), IpcError>;
+
+/// Where a blocked thread finds its result (one in each thread's record,
+/// `task::KThread`).
 #[repr(align(64))]
-struct Slot {
+pub(crate) struct ResultSlot {
     /// Set (under [`KIPC`]) once the result below is final; whoever sets it
     /// writes `status` first (the fast path clears only this flag).
     woken: AtomicBool,
@@ -199,8 +205,9 @@ struct Slot {
     sent_tsc: AtomicU64,
 }
 
-impl Slot {
-    const fn new() -> Self {
+impl ResultSlot {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
         Self {
             woken: AtomicBool::new(false),
             status: AtomicU64::new(0),
@@ -240,13 +247,13 @@ pub fn result_flag(tid: ThreadId) -> &'static AtomicBool {
     &slot(tid).woken
 }
 
-/// One result slot per kernel thread id (256 KiB).
-static SLOTS: [Slot; MAX_THREADS] = [const { Slot::new() }; MAX_THREADS];
-
-fn slot(tid: ThreadId) -> &'static Slot {
+/// The result slot of kernel thread `tid`.
+fn slot(tid: ThreadId) -> &'static ResultSlot {
     // Thread ids are below MAX_THREADS (the scheduler table's size); an id
-    // out of range would be a kernel bug, caught by the bounds check.
-    &SLOTS[tid.0 as usize]
+    // out of range would be a kernel bug.
+    task::thread(tid)
+        .expect("a thread id below MAX_THREADS")
+        .ipc_slot()
 }
 
 /// The `ipc` thread of kernel thread `tid` (created by `Kipc::thread_for`):
@@ -531,7 +538,7 @@ pub fn on_process_exit(pid: Pid) {
 
 /// `call` and `reply_recv` without flags (the dispatcher tries this first):
 /// the fast path, or the general operation under the same IPC-lock hold
-/// when a fast-path guard refuses ([`sync::fast`]). `None`, with nothing
+/// when a fast-path guard refuses ([`fastpath::fast`]). `None`, with nothing
 /// changed, when the fast path is off or IPC state for this thread does not
 /// exist yet; else the operation's result words and badge.
 ///
@@ -543,14 +550,14 @@ pub fn on_process_exit(pid: Pid) {
 pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
     call: bool,
     frame: &crate::arch::x86_64::idt::TrapFrame,
-) -> Option<Result<([u64; 4], u64), IpcError>> {
+) -> Option<IpcResult> {
     if !FAST_READY.load(Ordering::Relaxed) {
         return None;
     }
     // SAFETY: a system call (this function's contract).
     let cpu = unsafe { crate::percpu::current_installed() };
     // SAFETY: `FAST_READY` is set (above).
-    Some(unsafe { sync::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
+    Some(unsafe { fastpath::fast::<XSAVE, PCID>(cpu, task::current_in_syscall(cpu), call, frame) })
 }
 
 /// The result of the fast-path `call` or `reply_recv` of the current thread,
@@ -559,9 +566,9 @@ pub unsafe fn fast_syscall<const XSAVE: bool, const PCID: bool>(
 ///
 /// # Errors
 /// The operation's `IpcError`.
-pub fn resumed_from_park(on: sched::BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+pub fn resumed_from_park(on: sched::BlockedOn) -> IpcResult {
     let tid = task::current().ok_or(IpcError::ProcessNotFound)?;
-    sync::resumed(tid, on)
+    calls::resumed(tid, on)
 }
 
 /// Serves the IPC syscall `opcode` for the current thread: `capability`
@@ -581,17 +588,17 @@ pub fn syscall(
     let token = CapToken(capability);
     let flags = ipc::abi::SyscallFlags::from_bits(flags).ok_or(IpcError::InvalidArgument)?;
     match opcode {
-        op::CALL => sync::call(tid, token, flags, data),
-        op::RECV => sync::recv(tid, token, flags, data).map(|(d, b)| {
+        op::CALL => calls::call(tid, token, flags, data),
+        op::RECV => calls::recv(tid, token, flags, data).map(|(d, b)| {
             *badge = b;
             d
         }),
-        op::REPLY_RECV => sync::reply_recv(tid, token, flags, data).map(|(d, b)| {
+        op::REPLY_RECV => calls::reply_recv(tid, token, flags, data).map(|(d, b)| {
             *badge = b;
             d
         }),
-        op::REPLY => sync::reply(tid, flags, data),
-        op::SEND => sync::send(tid, token, flags, data),
+        op::REPLY => calls::reply(tid, flags, data),
+        op::SEND => calls::send(tid, token, flags, data),
         op::ENDPOINT_CREATE => caps::endpoint_create(tid, data),
         op::CAP_GRANT => caps::grant(tid, token, data),
         op::CAP_DERIVE => caps::derive(tid, token, data),
@@ -616,8 +623,7 @@ pub fn syscall(
 
 /// The TSC now, for capability expiry, rate buckets and endpoint metrics:
 /// read without a fence, since none of them needs the read ordered after
-/// earlier loads (a stamp a few instructions early changes nothing), and
-/// the fence cost an instruction on every IPC operation.
+/// earlier loads (a stamp a few instructions early changes nothing).
 fn now() -> u64 {
     rdtsc()
 }

@@ -2,7 +2,6 @@
 //! `ipc::abi`, console output, the panic handler and the program entry.
 #![no_std]
 
-#[path = "../../src/arch/x86_64/user_syscall.rs"]
 pub mod arch;
 pub mod bench;
 pub mod ipc;

@@ -18,7 +18,7 @@ pub fn rdtsc_ordered() -> u64 {
     // SAFETY: lfence and rdtsc have no memory effects; rdtsc is available on
     // every x86_64 CPU (CR4.TSD is never set by this kernel).
     // (`_mm_lfence` is an SSE2 intrinsic, which this soft-float target
-    // cannot inline: it cost a call and a return on every IPC operation.)
+    // cannot inline.)
     unsafe {
         core::arch::asm!("lfence", options(nostack, preserves_flags));
         core::arch::x86_64::_rdtsc()
@@ -37,11 +37,23 @@ pub fn rdtsc() -> u64 {
 /// Whether idle CPUs wait with MONITOR/MWAIT (see [`init_idle`]).
 static MWAIT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// Wake lines idle CPUs monitor, one per cache line (by CPU index).
+/// The line an idle CPU monitors (`PerCpu::wake_line`), alone in its cache
+/// line.
 #[repr(align(64))]
-struct WakeLine(core::sync::atomic::AtomicU64);
-static WAKE_LINES: [WakeLine; crate::percpu::MAX_CPUS] =
-    [const { WakeLine(core::sync::atomic::AtomicU64::new(0)) }; crate::percpu::MAX_CPUS];
+pub struct WakeLine(core::sync::atomic::AtomicU64);
+
+impl WakeLine {
+    /// A line no one touched.
+    pub const fn new() -> Self {
+        Self(core::sync::atomic::AtomicU64::new(0))
+    }
+}
+
+impl Default for WakeLine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Why idle CPUs cannot wait with MWAIT here, if they cannot.
 pub fn mwait_unusable() -> Option<&'static str> {
@@ -73,8 +85,11 @@ pub fn init_idle(wanted: bool) -> bool {
 /// store alone wakes it on hardware; the IPI that follows wakes it anyway
 /// (QEMU's TCG wakes MWAIT only on interrupts).
 pub fn wake_line_touch(cpu: u32) {
-    if let Some(line) = WAKE_LINES.get(cpu as usize) {
-        line.0.fetch_add(1, core::sync::atomic::Ordering::Release);
+    if let Some(target) = crate::percpu::of(cpu) {
+        target
+            .wake_line
+            .0
+            .fetch_add(1, core::sync::atomic::Ordering::Release);
     }
 }
 
@@ -82,7 +97,7 @@ pub fn wake_line_touch(cpu: u32) {
 /// store to this CPU's wake line (MWAIT), atomically: an interrupt pending
 /// since before is taken, not lost (the STI shadow covers the wait).
 pub fn idle_wait(cpu: u32) {
-    let line = WAKE_LINES.get(cpu as usize).map(|l| l.0.as_ptr());
+    let line = crate::percpu::of(cpu).map(|c| c.wake_line.0.as_ptr());
     match line {
         Some(line) if MWAIT.load(core::sync::atomic::Ordering::Relaxed) => {
             // SAFETY: MONITOR arms address monitoring of a valid, 'static
@@ -295,8 +310,9 @@ pub fn pcid_on() -> bool {
 
 /// Switches to the address space whose PML4 is at `pml4` (no-op if current).
 /// With PCIDs, a user address space gets this CPU's tag for it and keeps its
-/// TLB entries unless `user_generation` (see `mem::tlb`) moved since it last
-/// ran here; the kernel's own space (`kernel_pml4`) always uses tag 0.
+/// TLB entries while the tag still belongs to it and no user mapping went
+/// away since they were loaded (`mem::tlb::pcid_load`, `smp::pcid`); the
+/// kernel's own space (`paging::kernel_pml4_phys`) always uses tag 0.
 /// Without PCIDs it is a plain CR3 write, inlined (every thread switch,
 /// and so every IPC round trip, makes two).
 #[inline(always)]

@@ -32,11 +32,15 @@ pub const USER_CS: SegmentSelector = SegmentSelector(0x20 | 3);
 #[repr(C, align(16))]
 pub struct IstStack(pub [u8; IST_STACK_SIZE]);
 
+/// Selector of the TSS descriptor (after the four segments).
+pub const TSS_SELECTOR: SegmentSelector = SegmentSelector(0x28);
+
 /// Everything one CPU's descriptor tables need; lives forever once loaded.
 pub struct CpuTables {
     /// The GDT (kernel/user segments and this CPU's TSS).
     pub gdt: GlobalDescriptorTable,
-    /// This CPU's TSS (IST stacks, RSP0 for traps from user mode).
+    /// The TSS [`load`] loads, until [`move_tss`] moves this CPU to the one
+    /// in its per-CPU data.
     pub tss: TaskStateSegment,
     /// Backing memory of the IST stacks.
     pub ist: [IstStack; 3],
@@ -93,6 +97,7 @@ pub fn load(tables: &'static mut CpuTables) -> *mut TaskStateSegment {
         let tss: &'static TaskStateSegment = &(*tables_ptr).tss;
         (*tables_ptr).gdt.append(Descriptor::tss_segment(tss))
     };
+    debug_assert_eq!(tss_sel.0, TSS_SELECTOR.0);
     // SAFETY: as above; from here on the tables are only read (by the CPU).
     let tables: &'static CpuTables = unsafe { &*tables_ptr };
     tables.gdt.load();
@@ -108,4 +113,37 @@ pub fn load(tables: &'static mut CpuTables) -> *mut TaskStateSegment {
     // The kernel updates RSP0 on thread switches through this pointer; the CPU
     // reads the TSS only on privilege changes.
     core::ptr::addr_of!(tables.tss) as *mut TaskStateSegment
+}
+
+/// Moves this CPU from the TSS `from` (loaded by [`load`]) to `to`, which
+/// gets the same IST stacks: the TSS descriptor of the loaded GDT is
+/// rewritten to name `to` and the task register reloaded.
+///
+/// # Safety
+/// `from` is the TSS [`load`] loaded on this CPU; `to` lives forever and is
+/// used by this CPU alone; interrupts are off.
+pub unsafe fn move_tss(from: *const TaskStateSegment, to: *mut TaskStateSegment) {
+    // SAFETY: both TSSs live forever (the caller's contract); `from` is read
+    // only, `to` is this CPU's alone.
+    let to: &'static TaskStateSegment = unsafe {
+        (*to).interrupt_stack_table = (*from).interrupt_stack_table;
+        (*to).privilege_stack_table = (*from).privilege_stack_table;
+        &*to
+    };
+    let Descriptor::SystemSegment(low, high) = Descriptor::tss_segment(to) else {
+        unreachable!("a TSS descriptor is a system segment");
+    };
+    let gdt = x86_64::instructions::tables::sgdt()
+        .base
+        .as_mut_ptr::<u64>();
+    let slot = usize::from(TSS_SELECTOR.index());
+    // SAFETY: the loaded GDT is this CPU's (from `load`, living forever),
+    // with its TSS descriptor, two entries, at `TSS_SELECTOR`; the new
+    // descriptor is available (not busy), so `ltr` accepts it, and the CPU
+    // keeps using the cached old one (still valid) until then.
+    unsafe {
+        gdt.add(slot).write_volatile(low);
+        gdt.add(slot + 1).write_volatile(high);
+        load_tss(TSS_SELECTOR);
+    }
 }

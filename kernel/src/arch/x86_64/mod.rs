@@ -4,12 +4,14 @@
 pub mod apic;
 pub mod boot;
 pub mod cpu;
+pub mod entry;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod marker;
 pub mod percpu;
 pub mod pic;
 pub mod qemu;
-pub mod syscall;
+pub mod switch;
 pub mod trampoline;
 pub mod tsc;

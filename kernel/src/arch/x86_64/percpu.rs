@@ -29,8 +29,8 @@ pub fn early_init() {
 }
 
 /// The address stored at `gs:[0]` (the per-CPU self pointer), or null before
-/// [`install`] ran on this CPU. One load: the IPC paths read it several times
-/// per operation (an MSR read of the GS base here cost 18 instructions).
+/// [`install`] ran on this CPU. One load (not an MSR read of the GS base):
+/// the IPC paths read it several times per operation.
 #[inline(always)]
 pub fn self_ptr() -> *const u8 {
     let p: *const u8;

@@ -7,16 +7,16 @@ use ipc::IpcError;
 use ipc::abi::SyscallFlags;
 use ipc::audit::AuditKind;
 use ipc::cap::{CapToken, EndpointId};
-use ipc::endpoint::{Action, RecvMode, Refused, ThreadState};
+use ipc::endpoint::{Action, RecvMode, ThreadState};
 use ipc::message::SmallMessage;
 use sched::{BlockedOn, ThreadId};
 
-use super::{KIPC, Kipc, Slot, ThreadEntry, audit, now, op, slot, with_kipc};
+use super::{IpcResult, KIPC, Kipc, ResultSlot, ThreadEntry, audit, now, op, slot, with_kipc};
 use crate::task;
 
 /// What the current thread does once [`KIPC`] is released.
 #[derive(Default)]
-struct After {
+pub(super) struct After {
     /// Threads to make runnable (their slots are written).
     wake: [Option<ThreadId>; 4],
     /// A queued caller whose call was just received: it re-blocks as a
@@ -121,7 +121,7 @@ fn apply(
 /// thread blocks and hands the CPU to a thread it woke here (the fast path's
 /// direct switch, or a reply to a caller of this CPU), waking, blocking and
 /// switching are one scheduler step ([`task::ipc_handoff`]).
-fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
+pub(super) fn wait_result(tid: ThreadId, after: After) -> IpcResult {
     let handoff = match (after.block, after.switch_to) {
         (Some((on, None)), Some(to)) if after.wake.contains(&Some(to)) => Some((to, on)),
         _ => None,
@@ -157,10 +157,9 @@ fn finish(tid: ThreadId, after: After) -> Result<([u64; 4], u64), IpcError> {
 
 /// The result in slot `s`, consumed: its `woken` flag is cleared, so it is
 /// clear whenever its thread runs outside an IPC operation. The fast path
-/// relies on that (it parks a thread without clearing it: that cost five
-/// instructions per operation); the general path's [`begin`] clears it
-/// anyway.
-fn consume(s: &Slot) -> Result<([u64; 4], u64), IpcError> {
+/// relies on that (it parks a thread without clearing it); the general
+/// path's [`begin_operation`] clears it anyway.
+fn consume(s: &ResultSlot) -> IpcResult {
     let result = s.result().map(|()| s.message());
     s.woken.store(false, Ordering::Relaxed);
     result
@@ -296,16 +295,16 @@ pub(super) fn call(
     }
     let t = now();
     let after = with_kipc(|k| call_locked(k, tid, token, data, t))?;
-    finish(tid, after).map(|(data, _)| data)
+    wait_result(tid, after).map(|(data, _)| data)
 }
 
 /// The start of an endpoint operation by `tid` through `token` at `t`:
 /// its IPC thread record (its result slot cleared) and the endpoint the
 /// capability names, if any (for metrics). Inlined: it sits on every
-/// general path and its result is a pair (measured: a call otherwise costs
-/// ~70 instructions more across CPUs under icount).
+/// general path and its result is a pair, which a call would pass through
+/// memory.
 #[inline(always)]
-fn enter(
+fn begin_operation(
     k: &mut Kipc,
     tid: ThreadId,
     token: CapToken,
@@ -316,9 +315,9 @@ fn enter(
     Ok((me, k.endpoint_of(me.process, token, t)))
 }
 
-/// The general `call` under [`KIPC`], at TSC time `t`: what [`finish`]
+/// The general `call` under [`KIPC`], at TSC time `t`: what [`wait_result`]
 /// then carries out.
-fn call_locked(
+pub(super) fn call_locked(
     k: &mut Kipc,
     tid: ThreadId,
     token: CapToken,
@@ -326,7 +325,7 @@ fn call_locked(
     t: u64,
 ) -> Result<After, IpcError> {
     let message = SmallMessage::new(token.0, op::CALL, 0, data);
-    let (me, endpoint) = enter(k, tid, token, t)?;
+    let (me, endpoint) = begin_operation(k, tid, token, t)?;
     // The fast path (`fast`), if on, was tried before this and refused;
     // `ipc`'s general `call` leaves the state its plan would have (by
     // property), so it is not tried again here.
@@ -345,224 +344,10 @@ fn call_locked(
     Ok(apply(k, tid, me, &actions, endpoint, t))
 }
 
-/// The fast paths of `call` and `reply_recv` (seL4's `fastpath_call` and
-/// `fastpath_reply_recv`) of the current thread `tid` of this CPU (`cpu`),
-/// whose syscall frame is `frame` (capability in `rdi`, data words in `rdx
-/// r10 r8 r9`), tried by the syscall dispatcher before anything else. Under
-/// [`KIPC`], one pass of `ipc` (`fast_call` / `fast_reply_recv`): its guards
-/// (the partner waits on this CPU, the capability admits the operation
-/// unmetered), then this kernel's last check, then the point of no return
-/// and `ipc`'s commit (which counts the message in the endpoint's
-/// metrics); then the counters, and after the lock a direct switch to the
-/// partner. The last check of this pass is the steady state of a same-CPU
-/// client and server: the partner is parked in its own fast path and the
-/// switch is a scheduling-context donation (a call) or its end (the
-/// server's `reply_recv`), straight from one syscall frame into the other
-/// ([`task::donate_to_parked`], [`task::end_donation_to_parked`]). When
-/// only that check refused, a second pass ([`by_handoff`]) asks the
-/// scheduler's checked hand-off instead (one pass deciding between the two
-/// carried the choice through the commit: three to five instructions more
-/// per operation, and spills).
-/// When a guard refuses (nothing changed), the general operation runs at
-/// once under the same hold of [`KIPC`] (a cross-CPU partner would
-/// otherwise pay for the lock, the clock and the thread lookup twice).
-/// Returns this thread's result when it did not switch after all (or the
-/// operation ran the general way). Once it switched, it never returns: this
-/// thread parks with no kernel context and runs again either straight into
-/// user mode or through its kernel stack, from a context that finishes the
-/// syscall with [`resumed`] (`crate::syscall::resume_parked`). The caller
-/// passes no flags (the general path checks them).
-///
-/// `XSAVE` and `PCID` are this CPU's `arch::xsave_on` and
-/// `cpu::pcid_on` (see `crate::syscall::fast_dispatch`).
-///
-/// # Safety
-/// The caller saw [`super::FAST_READY`] set (so the IPC state exists).
-pub(super) unsafe fn fast<const XSAVE: bool, const PCID: bool>(
-    cpu: &crate::percpu::PerCpu,
-    tid: ThreadId,
-    call: bool,
-    frame: &crate::arch::x86_64::idt::TrapFrame,
-) -> Result<([u64; 4], u64), IpcError> {
-    let t = now();
-    let mut guard = crate::sync::lock_irqs_off(&KIPC);
-    // SAFETY: the caller saw `FAST_READY` (this function's contract), set
-    // under this lock only once the state exists, which is never destroyed:
-    // taking the lock after that store, this hold sees `Some`.
-    let k = unsafe { guard.as_mut().unwrap_unchecked() };
-    // A thread without an `ipc` record yet fails the guards; the general
-    // operation then creates it.
-    let me = super::tref_of(tid);
-    let token = CapToken(frame.rdi);
-    // `ipc`'s last check is the kernel's (an `ipc` thread has a kernel
-    // thread of the same id); when only it declined (`Refused::Declined`),
-    // the hand-off is asked in a second pass.
-    if call {
-        let accepted = k.state.fast_call_with(
-            me,
-            token,
-            t,
-            #[inline(always)]
-            |receiver| task::donatable(cpu, ThreadId(receiver.0)).ok_or(()),
-        );
-        let (plan, server) = match accepted {
-            Ok(accepted) => accepted,
-            Err(Refused::Declined(())) => {
-                return by_handoff(guard, cpu, tid, token, frame, t, true);
-            }
-            Err(Refused::Slow) => return general(guard, tid, token, frame, t, true),
-        };
-        // --- PAST THE POINT OF NO RETURN ---
-        // (`ipc` counted the message in the endpoint's metrics, and
-        // `donate_to_parked` counts the donation: `fast_path_hits` adds
-        // those to the hand-offs.)
-        // The result slot needs no reset: a thread outside IPC has its
-        // `woken` flag clear ([`consume`]).
-        debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-        let on = BlockedOn::Reply(ThreadId(plan.receiver().0));
-        drop(guard);
-        task::donate_to_parked::<XSAVE, PCID>(cpu, tid, server, frame, plan.badge(), on)
-    } else {
-        let accepted = k.state.fast_reply_recv_with(
-            me,
-            token,
-            t,
-            #[inline(always)]
-            |caller| task::donation_ends(cpu, ThreadId(caller.0), tid).ok_or(()),
-        );
-        let (_, client) = match accepted {
-            Ok(accepted) => accepted,
-            Err(Refused::Declined(())) => {
-                return by_handoff(guard, cpu, tid, token, frame, t, false);
-            }
-            Err(Refused::Slow) => return general(guard, tid, token, frame, t, false),
-        };
-        // --- PAST THE POINT OF NO RETURN ---
-        cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-        // The result slot needs no reset: a thread outside IPC has its
-        // `woken` flag clear ([`consume`]).
-        debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-        drop(guard);
-        task::end_donation_to_parked::<XSAVE, PCID>(cpu, client, frame, BlockedOn::Receive)
-    }
-}
-
-/// The general `call` (`call`) or `reply_recv` of `tid` through `token`
-/// (its syscall `frame`, at TSC time `t`) under the fast path's hold of
-/// [`KIPC`] (`guard`), when the fast path does not apply; the wait, if any,
-/// after the lock.
-#[inline(always)]
-fn general(
-    mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
-    tid: ThreadId,
-    token: CapToken,
-    frame: &crate::arch::x86_64::idt::TrapFrame,
-    t: u64,
-    call: bool,
-) -> Result<([u64; 4], u64), IpcError> {
-    let Some(k) = guard.as_mut() else {
-        return Err(IpcError::ProcessNotFound);
-    };
-    let after = if call {
-        call_locked(k, tid, token, frame.data_words(), t)
-    } else {
-        reply_recv_locked(k, tid, token, frame.data_words(), t)
-    };
-    drop(guard);
-    let result = after.and_then(|after| finish(tid, after));
-    // As the general syscall returns: `call` leaves `rsi` 0.
-    if call {
-        result.map(|(data, _)| (data, 0))
-    } else {
-        result
-    }
-}
-
-/// The fast `call` (`call`) or `reply_recv` of `tid` (the current thread
-/// of `cpu`) through `token` (its syscall `frame`, at TSC time `t`, under
-/// `guard`) when [`fast`]'s guards passed but no donation was possible
-/// (nothing changed since): a second pass whose last check is the
-/// scheduler's checked hand-off ([`task::ipc_fast_handoff`]); when the
-/// scheduler refuses too, the general operation under the same hold.
-#[inline(never)]
-fn by_handoff(
-    mut guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
-    cpu: &crate::percpu::PerCpu,
-    tid: ThreadId,
-    token: CapToken,
-    frame: &crate::arch::x86_64::idt::TrapFrame,
-    t: u64,
-    call: bool,
-) -> Result<([u64; 4], u64), IpcError> {
-    let Some(k) = guard.as_mut() else {
-        return Err(IpcError::ProcessNotFound);
-    };
-    let me = super::tref_of(tid);
-    let handoff = |on: BlockedOn, to: ThreadId| task::ipc_fast_handoff(tid, on, to, t).ok();
-    // (the partner, what this thread waits on, the thread to run, the badge)
-    let accepted = if call {
-        k.state
-            .fast_call(me, token, t, |receiver| {
-                let to = ThreadId(receiver.0);
-                handoff(BlockedOn::Reply(to), to)
-            })
-            .map(|(plan, next)| {
-                let to = ThreadId(plan.receiver().0);
-                (to, BlockedOn::Reply(to), next, plan.badge())
-            })
-    } else {
-        k.state
-            .fast_reply_recv(me, token, t, |caller| {
-                handoff(BlockedOn::Receive, ThreadId(caller.0))
-            })
-            .map(|(caller, next)| (ThreadId(caller.0), BlockedOn::Receive, next, 0))
-    };
-    let Ok((to, on, next, badge)) = accepted else {
-        return general(guard, tid, token, frame, t, call);
-    };
-    // --- PAST THE POINT OF NO RETURN ---
-    if call {
-        cpu.ipc_fast_handoff_calls.fetch_add(1, Ordering::Relaxed);
-    } else {
-        cpu.ipc_fast_replies.fetch_add(1, Ordering::Relaxed);
-        cpu.ipc_fast_handoff_replies.fetch_add(1, Ordering::Relaxed);
-    }
-    debug_assert!(!slot(tid).woken.load(Ordering::Relaxed));
-    switch_after_handoff(guard, tid, on, to, next, (frame.data_words(), badge))
-}
-
-/// The end of a fast path whose switch is the scheduler's hand-off to
-/// `next`: the partner `to` gets `message` (its data words and badge),
-/// straight into its syscall frame when it is parked and runs next, else in
-/// its slot; then the lock (`guard`) goes and the CPU switches (and this
-/// thread parks: it returns only if nothing switched, see
-/// [`task::park_and_switch`]), returning this thread's result. Out of line:
-/// the steady state of a same-CPU client and server donates instead.
-#[inline(never)]
-fn switch_after_handoff(
-    guard: crate::sync::IrqsOffGuard<'_, Option<Kipc>>,
-    tid: ThreadId,
-    on: BlockedOn,
-    to: ThreadId,
-    next: ThreadId,
-    message: ([u64; 4], u64),
-) -> Result<([u64; 4], u64), IpcError> {
-    let direct = (next == to && task::is_parked(to)).then_some(message);
-    if direct.is_none() {
-        let partner = slot(to);
-        partner.deliver(message.0, message.1);
-        partner.status.store(0, Ordering::Relaxed);
-        partner.woken.store(true, Ordering::Release);
-    }
-    drop(guard);
-    task::park_and_switch(next, direct, on);
-    resumed(tid, on)
-}
-
 /// The result of a thread the fast path parked (waiting on `on`) and that
 /// was resumed through its kernel stack (see `task::park_and_switch`), or
 /// that did not switch after all: the general wake-up protocol.
-pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> Result<([u64; 4], u64), IpcError> {
+pub(super) fn resumed(tid: ThreadId, on: BlockedOn) -> IpcResult {
     wait(tid, on, None, None);
     consume(slot(tid))
 }
@@ -581,7 +366,7 @@ pub(super) fn send(
     let t = now();
     let message = SmallMessage::new(token.0, op::SEND, 0, data);
     let after = with_kipc(|k| {
-        let (me, endpoint) = enter(k, tid, token, t)?;
+        let (me, endpoint) = begin_operation(k, tid, token, t)?;
         let actions = match k.state.send(me.tref, token, message, t) {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
             Err(error) => return Err(denied(k, me, token, t, error)),
@@ -592,7 +377,7 @@ pub(super) fn send(
         }
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
-    finish(tid, after).map(|_| [0; 4])
+    wait_result(tid, after).map(|_| [0; 4])
 }
 
 /// How a receive waits, from the syscall flags and data word 0.
@@ -614,11 +399,11 @@ pub(super) fn recv(
     token: CapToken,
     flags: SyscallFlags,
     data: [u64; 4],
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     let mode = recv_mode(flags, data)?;
     let t = now();
     let after = with_kipc(|k| {
-        let (me, endpoint) = enter(k, tid, token, t)?;
+        let (me, endpoint) = begin_operation(k, tid, token, t)?;
         let result = k.state.recv(me.tref, token, mode, t);
         let actions = match result {
             Err(IpcError::WouldBlock) => return Err(IpcError::WouldBlock),
@@ -627,7 +412,7 @@ pub(super) fn recv(
         };
         Ok(apply(k, tid, me, &actions, endpoint, t))
     })?;
-    finish(tid, after)
+    wait_result(tid, after)
 }
 
 /// `reply`: answers the caller this thread is serving.
@@ -646,7 +431,7 @@ pub(super) fn reply(
         let actions = k.state.reply(me.tref, message)?;
         Ok(apply(k, tid, me, &actions, None, 0))
     })?;
-    finish(tid, after).map(|_| [0; 4])
+    wait_result(tid, after).map(|_| [0; 4])
 }
 
 /// `reply_recv`: replies `data` to the caller being served (if any), then
@@ -658,7 +443,7 @@ pub(super) fn reply_recv(
     token: CapToken,
     flags: SyscallFlags,
     data: [u64; 4],
-) -> Result<([u64; 4], u64), IpcError> {
+) -> IpcResult {
     if !flags.is_empty() {
         // The data words carry the reply, so there is no room for a
         // deadline, and a reply cannot be undone to fail `WouldBlock`.
@@ -666,12 +451,12 @@ pub(super) fn reply_recv(
     }
     let t = now();
     let after = with_kipc(|k| reply_recv_locked(k, tid, token, data, t))?;
-    finish(tid, after)
+    wait_result(tid, after)
 }
 
 /// The general `reply_recv` under [`KIPC`], at TSC time `t`: what
-/// [`finish`] then carries out.
-fn reply_recv_locked(
+/// [`wait_result`] then carries out.
+pub(super) fn reply_recv_locked(
     k: &mut Kipc,
     tid: ThreadId,
     token: CapToken,
@@ -679,7 +464,7 @@ fn reply_recv_locked(
     t: u64,
 ) -> Result<After, IpcError> {
     let message = SmallMessage::new(0, op::REPLY, 0, data);
-    let (me, endpoint) = enter(k, tid, token, t)?;
+    let (me, endpoint) = begin_operation(k, tid, token, t)?;
     let mut actions = ipc::endpoint::Actions::new();
     let result = k
         .state

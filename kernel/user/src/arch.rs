@@ -1,8 +1,7 @@
-//! The user side of the syscall ABI: the only assembly user programs contain.
-//!
-//! This file lives with the kernel's other assembly (all asm is under
-//! `kernel/src/arch/x86_64/`) and is compiled into the user runtime
-//! (`kernel/user`) through `#[path]`; the kernel itself does not build it.
+//! The user side of the syscall ABI: the only assembly user programs contain
+//! (the one exception to "asm lives under `kernel/src/arch/x86_64/`", see the
+//! README's conventions: user programs keep their syscall stubs in their own
+//! runtime, and the kernel never builds this file).
 
 /// Raw result of a syscall: status (`rax`), data words, badge (`rsi`).
 #[derive(Clone, Copy, Debug)]
