@@ -101,15 +101,17 @@ pub enum Output<'a> {
     Drop,
 }
 
-/// Runs `command` to its end in a process group of its own, output as
-/// `output` says, and returns its status. An interrupted run returns the
+/// Runs `command` to its end in a process group of its own, with no
+/// input, output as `output` says, and returns its status. An interrupted run returns the
 /// status of the ended program (a failure).
 ///
 /// # Errors
 /// When the program cannot be started or a log cannot be written.
 pub fn run(mut command: Command, output: Output<'_>) -> anyhow::Result<ExitStatus> {
     use std::os::unix::process::CommandExt as _;
-    command.process_group(0);
+    // A program in a background process group that reads the terminal is
+    // stopped (SIGTTIN); no step needs input.
+    command.process_group(0).stdin(Stdio::null());
     let description = describe(&command);
     let mut tee: Option<(Box<dyn Read + Send>, File)> = None;
     match output {
