@@ -143,7 +143,14 @@ pub fn identical_p50s(
         a == b,
         "icount: p50 differs between icount runs: {a:?} vs {b:?}"
     );
-    Ok(format!("icount: identical p50 in both runs: {a:?}"))
+    let listed: Vec<String> = a
+        .iter()
+        .map(|(name, p50)| format!("{name}={p50}"))
+        .collect();
+    Ok(format!(
+        "icount: identical p50 in both runs: {}",
+        listed.join(" ")
+    ))
 }
 
 /// True when a comparison table has the row of `bench` (`  <bench> ...`)
@@ -386,7 +393,10 @@ mod tests {
         let two = r#"{"results": [{"name": "b", "p50": 75}]}"#;
         let a = p50s([one, two]).unwrap();
         assert_eq!(a.len(), 2);
-        assert!(identical_p50s(&a, &p50s([one, two]).unwrap()).is_ok());
+        assert_eq!(
+            identical_p50s(&a, &p50s([one, two]).unwrap()).unwrap(),
+            "icount: identical p50 in both runs: a=375 b=75"
+        );
         let other = r#"{"results": [{"name": "a", "p50": 376}]}"#;
         let b = p50s([other, two]).unwrap();
         assert!(

@@ -98,7 +98,9 @@ pub struct Ctx {
     pub root: PathBuf,
     /// Cargo's target directory.
     pub target: PathBuf,
-    /// This runner's binary (the steps call its other subcommands).
+    /// The runner the `build runner` step builds (the steps call its other
+    /// subcommands; a rebuild during the run replaces it on disk, which a
+    /// path taken from `current_exe` would no longer name).
     pub runner_exe: PathBuf,
     logs: tempfile::TempDir,
     step_counts: Counts,
@@ -217,7 +219,7 @@ fn run_steps(
     let mut ctx = Ctx {
         root: workspace.root.clone(),
         target: workspace.target.clone(),
-        runner_exe: std::env::current_exe()?,
+        runner_exe: workspace.target.join("debug").join("veridian-run"),
         logs: tempfile::Builder::new().prefix("veridian-ci-").tempdir()?,
         step_counts: Counts::default(),
         runner_built: false,
