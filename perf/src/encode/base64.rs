@@ -1,21 +1,30 @@
 //! Standard base64 (RFC 4648 section 4: `A-Z a-z 0-9 + /`, `=` padding)
-//! streamed into a `core::fmt::Write`.
+//! streamed into a `core::fmt::Write`, on the `base64` crate.
 //!
-//! Hand-written on purpose: the `base64` crate encodes whole slices into a
-//! buffer or a `String`, and its streaming encoder needs `std::io`; here the
-//! bytes arrive from the V2/zlib encoders a few at a time and go straight to
-//! the serial console, with at most two bytes held back. The host tests
-//! check it against the `base64` crate.
+//! The crate encodes whole slices; its streaming writer needs `std::io`.
+//! Here the bytes arrive from the V2/zlib encoders a few at a time and go
+//! straight to the serial console, so [`Base64Writer`] holds up to
+//! [`CHUNK`] bytes and hands each full chunk to the crate's
+//! `Base64Display` (no heap, no text buffer). `CHUNK` is a multiple of 3,
+//! so only the last, partial chunk ends in `=` padding and the text equals
+//! the crate's encoding of all the bytes at once.
+
+use base64::display::Base64Display;
+use base64::engine::general_purpose::STANDARD;
 
 use super::{ByteSink, EncodeError};
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Bytes encoded per call of the crate's encoder.
+const CHUNK: usize = 48;
+
+const _: () = assert!(CHUNK.is_multiple_of(3));
 
 /// A [`ByteSink`] writing base64 text. Call [`Base64Writer::finish`] to
-/// flush the last one or two bytes with padding.
+/// flush the held-back bytes with padding.
 pub struct Base64Writer<'w, W: core::fmt::Write + ?Sized> {
     out: &'w mut W,
-    pending: [u8; 3],
+    pending: [u8; CHUNK],
+    /// Bytes of `pending` in use; below `CHUNK` between calls.
     pending_len: usize,
 }
 
@@ -24,7 +33,7 @@ impl<'w, W: core::fmt::Write + ?Sized> Base64Writer<'w, W> {
     pub fn new(out: &'w mut W) -> Self {
         Self {
             out,
-            pending: [0; 3],
+            pending: [0; CHUNK],
             pending_len: 0,
         }
     }
@@ -35,49 +44,34 @@ impl<'w, W: core::fmt::Write + ?Sized> Base64Writer<'w, W> {
     ///
     /// [`EncodeError::Write`] when `out` fails.
     pub fn finish(mut self) -> Result<(), EncodeError> {
-        match self.pending_len {
-            0 => Ok(()),
-            held => {
-                self.pending[held..].fill(0);
-                let quad = encode_group(self.pending);
-                // 1 byte -> 2 characters, 2 bytes -> 3 characters.
-                let (text, padding) = quad.split_at(held + 1);
-                write_ascii(self.out, text)?;
-                for _ in padding {
-                    self.out.write_char('=')?;
-                }
-                Ok(())
-            }
-        }
+        self.flush()
     }
-}
 
-impl<W: core::fmt::Write + ?Sized> ByteSink for Base64Writer<'_, W> {
-    fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        for &byte in bytes {
-            self.pending[self.pending_len] = byte;
-            self.pending_len += 1;
-            if self.pending_len == 3 {
-                write_ascii(self.out, &encode_group(self.pending))?;
-                self.pending_len = 0;
-            }
+    /// Writes the held-back bytes as text; padded unless a multiple of 3.
+    fn flush(&mut self) -> Result<(), EncodeError> {
+        let held = self.pending.get(..self.pending_len).unwrap_or(&[]);
+        if !held.is_empty() {
+            write!(self.out, "{}", Base64Display::new(held, &STANDARD))?;
         }
+        self.pending_len = 0;
         Ok(())
     }
 }
 
-/// Three bytes as four alphabet characters.
-fn encode_group(group: [u8; 3]) -> [u8; 4] {
-    let bits = u32::from_be_bytes([0, group[0], group[1], group[2]]);
-    [18, 12, 6, 0].map(|shift| ALPHABET[((bits >> shift) & 0x3f) as usize])
-}
-
-/// Writes alphabet characters (always ASCII) to `out`.
-fn write_ascii<W: core::fmt::Write + ?Sized>(out: &mut W, text: &[u8]) -> Result<(), EncodeError> {
-    for &c in text {
-        out.write_char(char::from(c))?;
+impl<W: core::fmt::Write + ?Sized> ByteSink for Base64Writer<'_, W> {
+    fn write_bytes(&mut self, mut bytes: &[u8]) -> Result<(), EncodeError> {
+        while !bytes.is_empty() {
+            let room = CHUNK - self.pending_len;
+            let (now, later) = bytes.split_at(bytes.len().min(room));
+            self.pending[self.pending_len..self.pending_len + now.len()].copy_from_slice(now);
+            self.pending_len += now.len();
+            if self.pending_len == CHUNK {
+                self.flush()?;
+            }
+            bytes = later;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -107,5 +101,17 @@ mod tests {
     #[test]
     fn uses_plus_and_slash() {
         assert_eq!(encode(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn chunk_boundaries_add_no_padding() {
+        // One byte short of, exactly at, and one past a chunk (and two chunks).
+        for len in [CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 2 * CHUNK + 2] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let text = encode(&bytes);
+            assert_eq!(text.len(), len.div_ceil(3) * 4, "{len}");
+            assert!(!text.trim_end_matches('=').contains('='), "{len}");
+            assert_eq!(text, base64::Engine::encode(&STANDARD, &bytes), "{len}");
+        }
     }
 }

@@ -1,16 +1,25 @@
 //! A zlib stream (RFC 1950) whose DEFLATE data (RFC 1951) is made only of
 //! stored (uncompressed) blocks, written on the fly into a [`ByteSink`].
 //!
-//! Hand-written on purpose: the kernel has no heap, and the deflate
-//! implementations on crates.io (`miniz_oxide`, `zlib-rs`) need an
-//! allocator for their compressor state. Stored blocks are valid zlib that
-//! every inflater reads, cost 5 bytes per 64 KiB, and need no state beyond
-//! the running Adler-32 (from the `adler2` crate). The histogram payload is
-//! already compact (runs of empty slots collapse to one varint), so real
-//! compression would save little.
+//! Not `miniz_oxide`, for three reasons:
+//! - Its compressor (`deflate`, behind its `with-alloc` feature) keeps its
+//!   state on the heap: `CompressorOxide` is 65,712 bytes itself (measured
+//!   with `size_of_val` for 0.9.1) and boxes a 164,097-byte hash table
+//!   and an 85,196-byte output buffer, over 300 KiB per stream. User
+//!   programs print `@hist` records too (`kernel/user/src/bench.rs`), and
+//!   their heap is 64 KiB (`kernel/user/src/lib.rs`).
+//! - The compressed V2 form puts the zlib stream's length before the
+//!   stream, so real compression would need the whole encoding in memory
+//!   before its first byte leaves; stored blocks have a length known in
+//!   advance ([`stored_stream_len`]), so the chain histogram -> V2 -> zlib
+//!   -> base64 -> serial streams with no buffer.
+//! - The payload is already compact (runs of empty slots collapse to one
+//!   varint), so compression would save little; stored blocks cost 5 bytes
+//!   per 64 KiB and need no state beyond the running Adler-32 (from the
+//!   `adler2` crate, which `miniz_oxide` uses too).
 //!
-//! Because the content length is known before writing, every block header
-//! can be written before its data and nothing is buffered.
+//! Every inflater reads stored blocks; the host tests decode these streams
+//! with the `hdrhistogram` crate's deserializer (`tests/roundtrip.rs`).
 
 use super::{ByteSink, EncodeError};
 

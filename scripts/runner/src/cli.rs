@@ -51,6 +51,8 @@ pub enum Command {
     /// Compare two finished runs (run directories or serial logs): verdicts,
     /// the conditions that differ, and optionally a regression gate.
     Compare(CompareArgs),
+    /// Everything CI checks (behind scripts/test.sh); `ci --help` lists it.
+    Ci(crate::ci::CiArgs),
 }
 
 /// Flags of `veridian-run compare`.

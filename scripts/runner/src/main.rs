@@ -1,8 +1,8 @@
-//! `veridian-run`: the host tool behind `scripts/qemu.sh`, `scripts/iso.sh`
-//! and `scripts/test.sh`. It boots the kernel in QEMU (KVM when a probe shows
-//! it works, else TCG), builds GRUB ISOs, runs the in-kernel tests in several
-//! machine configurations, and turns every way a run can end into a clear
-//! pass/fail.
+//! `veridian-run`: the host tool behind `scripts/qemu.sh`, `scripts/iso.sh`,
+//! `scripts/bench.sh` and `scripts/test.sh` (`veridian-run ci`). It boots the
+//! kernel in QEMU (KVM when a probe shows it works, else TCG), builds GRUB
+//! ISOs, runs the in-kernel tests in several machine configurations, runs
+//! the CI steps, and turns every way a run can end into a clear pass/fail.
 //!
 //! Exit status: 0 pass, 1 failure (or error), 2 usage error, 3 a benchmark
 //! regressed beyond `--fail-on-regression`.
@@ -16,6 +16,7 @@
 mod bench;
 mod bochs;
 mod checks;
+mod ci;
 mod cli;
 mod iso;
 mod kernel_tests;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         kvm_device: &cli.kvm_device,
     };
     let outcome = match &cli.command {
+        Command::Ci(args) => return ci::run(args, &workspace),
         Command::Qemu(args) => qemu_cmd::run(&host, args, &workspace),
         Command::TestKernel(args) => kernel_tests::run(&host, args, &workspace),
         Command::Iso(args) => build_iso(args, &workspace).map(|()| true),
