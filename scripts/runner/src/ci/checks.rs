@@ -105,6 +105,42 @@ pub fn bench_summary(summary: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// A `--baseline linux` run: no warnings, the same-CPU futex and pipe rows,
+/// and the pipe row paired with `ipc.call.same_cpu` at a positive ratio.
+///
+/// # Errors
+/// What is missing, or unreadable JSON.
+pub fn linux_baseline(summary: &str) -> anyhow::Result<String> {
+    let doc: Value = serde_json::from_str(summary).context("summary.json is not JSON")?;
+    let warnings = &doc["warnings"];
+    ensure!(
+        warnings.as_array().is_some_and(Vec::is_empty),
+        "linux baseline: summary.json has warnings: {warnings}"
+    );
+    let results = array(&doc, "results")?;
+    for name in ["linux.futex.same_cpu", "linux.pipe.same_cpu"] {
+        ensure!(
+            results.iter().any(|r| r["name"] == name),
+            "linux baseline: no {name} result"
+        );
+    }
+    let pairs = array(&doc, "linux_baseline")?;
+    let pipe = pairs
+        .iter()
+        .find(|p| p["linux"] == "linux.pipe.same_cpu")
+        .context("linux baseline: no pair for linux.pipe.same_cpu")?;
+    let ratio = pipe["ratio"].as_f64().unwrap_or(0.0);
+    ensure!(
+        pipe["veridian"] == "ipc.call.same_cpu" && ratio > 0.0,
+        "linux baseline: linux.pipe.same_cpu pairs with {} at ratio {}",
+        pipe["veridian"],
+        pipe["ratio"]
+    );
+    Ok(format!(
+        "linux baseline: ipc.call.same_cpu / linux.pipe.same_cpu = {ratio:.3}"
+    ))
+}
+
 /// `doc[key]` as an array.
 fn array<'a>(doc: &'a Value, key: &str) -> anyhow::Result<&'a Vec<Value>> {
     doc[key]
@@ -385,6 +421,31 @@ mod tests {
         let missing = r#"{"warnings": [], "results": [{"name": "other"}], "skipped": []}"#;
         assert!(bench_summary(missing).is_err());
         assert!(bench_summary("not json").is_err());
+    }
+
+    #[test]
+    fn linux_baseline_needs_both_rows_and_the_pipe_pair() {
+        let ok = r#"{"warnings": [], "results": [{"name": "linux.futex.same_cpu"},
+            {"name": "linux.pipe.same_cpu"}], "linux_baseline": [{"linux": "linux.pipe.same_cpu",
+            "veridian": "ipc.call.same_cpu", "ratio": 0.029}]}"#;
+        assert_eq!(
+            linux_baseline(ok).unwrap(),
+            "linux baseline: ipc.call.same_cpu / linux.pipe.same_cpu = 0.029"
+        );
+        let no_futex = ok.replace("linux.futex.same_cpu", "linux.futex.cross_cpu");
+        assert!(
+            linux_baseline(&no_futex)
+                .unwrap_err()
+                .to_string()
+                .contains("futex")
+        );
+        let unpaired = ok.replace("\"ipc.call.same_cpu\"", "null");
+        assert!(linux_baseline(&unpaired).is_err());
+        let zero = ok.replace("0.029", "0");
+        assert!(linux_baseline(&zero).is_err());
+        let warned = ok.replace("\"warnings\": []", "\"warnings\": [\"w\"]");
+        assert!(linux_baseline(&warned).is_err());
+        assert!(linux_baseline("{}").is_err());
     }
 
     #[test]

@@ -38,10 +38,10 @@ pub const STEPS: &[Step] = &[
     ),
     // Deterministic instruction counting; SMP bring-up must not hang under
     // it. One host thread runs both CPUs: fewer channel messages, and more
-    // time (250-300 s on a 2-core host).
+    // time (250-550 s on a 2-core host, more when it is loaded).
     step("kernel tests (icount, 2 CPUs)", Needs::Kernel, |ctx| {
         let cmdline = "test.channel_messages=20000";
-        kernel_tests(ctx, "--cpus 2 --accel icount --timeout 600", cmdline)
+        kernel_tests(ctx, "--cpus 2 --accel icount --timeout 1200", cmdline)
     }),
     // The general IPC path alone (the fast path takes nearly every same-CPU
     // call otherwise).
@@ -135,6 +135,13 @@ pub const STEPS: &[Step] = &[
         "regression gate: fast path off vs on (icount), and swapped",
         Needs::Kernel,
         compare_gate,
+    ),
+    // Linux (the distribution's kernel, installed when missing) beside
+    // Veridian in the same QEMU: linux.* rows and the ratio column.
+    step(
+        "Linux baseline (icount, ratio column)",
+        Needs::Kernel,
+        linux_baseline,
     ),
     step(
         "performance model: calibration and profile (icount, 2 CPUs)",
@@ -690,6 +697,22 @@ fn compare_gate(ctx: &mut Ctx) -> anyhow::Result<()> {
     ensure!(
         checks::row_says(&log, "ipc.call.same_cpu", "faster"),
         "the swapped comparison does not call ipc.call.same_cpu faster"
+    );
+    Ok(())
+}
+
+/// `--baseline linux` under icount writes the linux.* rows and the
+/// Veridian / Linux ratio ([`checks::linux_baseline`]).
+fn linux_baseline(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let out = ctx.in_target("ci-bench/linux");
+    fresh(&out)?;
+    run_ok(
+        icount_bench(ctx, "ipc.call.same_cpu", &out, &["--baseline", "linux"]),
+        Output::DropStdout,
+    )?;
+    println!(
+        "{}",
+        checks::linux_baseline(&fs::read_to_string(out.join("summary.json"))?)?
     );
     Ok(())
 }
