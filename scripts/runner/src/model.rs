@@ -216,10 +216,13 @@ fn per_op(count: u64, ops: u64) -> String {
     }
 }
 
-/// The `model.*` words for a window (empty for a window with no operation).
+/// The `model.*` words for a window, its counts divided by `ops`
+/// operations (the window's own operation count, or the `ops=` of a
+/// throughput record whose window brackets them as one interval); empty
+/// for a window with no operation.
 #[must_use]
-pub fn model_words(w: &WindowReport, costs: &CostTable) -> String {
-    if w.ops == 0 {
+pub fn model_words_per(w: &WindowReport, costs: &CostTable, ops: u64) -> String {
+    if w.ops == 0 || ops == 0 {
         return String::new();
     }
     let mut words = String::new();
@@ -227,23 +230,25 @@ pub fn model_words(w: &WindowReport, costs: &CostTable) -> String {
         let _ = write!(
             words,
             " model.{field}={}",
-            per_op(w.total.get(field).unwrap_or(0), w.ops)
+            per_op(w.total.get(field).unwrap_or(0), ops)
         );
     }
     let _ = write!(
         words,
         " model.cycles={:.3} model.ops={}",
-        costs.cycles(&w.total) / w.ops as f64,
-        w.ops
+        costs.cycles(&w.total) / ops as f64,
+        ops
     );
     for (cpu, n) in w.cpu_instructions.iter().enumerate() {
-        let _ = write!(words, " model.instructions.cpu{cpu}={}", per_op(*n, w.ops));
+        let _ = write!(words, " model.instructions.cpu{cpu}={}", per_op(*n, ops));
     }
     words
 }
 
 /// `log` with each `@bench` record of a benchmark the model saw extended by
-/// its `model.*` words; returns the merged log and the names merged.
+/// its `model.*` words; returns the merged log and the names merged. A
+/// record with `ops=N` (a throughput run) gets the window's counts per one
+/// of its N operations.
 #[must_use]
 pub fn merge(log: &str, windows: &[WindowReport], costs: &CostTable) -> (String, Vec<String>) {
     let by_id: HashMap<u32, &WindowReport> = windows.iter().map(|w| (w.id, w)).collect();
@@ -251,14 +256,16 @@ pub fn merge(log: &str, windows: &[WindowReport], costs: &CostTable) -> (String,
     let mut names = Vec::new();
     for line in log.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
-        let name = body.strip_prefix("@bench v1 ").and_then(|rest| {
-            rest.split_whitespace()
-                .find_map(|w| w.strip_prefix("name="))
-        });
+        let words = body.strip_prefix("@bench v1 ");
+        let field = |key: &str| {
+            words.and_then(|rest| rest.split_whitespace().find_map(|w| w.strip_prefix(key)))
+        };
+        let name = field("name=");
+        let record_ops = field("ops=").and_then(|n| n.parse::<u64>().ok());
         match name.and_then(|n| by_id.get(&perf::marker::bench_id(n)).map(|w| (n, w))) {
             Some((n, w)) if w.ops > 0 => {
                 merged.push_str(body);
-                merged.push_str(&model_words(w, costs));
+                merged.push_str(&model_words_per(w, costs, record_ops.unwrap_or(w.ops)));
                 merged.push_str(&line[body.len()..]);
                 names.push(n.to_owned());
             }
@@ -470,6 +477,21 @@ mod tests {
     }
 
     #[test]
+    fn throughput_records_divide_by_their_own_operations() {
+        let log = "@bench v1 name=stress.procs.1024 unit=msgs_per_s kind=throughput count=1 \
+                   min=9 p50=9 p90=9 p99=9 p999=9 max=9 mean=9 ops=1000\n";
+        // One marker operation spanning the run: 1,000 calls.
+        let windows = [window("stress.procs.1024", 1, 2_500_000)];
+        let (merged, names) = merge(log, &windows, &CostTable::default());
+        assert_eq!(names, ["stress.procs.1024"]);
+        assert!(merged.contains(" model.instructions=2500 "), "{merged}");
+        assert!(merged.contains(" model.syscalls=0.002 "), "{merged}");
+        assert!(merged.contains(" model.ops=1000 "), "{merged}");
+        assert!(merged.ends_with(" model.instructions.cpu1=0\n"));
+        assert_eq!(model_words_per(&windows[0], &CostTable::default(), 0), "");
+    }
+
+    #[test]
     fn per_operation_values_are_plain_or_three_decimals() {
         assert_eq!(per_op(10, 5), "2");
         assert_eq!(per_op(10, 4), "2.500");
@@ -478,7 +500,11 @@ mod tests {
 
     #[test]
     fn windows_without_operations_add_nothing() {
-        assert_eq!(model_words(&window("x", 0, 10), &CostTable::default()), "");
+        let empty = window("x", 0, 10);
+        assert_eq!(
+            model_words_per(&empty, &CostTable::default(), empty.ops),
+            ""
+        );
     }
 
     #[test]
