@@ -303,9 +303,8 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
     let start = rdtsc_ordered();
     let mut between = Between::new(name, samples, cfg.tsc.hz, start);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    // Chunks of one interval's samples; between them (outside the
-    // measured loop, whose code stays as without intervals) progress and
-    // the interval's end.
+    // Chunks of one interval's samples; between them, outside the
+    // measured loop, progress and the interval's end.
     let chunk = between.clock.policy().every_samples;
     let mut done = 0;
     while done < samples {
@@ -369,6 +368,8 @@ impl<'a> Between<'a> {
         }
     }
 
+    /// After `done` samples at TSC `now` (between chunks; out of the
+    /// loop's way).
     #[cold]
     #[inline(never)]
     fn handle(&mut self, done: u64, now: u64, whole: &mut Histogram, hist: &mut Histogram) {

@@ -397,8 +397,9 @@ pub(crate) fn latency_over_time_chart(
             .draw()?;
         for (column, counts) in map.counts.iter().enumerate() {
             for (row, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-                // One sample is pale, the fullest cell is darkest.
-                let heat = ((count as f64).ln() / top).clamp(0.05, 1.0);
+                // One sample is light, the fullest cell is darkest; the
+                // palest colour is kept for nothing (an empty cell is white).
+                let heat = 0.25 + 0.75 * ((count as f64).ln() / top).clamp(0.0, 1.0);
                 chart.draw_series([Rectangle::new(
                     [
                         (SegmentValue::Exact(column), SegmentValue::Exact(row)),
