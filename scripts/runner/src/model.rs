@@ -246,11 +246,15 @@ pub fn model_words_per(w: &WindowReport, costs: &CostTable, ops: u64) -> String 
 }
 
 /// `log` with each `@bench` record of a benchmark the model saw extended by
-/// its `model.*` words; returns the merged log and the names merged. A
-/// record with `ops=N` (a throughput run) gets the window's counts per one
-/// of its N operations.
+/// its `model.*` words; returns the merged log and the names merged with
+/// the operations their counts were divided by. A record with `ops=N` (a
+/// throughput run) gets the window's counts per one of its N operations.
 #[must_use]
-pub fn merge(log: &str, windows: &[WindowReport], costs: &CostTable) -> (String, Vec<String>) {
+pub fn merge(
+    log: &str,
+    windows: &[WindowReport],
+    costs: &CostTable,
+) -> (String, Vec<(String, u64)>) {
     let by_id: HashMap<u32, &WindowReport> = windows.iter().map(|w| (w.id, w)).collect();
     let mut merged = String::with_capacity(log.len());
     let mut names = Vec::new();
@@ -264,10 +268,11 @@ pub fn merge(log: &str, windows: &[WindowReport], costs: &CostTable) -> (String,
         let record_ops = field("ops=").and_then(|n| n.parse::<u64>().ok());
         match name.and_then(|n| by_id.get(&perf::marker::bench_id(n)).map(|w| (n, w))) {
             Some((n, w)) if w.ops > 0 => {
+                let ops = record_ops.filter(|&n| n > 0).unwrap_or(w.ops);
                 merged.push_str(body);
-                merged.push_str(&model_words_per(w, costs, record_ops.unwrap_or(w.ops)));
+                merged.push_str(&model_words_per(w, costs, ops));
                 merged.push_str(&line[body.len()..]);
-                names.push(n.to_owned());
+                names.push((n.to_owned(), ops));
             }
             _ => merged.push_str(line),
         }
@@ -351,7 +356,8 @@ pub fn prepare(
 /// What the plugin reported, matched to the run's benchmarks.
 #[derive(Debug)]
 pub struct Finished {
-    /// (benchmark name, its window) in record order.
+    /// (benchmark name, its window) in record order; the window's `ops`
+    /// is what its record's fields are per (a throughput record's `ops=`).
     pub windows: Vec<(String, WindowReport)>,
     /// The profile rows (with `--profile`).
     pub rows: Vec<ProfileRow>,
@@ -369,12 +375,19 @@ pub fn merge_into(m: &ModelRun, log: &mut String, run_dir: &Path) -> anyhow::Res
     *log = merged;
     m.write_costs(run_dir)?;
     let by_id: HashMap<u32, &WindowReport> = windows.iter().map(|w| (w.id, w)).collect();
+    // Each window with the operations its record's fields are per.
     let windows = names
         .into_iter()
-        .filter_map(|n| {
-            by_id
-                .get(&perf::marker::bench_id(&n))
-                .map(|w| (n, (*w).clone()))
+        .filter_map(|(n, ops)| {
+            by_id.get(&perf::marker::bench_id(&n)).map(|w| {
+                (
+                    n,
+                    WindowReport {
+                        ops,
+                        ..(*w).clone()
+                    },
+                )
+            })
         })
         .collect();
     Ok(Finished { windows, rows })
@@ -454,7 +467,7 @@ mod tests {
                    @bench v1 name=scale.call.cpus1 unit=instructions kind=latency count=2 min=1 p50=1 p90=1 p99=1 p999=1 max=1 mean=1\n";
         let windows = [window("ipc.call.same_cpu", 4, 1500)];
         let (merged, names) = merge(log, &windows, &CostTable::default());
-        assert_eq!(names, ["ipc.call.same_cpu"]);
+        assert_eq!(names, [("ipc.call.same_cpu".to_owned(), 4)]);
         let lines: Vec<&str> = merged.lines().collect();
         assert_eq!(lines[0], "@meta v1 accel=icount");
         assert!(
@@ -483,7 +496,7 @@ mod tests {
         // One marker operation spanning the run: 1,000 calls.
         let windows = [window("stress.procs.1024", 1, 2_500_000)];
         let (merged, names) = merge(log, &windows, &CostTable::default());
-        assert_eq!(names, ["stress.procs.1024"]);
+        assert_eq!(names, [("stress.procs.1024".to_owned(), 1000)]);
         assert!(merged.contains(" model.instructions=2500 "), "{merged}");
         assert!(merged.contains(" model.syscalls=0.002 "), "{merged}");
         assert!(merged.contains(" model.ops=1000 "), "{merged}");
