@@ -4,6 +4,7 @@
 //! reducing a histogram to the points and bars the charts draw.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -64,16 +65,23 @@ pub fn encode_histogram(histogram: &Histogram<u64>) -> Result<String, String> {
 }
 
 /// Writes a complete HdrHistogram interval log: the usual header (format
-/// version, base time, column legend), then one interval line per record,
-/// tagged with its benchmark name. `comments` become `#` lines at the top.
+/// version, start and base time, column legend), then one interval line per
+/// record, tagged with its benchmark name. `comments` become `#` lines at
+/// the top.
 ///
-/// Interval timestamps are seconds since the kernel booted; the log says so
-/// and sets `BaseTime` to 0 so that readers take them as written.
+/// Interval timestamps are seconds since the kernel booted. `base_time` is
+/// the wall-clock time (since the Unix epoch) at which the run booted, so
+/// readers place every interval at `BaseTime + start`; without it the log
+/// says `BaseTime: 0` and readers take the timestamps as written.
 ///
 /// # Errors
 ///
 /// The serializer's error as text.
-pub fn interval_log(records: &[HistRecord], comments: &[String]) -> Result<String, String> {
+pub fn interval_log(
+    records: &[HistRecord],
+    comments: &[String],
+    base_time: Option<Duration>,
+) -> Result<String, String> {
     let mut text = String::new();
     for comment in comments {
         for line in comment.lines() {
@@ -82,7 +90,12 @@ pub fn interval_log(records: &[HistRecord], comments: &[String]) -> Result<Strin
     }
     text.push_str("#[Histogram log format version 1.3]\n");
     text.push_str("#[Interval timestamps are seconds since kernel boot]\n");
-    text.push_str("#[BaseTime: 0.000 (seconds since epoch)]\n");
+    let base = base_time.unwrap_or_default().as_secs_f64();
+    if base_time.is_some() {
+        text.push_str("#[BaseTime is the wall-clock time the run booted]\n");
+        let _ = writeln!(text, "#[StartTime: {base:.3} (seconds since epoch)]");
+    }
+    let _ = writeln!(text, "#[BaseTime: {base:.3} (seconds since epoch)]");
     text.push_str(
         "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",
     );
@@ -226,6 +239,78 @@ pub fn log_bars(histogram: &Histogram<u64>, bar_count: usize) -> Vec<Bar> {
     bars
 }
 
+/// A benchmark's latency over time: one column per histogram interval (in
+/// log order), one row per latency bucket on a log scale, and the samples
+/// of each interval in each bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyOverTime {
+    /// Each interval's start and length in seconds since boot.
+    pub columns: Vec<(f64, f64)>,
+    /// Each row's latency range `[low, high)`, from the fastest up; every
+    /// row spans the same ratio (`2^(1/rows_per_doubling)`).
+    pub rows: Vec<(f64, f64)>,
+    /// `counts[column][row]`: samples of that interval in that bucket.
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl LatencyOverTime {
+    /// The largest count of any cell (0 when there is none).
+    #[must_use]
+    pub fn max_count(&self) -> u64 {
+        self.counts.iter().flatten().copied().max().unwrap_or(0)
+    }
+
+    /// Cells with at least one sample.
+    #[must_use]
+    pub fn filled_cells(&self) -> usize {
+        self.counts.iter().flatten().filter(|&&c| c > 0).count()
+    }
+}
+
+/// The heat-map data of `intervals` (one benchmark's `@hist` records, in
+/// log order) with `rows_per_doubling` rows per factor of two of latency
+/// (at least 1). Values below 1 join the first row. `None` when there is
+/// no sample at all.
+#[must_use]
+pub fn latency_over_time(
+    intervals: &[&HistRecord],
+    rows_per_doubling: u32,
+) -> Option<LatencyOverTime> {
+    let per = f64::from(rows_per_doubling.max(1));
+    // The bucket of a value: floor(log2(value) * per), values below 1 at 0.
+    let bucket = |value: u64| ((value.max(1) as f64).log2() * per).floor() as i64;
+    let recorded = || {
+        intervals
+            .iter()
+            .flat_map(|r| r.histogram.iter_recorded().map(|v| v.value_iterated_to()))
+    };
+    let first = recorded().map(bucket).min()?;
+    let last = recorded().map(bucket).max()?;
+    let edge = |b: i64| 2f64.powf(b as f64 / per);
+    let rows: Vec<(f64, f64)> = (first..=last).map(|b| (edge(b), edge(b + 1))).collect();
+    let counts = intervals
+        .iter()
+        .map(|record| {
+            let mut column = vec![0u64; rows.len()];
+            for step in record.histogram.iter_recorded() {
+                // `bucket` lies in first..=last by construction.
+                let row = (bucket(step.value_iterated_to()) - first) as usize;
+                column[row] += step.count_at_value();
+            }
+            column
+        })
+        .collect();
+    let columns = intervals
+        .iter()
+        .map(|r| (r.start.as_secs_f64(), r.interval.as_secs_f64()))
+        .collect();
+    Some(LatencyOverTime {
+        columns,
+        rows,
+        counts,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +418,7 @@ mod tests {
             max: 3.0,
             histogram: histogram_of(&[1, 2, 3]),
         };
-        let text = interval_log(&[record], &["[rev=abc]".to_owned()]).unwrap();
+        let text = interval_log(&[record], &["[rev=abc]".to_owned()], None).unwrap();
         assert!(text.starts_with("#[rev=abc]\n#[Histogram log format version 1.3]\n"));
         let entries: Vec<_> = IntervalLogIterator::new(text.as_bytes())
             .collect::<Result<_, _>>()
@@ -350,5 +435,94 @@ mod tests {
         );
         let decoded = decode_histogram(interval.encoded_histogram()).unwrap();
         assert_eq!(decoded.len(), 3);
+    }
+
+    #[test]
+    fn interval_log_base_time_is_the_wall_clock_boot() {
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let record = |start_ms: u64, values: &[u64]| HistRecord {
+            name: "a".into(),
+            tag: "a".into(),
+            start: Duration::from_millis(start_ms),
+            interval: Duration::from_millis(500),
+            max: 0.0,
+            histogram: histogram_of(values),
+        };
+        let boot = Duration::from_secs(1_765_000_000);
+        let text = interval_log(&[record(250, &[1]), record(750, &[2])], &[], Some(boot)).unwrap();
+        assert!(text.contains("#[StartTime: 1765000000.000 (seconds since epoch)]\n"));
+        let entries: Vec<_> = IntervalLogIterator::new(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(matches!(entries[0], LogEntry::StartTime(d) if d == boot));
+        assert!(matches!(entries[1], LogEntry::BaseTime(d) if d == boot));
+        let starts: Vec<Duration> = entries
+            .iter()
+            .filter_map(|e| match e {
+                LogEntry::Interval(i) => Some(i.start_timestamp()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            starts,
+            [Duration::from_millis(250), Duration::from_millis(750)]
+        );
+    }
+
+    fn interval(start_s: u64, values: &[u64]) -> HistRecord {
+        HistRecord {
+            name: "a".into(),
+            tag: "a".into(),
+            start: Duration::from_secs(start_s),
+            interval: Duration::from_secs(1),
+            max: 0.0,
+            histogram: histogram_of(values),
+        }
+    }
+
+    #[test]
+    fn latency_over_time_puts_each_interval_in_a_column_of_log_rows() {
+        // Interval 1: fast; interval 2: a slow stretch; interval 3: both.
+        let records = [
+            interval(0, &[100, 100, 110]),
+            interval(1, &[800, 900]),
+            interval(2, &[100, 1000]),
+        ];
+        let refs: Vec<&HistRecord> = records.iter().collect();
+        let map = latency_over_time(&refs, 1).unwrap();
+        assert_eq!(map.columns, [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0)]);
+        // Rows by doubling from 64 (the bucket of 100) to 512..1024.
+        assert_eq!(
+            map.rows,
+            [
+                (64.0, 128.0),
+                (128.0, 256.0),
+                (256.0, 512.0),
+                (512.0, 1024.0)
+            ]
+        );
+        assert_eq!(map.counts[0], [3, 0, 0, 0]);
+        assert_eq!(map.counts[1], [0, 0, 0, 2]);
+        assert_eq!(map.counts[2], [1, 0, 0, 1]);
+        assert_eq!(map.max_count(), 3);
+        assert_eq!(map.filled_cells(), 4);
+        // Every sample lands in exactly one cell.
+        let total: u64 = map.counts.iter().flatten().sum();
+        assert_eq!(total, 7);
+    }
+
+    #[test]
+    fn latency_over_time_rows_split_doublings_and_zero_joins_the_first() {
+        let records = [interval(0, &[0, 1, 2, 3])];
+        let refs: Vec<&HistRecord> = records.iter().collect();
+        let map = latency_over_time(&refs, 2).unwrap();
+        assert_eq!(map.rows.len(), 4, "1, sqrt2, 2, 2sqrt2 up to 4");
+        assert_eq!(map.rows[0].0, 1.0);
+        assert!((map.rows[1].0 - std::f64::consts::SQRT_2).abs() < 1e-12);
+        assert_eq!(map.counts[0], [2, 0, 1, 1]);
+        assert!(latency_over_time(&[], 2).is_none());
+        let empty = [interval(0, &[])];
+        let refs: Vec<&HistRecord> = empty.iter().collect();
+        assert!(latency_over_time(&refs, 2).is_none());
     }
 }

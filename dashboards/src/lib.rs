@@ -29,6 +29,7 @@ pub use error::Error;
 pub use html::render_dashboard;
 pub use run::{
     DASHBOARD_HTML, HISTOGRAM_LOG, LabeledRun, SERIAL_LOG, SUMMARY_JSON, load_run, write_run_dir,
+    write_run_dir_booted_at,
 };
 pub use runlog::{RunLog, Warning};
 pub use summary::{RunSummary, SummaryDocument, format_value};

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::hdr::{interval_log, percentile_distribution};
@@ -41,6 +42,23 @@ pub struct LabeledRun {
 /// [`Error::Io`] when a file cannot be written, or the rare rendering
 /// errors of [`Error`].
 pub fn write_run_dir(serial_log: &str, out: &Path) -> Result<RunSummary, Error> {
+    write_run_dir_booted_at(serial_log, out, None)
+}
+
+/// [`write_run_dir`] for a run that booted at `booted` (wall-clock time
+/// since the Unix epoch, when the runner knows it): `histograms.hlog` gets
+/// it as its `StartTime` and `BaseTime`, so interval timestamps (seconds
+/// since boot) read as wall-clock times.
+///
+/// # Errors
+///
+/// As [`write_run_dir`].
+pub fn write_run_dir_booted_at(
+    serial_log: &str,
+    out: &Path,
+    booted: Option<Duration>,
+) -> Result<RunSummary, Error> {
+    let base_time = booted;
     fs::create_dir_all(out).map_err(Error::io(out))?;
     let write = |name: &str, contents: &[u8]| {
         let path = out.join(name);
@@ -57,7 +75,8 @@ pub fn write_run_dir(serial_log: &str, out: &Path) -> Result<RunSummary, Error> 
         .iter()
         .map(|(key, value)| format!("[{key}={value}]"))
         .collect();
-    let hlog = interval_log(&log.histograms, &conditions).map_err(Error::HistogramLog)?;
+    let hlog =
+        interval_log(&log.histograms, &conditions, base_time).map_err(Error::HistogramLog)?;
     write(HISTOGRAM_LOG, hlog.as_bytes())?;
 
     let mut used_names = BTreeSet::new();

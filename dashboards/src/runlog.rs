@@ -48,6 +48,11 @@ pub struct RunLog {
     pub repeat_count: usize,
     /// Histogram intervals in log order.
     pub histograms: Vec<HistRecord>,
+    /// The boot (0-based count of `@boot` records before it) of each entry
+    /// of `histograms`: a repeated run's clock restarts at every boot.
+    pub histogram_boots: Vec<usize>,
+    /// `@boot` records seen.
+    boots: usize,
     /// Skipped benchmarks in log order.
     pub skipped: Vec<Skipped>,
     /// The latest `@progress` of each benchmark.
@@ -99,6 +104,7 @@ impl RunLog {
     fn add(&mut self, line: usize, record: Record) {
         match record {
             Record::Boot(fields) => {
+                self.boots += 1;
                 if self.repeat_has_records {
                     self.repeat_has_records = false;
                     self.repeat_seen = (0, 0);
@@ -138,7 +144,10 @@ impl RunLog {
                 }
                 self.benches.push(result);
             }
-            Record::Hist(histogram) => self.histograms.push(histogram),
+            Record::Hist(histogram) => {
+                self.histograms.push(histogram);
+                self.histogram_boots.push(self.boots.saturating_sub(1));
+            }
             Record::Skip(skipped) => {
                 self.start_records();
                 self.repeat_seen.1 += 1;

@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use perf::histogram::Histogram;
+use perf::interval::{IntervalClock, IntervalPolicy, Span};
 use perf::record::{
     self, Accel, BenchResult, Done, Hist, Meta, Profile, Progress, Skip, Switches, Unit,
 };
@@ -44,6 +45,7 @@ fn how(name: &str) -> Option<How> {
         "ipc.call.same_cpu" => How::User("ipcbench", 1),
         "ipc.call.cross_cpu" => How::User("ipcbench", 2),
         "ipc.call.same_cpu.oneway" => How::User("ipcbench", 3),
+        "ipc.call.same_cpu.cold" => How::User("ipcbench", 4),
         "ipc.async.latency.cross_cpu" => How::User("chantest", 0x40),
         "ipc.async.throughput.cross_cpu.b1" => How::User("chantest", 0x41),
         "ipc.async.throughput.cross_cpu.b16" => How::User("chantest", 0x42),
@@ -192,14 +194,13 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
             How::Inversion(_) => inversion_reps(cfg.suite),
             _ => samples,
         };
-        let mut line = String::new();
-        let _ = Progress {
-            name,
-            done: 0,
-            total,
+        // `ipcload` brackets its own runs (one bar per CPU count of
+        // `scale.call`); every other program reports `samples` (or the
+        // scenario's runs) as its total.
+        let own_progress = matches!(how, How::Load(_));
+        if !own_progress {
+            emit_progress(name, 0, total);
         }
-        .write_to(&mut line);
-        emit(&line);
         match &how {
             How::User(program, mode) if crate::programs::find(program).is_some() => {
                 let arg = mode | (samples << 8) | icount_flag;
@@ -256,14 +257,9 @@ pub fn run(cfg: &BenchConfig<'_>) -> bool {
                 benches += 1;
             }
         }
-        let mut line = String::new();
-        let _ = Progress {
-            name,
-            done: total,
-            total,
+        if !own_progress {
+            emit_progress(name, total, total);
         }
-        .write_to(&mut line);
-        emit(&line);
     }
     let mut line = String::new();
     let _ = (Done { benches, skipped }).write_to(&mut line);
@@ -279,6 +275,8 @@ fn inversion_reps(suite: &str) -> u64 {
 
 /// The kernel's histogram for in-kernel benchmarks (221 KB: not on a stack).
 static KHIST: spin::Mutex<Histogram> = spin::Mutex::new(Histogram::new());
+/// The open interval of an in-kernel benchmark (`perf::interval`).
+static KINTERVAL: spin::Mutex<Histogram> = spin::Mutex::new(Histogram::new());
 static SINK: AtomicU64 = AtomicU64::new(0);
 
 /// `cap.lookup.<slots>`: one capability check (`CapRegistry::admits`: slot
@@ -310,44 +308,125 @@ fn cap_lookup(name: &str, slots: u32, samples: u64, cfg: &BenchConfig<'_>) {
         }
     }
     let overhead = tsc_overhead();
-    let mut hist = KHIST.lock();
+    let mut whole = KHIST.lock();
+    let mut hist = KINTERVAL.lock();
+    whole.reset();
     hist.reset();
     window(slots, true);
     let start = rdtsc_ordered();
+    let mut between = Between::new(name, samples, cfg.tsc.hz, start);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..samples {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let token = tokens[(x % u64::from(slots)) as usize];
-        marker::op_begin();
-        let a = rdtsc_ordered();
-        let r = registry.admits(&space, token, Access::Send, 8, a);
-        let b = rdtsc_ordered();
-        marker::op_end();
-        SINK.fetch_add(u64::from(r.is_ok()), Ordering::Relaxed);
-        hist.record((b - a).saturating_sub(overhead).max(1));
+    // Chunks of one interval's samples; between them, outside the
+    // measured loop, progress and the interval's end.
+    let chunk = between.clock.policy().every_samples;
+    let mut done = 0;
+    while done < samples {
+        let n = chunk.min(samples - done);
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let token = tokens[(x % u64::from(slots)) as usize];
+            marker::op_begin();
+            let a = rdtsc_ordered();
+            let r = registry.admits(&space, token, Access::Send, 8, a);
+            let b = rdtsc_ordered();
+            marker::op_end();
+            SINK.fetch_add(u64::from(r.is_ok()), Ordering::Relaxed);
+            hist.record((b - a).saturating_sub(overhead).max(1));
+        }
+        done += n;
+        between.handle(done, rdtsc_ordered(), &mut whole, &mut hist);
     }
-    let elapsed = rdtsc_ordered() - start;
+    let end = rdtsc_ordered();
     window(slots, false);
+    between.finish(samples, end, &mut whole, &hist);
     let unit = if cfg.accel == Accel::Icount {
         Unit::Instructions
     } else {
         Unit::Cycles
     };
     let mut line = String::new();
-    let _ = BenchResult::from_histogram(name, unit, &hist).write_to(&mut line);
-    let secs = |t: u64| {
-        Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(cfg.tsc.hz.max(1))) as u64)
-    };
-    let _ = Hist {
-        name,
-        histogram: &hist,
-        start: secs(start),
-        interval: secs(elapsed),
-    }
-    .write_to(&mut line);
+    let _ = BenchResult::from_histogram(name, unit, &whole).write_to(&mut line);
     emit(&line);
+    between.emit_last(&hist);
+}
+
+/// What an in-kernel latency benchmark does between chunks of samples,
+/// out of line: `@progress` once a second of TSC time, and closing a
+/// histogram interval (`perf::interval`) when it is due, printing it as
+/// `@hist` and adding it to the whole run.
+struct Between<'a> {
+    name: &'a str,
+    hz: u64,
+    total: u64,
+    clock: IntervalClock,
+    /// The next `@progress` (TSC).
+    next_progress: u64,
+    /// The last interval, once [`Between::finish`] closed it.
+    last: Option<Span>,
+}
+
+impl<'a> Between<'a> {
+    fn new(name: &'a str, total: u64, hz: u64, now: u64) -> Self {
+        let hz = hz.max(1);
+        let policy = IntervalPolicy::for_run(total, hz);
+        Self {
+            name,
+            hz,
+            total,
+            clock: IntervalClock::new(policy, now),
+            next_progress: now.saturating_add(hz),
+            last: None,
+        }
+    }
+
+    /// After `done` samples at TSC `now` (between chunks; out of the
+    /// loop's way).
+    #[cold]
+    #[inline(never)]
+    fn handle(&mut self, done: u64, now: u64, whole: &mut Histogram, hist: &mut Histogram) {
+        if now >= self.next_progress {
+            self.next_progress = now.saturating_add(self.hz);
+            emit_progress(self.name, done, self.total);
+        }
+        if let Some(span) = self.clock.poll(done, now) {
+            whole.add(hist);
+            self.emit_interval(hist, span);
+            hist.reset();
+        }
+    }
+
+    /// Closes the last interval at TSC `end` after `done` samples and adds
+    /// it to the whole run.
+    fn finish(&mut self, done: u64, end: u64, whole: &mut Histogram, hist: &Histogram) {
+        self.last = self.clock.finish(done, end);
+        if self.last.is_some() {
+            whole.add(hist);
+        }
+    }
+
+    /// Prints the last interval (after `@bench`).
+    fn emit_last(&self, hist: &Histogram) {
+        if let Some(span) = self.last {
+            self.emit_interval(hist, span);
+        }
+    }
+
+    fn emit_interval(&self, hist: &Histogram, span: Span) {
+        let secs = |t: u64| {
+            Duration::from_nanos((u128::from(t) * 1_000_000_000 / u128::from(self.hz)) as u64)
+        };
+        let mut line = String::new();
+        let _ = Hist {
+            name: self.name,
+            histogram: hist,
+            start: secs(span.start),
+            interval: secs(span.end - span.start),
+        }
+        .write_to(&mut line);
+        emit(&line);
+    }
 }
 
 /// Opens (`open`) or closes the performance-model window of
@@ -362,6 +441,12 @@ fn window(slots: u32, open: bool) {
         (_, true) => marker::window_begin::<LARGE>(),
         (_, false) => marker::window_end::<LARGE>(),
     }
+}
+
+fn emit_progress(name: &str, done: u64, total: u64) {
+    let mut line = String::new();
+    let _ = Progress { name, done, total }.write_to(&mut line);
+    emit(&line);
 }
 
 fn emit_skip(name: &str, reason: &str) {

@@ -10,6 +10,8 @@
 //!   interval-log lines, streamed into a buffer or a `core::fmt::Write`;
 //! - [`record`]: the versioned one-line serial records (`@meta`, `@bench`,
 //!   `@hist`, ...) that the host's `dashboards` tool parses;
+//! - [`interval`]: when a latency benchmark closes one histogram interval
+//!   and opens the next (latency over time);
 //! - [`suite`]: the benchmark table the kernel runs and the host checks
 //!   `--suite` against;
 //! - [`tsc`]: TSC frequency from CPUID or calibration, cycle/ns conversion,
@@ -26,6 +28,7 @@
 
 pub mod encode;
 pub mod histogram;
+pub mod interval;
 pub mod marker;
 pub mod pmu;
 pub mod record;

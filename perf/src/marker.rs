@@ -163,6 +163,7 @@ mod tests {
             "ipc.call.same_cpu",
             "ipc.call.cross_cpu",
             "ipc.call.same_cpu.oneway",
+            "ipc.call.same_cpu.cold",
             "ipc.async.latency.cross_cpu",
             "ipc.async.throughput.cross_cpu.b1",
             "ipc.async.throughput.cross_cpu.b16",

@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! @meta v1 accel=<kvm|tcg|icount|bare|bochs> cpu_vendor=<text> cpu_model=<text> family=<n> model=<n> stepping=<n> tsc_mhz=<f.3> tsc_src=<cpuid15|cpuid16|pit|hpet> tsc_invariant=<0|1> tsc_overhead=<n> pmu=<none|intel-v<N>|amd> cpus=<n> nodes=<n> rev=<text> profile=<release|debug> ipc_fastpath=<on|off> pi=<on|off> pcid=<on|off>
-//! @bench v1 name=<name> unit=<cycles|instructions|ns|msgs_per_s|bytes_per_s> kind=<latency|throughput> count=<n> min=<f> p50=<f> p90=<f> p99=<f> p999=<f> max=<f> mean=<f> [pmu.<event>=<f per operation> ...]
+//! @bench v1 name=<name> unit=<cycles|instructions|ns|msgs_per_s|bytes_per_s> kind=<latency|throughput> count=<n> min=<f> p50=<f> p90=<f> p99=<f> p999=<f> max=<f> mean=<f> [pmu.<event>=<f per operation> ...] [ops=<n>]
 //! @hist v1 name=<name> Tag=<name>,<start_s>,<interval_s>,<max>,<base64>
 //! @progress v1 name=<name> done=<n> total=<n>
 //! @skip v1 name=<name> reason=<text>
@@ -42,7 +42,13 @@
 //!   with the `hdrhistogram` crate's definitions (`min()`, `max()`,
 //!   `value_at_quantile(0.5/0.9/0.99/0.999)`, `mean()`), so the host can
 //!   recompute them from the `@hist` record. `pmu.<event>` fields, if any,
-//!   follow the fixed ones.
+//!   follow the fixed ones. `ops=` (throughput benchmarks) is the number of
+//!   operations the rate was measured over; the performance model's
+//!   window of such a benchmark brackets them as one interval, and the
+//!   host divides the window's counts by `ops`.
+//! - A latency benchmark may print several `@hist` records, one per
+//!   interval of its run (`crate::interval`, starts in seconds since
+//!   boot); together they hold the samples its `@bench` summarises.
 //! - After `@hist v1 name=<name> ` the rest of the line is a standard
 //!   HdrHistogram interval-log line ([`crate::encode::interval_log`]) with
 //!   `Tag=<name>`: times in seconds with three decimals, `<max>` the

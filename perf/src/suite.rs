@@ -52,6 +52,7 @@ pub const SUITE: &[Benchmark] = &[
     latency("ipc.call.same_cpu"),
     latency("ipc.call.cross_cpu"),
     latency("ipc.call.same_cpu.oneway"),
+    latency("ipc.call.same_cpu.cold"),
     latency("ipc.async.latency.cross_cpu"),
     throughput("ipc.async.throughput.cross_cpu.b1"),
     throughput("ipc.async.throughput.cross_cpu.b16"),

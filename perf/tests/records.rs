@@ -162,6 +162,15 @@ fn bench_line_for_throughput() {
          min=1500000 p50=2000000 p90=2100000 p99=2150000 p999=2150000 max=2150000 \
          mean=1950000.125\n"
     );
+    // The operations the rate was measured over follow any PMU field.
+    let mut out = String::new();
+    let mut line = result.begin(&mut out).expect("valid");
+    line.pmu("instructions", 310.5)
+        .expect("valid")
+        .ops(200_000)
+        .expect("String");
+    line.finish().expect("String");
+    assert!(out.ends_with(" mean=1950000.125 pmu.instructions=310.5 ops=200000\n"));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::Error;
-use crate::hdr::Bar;
+use crate::hdr::{Bar, LatencyOverTime};
 use crate::summary::format_value;
 
 /// Colours for runs 1, 2, ... (cycled beyond eight).
@@ -342,6 +342,83 @@ pub(crate) fn heatmap_chart(
     })
 }
 
+/// Latency over time: one column per histogram interval (x: intervals in
+/// order, the axis title says when they ran), one row per latency bucket (y,
+/// log scale), coloured by the interval's samples in that bucket (log
+/// scale, pale to dark). Returns the SVG and the number of cells drawn.
+pub(crate) fn latency_over_time_chart(
+    title: &str,
+    unit: &str,
+    map: &LatencyOverTime,
+) -> Result<(String, usize), Error> {
+    let columns = map.columns.len().max(1);
+    let rows = map.rows.len().max(1);
+    let width = (columns as u32 * 18 + 140).clamp(420, 1000);
+    let height = (rows as u32 * 12 + 110).clamp(260, 700);
+    let top = (map.max_count().max(2) as f64).ln();
+    // Interval starts have millisecond resolution (the interval log's):
+    // the axis counts intervals and says when they ran.
+    let first = map.columns.first().map_or(0.0, |c| c.0);
+    let last = map.columns.last().map_or(0.0, |c| c.0 + c.1);
+    let span_text = format!(
+        "interval ({} from {first:.3} s to {last:.3} s after boot)",
+        map.columns.len()
+    );
+    let mut drawn = 0;
+    let svg = render_svg(title, (width, height), |root| {
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 14))
+            .margin(10)
+            .margin_right(20)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            // Integer ranges are inclusive in plotters: 0..last is `n` cells.
+            .build_cartesian_2d(
+                (0..columns - 1).into_segmented(),
+                (0..rows - 1).into_segmented(),
+            )?;
+        let label =
+            |segment: &SegmentValue<usize>, text: &dyn Fn(usize) -> Option<String>| match segment {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => text(*i).unwrap_or_default(),
+                SegmentValue::Last => String::new(),
+            };
+        let column_label = |i: usize| (i < map.columns.len()).then(|| (i + 1).to_string());
+        let row_label = |i: usize| map.rows.get(i).map(|(low, _)| compact(*low));
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(columns.min(10))
+            .y_labels(rows.min(12))
+            .x_label_formatter(&|s| label(s, &column_label))
+            .y_label_formatter(&|s| label(s, &row_label))
+            .x_desc(span_text)
+            .y_desc(format!("{unit} (log buckets)"))
+            .draw()?;
+        for (column, counts) in map.counts.iter().enumerate() {
+            for (row, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+                // One sample is light, the fullest cell is darkest; the
+                // palest colour is kept for nothing (an empty cell is white).
+                let heat = 0.25 + 0.75 * ((count as f64).ln() / top).clamp(0.0, 1.0);
+                chart.draw_series([Rectangle::new(
+                    [
+                        (SegmentValue::Exact(column), SegmentValue::Exact(row)),
+                        (
+                            SegmentValue::Exact(column + 1),
+                            SegmentValue::Exact(row + 1),
+                        ),
+                    ],
+                    heat_color(heat).filled(),
+                )])?;
+                drawn += 1;
+            }
+        }
+        root.present()?;
+        Ok(())
+    })?;
+    Ok((svg, drawn))
+}
+
 /// Pale yellow (0) to dark red (1).
 fn heat_color(heat: f64) -> RGBColor {
     let mix = |from: f64, to: f64| (from + (to - from) * heat).round() as u8;
@@ -461,5 +538,30 @@ mod tests {
         let svg = heatmap_chart("h", 2, &cells, (10.0, 30.0)).unwrap();
         assert!(svg.contains(">\n10\n<") && svg.contains(">\n30\n<"));
         assert!(svg.contains("cpu0") && svg.contains("cpu1"));
+    }
+
+    #[test]
+    fn latency_over_time_draws_one_rectangle_per_filled_cell() {
+        let map = LatencyOverTime {
+            columns: vec![(0.0, 0.5), (0.5, 0.5), (1.0, 0.5)],
+            rows: vec![(64.0, 128.0), (128.0, 256.0)],
+            counts: vec![vec![5, 0], vec![0, 1], vec![2, 2]],
+        };
+        let (svg, drawn) = latency_over_time_chart("t", "cycles", &map).unwrap();
+        assert_eq!(drawn, 4);
+        assert!(svg.contains("interval (3 from 0.000 s to 1.500 s after boot)"));
+        assert!(svg.contains(">\n64\n<"), "{svg}");
+        assert!(svg.contains("cycles (log buckets)"));
+        // The frame's rectangles plus one per filled cell.
+        let empty = LatencyOverTime {
+            counts: vec![vec![0, 0]; 3],
+            ..map.clone()
+        };
+        let (frame, none) = latency_over_time_chart("t", "cycles", &empty).unwrap();
+        assert_eq!(none, 0);
+        assert_eq!(
+            svg.matches("<rect").count(),
+            frame.matches("<rect").count() + 4
+        );
     }
 }

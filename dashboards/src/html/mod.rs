@@ -1,7 +1,9 @@
 //! The self-contained HTML dashboard: one file with inline CSS and inline
 //! SVG charts, no scripts, fonts or any other resource fetched from
 //! anywhere. Given several runs, every chart overlays them (one colour per
-//! run) and a ratio table compares each run with the first.
+//! run) and a ratio table compares each run with the first. A latency
+//! benchmark whose run printed several histogram intervals also gets a
+//! latency-over-time heat map per run.
 
 mod charts;
 mod tables;
@@ -10,19 +12,22 @@ use std::fmt::Write as _;
 
 use crate::compare::Comparison;
 use crate::error::Error;
-use crate::hdr::{log_bars, nines, percentile_curve};
+use crate::hdr::{latency_over_time, log_bars, nines, percentile_curve};
 use crate::records::{BenchKind, BenchResult};
 use crate::run::LabeledRun;
 use crate::stats::{RepeatStats, falling_scaling};
 use crate::summary::format_value;
 
 use charts::{
-    HeatCell, Series, heatmap_chart, histogram_chart, percentile_chart, run_color, scaling_chart,
+    HeatCell, Series, heatmap_chart, histogram_chart, latency_over_time_chart, percentile_chart,
+    run_color, scaling_chart,
 };
 use tables::{run_badge, table, text};
 
 /// Bars per latency histogram.
 const HISTOGRAM_BARS: usize = 40;
+/// Latency buckets per doubling in the latency-over-time heat maps.
+const ROWS_PER_DOUBLING: u32 = 4;
 /// Heat maps are drawn up to this many CPUs a side.
 const MAX_HEATMAP_CPUS: usize = 64;
 
@@ -331,9 +336,54 @@ fn latency_section(runs: &[LabeledRun]) -> Result<String, Error> {
                 &bars,
             )?);
         }
+        for run in runs {
+            html.push_str(&over_time(run, name, unit, runs.len() > 1)?);
+        }
         html.push_str("</div>\n</details>\n");
     }
     Ok(html)
+}
+
+/// The latency-over-time heat map of benchmark `name` in `run`, in a
+/// `<figure class="latency-over-time">` whose `data-intervals` and
+/// `data-cells` say what it holds (a browser check can count them); empty
+/// when the run's first boot has fewer than two intervals of it.
+fn over_time(run: &LabeledRun, name: &str, unit: &str, label: bool) -> Result<String, Error> {
+    let all: Vec<_> = run
+        .log
+        .histograms
+        .iter()
+        .zip(&run.log.histogram_boots)
+        .filter(|(h, _)| h.name == name)
+        .collect();
+    // A repeated run boots again and its clock restarts: draw the
+    // intervals of the first boot that has this benchmark.
+    let Some(&(_, &boot)) = all.first() else {
+        return Ok(String::new());
+    };
+    let intervals: Vec<_> = all
+        .iter()
+        .filter(|(_, b)| **b == boot)
+        .map(|(h, _)| *h)
+        .collect();
+    let first_boot_only = intervals.len() < all.len();
+    if intervals.len() < 2 {
+        return Ok(String::new());
+    }
+    let Some(map) = latency_over_time(&intervals, ROWS_PER_DOUBLING) else {
+        return Ok(String::new());
+    };
+    let boot = if first_boot_only { ", first boot" } else { "" };
+    let title = if label {
+        format!("{name}: latency over time, {}{boot}", run.label)
+    } else {
+        format!("{name}: latency over time{boot}")
+    };
+    let (svg, cells) = latency_over_time_chart(&title, unit, &map)?;
+    Ok(format!(
+        "<figure class=\"latency-over-time\" data-intervals=\"{}\" data-cells=\"{cells}\">{svg}</figure>\n",
+        intervals.len()
+    ))
 }
 
 fn heatmap_section(runs: &[LabeledRun]) -> Result<String, Error> {
@@ -503,6 +553,48 @@ mod tests {
             label: "r".to_owned(),
             log: crate::RunLog::parse(lines),
         }
+    }
+
+    #[test]
+    fn intervals_of_a_boot_become_a_latency_over_time_heat_map() {
+        let hist = |start: &str, values: &[u64]| {
+            let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+            for &v in values {
+                h.record(v).unwrap();
+            }
+            let payload = crate::hdr::encode_histogram(&h).unwrap();
+            format!("@hist v1 name=a Tag=a,{start},0.5,1.0,{payload}\n")
+        };
+        let bench = "@bench v1 name=a unit=cycles kind=latency count=5 min=100 p50=100 \
+                     p90=900 p99=900 p999=900 max=900 mean=400\n";
+        let boot = "@boot v1 cpus=1\n";
+        let first = format!(
+            "{boot}{}{}{bench}{}",
+            hist("0.0", &[100, 100]),
+            hist("0.5", &[900]),
+            hist("1.0", &[100, 110])
+        );
+        let html = render_dashboard(&[run_of(&first)]).unwrap();
+        assert!(
+            html.contains(
+                "<figure class=\"latency-over-time\" data-intervals=\"3\" data-cells=\"4\">"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("a: latency over time\n"));
+        // A second boot (a repeat) restarts the clock: the first is drawn.
+        let repeated = format!(
+            "{first}{boot}{}{}{bench}",
+            hist("0.0", &[5]),
+            hist("0.5", &[5])
+        );
+        let html = render_dashboard(&[run_of(&repeated)]).unwrap();
+        assert!(html.contains("data-intervals=\"3\""));
+        assert!(html.contains("a: latency over time, first boot\n"));
+        // One interval: nothing over time to show.
+        let single = format!("{boot}{}{bench}", hist("0.0", &[100]));
+        let html = render_dashboard(&[run_of(&single)]).unwrap();
+        assert!(!html.contains("latency-over-time"));
     }
 
     #[test]

@@ -150,10 +150,33 @@ impl Histogram {
         }
     }
 
+    /// The slots that can be non-zero: from the smallest recorded value's
+    /// to the largest's (empty for an empty histogram). Every count outside
+    /// it is 0, since [`Histogram::record_n`] is the only writer and keeps
+    /// `min_non_zero_value` and `max_value`.
+    fn occupied(&self) -> core::ops::Range<usize> {
+        if self.total_count == 0 {
+            return 0..0;
+        }
+        let low = if self.counts[0] != 0 || self.min_non_zero_value == u64::MAX {
+            0
+        } else {
+            layout::counts_index(self.min_non_zero_value)
+        };
+        let high = (layout::counts_index(self.max_value) + 1).min(COUNTS_LEN);
+        low.min(high)..high
+    }
+
     /// Adds every sample of `other` to `self` (merging per-CPU recorders).
     /// Both have the same layout, so this cannot fail; counts saturate.
+    /// Only `other`'s occupied slots are touched (a few cache lines for a
+    /// narrow latency distribution, not the whole 221 KB).
     pub fn add(&mut self, other: &Self) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+        let range = other.occupied();
+        for (mine, theirs) in self.counts[range.clone()]
+            .iter_mut()
+            .zip(other.counts[range].iter())
+        {
             *mine = mine.saturating_add(*theirs);
         }
         self.total_count = self.total_count.saturating_add(other.total_count);
@@ -162,9 +185,10 @@ impl Histogram {
         self.min_non_zero_value = self.min_non_zero_value.min(other.min_non_zero_value);
     }
 
-    /// Forgets every sample.
+    /// Forgets every sample (writing only the occupied slots).
     pub fn reset(&mut self) {
-        self.counts.fill(0);
+        let range = self.occupied();
+        self.counts[range].fill(0);
         self.total_count = 0;
         self.max_value = 0;
         self.min_non_zero_value = u64::MAX;

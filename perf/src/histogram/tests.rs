@@ -202,3 +202,30 @@ fn quantiles_on_a_small_data_set() {
     assert_eq!(histogram.value_at_quantile(f64::NAN), 1);
     assert_eq!(histogram.mean(), 50.5);
 }
+
+proptest::proptest! {
+    /// `add` and `reset` touch only the occupied slots, yet behave as over
+    /// the whole array: the merge equals recording both sample sets, and a
+    /// reset histogram equals a new one (zeros included).
+    #[test]
+    fn add_and_reset_over_the_occupied_slots_are_exact(
+        a in proptest::collection::vec(0u64..1 << 40, 0..40),
+        b in proptest::collection::vec(0u64..1 << 40, 0..40),
+    ) {
+        let mut merged = Box::new(Histogram::new());
+        let mut other = Box::new(Histogram::new());
+        let mut both = Box::new(Histogram::new());
+        for &v in &a {
+            merged.record(v);
+            both.record(v);
+        }
+        for &v in &b {
+            other.record(v);
+            both.record(v);
+        }
+        merged.add(&other);
+        proptest::prop_assert!(*merged == *both);
+        merged.reset();
+        proptest::prop_assert!(*merged == Histogram::new());
+    }
+}

@@ -169,6 +169,19 @@ impl<W: Write + ?Sized> BenchLine<'_, W> {
         Ok(self)
     }
 
+    /// Appends `ops=<operations>`: how many operations the benchmark's
+    /// performance-model window covers when the window brackets them as
+    /// one measured interval (a throughput run: the model then reports its
+    /// counts per one of these operations).
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError::Write`].
+    pub fn ops(&mut self, operations: u64) -> Result<&mut Self, RecordError> {
+        write!(self.out, " ops={operations}")?;
+        Ok(self)
+    }
+
     /// Terminates the line.
     ///
     /// # Errors

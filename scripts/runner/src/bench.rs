@@ -288,6 +288,9 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
     let mut log = String::new();
     let mut failure = None;
     let mut elapsed = Duration::ZERO;
+    // The wall-clock time of the first boot: the interval log's base time
+    // (its intervals start at seconds since boot).
+    let mut booted = None;
     for (index, selection) in passes.iter().enumerate() {
         if passes.len() > 1 {
             eprintln!(
@@ -311,6 +314,11 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             ),
             gdb: false,
         };
+        booted = booted.or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+        });
         let run = boot_once(host, &spec, args, &pass_log, model.as_ref())?;
         elapsed += run.elapsed;
         let text =
@@ -336,7 +344,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
             .err(),
         _ => None,
     };
-    let summary = dashboards::write_run_dir(&log, &out)
+    let summary = dashboards::write_run_dir_booted_at(&log, &out, booted)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("{}", summary.terminal_table());
     print!("{}", dashboards::baseline::terminal_table(&summary.results));

@@ -216,10 +216,13 @@ fn per_op(count: u64, ops: u64) -> String {
     }
 }
 
-/// The `model.*` words for a window (empty for a window with no operation).
+/// The `model.*` words for a window, its counts divided by `ops`
+/// operations (the window's own operation count, or the `ops=` of a
+/// throughput record whose window brackets them as one interval); empty
+/// for a window with no operation.
 #[must_use]
-pub fn model_words(w: &WindowReport, costs: &CostTable) -> String {
-    if w.ops == 0 {
+pub fn model_words_per(w: &WindowReport, costs: &CostTable, ops: u64) -> String {
+    if w.ops == 0 || ops == 0 {
         return String::new();
     }
     let mut words = String::new();
@@ -227,40 +230,49 @@ pub fn model_words(w: &WindowReport, costs: &CostTable) -> String {
         let _ = write!(
             words,
             " model.{field}={}",
-            per_op(w.total.get(field).unwrap_or(0), w.ops)
+            per_op(w.total.get(field).unwrap_or(0), ops)
         );
     }
     let _ = write!(
         words,
         " model.cycles={:.3} model.ops={}",
-        costs.cycles(&w.total) / w.ops as f64,
-        w.ops
+        costs.cycles(&w.total) / ops as f64,
+        ops
     );
     for (cpu, n) in w.cpu_instructions.iter().enumerate() {
-        let _ = write!(words, " model.instructions.cpu{cpu}={}", per_op(*n, w.ops));
+        let _ = write!(words, " model.instructions.cpu{cpu}={}", per_op(*n, ops));
     }
     words
 }
 
 /// `log` with each `@bench` record of a benchmark the model saw extended by
-/// its `model.*` words; returns the merged log and the names merged.
+/// its `model.*` words; returns the merged log and the names merged with
+/// the operations their counts were divided by. A record with `ops=N` (a
+/// throughput run) gets the window's counts per one of its N operations.
 #[must_use]
-pub fn merge(log: &str, windows: &[WindowReport], costs: &CostTable) -> (String, Vec<String>) {
+pub fn merge(
+    log: &str,
+    windows: &[WindowReport],
+    costs: &CostTable,
+) -> (String, Vec<(String, u64)>) {
     let by_id: HashMap<u32, &WindowReport> = windows.iter().map(|w| (w.id, w)).collect();
     let mut merged = String::with_capacity(log.len());
     let mut names = Vec::new();
     for line in log.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
-        let name = body.strip_prefix("@bench v1 ").and_then(|rest| {
-            rest.split_whitespace()
-                .find_map(|w| w.strip_prefix("name="))
-        });
+        let words = body.strip_prefix("@bench v1 ");
+        let field = |key: &str| {
+            words.and_then(|rest| rest.split_whitespace().find_map(|w| w.strip_prefix(key)))
+        };
+        let name = field("name=");
+        let record_ops = field("ops=").and_then(|n| n.parse::<u64>().ok());
         match name.and_then(|n| by_id.get(&perf::marker::bench_id(n)).map(|w| (n, w))) {
             Some((n, w)) if w.ops > 0 => {
+                let ops = record_ops.filter(|&n| n > 0).unwrap_or(w.ops);
                 merged.push_str(body);
-                merged.push_str(&model_words(w, costs));
+                merged.push_str(&model_words_per(w, costs, ops));
                 merged.push_str(&line[body.len()..]);
-                names.push(n.to_owned());
+                names.push((n.to_owned(), ops));
             }
             _ => merged.push_str(line),
         }
@@ -344,7 +356,8 @@ pub fn prepare(
 /// What the plugin reported, matched to the run's benchmarks.
 #[derive(Debug)]
 pub struct Finished {
-    /// (benchmark name, its window) in record order.
+    /// (benchmark name, its window) in record order; the window's `ops`
+    /// is what its record's fields are per (a throughput record's `ops=`).
     pub windows: Vec<(String, WindowReport)>,
     /// The profile rows (with `--profile`).
     pub rows: Vec<ProfileRow>,
@@ -362,12 +375,19 @@ pub fn merge_into(m: &ModelRun, log: &mut String, run_dir: &Path) -> anyhow::Res
     *log = merged;
     m.write_costs(run_dir)?;
     let by_id: HashMap<u32, &WindowReport> = windows.iter().map(|w| (w.id, w)).collect();
+    // Each window with the operations its record's fields are per.
     let windows = names
         .into_iter()
-        .filter_map(|n| {
-            by_id
-                .get(&perf::marker::bench_id(&n))
-                .map(|w| (n, (*w).clone()))
+        .filter_map(|(n, ops)| {
+            by_id.get(&perf::marker::bench_id(&n)).map(|w| {
+                (
+                    n,
+                    WindowReport {
+                        ops,
+                        ..(*w).clone()
+                    },
+                )
+            })
         })
         .collect();
     Ok(Finished { windows, rows })
@@ -447,7 +467,7 @@ mod tests {
                    @bench v1 name=scale.call.cpus1 unit=instructions kind=latency count=2 min=1 p50=1 p90=1 p99=1 p999=1 max=1 mean=1\n";
         let windows = [window("ipc.call.same_cpu", 4, 1500)];
         let (merged, names) = merge(log, &windows, &CostTable::default());
-        assert_eq!(names, ["ipc.call.same_cpu"]);
+        assert_eq!(names, [("ipc.call.same_cpu".to_owned(), 4)]);
         let lines: Vec<&str> = merged.lines().collect();
         assert_eq!(lines[0], "@meta v1 accel=icount");
         assert!(
@@ -470,6 +490,21 @@ mod tests {
     }
 
     #[test]
+    fn throughput_records_divide_by_their_own_operations() {
+        let log = "@bench v1 name=stress.procs.1024 unit=msgs_per_s kind=throughput count=1 \
+                   min=9 p50=9 p90=9 p99=9 p999=9 max=9 mean=9 ops=1000\n";
+        // One marker operation spanning the run: 1,000 calls.
+        let windows = [window("stress.procs.1024", 1, 2_500_000)];
+        let (merged, names) = merge(log, &windows, &CostTable::default());
+        assert_eq!(names, [("stress.procs.1024".to_owned(), 1000)]);
+        assert!(merged.contains(" model.instructions=2500 "), "{merged}");
+        assert!(merged.contains(" model.syscalls=0.002 "), "{merged}");
+        assert!(merged.contains(" model.ops=1000 "), "{merged}");
+        assert!(merged.ends_with(" model.instructions.cpu1=0\n"));
+        assert_eq!(model_words_per(&windows[0], &CostTable::default(), 0), "");
+    }
+
+    #[test]
     fn per_operation_values_are_plain_or_three_decimals() {
         assert_eq!(per_op(10, 5), "2");
         assert_eq!(per_op(10, 4), "2.500");
@@ -478,7 +513,11 @@ mod tests {
 
     #[test]
     fn windows_without_operations_add_nothing() {
-        assert_eq!(model_words(&window("x", 0, 10), &CostTable::default()), "");
+        let empty = window("x", 0, 10);
+        assert_eq!(
+            model_words_per(&empty, &CostTable::default(), empty.ops),
+            ""
+        );
     }
 
     #[test]

@@ -1112,10 +1112,14 @@ fn unit(icount: bool) -> perf::record::Unit {
     }
 }
 
-fn report_hist(name: &str, icount: bool, start: u64, end: u64, counts: &rt::bench::Counts) {
-    // SAFETY: this single-threaded program is the histogram's only user.
-    let hist = unsafe { &*core::ptr::addr_of!(HIST) };
-    rt::bench::report_latency(name, unit(icount), hist, (start, end, hz()), counts);
+/// The recorder of latency benchmark `name` over the program's histogram,
+/// or the exit code when there is none.
+fn recorder(name: &str, icount: bool, samples: u64) -> Result<rt::bench::Recorder<'_>, u64> {
+    // SAFETY: this single-threaded program is the histogram's only user,
+    // and each process runs one benchmark.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
+    rt::bench::Recorder::new(name, unit(icount), samples, hz(), hist)
+        .ok_or_else(|| fail(179, "a recorder is already running"))
 }
 
 fn samples_of(param: u64) -> u64 {
@@ -1179,10 +1183,10 @@ fn async_latency(param: u64, icount: bool) -> u64 {
     ) else {
         return fail(182, "connect");
     };
-    // SAFETY: this single-threaded program is the histogram's only user.
-    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
-    let (start, _, _) = rt::time();
-    let mut progress = rt::bench::ProgressTicker::new("ipc.async.latency.cross_cpu", samples, hz());
+    let mut recorder = match recorder("ipc.async.latency.cross_cpu", icount, samples) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut counting = None;
     const ID: u32 = perf::marker::bench_id("ipc.async.latency.cross_cpu");
     for i in 0..samples + 100 {
@@ -1198,8 +1202,8 @@ fn async_latency(param: u64, icount: bool) -> u64 {
         });
         match rx.recv_timeout(Some(deadline_in(60))) {
             Ok(m) if i >= 100 => {
-                hist.record(m.words[1].saturating_sub(sent).max(1));
-                progress.tick(i - 99, rt::arch::rdtsc());
+                recorder.record(m.words[1].saturating_sub(sent).max(1));
+                recorder.tick(rt::arch::rdtsc());
             }
             Ok(_) => {}
             Err(e) => return fail(183, &alloc::format!("latency: {e}")),
@@ -1207,12 +1211,12 @@ fn async_latency(param: u64, icount: bool) -> u64 {
     }
     rt::marker::window_end::<ID>();
     let counts = counting.map(|c| c.read()).unwrap_or_default();
-    let (end, _, _) = rt::time();
+    let end = rt::arch::rdtsc();
     let _ = tx.send_async(RingMessage {
         words: [QUIT, 0, 0, 0, 0, 0],
     });
     let _ = rt::wait(pid);
-    report_hist("ipc.async.latency.cross_cpu", icount, start, end, &counts);
+    recorder.finish(end, &counts);
     println!(
         "chantest: receiver on CPU 1 slept {} times for {samples} samples",
         tx.wakes
@@ -1246,6 +1250,11 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
     let _ = rt::ipc::grant(channel.0, pid, Rights::SEND, 0);
     let mut buffer = [RingMessage::default(); 16];
     let (mut received, mut next) = (0u64, 0u64);
+    // Progress in the suite's samples (100 messages each), the clock read
+    // once per PROGRESS_MESSAGES messages.
+    const PROGRESS_MESSAGES: u64 = 256;
+    let mut progress = rt::bench::ProgressTicker::new(name, count / 100, hz());
+    let mut next_check = PROGRESS_MESSAGES;
     let mut start = 0;
     let mut counting = rt::bench::start_counters();
     while received < count {
@@ -1254,6 +1263,10 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
             Err(e) => return fail(193, &alloc::format!("throughput: {e}")),
         };
         if received == 0 {
+            // Performance model: from the first batch on, one measured
+            // interval of `count` messages on both CPUs (`ops=`).
+            throughput_window(batch, true);
+            rt::marker::op_begin();
             start = rt::arch::rdtsc();
             counting = rt::bench::start_counters();
         }
@@ -1264,8 +1277,14 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
             next += 1;
         }
         received += n as u64;
+        if received >= next_check {
+            next_check = received + PROGRESS_MESSAGES;
+            progress.tick(received / 100, rt::arch::rdtsc());
+        }
     }
     let end = rt::arch::rdtsc();
+    rt::marker::op_end();
+    throughput_window(batch, false);
     // The receiver's CPU only (the producer runs on CPU 1).
     let counts = counting.read();
     let _ = rt::wait(pid);
@@ -1279,6 +1298,21 @@ fn async_throughput(param: u64, batch: u64, icount: bool) -> u64 {
         rx.sleeps
     );
     0
+}
+
+/// Opens (`open`) or closes the performance-model window of the
+/// throughput benchmark of `batch` (1 or 16).
+fn throughput_window(batch: u64, open: bool) {
+    use perf::marker::bench_id;
+    use rt::marker::{window_begin, window_end};
+    const B1: u32 = bench_id("ipc.async.throughput.cross_cpu.b1");
+    const B16: u32 = bench_id("ipc.async.throughput.cross_cpu.b16");
+    match (batch, open) {
+        (1, true) => window_begin::<B1>(),
+        (1, false) => window_end::<B1>(),
+        (_, true) => window_begin::<B16>(),
+        (_, false) => window_end::<B16>(),
+    }
 }
 
 /// Opens (`open`) or closes the performance-model window of the region
@@ -1334,10 +1368,10 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
         return fail(201, "map");
     };
     fill(mapping, size, 1);
-    // SAFETY: this single-threaded program is the histogram's only user.
-    let hist = unsafe { &mut *core::ptr::addr_of_mut!(HIST) };
-    let (start, _, _) = rt::time();
-    let mut progress = rt::bench::ProgressTicker::new(name, samples, hz());
+    let mut recorder = match recorder(name, icount, samples) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut counting = None;
     for i in 0..samples + 20 {
         if i == 20 {
@@ -1354,8 +1388,8 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
             let b = rt::arch::rdtsc();
             rt::marker::op_end();
             if i >= 20 {
-                hist.record((b - a).max(1));
-                progress.tick(i - 19, rt::arch::rdtsc());
+                recorder.record((b - a).max(1));
+                recorder.tick(rt::arch::rdtsc());
             }
             if let Err(e) = region.unmap(m) {
                 return fail(208, &alloc::format!("unmap: {e}"));
@@ -1370,7 +1404,7 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
             let b = rt::arch::rdtsc();
             rt::marker::op_end();
             if i >= 20 {
-                hist.record((b - a).max(1));
+                recorder.record((b - a).max(1));
             }
             endpoint.send_recv([TRANSFER_TAG, theirs.0, 0, 0])
         } else {
@@ -1384,7 +1418,7 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
             let b = rt::arch::rdtsc();
             rt::marker::op_end();
             if i >= 20 {
-                hist.record((b - a).max(1));
+                recorder.record((b - a).max(1));
             }
             r
         };
@@ -1397,12 +1431,12 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
             Err(e) => return fail(205, &alloc::format!("map back: {e}")),
         };
         if i >= 20 {
-            progress.tick(i - 19, rt::arch::rdtsc());
+            recorder.tick(rt::arch::rdtsc());
         }
     }
     large_window(name, false);
     let counts = counting.map(|c| c.read()).unwrap_or_default();
-    let (end, _, _) = rt::time();
+    let end = rt::arch::rdtsc();
     ensure!(
         206,
         check(mapping, size, 1),
@@ -1411,6 +1445,6 @@ fn large_bench(param: u64, name: &str, what: HandOver, size: u64, icount: bool) 
     let _ = endpoint.send_recv([QUIT, 0, 0, 0]);
     let _ = rt::wait(server_pid);
     let _ = rt::ipc::revoke(region.0);
-    report_hist(name, icount, start, end, &counts);
+    recorder.finish(end, &counts);
     0
 }

@@ -468,24 +468,27 @@ fn bench_syscall(arg: u64) -> u64 {
     for _ in 0..samples / 10 {
         let _ = rt::echo(0, [0; 4]);
     }
-    let (start, hz, _) = rt::time();
-    let mut progress = rt::bench::ProgressTicker::new("syscall.null", samples, hz);
+    let hz = rt::time().1;
+    let Some(mut recorder) = rt::bench::Recorder::new("syscall.null", unit, samples, hz, hist)
+    else {
+        println!("init: syscall.null: a recorder is already running");
+        return 1;
+    };
     let counting = rt::bench::start_counters();
     const ID: u32 = perf::marker::bench_id("syscall.null");
     rt::marker::window_begin::<ID>();
-    for i in 0..samples {
+    for _ in 0..samples {
         rt::marker::op_begin();
         let a = rt::arch::rdtsc();
         let _ = rt::echo(0, [1, 2, 3, 4]);
         let b = rt::arch::rdtsc();
         rt::marker::op_end();
-        hist.record((b - a).saturating_sub(overhead).max(1));
-        progress.tick(i + 1, b);
+        recorder.record((b - a).saturating_sub(overhead).max(1));
+        recorder.tick(b);
     }
     rt::marker::window_end::<ID>();
     let counts = counting.read();
-    let (end, _, _) = rt::time();
-    rt::bench::report_latency("syscall.null", unit, hist, (start, end, hz), &counts);
+    recorder.finish(rt::arch::rdtsc(), &counts);
     println!("init: syscall.null tsc_overhead={overhead} samples={samples}");
     0
 }

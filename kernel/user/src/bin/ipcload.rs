@@ -24,6 +24,12 @@
 //!
 //! The record's statistics are over repetitions (one per run: `count=1`
 //! means one run, p50 = that run's aggregate).
+//!
+//! Progress: each run prints `@progress` under its record's name with
+//! `total` = pairs x calls, at its start and end; in between, the first
+//! client prints its own calls times the pairs (an estimate of the whole:
+//! the pairs run alike) at most once a second, checking the clock every
+//! [`PROGRESS_CALLS`] calls.
 #![no_std]
 #![no_main]
 
@@ -69,6 +75,14 @@ const CHECK_IN_SECS: u64 = 120;
 /// Sleeps of one millisecond (at least a tick) a client waits for its
 /// capabilities before giving up: about a minute.
 const CAP_WAITS: u32 = 6_000;
+/// Calls between the first client's progress checks.
+const PROGRESS_CALLS: u64 = 64;
+/// A client's argument (after the role byte): its calls in bits 0..40;
+/// for the first client of a run, the pairs in bits 40..50 and the
+/// benchmark in bits 50..52 (it then prints the run's progress).
+const CALLS_MASK: u64 = (1 << 40) - 1;
+const PAIRS_SHIFT: u32 = 40;
+const BENCH_SHIFT: u32 = 50;
 
 fn main(arg: u64) -> u64 {
     let mode = arg & 0xff;
@@ -100,9 +114,11 @@ fn transform(d: [u64; 4]) -> [u64; 4] {
 }
 
 /// One run: `pairs` client/server pairs, pair `i` on CPU `cpu_of(i)`, each
-/// client making `calls` calls. Returns the aggregate calls per second, or
-/// the error code to exit with.
-fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> {
+/// client making `calls` calls. Returns the aggregate calls per second and
+/// the calls made, or the error code to exit with.
+fn run(bench: u64, pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<(u64, u64), u64> {
+    let name = record_name(bench, pairs);
+    let total = calls * u64::from(pairs);
     let (Ok((go_recv, go_send)), Ok((ready_recv, ready_send))) =
         (Endpoint::create(0), Endpoint::create(0))
     else {
@@ -117,7 +133,12 @@ fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> 
             cpu: Some(cpu_of(i)),
             priority: PAIR_PRIORITY,
         };
-        let client = match rt::spawn("ipcload", role::CLIENT | (calls << 8), at) {
+        let reporter = if i == 0 {
+            (u64::from(pairs) << PAIRS_SHIFT) | (bench << BENCH_SHIFT)
+        } else {
+            0
+        };
+        let client = match rt::spawn("ipcload", role::CLIENT | ((calls | reporter) << 8), at) {
             Ok(pid) => pid,
             Err(e) => {
                 failed = Some(alloc::format!("spawn of client {i} failed: {e:?}"));
@@ -154,6 +175,11 @@ fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> 
     let mut start = 0;
     for (phase, endpoint, word) in [(1, ready_recv, READY), (2, go_recv, WAIT)] {
         if phase == 2 {
+            progress(&name, 0, total);
+            // Performance model: the run is one measured interval of
+            // `total` calls on every CPU (`ops=` in the record).
+            window(bench, pairs, true);
+            rt::marker::op_begin();
             start = rt::time().0;
         }
         for n in 0..pairs {
@@ -166,6 +192,10 @@ fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> 
                     println!(
                         "ipcload: phase {phase}: {n} of {pairs} clients checked in, then {other:?}"
                     );
+                    if phase == 2 {
+                        rt::marker::op_end();
+                        window(bench, pairs, false);
+                    }
                     return Err(abandon(&clients, &servers));
                 }
             }
@@ -189,6 +219,8 @@ fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> 
         }
     }
     let (end, _, _) = rt::time();
+    rt::marker::op_end();
+    window(bench, pairs, false);
     for (i, &pid) in servers.iter().enumerate() {
         match rt::wait(pid) {
             Ok((0, 0, _)) => {}
@@ -204,13 +236,61 @@ fn run(pairs: u32, calls: u64, cpu_of: impl Fn(u32) -> u32) -> Result<u64, u64> 
         println!("ipcload: {bad} of {} processes failed", 2 * pairs);
         return Err(3);
     }
-    let total = u128::from(calls) * u128::from(pairs);
+    progress(&name, total, total);
     let ticks = u128::from((end - start).max(1));
     println!(
         "ipcload: {pairs} pairs x {calls} calls = {total} calls, every reply checked, in {} ticks at {hz} Hz",
         end - start
     );
-    Ok((total * u128::from(hz) / ticks) as u64)
+    Ok(((u128::from(total) * u128::from(hz) / ticks) as u64, total))
+}
+
+/// Opens (`open`) or closes the performance-model window of the run of
+/// `bench` with `pairs` pairs (`stress.procs.1024`, `scale.call.cpus<N>`
+/// for N up to 64: marker ids are constants, one per name).
+fn window(bench: u64, pairs: u32, open: bool) {
+    use perf::marker::bench_id;
+    use rt::marker::{window_begin, window_end};
+    macro_rules! scale_windows {
+        ($($n:literal)*) => {
+            match pairs {
+                $($n => {
+                    const ID: u32 = bench_id(concat!("scale.call.cpus", $n));
+                    if open { window_begin::<ID>() } else { window_end::<ID>() }
+                })*
+                _ => {}
+            }
+        };
+    }
+    if bench == bench::STRESS {
+        const ID: u32 = bench_id("stress.procs.1024");
+        if open {
+            window_begin::<ID>();
+        } else {
+            window_end::<ID>();
+        }
+        return;
+    }
+    scale_windows!(
+        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
+        33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61
+        62 63 64
+    );
+}
+
+/// The record name of a run of `bench` with `pairs` pairs.
+fn record_name(bench: u64, pairs: u32) -> alloc::string::String {
+    if bench == bench::SCALE {
+        alloc::format!("scale.call.cpus{pairs}")
+    } else {
+        alloc::string::String::from("stress.procs.1024")
+    }
+}
+
+fn progress(name: &str, done: u64, total: u64) {
+    let mut c = rt::Console::new();
+    let _ = perf::record::Progress { name, done, total }.write_to(&mut c);
+    c.flush();
 }
 
 fn alloc_pids(n: u32) -> alloc::vec::Vec<u32> {
@@ -226,15 +306,15 @@ fn abandon(clients: &[u32], servers: &[u32]) -> u64 {
     4
 }
 
-/// Prints one throughput record whose only repetition is `value` (the
-/// load spans every CPU: no per-message counter values).
-fn report(name: &str, value: u64) {
-    rt::bench::report_throughput(name, value as f64, 1, &rt::bench::Counts::default());
+/// Prints one throughput record whose only repetition is `rate` over
+/// `calls` calls (the load spans every CPU: no per-message counter values).
+fn report(name: &str, (rate, calls): (u64, u64)) {
+    rt::bench::report_throughput(name, rate as f64, calls, &rt::bench::Counts::default());
 }
 
 fn stress(samples: u64, cpus: u32) -> u64 {
     let calls = (samples / 10).max(20);
-    match run(STRESS_PAIRS, calls, |i| i % cpus) {
+    match run(bench::STRESS, STRESS_PAIRS, calls, |i| i % cpus) {
         Ok(rate) => {
             report("stress.procs.1024", rate);
             0
@@ -246,7 +326,7 @@ fn stress(samples: u64, cpus: u32) -> u64 {
 fn scale(samples: u64, cpus: u32) -> u64 {
     let calls = samples.max(100);
     for n in 1..=cpus {
-        match run(n, calls, |i| i) {
+        match run(bench::SCALE, n, calls, |i| i) {
             Ok(rate) => report(&alloc::format!("scale.call.cpus{n}"), rate),
             Err(code) => return code,
         }
@@ -279,8 +359,15 @@ fn server(client: u32) -> u64 {
 }
 
 /// A client: waits for its three capabilities, checks in with the
-/// orchestrator, then makes `calls` calls and checks every reply.
-fn client(calls: u64) -> u64 {
+/// orchestrator, then makes its calls and checks every reply (`arg`: see
+/// [`CALLS_MASK`]).
+fn client(arg: u64) -> u64 {
+    let calls = arg & CALLS_MASK;
+    let pairs = (arg >> PAIRS_SHIFT) & 0x3ff;
+    let name = record_name((arg >> BENCH_SHIFT) & 3, pairs as u32);
+    let hz = rt::time().1;
+    // Only the first client of a run reports (pairs > 0).
+    let mut ticker = (pairs > 0).then(|| rt::bench::ProgressTicker::new(&name, calls * pairs, hz));
     let slots = [initial_cap(0), initial_cap(1), initial_cap(2)];
     let mut waits = 0;
     while !slots.iter().all(|&c| rt::ipc::info(c).is_ok()) {
@@ -312,6 +399,11 @@ fn client(calls: u64) -> u64 {
         return 2;
     }
     for seq in 0..calls {
+        if let Some(ticker) = &mut ticker
+            && seq % PROGRESS_CALLS == 0
+        {
+            ticker.tick(seq * pairs, rt::arch::rdtsc());
+        }
         let words = [
             seq,
             seq ^ 0x1234,

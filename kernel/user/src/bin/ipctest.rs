@@ -973,32 +973,52 @@ fn inversion_runs(param: u64) -> u64 {
         return inversion(pi).0;
     }
     let reps = (param >> 2).max(1);
-    // SAFETY: the histogram is touched only by this single-threaded program.
-    let hist = unsafe { &mut *core::ptr::addr_of_mut!(PI_HIST) };
-    let (start, hz, _) = rt::time();
-    for _ in 0..reps {
-        let (code, latency_ns) = inversion(pi);
-        if code != 0 {
-            return code;
-        }
-        hist.record(latency_ns.max(1));
-    }
-    let (end, _, _) = rt::time();
     let name = if pi {
         "sched.pi.with_pi"
     } else {
         "sched.pi.without_pi"
     };
+    // SAFETY: the histogram is touched only by this single-threaded program.
+    let hist = unsafe { &mut *core::ptr::addr_of_mut!(PI_HIST) };
+    let hz = rt::time().1;
+    let Some(mut recorder) = rt::bench::Recorder::new(name, perf::record::Unit::Ns, reps, hz, hist)
+    else {
+        println!("ipctest: {name}: a recorder is already running");
+        return 1;
+    };
+    // One sample, one interval and one `@progress` per repetition (each
+    // takes a few seconds, during which a hog owns this CPU). Performance
+    // model: each operation is the high client's call (its markers are in
+    // `inv_client`).
+    pi_window(pi, true);
+    for _ in 0..reps {
+        let (code, latency_ns) = inversion(pi);
+        if code != 0 {
+            return code;
+        }
+        recorder.record(latency_ns.max(1));
+        recorder.tick(rt::arch::rdtsc());
+    }
+    pi_window(pi, false);
     // Each repetition is a whole scenario of several processes: no
     // per-operation counter values to report.
-    rt::bench::report_latency(
-        name,
-        perf::record::Unit::Ns,
-        hist,
-        (start, end, hz),
-        &rt::bench::Counts::default(),
-    );
+    recorder.finish(rt::arch::rdtsc(), &rt::bench::Counts::default());
     0
+}
+
+/// Opens (`open`) or closes the performance-model window of
+/// `sched.pi.with_pi` (`pi`) or `sched.pi.without_pi`.
+fn pi_window(pi: bool, open: bool) {
+    use perf::marker::bench_id;
+    use rt::marker::{window_begin, window_end};
+    const WITH: u32 = bench_id("sched.pi.with_pi");
+    const WITHOUT: u32 = bench_id("sched.pi.without_pi");
+    match (pi, open) {
+        (true, true) => window_begin::<WITH>(),
+        (true, false) => window_end::<WITH>(),
+        (false, true) => window_begin::<WITHOUT>(),
+        (false, false) => window_end::<WITHOUT>(),
+    }
 }
 
 static mut PI_HIST: perf::histogram::Histogram = perf::histogram::Histogram::new();
@@ -1127,10 +1147,14 @@ fn inv_client(cpu: u32) -> u64 {
         rt::proc_info(hog).is_ok(),
         "the hog is not running when the client calls"
     );
+    // The measured call is one operation of the performance model's
+    // `sched.pi.*` window (outside a window the markers count nothing).
+    rt::marker::op_begin();
     let (t0, hz, _) = rt::time();
     let reply = Endpoint(initial_cap(0)).send_recv([41, 0, 0, 0]);
     let alive = rt::proc_info(hog).is_ok();
     let (t1, _, _) = rt::time();
+    rt::marker::op_end();
     println!(
         "ipctest: high client's call took {} us (hog {})",
         (t1 - t0) * 1_000_000 / hz.max(1),

@@ -141,6 +141,38 @@ pub fn linux_baseline(summary: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// The rendered dashboard has at least one latency-over-time heat map with
+/// cells (`<figure class="latency-over-time" data-intervals=N
+/// data-cells=M>`, M > 0).
+///
+/// # Errors
+/// No such figure.
+pub fn heat_maps(dom: &str) -> anyhow::Result<String> {
+    let attribute = |tag: &str, name: &str| -> Option<u64> {
+        let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        tag[at..].split('"').next()?.parse().ok()
+    };
+    let cells: Vec<u64> = dom
+        .split("<figure class=\"latency-over-time\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = rest.split('>').next()?;
+            attribute(tag, "data-intervals")?;
+            attribute(tag, "data-cells")
+        })
+        .collect();
+    ensure!(
+        cells.iter().any(|&c| c > 0),
+        "no latency-over-time heat map with cells in the dashboard ({} figures)",
+        cells.len()
+    );
+    Ok(format!(
+        "dashboard: {} latency-over-time heat maps, {} cells",
+        cells.len(),
+        cells.iter().sum::<u64>()
+    ))
+}
+
 /// `doc[key]` as an array.
 fn array<'a>(doc: &'a Value, key: &str) -> anyhow::Result<&'a Vec<Value>> {
     doc[key]
@@ -446,6 +478,19 @@ mod tests {
         let warned = ok.replace("\"warnings\": []", "\"warnings\": [\"w\"]");
         assert!(linux_baseline(&warned).is_err());
         assert!(linux_baseline("{}").is_err());
+    }
+
+    #[test]
+    fn heat_maps_need_a_figure_with_cells() {
+        let dom =
+            r#"<p><figure class="latency-over-time" data-intervals="4" data-cells="12"><svg>"#;
+        assert_eq!(
+            heat_maps(dom).unwrap(),
+            "dashboard: 1 latency-over-time heat maps, 12 cells"
+        );
+        let empty = r#"<figure class="latency-over-time" data-intervals="0" data-cells="0">"#;
+        assert!(heat_maps(empty).is_err());
+        assert!(heat_maps("<figure class=\"other\">").is_err());
     }
 
     #[test]

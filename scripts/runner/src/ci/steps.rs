@@ -821,10 +821,12 @@ fn browser_check(ctx: &mut Ctx) -> anyhow::Result<()> {
     dump.stdout(fs::File::create(&dom_path)?)
         .stderr(fs::File::create(&err_path)?);
     run_ok(dump, Output::Terminal)?;
+    let dom = fs::read_to_string(&dom_path)?;
     ensure!(
-        fs::read_to_string(&dom_path)?.contains("Veridian benchmark dashboard"),
+        dom.contains("Veridian benchmark dashboard"),
         "dashboard did not load"
     );
+    println!("{}", checks::heat_maps(&dom)?);
     let errors = fs::read_to_string(&err_path)?;
     let errors = checks::console_errors(&errors);
     for line in &errors {
