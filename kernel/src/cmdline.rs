@@ -57,6 +57,13 @@ pub struct Config<'a> {
     /// Fail one frame allocation in N while the fuzz test's processes run
     /// (`fault.frames=N`, 0 = never).
     pub fault_frames: u64,
+    /// Kill a random process of the scenario at one scheduling event in N
+    /// in the fault-kill test (`fault.kill=N`, 0 = the test's default).
+    pub fault_kill: u64,
+    /// Minutes of the soak test (`soak.minutes=N`, 0 = one short period).
+    pub soak_minutes: u64,
+    /// Processes of the soak test (`soak.processes=N`, 0 = the default).
+    pub soak_processes: u64,
 }
 
 /// Keys the kernel understands.
@@ -75,6 +82,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "fuzz.calls",
     "fuzz.seed",
     "fault.frames",
+    "soak.minutes",
+    "soak.processes",
+    "fault.kill",
 ];
 
 impl<'a> Config<'a> {
@@ -92,6 +102,9 @@ impl<'a> Config<'a> {
             fuzz_calls: 0,
             fuzz_seed: None,
             fault_frames: 0,
+            fault_kill: 0,
+            soak_minutes: 0,
+            soak_processes: 0,
         };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
@@ -146,6 +159,24 @@ impl<'a> Config<'a> {
                     Ok(n) => cfg.fault_frames = n,
                     Err(_) => crate::kprintln!(
                         "warning: cmdline: fault.frames={value:?} is not a number; ignored"
+                    ),
+                },
+                "fault.kill" => match value.parse() {
+                    Ok(n) => cfg.fault_kill = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: fault.kill={value:?} is not a number; ignored"
+                    ),
+                },
+                "soak.minutes" => match value.parse() {
+                    Ok(n) => cfg.soak_minutes = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: soak.minutes={value:?} is not a number; ignored"
+                    ),
+                },
+                "soak.processes" => match value.parse() {
+                    Ok(n) => cfg.soak_processes = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: soak.processes={value:?} is not a number; ignored"
                     ),
                 },
                 "fuzz.seed" => match value.parse() {

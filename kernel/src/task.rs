@@ -592,6 +592,7 @@ pub fn reschedule(decision: Decision) {
     if prev == next_raw {
         return;
     }
+    crate::fault::on_switch(cpu);
     switch_to(cpu, next_raw);
     finish_switch();
 }

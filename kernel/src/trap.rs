@@ -98,6 +98,8 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     // SAFETY: only `register` stores non-zero values, and it stores valid
     // `IrqHandler` function pointers.
     let handler: IrqHandler = unsafe { core::mem::transmute::<usize, IrqHandler>(handler) };
+    // Before the handler: a timer tick may switch threads and not return.
+    crate::soak_tests::on_interrupt();
     handler(frame);
 }
 

@@ -27,6 +27,7 @@ mod profile;
 mod qemu_cmd;
 mod serial;
 mod size;
+mod soak;
 mod verdict;
 mod workspace;
 
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         Command::Iso(args) => build_iso(args, &workspace).map(|()| true),
         Command::Bench(args) => bench::run(&host, args, &workspace),
         Command::Compare(args) => bench::compare_command(args),
+        Command::Soak(args) => soak::run(&host, args, &workspace),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

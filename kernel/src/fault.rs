@@ -1,0 +1,249 @@
+//! Process-kill fault injection (`fault.kill=N`, issue 22): while it is on,
+//! one scheduling event in N, drawn from a seeded xorshift stream, picks
+//! the process of the thread this CPU switches away from as a victim, and
+//! the driver (the `fault_kill_*` test below) kills it at its next look
+//! (within a timer tick). The IPC, channel and shared-memory scenarios run
+//! under it: every process must still end (a killed one, or one that saw
+//! its partner die and got an error), nothing may hang, and every resource
+//! count must return to its baseline.
+//!
+//! The scheduler calls [`on_switch`] once per switch; with injection off it
+//! costs one relaxed load. The kill itself happens outside the scheduler:
+//! `process::kill` takes the process table's lock and wakes threads, which
+//! the middle of a context switch must not do.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::process::{self, ExitReason, Placement};
+
+/// One switch in `EVERY` picks a victim (0 = off).
+static EVERY: AtomicU64 = AtomicU64::new(0);
+/// The xorshift state.
+static STATE: AtomicU64 = AtomicU64::new(1);
+/// The picked victim's pid + 1 (0 = none pending).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Switches seen while on.
+static EVENTS: AtomicU64 = AtomicU64::new(0);
+/// `fault.kill=` from the command line (0 = the test's default).
+static CONFIGURED: AtomicU64 = AtomicU64::new(0);
+/// `fuzz.seed=` (shared with the fuzz test's seed).
+static SEED: AtomicU64 = AtomicU64::new(1);
+
+/// Applies `fault.kill=N` and the seed.
+pub fn configure(every: u64, seed: Option<u64>) {
+    CONFIGURED.store(every, Ordering::Relaxed);
+    if let Some(seed) = seed {
+        SEED.store(seed, Ordering::Relaxed);
+    }
+}
+
+/// The scheduling-event hook: `cpu` (this CPU) is about to switch away
+/// from its current context. Interrupts are off.
+#[inline]
+pub fn on_switch(cpu: &crate::percpu::PerCpu) {
+    let every = EVERY.load(Ordering::Relaxed);
+    if every == 0 {
+        return;
+    }
+    EVENTS.fetch_add(1, Ordering::Relaxed);
+    // One xorshift step; racing CPUs may draw the same value, which only
+    // makes the sequence less even.
+    let mut x = STATE.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    if !x.is_multiple_of(every) {
+        return;
+    }
+    let t = cpu.current_kthread.load(Ordering::Relaxed);
+    if t.is_null() {
+        return; // The idle context: no process.
+    }
+    // SAFETY: `t` is this CPU's current thread's record; a record is freed
+    // only after a switch away from its dead thread has completed
+    // (`task::finish_switch`), and this CPU has not switched yet.
+    let pid = unsafe { (*t).pid };
+    if pid != 0 {
+        PENDING.store(u64::from(pid) + 1, Ordering::Relaxed);
+    }
+}
+
+/// Turns injection on (one switch in `every`, stream `seed`) or off
+/// (`every` 0); returns the switches seen since the last call.
+fn inject(every: u64, seed: u64) -> u64 {
+    STATE.store(seed | 1, Ordering::Relaxed);
+    PENDING.store(0, Ordering::Relaxed);
+    EVERY.store(every, Ordering::Relaxed);
+    EVENTS.swap(0, Ordering::Relaxed)
+}
+
+/// The pending victim, if one was picked since the last call.
+fn take_victim() -> Option<u32> {
+    match PENDING.swap(0, Ordering::Relaxed) {
+        0 => None,
+        p => Some((p - 1) as u32),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Census {
+    frames_per_node: Vec<usize>,
+    processes: usize,
+    threads: usize,
+    ipc: (usize, usize),
+    endpoints: usize,
+    regions: (usize, usize),
+}
+
+fn census() -> Census {
+    Census {
+        frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
+        processes: process::count(),
+        threads: crate::task::live_threads(),
+        ipc: crate::kipc::census(),
+        endpoints: crate::kipc::endpoint_census().0,
+        regions: crate::kipc::shm::census(),
+    }
+}
+
+fn ticks() -> u64 {
+    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
+}
+
+fn pause() {
+    x86_64::instructions::interrupts::disable();
+    crate::task::reschedule(sched::Decision::Reschedule);
+    x86_64::instructions::interrupts::enable_and_hlt();
+}
+
+/// What one scenario under injection did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Kills that hit a live process.
+    killed: u64,
+    /// Runs whose root (the coordinator, which counts how its workers
+    /// ended and prints it) ended with 0: no anomaly.
+    clean: u64,
+    /// Runs whose root was itself killed.
+    root_killed: u64,
+    /// Switches seen.
+    events: u64,
+}
+
+/// Timer ticks a scenario may take before it counts as hung.
+const MAX_TICKS: u64 = 12_000;
+/// Ticks the processes of a run may take to end after its root did.
+const SETTLE_TICKS: u64 = 1_000;
+
+/// Runs `program arg` under kill injection; adds what happened to `tally`.
+fn run_one(
+    program: &str,
+    arg: u64,
+    every: u64,
+    seed: u64,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let before = census();
+    let root = process::spawn(program, arg, Placement::Caller, 10, 0)
+        .map_err(|e| format!("spawn {program}: {e:?}"))?;
+    inject(every, seed);
+    let start = ticks();
+    let kill_pending = |tally: &mut Tally| {
+        // Only this run's processes (pids are given out in order).
+        if let Some(pid) = take_victim()
+            && pid >= root
+            && process::kill(pid).is_ok()
+        {
+            tally.killed += 1;
+        }
+    };
+    let reason = loop {
+        kill_pending(tally);
+        if let Some(reason) = process::poll_exit(root) {
+            break reason;
+        }
+        if ticks() - start > MAX_TICKS {
+            tally.events += inject(0, 0);
+            crate::kprintln!("fault.kill: {program} {arg:#x} seed {seed}: hung; threads:");
+            crate::task::dump_threads();
+            return Err(format!("{program} {arg:#x} (seed {seed}) hung"));
+        }
+        pause();
+    };
+    tally.events += inject(0, 0);
+    match reason {
+        ExitReason::Exited(0) => tally.clean += 1,
+        ExitReason::Killed => tally.root_killed += 1,
+        other => {
+            return Err(format!(
+                "{program} {arg:#x} (seed {seed}) ended with {other:?}"
+            ));
+        }
+    }
+    // Orphans of a killed root, and partners of killed children, must end
+    // by themselves: a process still there after the settling time hangs.
+    let settle = ticks();
+    let mut after = census();
+    while after != before && ticks() - settle < SETTLE_TICKS {
+        pause();
+        after = census();
+    }
+    if after.processes != before.processes {
+        crate::kprintln!(
+            "fault.kill: {program} {arg:#x} seed {seed}: {} process(es) left after {SETTLE_TICKS} ticks; threads:",
+            after.processes - before.processes
+        );
+        crate::task::dump_threads();
+    }
+    crate::kensure!(
+        after == before,
+        "{program} {arg:#x} (seed {seed}, root {reason:?}): hang or leak: {before:?} -> {after:?}"
+    );
+    Ok(())
+}
+
+/// The run: the soak program's coordinator (role 1) in its fault.kill
+/// mode (bit 40), one 10-second period, 16 groups of a synchronous client
+/// and server (every 16th call a large message in a fresh shared region)
+/// and an asynchronous producer and consumer on a channel.
+const SOAK_UNDER_KILL: u64 = 1 | (16 << 16 | 1 << 40) << 8;
+
+/// Runs, each with its own seed.
+const ROUNDS: u64 = 3;
+
+crate::ktest! {
+    /// `fault.kill=N` (default 500): synchronous IPC, channels and large
+    /// messages in shared regions (the soak's traffic) run while one
+    /// scheduling event in N kills a random process of the run. Nothing
+    /// hangs, every survivor ends (with the error it saw where its partner
+    /// died), no message is duplicated, reordered or garbled, and frames,
+    /// processes, threads, capabilities, endpoints and regions all return
+    /// to their baseline.
+    fn fault_kill_ipc_channel_shm() {
+        let every = match CONFIGURED.load(Ordering::Relaxed) {
+            0 => 500,
+            n => n,
+        };
+        let seed = SEED.load(Ordering::Relaxed);
+        let mut tally = Tally::default();
+        for round in 0..ROUNDS {
+            let s = seed.wrapping_mul(0x9e37_79b9) ^ round;
+            run_one("soak", SOAK_UNDER_KILL, every, s, &mut tally)?;
+        }
+        crate::kprintln!(
+            "fault.kill={every}: {} runs, {} scheduling events, {} processes killed \
+             ({} of them the run's coordinator), {} runs clean; no hang, conservation ok",
+            ROUNDS,
+            tally.events,
+            tally.killed,
+            tally.root_killed,
+            tally.clean
+        );
+        crate::kensure!(tally.killed > 0, "no process was killed: fault.kill={every} too rare");
+        Ok(())
+    }
+}
