@@ -268,14 +268,35 @@ boot_at_memory_sizes() {
         "$RUNNER" qemu --mem 4G --cmdline run=boot --accel tcg --timeout 120
 }
 
-# deliberate_fault: test.fault=pf must print the register dump and fail.
+# deliberate_fault: test.fault=pf and test.fault=panic must print the
+# register dump (pf), fail, and the runner must name the fault, the thread
+# and a symbolized backtrace.
 deliberate_fault() {
-    local log="$logs/fault.log"
+    local log="$logs/fault.log" plog="$logs/panic.log"
     if "$RUNNER" qemu --cmdline "run=boot test.fault=pf" --accel tcg --timeout 120 >"$log" 2>&1; then
         say "a deliberate page fault exited with success"
         return 1
     fi
-    grep -q "kernel exception on cpu 0: #PF page fault" "$log" && grep -q "faulting address (cr2)=0x00007fffdead0000" "$log"
+    grep -q "kernel exception on cpu 0: #PF page fault" "$log" && grep -q "faulting address (cr2)=0x00007fffdead0000" "$log" || return 1
+    # The runner names the fault as the failure reason, with the thread and
+    # a backtrace unwound from the kernel ELF's call-frame information.
+    grep -q "veridian-run: FAIL after .*: kernel exception on cpu 0: #PF page fault" "$log" &&
+        grep -q "veridian-run:   thread: " "$log" &&
+        grep -q "veridian-run:     #0 .* veridian::arch::x86_64::cpu::deliberate_fault\|inlined into veridian::arch::x86_64::cpu::deliberate_fault" "$log" &&
+        grep -q "veridian-run:     #1 .* veridian::boot::kernel_entry at .*boot.rs" "$log" || {
+        say "the page fault's report lacks the reason, the thread or the backtrace (see $log)"
+        return 1
+    }
+    if "$RUNNER" qemu --cmdline "run=boot test.fault=panic" --accel tcg --timeout 120 >"$plog" 2>&1; then
+        say "a deliberate kernel panic exited with success"
+        return 1
+    fi
+    grep -q "veridian-run: FAIL after .*: kernel panic on cpu 0 at .*: deliberate kernel panic" "$plog" &&
+        grep -q "veridian-run:     #[0-9] .* veridian::arch::x86_64::cpu::deliberate_fault at" "$plog" &&
+        grep -q "veridian-run:     #[0-9] .* veridian::boot::kernel_entry at" "$plog" || {
+        say "the panic's report lacks the reason or the backtrace (see $plog)"
+        return 1
+    }
 }
 
 # unknown_flags: every entry point rejects an unknown flag with status 2.
@@ -480,7 +501,7 @@ if $runner_built && $kernel_built && [[ -f $KERNEL_ELF ]]; then
         --cmdline "test.filter=fuzz_random_syscalls fuzz.calls=200000 fault.frames=5 fuzz.seed=$((RANDOM % 1000 + 1))"
     step "hardware report (run=report, 2 CPUs, TCG)" hardware_report
     step "boot record at 64M and 4G" boot_at_memory_sizes
-    step "deliberate kernel page fault is reported" deliberate_fault
+    step "deliberate kernel page fault and panic are reported (reason, thread, backtrace)" deliberate_fault
     step "unknown script flags exit 2" unknown_flags
     step "benchmark suite (quick, TCG, 2 CPUs)" bench_quick
     step "icount runs repeat exactly" icount_repeatable

@@ -27,6 +27,8 @@ pub enum DeliberateFault {
     InvalidOpcode,
     /// A general protection fault (non-canonical access).
     GeneralProtection,
+    /// A kernel panic (`panic!`).
+    Panic,
 }
 
 /// The parsed command line.
@@ -36,7 +38,7 @@ pub struct Config<'a> {
     pub run: RunMode,
     /// Only tests whose names contain this run (`test.filter=`).
     pub test_filter: &'a str,
-    /// A deliberate fault after boot (`test.fault=pf|ud|gp`).
+    /// A deliberate fault after boot (`test.fault=pf|ud|gp|panic`).
     pub fault: Option<DeliberateFault>,
     /// The accelerator the host says it used (`accel=`), for records.
     pub accel: Option<perf::record::Accel>,
@@ -123,8 +125,9 @@ impl<'a> Config<'a> {
                     "pf" => cfg.fault = Some(DeliberateFault::PageFault),
                     "ud" => cfg.fault = Some(DeliberateFault::InvalidOpcode),
                     "gp" => cfg.fault = Some(DeliberateFault::GeneralProtection),
+                    "panic" => cfg.fault = Some(DeliberateFault::Panic),
                     other => crate::kprintln!(
-                        "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"
+                        "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp|panic); ignored"
                     ),
                 },
                 "accel" => match perf::record::Accel::from_token(value) {

@@ -207,16 +207,15 @@ fn run_one(
 }
 
 /// The run: the soak program's coordinator (role 1) in its fault.kill
-/// mode (bit 40), one 10-second period, 16 groups of a synchronous client
-/// and server (every 16th call a large message in a fresh shared region)
-/// and an asynchronous producer and consumer on a channel.
-const SOAK_UNDER_KILL: u64 = 1 | (16 << 16 | 1 << 40) << 8;
-
-/// Runs, each with its own seed.
-const ROUNDS: u64 = 3;
+/// mode (bit 40), one period of `seconds`, `groups` groups of a synchronous
+/// client and server (every 16th call a large message in a fresh shared
+/// region) and an asynchronous producer and consumer on a channel.
+const fn soak_under_kill(groups: u64, seconds: u64) -> u64 {
+    1 | (groups << 16 | seconds << 32 | 1 << 40) << 8
+}
 
 crate::ktest! {
-    /// `fault.kill=N` (default 500): synchronous IPC, channels and large
+    /// `fault.kill=N` (default 200, one short run): synchronous IPC, channels and large
     /// messages in shared regions (the soak's traffic) run while one
     /// scheduling event in N kills a random process of the run. Nothing
     /// hangs, every survivor ends (with the error it saw where its partner
@@ -224,20 +223,33 @@ crate::ktest! {
     /// processes, threads, capabilities, endpoints and regions all return
     /// to their baseline.
     fn fault_kill_ipc_channel_shm() {
-        let every = match CONFIGURED.load(Ordering::Relaxed) {
-            0 => 500,
-            n => n,
+        // Without `fault.kill=` (every run of the whole suite, at every
+        // CPU count and under icount and Bochs): one short run. With it
+        // (the CI step): three longer ones.
+        let (every, rounds, run) = match CONFIGURED.load(Ordering::Relaxed) {
+            0 => (200, 1, soak_under_kill(8, 2)),
+            n => (n, 3, soak_under_kill(16, 10)),
         };
+        let online = (0..crate::percpu::MAX_CPUS as u32)
+            .filter(|&c| crate::percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
+            .count();
+        if online < 2 {
+            // On one CPU no switch reaches the hook in `task::reschedule`
+            // (0 events over a whole run; not understood yet): the test
+            // would pass without injecting anything, so it says so instead.
+            crate::kprintln!("fault.kill: not run on 1 CPU (the hook sees no scheduling event there)");
+            return Ok(());
+        }
         let seed = SEED.load(Ordering::Relaxed);
         let mut tally = Tally::default();
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let s = seed.wrapping_mul(0x9e37_79b9) ^ round;
-            run_one("soak", SOAK_UNDER_KILL, every, s, &mut tally)?;
+            run_one("soak", run, every, s, &mut tally)?;
         }
         crate::kprintln!(
             "fault.kill={every}: {} runs, {} scheduling events, {} processes killed \
              ({} of them the run's coordinator), {} runs clean; no hang, conservation ok",
-            ROUNDS,
+            rounds,
             tally.events,
             tally.killed,
             tally.root_killed,

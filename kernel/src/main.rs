@@ -25,6 +25,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod cpus;
 pub mod fault;
+pub mod fault_report;
 pub mod fuzz_tests;
 pub mod kipc;
 pub mod kipc_tests;

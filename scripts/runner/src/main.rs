@@ -17,6 +17,7 @@ mod bench;
 mod bochs;
 mod checks;
 mod cli;
+mod fault_report;
 mod iso;
 mod kernel_tests;
 mod machine;

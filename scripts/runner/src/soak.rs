@@ -180,6 +180,7 @@ pub fn run(host: &HostTools<'_>, args: &SoakArgs, workspace: &Workspace) -> anyh
         stop_when: None,
         on_line: Some(observer),
     })?;
+    crate::fault_report::print(&run.scan.fault, &kernel);
     let mut failures = verdict::judge(run.end, Expectation::Test, &run.scan).failures;
     if let Ok(f) = follower.lock() {
         failures.extend(f.failures());

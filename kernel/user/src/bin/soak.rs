@@ -49,8 +49,9 @@ rt::entry!(main);
 
 /// Roles (`arg & 0xff`); `arg >> 8` carries the parameters.
 mod role {
-    /// `param` = minutes (0 = [`super::SHORT_SECONDS`] seconds) | groups
-    /// << 16 | [`super::TOLERANT`].
+    /// `param` = minutes (0 = one short period) | groups << 16 | the short
+    /// period's seconds << 32 (0 = [`super::SHORT_SECONDS`]) |
+    /// [`super::TOLERANT`].
     pub const COORDINATOR: u64 = 1;
     /// `param` = the client's pid | [`super::TOLERANT`].
     pub const SERVER: u64 = 2;
@@ -72,7 +73,7 @@ mod saw {
     pub const PRODUCER_GONE: u64 = 32;
 }
 
-/// The length of a run with 0 minutes (the kernel test suite's short soak).
+/// The default length of a run with 0 minutes.
 const SHORT_SECONDS: u64 = 10;
 /// The coordinator's answer to a report after the last period: stop.
 const STOP: u64 = 1;
@@ -95,6 +96,10 @@ fn main(arg: u64) -> u64 {
         role::COORDINATOR => coordinator(
             param & 0xffff,
             (param >> 16) & 0xffff,
+            match (param >> 32) & 0xff {
+                0 => SHORT_SECONDS,
+                s => s,
+            },
             param & TOLERANT != 0,
         ),
         role::SERVER => server(param as u32, param & TOLERANT != 0),
@@ -306,7 +311,7 @@ fn print_counts(what: &str, c: &Counts, secs: u64) {
     );
 }
 
-fn coordinator(minutes: u64, groups: u64, tolerant: bool) -> u64 {
+fn coordinator(minutes: u64, groups: u64, short_seconds: u64, tolerant: bool) -> u64 {
     let hz = hz();
     let groups = groups.max(1);
     let Ok((stats, stats_send)) = Endpoint::create(0) else {
@@ -335,7 +340,7 @@ fn coordinator(minutes: u64, groups: u64, tolerant: bool) -> u64 {
     );
     // Periods count from the end of start-up: minutes, or one short period.
     let (period, periods) = if minutes == 0 {
-        (SHORT_SECONDS * hz, 1)
+        (short_seconds * hz, 1)
     } else {
         (60 * hz, minutes)
     };
