@@ -592,7 +592,6 @@ pub fn reschedule(decision: Decision) {
     if prev == next_raw {
         return;
     }
-    crate::fault::on_switch(cpu);
     switch_to(cpu, next_raw);
     finish_switch();
 }
@@ -616,6 +615,7 @@ fn kick(targets: CpuSet) {
 pub type ParkedResult = ([u64; 4], u64);
 
 fn switch_to(cpu: &percpu::PerCpu, next: u64) {
+    crate::fault::on_switch(cpu);
     switch_to_resuming(cpu, next, None, false);
 }
 
