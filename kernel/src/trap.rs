@@ -101,6 +101,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let handler: IrqHandler = unsafe { core::mem::transmute::<usize, IrqHandler>(handler) };
     // Before the handler: a timer tick may switch threads and not return.
     crate::soak_tests::on_interrupt();
+    crate::fault::on_interrupt();
     handler(frame);
 }
 
