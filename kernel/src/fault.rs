@@ -61,12 +61,18 @@ pub fn configure(every: u64, seed: Option<u64>, filter: &str) {
 
 /// The scheduling-event hook: `cpu` (this CPU) is about to switch away
 /// from its current context. Interrupts are off.
-#[inline]
+#[inline(always)]
 pub fn on_switch(cpu: &crate::percpu::PerCpu) {
     let every = EVERY.load(Ordering::Relaxed);
-    if every == 0 {
-        return;
+    if every != 0 {
+        draw(cpu, every);
     }
+}
+
+/// One draw of [`on_switch`] while injection is on.
+#[cold]
+#[inline(never)]
+fn draw(cpu: &crate::percpu::PerCpu, every: u64) {
     EVENTS.fetch_add(1, Ordering::Relaxed);
     // One xorshift step; racing CPUs may draw the same value, which only
     // makes the sequence less even.
@@ -93,15 +99,16 @@ pub fn on_switch(cpu: &crate::percpu::PerCpu) {
 
 /// Called by the trap dispatcher before a device interrupt's or IPI's
 /// handler (interrupts off): kills the pending victim, if any.
-#[inline]
+#[inline(always)]
 pub fn on_interrupt() {
-    if EVERY.load(Ordering::Relaxed) == 0 {
-        return;
+    if EVERY.load(Ordering::Relaxed) != 0 {
+        kill_pending();
     }
-    kill_pending();
 }
 
 /// Kills the pending victim if it belongs to the run and lives.
+#[cold]
+#[inline(never)]
 fn kill_pending() {
     if let Some(pid) = take_victim()
         && u64::from(pid) >= FIRST_PID.load(Ordering::Relaxed)

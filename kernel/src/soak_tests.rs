@@ -39,11 +39,17 @@ static LAST_PRINT: AtomicU64 = AtomicU64::new(0);
 /// during a soak, prints the free frames every [`FRAMES_EVERY`] ticks. The
 /// console and the frame allocator take their locks with interrupts off,
 /// so no interrupted code on this CPU holds them.
-#[inline]
+#[inline(always)]
 pub fn on_interrupt() {
-    if !ACTIVE.load(Ordering::Relaxed) {
-        return;
+    if ACTIVE.load(Ordering::Relaxed) {
+        print_frames();
     }
+}
+
+/// [`on_interrupt`] during a soak.
+#[cold]
+#[inline(never)]
+fn print_frames() {
     let Some(cpu) = crate::percpu::current().filter(|c| c.index == 0) else {
         return;
     };
