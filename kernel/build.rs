@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const PROGRAMS: &[&str] = &[
-    "init", "worker", "ipctest", "ipcbench", "ipcload", "chantest", "fuzz", "modelcal",
+    "init", "worker", "ipctest", "ipcbench", "ipcload", "chantest", "fuzz", "modelcal", "soak",
 ];
 
 fn main() {

@@ -193,6 +193,12 @@ pub extern "C" fn kernel_entry(loader: u32, info_phys: u32) -> ! {
     crate::task::init(online as usize, tsc.hz / 100);
     crate::task::set_priority_inheritance(config.pi);
     crate::fuzz_tests::configure(config.fuzz_calls, config.fuzz_seed, config.fault_frames);
+    crate::soak_tests::configure(
+        config.soak_minutes,
+        config.soak_processes,
+        config.test_filter,
+    );
+    crate::fault::configure(config.fault_kill, config.fuzz_seed, config.test_filter);
     if config.channel_messages > 0 {
         crate::shm_tests::CHANNEL_MESSAGES.store(
             config.channel_messages,

@@ -27,6 +27,8 @@ pub enum DeliberateFault {
     InvalidOpcode,
     /// A general protection fault (non-canonical access).
     GeneralProtection,
+    /// A kernel panic (`panic!`).
+    Panic,
 }
 
 /// The parsed command line.
@@ -36,7 +38,7 @@ pub struct Config<'a> {
     pub run: RunMode,
     /// Only tests whose names contain this run (`test.filter=`).
     pub test_filter: &'a str,
-    /// A deliberate fault after boot (`test.fault=pf|ud|gp`).
+    /// A deliberate fault after boot (`test.fault=pf|ud|gp|panic`).
     pub fault: Option<DeliberateFault>,
     /// The accelerator the host says it used (`accel=`), for records.
     pub accel: Option<perf::record::Accel>,
@@ -57,6 +59,13 @@ pub struct Config<'a> {
     /// Fail one frame allocation in N while the fuzz test's processes run
     /// (`fault.frames=N`, 0 = never).
     pub fault_frames: u64,
+    /// Kill a random process of the scenario at one scheduling event in N
+    /// in the fault-kill test (`fault.kill=N`, 0 = the test's default).
+    pub fault_kill: u64,
+    /// Minutes of the soak test (`soak.minutes=N`, 0 = one short period).
+    pub soak_minutes: u64,
+    /// Processes of the soak test (`soak.processes=N`, 0 = the default).
+    pub soak_processes: u64,
 }
 
 /// Keys the kernel understands.
@@ -75,6 +84,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "fuzz.calls",
     "fuzz.seed",
     "fault.frames",
+    "soak.minutes",
+    "soak.processes",
+    "fault.kill",
 ];
 
 impl<'a> Config<'a> {
@@ -92,6 +104,9 @@ impl<'a> Config<'a> {
             fuzz_calls: 0,
             fuzz_seed: None,
             fault_frames: 0,
+            fault_kill: 0,
+            soak_minutes: 0,
+            soak_processes: 0,
         };
         for token in smp::cmdline::tokens(line) {
             let (key, value) = (token.key, token.value.unwrap_or(""));
@@ -110,8 +125,9 @@ impl<'a> Config<'a> {
                     "pf" => cfg.fault = Some(DeliberateFault::PageFault),
                     "ud" => cfg.fault = Some(DeliberateFault::InvalidOpcode),
                     "gp" => cfg.fault = Some(DeliberateFault::GeneralProtection),
+                    "panic" => cfg.fault = Some(DeliberateFault::Panic),
                     other => crate::kprintln!(
-                        "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp); ignored"
+                        "warning: cmdline: unknown test.fault {other:?} (pf|ud|gp|panic); ignored"
                     ),
                 },
                 "accel" => match perf::record::Accel::from_token(value) {
@@ -146,6 +162,24 @@ impl<'a> Config<'a> {
                     Ok(n) => cfg.fault_frames = n,
                     Err(_) => crate::kprintln!(
                         "warning: cmdline: fault.frames={value:?} is not a number; ignored"
+                    ),
+                },
+                "fault.kill" => match value.parse() {
+                    Ok(n) => cfg.fault_kill = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: fault.kill={value:?} is not a number; ignored"
+                    ),
+                },
+                "soak.minutes" => match value.parse() {
+                    Ok(n) => cfg.soak_minutes = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: soak.minutes={value:?} is not a number; ignored"
+                    ),
+                },
+                "soak.processes" => match value.parse() {
+                    Ok(n) => cfg.soak_processes = n,
+                    Err(_) => crate::kprintln!(
+                        "warning: cmdline: soak.processes={value:?} is not a number; ignored"
                     ),
                 },
                 "fuzz.seed" => match value.parse() {

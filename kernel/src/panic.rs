@@ -1,5 +1,6 @@
-//! The panic handler: file:line, message and CPU on the console, then a failure
-//! exit (the in-kernel test runner first closes its report).
+//! The panic handler: file:line, message and CPU on the console, the
+//! current thread and the stack for a backtrace (`crate::fault_report`),
+//! then a failure exit (the in-kernel test runner first closes its report).
 
 use core::panic::PanicInfo;
 
@@ -21,6 +22,9 @@ fn panic(info: &PanicInfo<'_>) -> ! {
             info.message()
         )),
     }
+    crate::fault_report::print_thread();
+    let (pc, sp, bp) = crate::arch::x86_64::backtrace::here();
+    crate::fault_report::print_backtrace(pc, sp, bp);
     crate::ktest::on_fatal("kernel panic");
     qemu::exit(ExitCode::Failure)
 }

@@ -38,6 +38,10 @@ static PROGRAMS: &[(&str, &[u8])] = &[
         "modelcal",
         include_bytes!(concat!(env!("OUT_DIR"), "/modelcal.elf")),
     ),
+    (
+        "soak",
+        include_bytes!(concat!(env!("OUT_DIR"), "/soak.elf")),
+    ),
 ];
 
 /// The ELF image of program `name`.

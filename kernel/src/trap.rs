@@ -1,7 +1,8 @@
 //! Trap dispatch: the safe core behind the IDT stubs.
 //!
-//! Exceptions in kernel mode are fatal: the register dump goes to the console
-//! and the kernel stops with a failure exit code. Exceptions in user mode will
+//! Exceptions in kernel mode are fatal: the register dump, the current
+//! thread and the stack for a backtrace (`crate::fault_report`) go to the
+//! console and the kernel stops with a failure exit code. Exceptions in user mode will
 //! kill only the offending process (user-mode issue). Device and IPI vectors are
 //! routed through a table of handlers registered at run time.
 
@@ -98,6 +99,9 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     // SAFETY: only `register` stores non-zero values, and it stores valid
     // `IrqHandler` function pointers.
     let handler: IrqHandler = unsafe { core::mem::transmute::<usize, IrqHandler>(handler) };
+    // Before the handler: a timer tick may switch threads and not return.
+    crate::soak_tests::on_interrupt();
+    crate::fault::on_interrupt();
     handler(frame);
 }
 
@@ -139,6 +143,8 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
         r14 = f.r14,
         r15 = f.r15,
     ));
+    crate::fault_report::print_thread();
+    crate::fault_report::print_backtrace(f.rip, f.rsp, f.rbp);
     crate::ktest::on_fatal("kernel exception");
     qemu::exit(ExitCode::Failure)
 }

@@ -40,6 +40,7 @@ pub(super) fn parked(tid: ThreadId) -> Option<Parked> {
 pub type ParkedResult = ([u64; 4], u64);
 
 pub(super) fn switch_to(cpu: &percpu::PerCpu, next: u64) {
+    crate::fault::on_switch(cpu);
     switch_to_resuming(cpu, next, None, false);
 }
 

@@ -104,6 +104,11 @@ impl KThread {
         ThreadId(self.tid.load(Ordering::Relaxed))
     }
 
+    /// Its process id (0 for a kernel thread).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
     /// Physical address of its address space's PML4.
     pub fn cr3(&self) -> u64 {
         self.cr3.load(Ordering::Relaxed)

@@ -607,6 +607,7 @@ mod tests {
             boot_record: Some("@boot v1 cpus=2".to_owned()),
             closing: closing.map(|(passed, failed)| TestTally { passed, failed }),
             failed_tests: Vec::new(),
+            ..SerialScan::default()
         }
     }
 

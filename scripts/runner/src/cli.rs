@@ -53,6 +53,39 @@ pub enum Command {
     Compare(CompareArgs),
     /// Everything CI checks (behind scripts/test.sh); `ci --help` lists it.
     Ci(crate::ci::CiArgs),
+    /// Run the soak: 1,024 processes of mixed, checked traffic for M
+    /// minutes, a line per minute; fails on any anomaly.
+    Soak(SoakArgs),
+}
+
+/// Flags of `veridian-run soak`.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Minutes of traffic (0: one 10-second period).
+    #[arg(long, default_value_t = 2)]
+    pub minutes: u64,
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus: u32,
+    /// Worker processes (groups of four).
+    #[arg(long, default_value_t = 1024)]
+    pub processes: u64,
+    /// Guest memory: <n>[K|M|G|T], no suffix means MiB.
+    #[arg(long, default_value = "512M")]
+    pub mem: MemSize,
+    /// Accelerator.
+    #[arg(long, value_enum, default_value_t = AccelChoice::Tcg)]
+    pub accel: AccelChoice,
+    /// Kill QEMU and fail after S seconds [default: the minutes + 15 minutes].
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+    /// Also write the raw serial output to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Print every serial line (the minute lines then come as the kernel
+    /// prints them, without the free frames).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// Flags of `veridian-run compare`.

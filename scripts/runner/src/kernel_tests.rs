@@ -131,6 +131,7 @@ pub fn run(
             false,
             Expectation::Test,
         )?;
+        crate::fault_report::print(&run.scan.fault, &kernel);
         let tally = config_tally(&verdict, &run.scan);
         total.add(tally);
         failed_tests.extend(

@@ -18,6 +18,7 @@ mod bochs;
 mod checks;
 mod ci;
 mod cli;
+mod fault_report;
 mod iso;
 mod kernel_tests;
 mod linux;
@@ -29,6 +30,7 @@ mod profile;
 mod qemu_cmd;
 mod serial;
 mod size;
+mod soak;
 mod verdict;
 mod workspace;
 
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Iso(args) => build_iso(args, &workspace).map(|()| true),
         Command::Bench(args) => bench::run(&host, args, &workspace),
         Command::Compare(args) => bench::compare_command(args),
+        Command::Soak(args) => soak::run(&host, args, &workspace),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

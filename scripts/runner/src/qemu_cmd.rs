@@ -130,6 +130,7 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
         interactive,
         expectation,
     )?;
+    crate::fault_report::print(&run.scan.fault, &kernel);
     report(&run, &verdict);
     Ok(verdict.passed())
 }

@@ -67,6 +67,8 @@ pub struct SerialScan {
     pub closing: Option<TestTally>,
     /// Every `test ... FAILED` line, trimmed, in order.
     pub failed_tests: Vec<String>,
+    /// The first kernel fault report (panic or kernel-mode exception).
+    pub fault: crate::fault_report::FaultCollector,
 }
 
 impl SerialScan {
@@ -83,6 +85,7 @@ impl SerialScan {
         if is_failed_test_line(line) {
             self.failed_tests.push(line.trim().to_owned());
         }
+        self.fault.observe_line(line);
     }
 }
 

@@ -137,6 +137,10 @@ impl Verdict {
 #[must_use]
 pub fn judge(end: QemuEnd, expectation: Expectation, scan: &SerialScan) -> Verdict {
     let mut failures = Vec::new();
+    // A kernel fault is the reason; the exit status only follows from it.
+    if let Some(fault) = &scan.fault.report {
+        failures.push(fault.header.clone());
+    }
     if let Err(why) = explain_end(end) {
         failures.push(why);
     }
@@ -214,7 +218,26 @@ mod tests {
             boot_record: boot.then(|| "@boot v1 cpus=1".to_owned()),
             closing: closing.map(|(passed, failed)| TestTally { passed, failed }),
             failed_tests: Vec::new(),
+            ..SerialScan::default()
         }
+    }
+
+    #[test]
+    fn a_kernel_fault_is_the_first_reason() {
+        let mut scan = scan_with(true, Some((3, 1)));
+        for line in [
+            "",
+            "!!! kernel panic on cpu 1 at kernel/src/x.rs:3: boom",
+            "thread: tid 4 pid 2 on cpu 1",
+        ] {
+            scan.observe_line(line);
+        }
+        let v = judge(QemuEnd::Exited(65), Expectation::Test, &scan);
+        assert_eq!(
+            v.failures[0],
+            "kernel panic on cpu 1 at kernel/src/x.rs:3: boom"
+        );
+        assert!(v.failures.len() > 1, "{v:?}");
     }
 
     #[test]

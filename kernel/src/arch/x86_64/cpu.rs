@@ -476,6 +476,7 @@ pub fn deliberate_fault(kind: crate::cmdline::DeliberateFault) -> ! {
             let v = unsafe { core::ptr::read_volatile(p) };
             panic!("non-canonical read returned {v:#x}");
         }
+        D::Panic => panic!("deliberate kernel panic (test.fault=panic)"),
     }
 }
 

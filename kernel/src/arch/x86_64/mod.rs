@@ -2,6 +2,7 @@
 //! lives below this module.
 
 pub mod apic;
+pub mod backtrace;
 pub mod boot;
 pub mod cpu;
 pub mod entry;

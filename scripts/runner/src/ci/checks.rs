@@ -173,6 +173,71 @@ pub fn heat_maps(dom: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// Whether some line of `log` starts with `prefix` and holds each of
+/// `parts` after it, in order.
+pub fn line_with(log: &str, prefix: &str, parts: &[&str]) -> bool {
+    log.lines().any(|line| {
+        let Some(mut rest) = line.strip_prefix(prefix) else {
+            return false;
+        };
+        parts.iter().all(|part| match rest.find(part) {
+            Some(at) => {
+                rest = &rest[at + part.len()..];
+                true
+            }
+            None => false,
+        })
+    })
+}
+
+/// The runner's report of a deliberate kernel fault (`pf`) or panic: the
+/// failure reason, the thread (for the fault) and a symbolized backtrace
+/// through `cpu::deliberate_fault` and `boot::kernel_entry`.
+///
+/// # Errors
+/// What the report lacks.
+pub fn fault_report(log: &str, panic: bool) -> anyhow::Result<()> {
+    const FRAME: &str = "veridian-run:     #";
+    let reason = if panic {
+        line_with(
+            log,
+            "veridian-run: FAIL after ",
+            &[": kernel panic on cpu 0 at ", ": deliberate kernel panic"],
+        )
+    } else {
+        line_with(
+            log,
+            "veridian-run: FAIL after ",
+            &[": kernel exception on cpu 0: #PF page fault"],
+        )
+    };
+    ensure!(
+        reason,
+        "the runner does not name the {} as the failure reason",
+        if panic { "panic" } else { "fault" }
+    );
+    ensure!(
+        panic || line_with(log, "veridian-run:   thread: ", &[]),
+        "the fault report does not name the thread"
+    );
+    let deliberate = line_with(
+        log,
+        FRAME,
+        &[" veridian::arch::x86_64::cpu::deliberate_fault"],
+    ) || log
+        .contains("inlined into veridian::arch::x86_64::cpu::deliberate_fault");
+    ensure!(deliberate, "the backtrace lacks cpu::deliberate_fault");
+    ensure!(
+        line_with(
+            log,
+            FRAME,
+            &[" veridian::boot::kernel_entry at ", "boot.rs"]
+        ),
+        "the backtrace lacks boot::kernel_entry"
+    );
+    Ok(())
+}
+
 /// `doc[key]` as an array.
 fn array<'a>(doc: &'a Value, key: &str) -> anyhow::Result<&'a Vec<Value>> {
     doc[key]
@@ -491,6 +556,27 @@ mod tests {
         let empty = r#"<figure class="latency-over-time" data-intervals="0" data-cells="0">"#;
         assert!(heat_maps(empty).is_err());
         assert!(heat_maps("<figure class=\"other\">").is_err());
+    }
+
+    #[test]
+    fn fault_reports_need_reason_thread_and_frames() {
+        let fault = "veridian-run: FAIL after 1.2s: kernel exception on cpu 0: #PF page fault\n\
+                     veridian-run:   thread: none (boot)\n\
+                     veridian-run:     #0 0xffff8000 veridian::arch::x86_64::cpu::deliberate_fault at cpu.rs:1\n\
+                     veridian-run:     #1 0xffff8001 veridian::boot::kernel_entry at src/boot.rs:2\n";
+        assert!(fault_report(fault, false).is_ok());
+        assert!(fault_report(fault, true).is_err());
+        let no_thread = fault.replace("  thread: none (boot)", "x");
+        assert!(fault_report(&no_thread, false).is_err());
+        let no_entry = fault.replace("kernel_entry", "other");
+        assert!(fault_report(&no_entry, false).is_err());
+        let panic = "veridian-run: FAIL after 1s: kernel panic on cpu 0 at src/cpu.rs:9: deliberate kernel panic\n\
+                     veridian-run:     #2 0x1 core::ptr::read_volatile at ptr.rs:1\n\
+                     veridian-run:         inlined into veridian::arch::x86_64::cpu::deliberate_fault at cpu.rs:4\n\
+                     veridian-run:     #3 0x2 veridian::boot::kernel_entry at src/boot.rs:2\n";
+        assert!(fault_report(panic, true).is_ok());
+        assert!(!line_with("a b c", "a", &["c", "b"]));
+        assert!(line_with("a b c", "a", &["b", "c"]));
     }
 
     #[test]

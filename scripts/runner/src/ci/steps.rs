@@ -116,7 +116,7 @@ pub const STEPS: &[Step] = &[
         boot_at_memory_sizes,
     ),
     step(
-        "deliberate kernel page fault is reported",
+        "deliberate kernel page fault and panic are reported (reason, thread, backtrace)",
         Needs::Kernel,
         deliberate_fault,
     ),
@@ -520,27 +520,34 @@ fn boot_at_memory_sizes(ctx: &mut Ctx) -> anyhow::Result<()> {
 
 /// `test.fault=pf` must print the register dump and fail.
 fn deliberate_fault(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let log_path = ctx.log("fault.log");
-    let args = [
-        "qemu",
-        "--cmdline",
-        "run=boot test.fault=pf",
-        "--accel",
-        "tcg",
-        "--timeout",
-        "120",
-    ];
-    let status = run(ctx.runner(&args), Output::File(&log_path))?;
+    let mut logs = Vec::new();
+    for (kind, name) in [("pf", "fault.log"), ("panic", "panic.log")] {
+        let log_path = ctx.log(name);
+        let cmdline = format!("run=boot test.fault={kind}");
+        let args = [
+            "qemu",
+            "--cmdline",
+            &cmdline,
+            "--accel",
+            "tcg",
+            "--timeout",
+            "120",
+        ];
+        let status = run(ctx.runner(&args), Output::File(&log_path))?;
+        ensure!(
+            !status.success(),
+            "a deliberate kernel {kind} exited with success"
+        );
+        logs.push(fs::read_to_string(&log_path)?);
+    }
     ensure!(
-        !status.success(),
-        "a deliberate page fault exited with success"
-    );
-    let log = fs::read_to_string(&log_path)?;
-    ensure!(
-        log.contains("kernel exception on cpu 0: #PF page fault")
-            && log.contains("faulting address (cr2)=0x00007fffdead0000"),
+        logs[0].contains("kernel exception on cpu 0: #PF page fault")
+            && logs[0].contains("faulting address (cr2)=0x00007fffdead0000"),
         "the fault report lacks the #PF line or the faulting address"
     );
+    checks::fault_report(&logs[0], false)?;
+    checks::fault_report(&logs[1], true)?;
+    println!("fault and panic: reason, thread and symbolized backtrace reported");
     Ok(())
 }
 
