@@ -105,6 +105,23 @@ pub const STEPS: &[Step] = &[
             kernel_tests(ctx, "--cpus 2 --accel tcg --timeout 600", &cmdline)
         },
     ),
+    // A random user process killed at one context switch in 5,000 under
+    // the soak's checked traffic: survivors get errors, nothing hangs,
+    // nothing is lost, every resource comes back.
+    step(
+        "process-kill fault injection (fault.kill=5000, 2 CPUs, TCG)",
+        Needs::Kernel,
+        |ctx| {
+            let cmdline = format!(
+                "test.filter=fault_kill fault.kill=5000 fuzz.seed={}",
+                seed()
+            );
+            kernel_tests(ctx, "--cpus 2 --accel tcg --timeout 900", &cmdline)
+        },
+    ),
+    // 1,024 processes of sequence-numbered, checksummed synchronous,
+    // asynchronous and large-message traffic for two minutes.
+    step("soak (2 minutes, 2 CPUs, TCG)", Needs::Kernel, soak),
     step(
         "hardware report (run=report, 2 CPUs, TCG)",
         Needs::Kernel,
@@ -706,6 +723,13 @@ fn compare_gate(ctx: &mut Ctx) -> anyhow::Result<()> {
         "the swapped comparison does not call ipc.call.same_cpu faster"
     );
     Ok(())
+}
+
+/// `veridian-run soak --minutes 2 --cpus 2`: a line per minute, no
+/// anomaly, conservation at the end (the runner's verdict).
+fn soak(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let command = ctx.runner(&["soak", "--minutes", "2", "--cpus", "2"]);
+    run_ok(command, Output::Terminal)
 }
 
 /// `--baseline linux` under icount writes the linux.* rows and the
