@@ -19,9 +19,9 @@
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::ktest::{Census, pause, ticks};
 use crate::process::{self, ExitReason, Placement};
 
 /// One switch in `EVERY` picks a victim (0 = off).
@@ -135,37 +135,6 @@ fn take_victim() -> Option<u32> {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct Census {
-    frames_per_node: Vec<usize>,
-    processes: usize,
-    threads: usize,
-    ipc: (usize, usize),
-    endpoints: usize,
-    regions: (usize, usize),
-}
-
-fn census() -> Census {
-    Census {
-        frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
-        processes: process::count(),
-        threads: crate::task::live_threads(),
-        ipc: crate::kipc::census(),
-        endpoints: crate::kipc::endpoint_census().0,
-        regions: crate::kipc::shm::census(),
-    }
-}
-
-fn ticks() -> u64 {
-    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
-}
-
-fn pause() {
-    x86_64::instructions::interrupts::disable();
-    crate::task::reschedule(sched::Decision::Reschedule);
-    x86_64::instructions::interrupts::enable_and_hlt();
-}
-
 /// What one scenario under injection did.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
@@ -193,7 +162,7 @@ fn run_one(
     seed: u64,
     tally: &mut Tally,
 ) -> Result<(), String> {
-    let before = census();
+    let before = Census::take();
     // With interrupts off until injection is on: on one CPU a timer tick
     // after the spawn would run the whole scenario before this context
     // (the idle context) got the CPU back.
@@ -234,12 +203,7 @@ fn run_one(
     }
     // Orphans of a killed root, and partners of killed children, must end
     // by themselves: a process still there after the settling time hangs.
-    let settle = ticks();
-    let mut after = census();
-    while after != before && ticks() - settle < SETTLE_TICKS {
-        pause();
-        after = census();
-    }
+    let after = Census::settle_to(&before, SETTLE_TICKS);
     if after.processes != before.processes {
         crate::kprintln!(
             "fault.kill: {program} {arg:#x} seed {seed}: {} process(es) left after {SETTLE_TICKS} ticks; threads:",

@@ -15,6 +15,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::ktest::{Census, pause, ticks};
 use crate::process::{self, ExitReason, Placement};
 
 /// System calls over all fuzzers (`fuzz.calls=`).
@@ -47,42 +48,6 @@ fn max_ticks(calls: u64) -> u64 {
     (calls / 20).max(90_000)
 }
 
-/// Everything that must come back: free frames per node, processes,
-/// threads, IPC processes and threads, live endpoints, regions (count,
-/// frames). (The endpoint tables keep the length of their peak: ids are
-/// reused from a free list.)
-#[derive(Debug, PartialEq, Eq)]
-struct Census {
-    frames_per_node: Vec<usize>,
-    processes: usize,
-    threads: usize,
-    ipc: (usize, usize),
-    endpoints: usize,
-    regions: (usize, usize),
-}
-
-fn census() -> Census {
-    Census {
-        frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
-        processes: process::count(),
-        threads: crate::task::live_threads(),
-        ipc: crate::kipc::census(),
-        endpoints: crate::kipc::endpoint_census().0,
-        regions: crate::kipc::shm::census(),
-    }
-}
-
-fn ticks() -> u64 {
-    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
-}
-
-/// Idles this context until the next interrupt (the children run).
-fn pause() {
-    x86_64::instructions::interrupts::disable();
-    crate::task::reschedule(sched::Decision::Reschedule);
-    x86_64::instructions::interrupts::enable_and_hlt();
-}
-
 crate::ktest! {
     /// Seeded random system calls from a fuzzer on every CPU, beside
     /// well-behaved processes that check their own IPC: nobody but the
@@ -92,7 +57,7 @@ crate::ktest! {
     fn fuzz_random_syscalls() {
         let calls = CALLS.load(Ordering::Relaxed);
         let seed = SEED.load(Ordering::Relaxed);
-        let before = census();
+        let before = Census::take();
         let cpus: Vec<u32> = (0..crate::percpu::MAX_CPUS as u32)
             .filter(|&c| crate::percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
             .collect();
@@ -159,12 +124,7 @@ crate::ktest! {
             crate::kensure!(fine, "fuzz: seed {seed}: {role} (pid {pid}) ended with {reason:?}");
         }
         // Workers the fuzzers spawned and killed end on their own CPUs.
-        let mut after = census();
-        let settle = ticks();
-        while after != before && ticks() - settle < 1_000 {
-            pause();
-            after = census();
-        }
+        let after = Census::settle_to(&before, 1_000);
         let ok = after == before;
         crate::kprintln!(
             "fuzz: {} calls, seed {seed}, 0 kernel faults, conservation {}",

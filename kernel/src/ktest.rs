@@ -117,3 +117,62 @@ pub fn on_fatal(what: &str) {
         test.name
     ));
 }
+
+/// What processes hold, counted for conservation checks: free frames per
+/// node, processes, threads, IPC processes and threads, live endpoints,
+/// regions (count, frames). The endpoint tables keep the length of their
+/// peak (ids are reused from a free list), so their length is not counted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Free frames on nodes 0..8.
+    pub frames_per_node: alloc::vec::Vec<usize>,
+    /// Live processes.
+    pub processes: usize,
+    /// Live threads.
+    pub threads: usize,
+    /// `kipc::census`.
+    pub ipc: (usize, usize),
+    /// Live endpoints.
+    pub endpoints: usize,
+    /// `kipc::shm::census`: regions and their frames.
+    pub regions: (usize, usize),
+}
+
+impl Census {
+    /// The counts now.
+    pub fn take() -> Self {
+        Self {
+            frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
+            processes: crate::process::count(),
+            threads: crate::task::live_threads(),
+            ipc: crate::kipc::census(),
+            endpoints: crate::kipc::endpoint_census().0,
+            regions: crate::kipc::shm::census(),
+        }
+    }
+
+    /// Counts until they equal `baseline` or `max_ticks` timer ticks of
+    /// this CPU pass (processes end on their own CPUs meanwhile); returns
+    /// the last count.
+    pub fn settle_to(baseline: &Self, max_ticks: u64) -> Self {
+        let start = ticks();
+        let mut now = Self::take();
+        while now != *baseline && ticks() - start < max_ticks {
+            pause();
+            now = Self::take();
+        }
+        now
+    }
+}
+
+/// This CPU's timer ticks.
+pub fn ticks() -> u64 {
+    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
+}
+
+/// Idles this context until the next interrupt (the children run).
+pub fn pause() {
+    x86_64::instructions::interrupts::disable();
+    crate::task::reschedule(sched::Decision::Reschedule);
+    x86_64::instructions::interrupts::enable_and_hlt();
+}

@@ -13,9 +13,9 @@
 //! every resource count returns to its baseline afterwards.
 
 use alloc::format;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::ktest::{Census, pause, ticks};
 use crate::process::{self, ExitReason, Placement};
 
 /// Minutes of traffic (`soak.minutes=`; 0 = one [`SHORT_SECONDS`] period).
@@ -73,38 +73,6 @@ pub fn configure(minutes: u64, processes: u64, filter: &str) {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct Census {
-    frames_per_node: Vec<usize>,
-    processes: usize,
-    threads: usize,
-    ipc: (usize, usize),
-    endpoints: usize,
-    regions: (usize, usize),
-}
-
-fn census() -> Census {
-    Census {
-        frames_per_node: (0..8).map(crate::mem::free_frames_on).collect(),
-        processes: process::count(),
-        threads: crate::task::live_threads(),
-        ipc: crate::kipc::census(),
-        endpoints: crate::kipc::endpoint_census().0,
-        regions: crate::kipc::shm::census(),
-    }
-}
-
-fn ticks() -> u64 {
-    crate::percpu::current().map_or(0, |c| c.timer_ticks.load(Ordering::Relaxed))
-}
-
-/// Idles this context until the next interrupt (the children run).
-fn pause() {
-    x86_64::instructions::interrupts::disable();
-    crate::task::reschedule(sched::Decision::Reschedule);
-    x86_64::instructions::interrupts::enable_and_hlt();
-}
-
 crate::ktest! {
     /// Mixed traffic between many processes for a while: no message lost,
     /// duplicated, reordered or garbled, no worker fails, nothing hangs,
@@ -117,7 +85,7 @@ crate::ktest! {
         }
         let minutes = MINUTES.load(Ordering::Relaxed);
         let groups = PROCESSES.load(Ordering::Relaxed).div_ceil(4);
-        let before = census();
+        let before = Census::take();
         crate::kprintln!("soak: {} processes, {} minute(s)", groups * 4, minutes);
         let seconds = if minutes == 0 { SHORT_SECONDS } else { minutes * 60 };
         // Start-up, the stop phase (up to 120 s) and slack under TCG.
@@ -148,12 +116,7 @@ crate::ktest! {
         };
         ACTIVE.store(false, Ordering::Relaxed);
         crate::kensure!(reason == ExitReason::Exited(0), "soak ended with {reason:?}");
-        let mut after = census();
-        let settle = ticks();
-        while after != before && ticks() - settle < 1_000 {
-            pause();
-            after = census();
-        }
+        let after = Census::settle_to(&before, 1_000);
         crate::kprintln!("soak: free frames {} at the end", crate::mem::free_frames());
         crate::kensure!(after == before, "leak: {before:?} -> {after:?}");
         Ok(())
