@@ -22,7 +22,7 @@ use perf::suite::Measures;
 use crate::checks;
 use crate::cli::{BenchArgs, CompareArgs};
 use crate::machine::{self, Accel, BootMedium, MachineSpec};
-use crate::probe::{self, ProbeContext};
+use crate::probe;
 use crate::process::{self, RunOptions};
 use crate::qemu_cmd::{HostTools, UsageError, require_kernel, shell_words};
 use crate::verdict;
@@ -266,15 +266,7 @@ pub fn run(host: &HostTools<'_>, args: &BenchArgs, workspace: &Workspace) -> any
         .unwrap_or_else(|| workspace.default_kernel());
     require_kernel(&kernel)?;
     checks::check_memory(args.mem, &kernel)?;
-    let probe_context = ProbeContext {
-        qemu: host.qemu,
-        kvm_device: host.kvm_device,
-        kernel: &kernel,
-        cache_dir: &workspace.runner_dir(),
-        reprobe: false,
-    };
-    let (accel, accel_line) = probe::resolve_accel(args.accel, &probe_context)?;
-    eprintln!("veridian-run: {accel_line}");
+    let accel = probe::choose_accel(host, workspace, &kernel, args.accel, false)?;
     let out = args.out.clone().unwrap_or_else(|| default_out(workspace));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let model = crate::model::prepare(args, &accel, workspace, &kernel, &out)?;

@@ -360,44 +360,25 @@ fn first_file(paths: &[&str]) -> Option<PathBuf> {
     paths.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-/// `program` on `PATH`.
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Bochs, its BIOS and a VGA BIOS; installs [`PACKAGES`] with apt-get when
 /// something is missing and this runs as root.
 fn ensure_installed() -> anyhow::Result<PathBuf> {
     let complete = || {
-        on_path(PROGRAM)
+        crate::process::on_path(PROGRAM)
             .filter(|_| first_file(&BIOS_PATHS).is_some() && first_file(&VGABIOS_PATHS).is_some())
     };
     if let Some(found) = complete() {
         return Ok(found);
     }
     let install_line = format!("apt-get install -y {}", PACKAGES.join(" "));
-    if !nix::unistd::geteuid().is_root() || on_path("apt-get").is_none() {
+    if !nix::unistd::geteuid().is_root() || crate::process::on_path("apt-get").is_none() {
         bail!("Bochs is missing; install it with: sudo {install_line}");
     }
     eprintln!(
         "veridian-run: installing Bochs with apt-get: {}",
         PACKAGES.join(" ")
     );
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend(PACKAGES);
-    let installed = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+    let installed = crate::process::apt_install(&PACKAGES);
     if !installed {
         bail!("installing Bochs failed; try: {install_line}");
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::cli::TestKernelArgs;
 use crate::machine::{self, BootMedium, MachineSpec};
-use crate::probe::{self, ProbeContext};
+use crate::probe;
 use crate::qemu_cmd::{self, HostTools, UsageError};
 use crate::serial::{SerialScan, TestTally};
 use crate::size::MemSize;
@@ -94,17 +94,7 @@ pub fn run(
     qemu_cmd::require_kernel(&kernel)?;
     crate::checks::check_cmdline(&args.cmdline)?;
     crate::checks::check_memory(args.mem, &kernel)?;
-    let (accel, accel_line) = probe::resolve_accel(
-        args.accel,
-        &ProbeContext {
-            qemu: host.qemu,
-            kvm_device: host.kvm_device,
-            kernel: &kernel,
-            cache_dir: &workspace.runner_dir(),
-            reprobe: args.reprobe,
-        },
-    )?;
-    eprintln!("veridian-run: {accel_line}");
+    let accel = probe::choose_accel(host, workspace, &kernel, args.accel, args.reprobe)?;
     let cmdline = crate::bench::with_accel_word(&test_cmdline(&args.cmdline), &accel);
 
     let mut total = TestTally::default();

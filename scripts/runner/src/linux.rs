@@ -137,40 +137,16 @@ pub fn find_or_install_kernel(
     })
 }
 
-/// `program` on `PATH`.
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Installs [`KERNEL_PACKAGE`] with apt-get (root only).
 fn install_kernel_package() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("the runner is not root".to_owned());
     }
-    if on_path("apt-get").is_none() {
+    if process::on_path("apt-get").is_none() {
         return Err("apt-get is not on PATH".to_owned());
     }
     eprintln!("veridian-run: installing the Linux kernel with apt-get: {KERNEL_PACKAGE}");
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let install = [
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        KERNEL_PACKAGE,
-    ];
-    if apt(&install) || (apt(&["update", "-q"]) && apt(&install)) {
+    if crate::process::apt_install(&[KERNEL_PACKAGE]) {
         Ok(())
     } else {
         Err(format!("`apt-get install {KERNEL_PACKAGE}` failed"))

@@ -60,6 +60,31 @@ pub struct ProbeContext<'a> {
     pub reprobe: bool,
 }
 
+/// Resolves `choice` for `kernel` on this host (probe results cached
+/// under the workspace's runner directory) and prints the line that says
+/// how it was chosen.
+///
+/// # Errors
+/// As [`resolve_accel`].
+pub fn choose_accel(
+    host: &crate::qemu_cmd::HostTools<'_>,
+    workspace: &crate::workspace::Workspace,
+    kernel: &Path,
+    choice: AccelChoice,
+    reprobe: bool,
+) -> anyhow::Result<Accel> {
+    let context = ProbeContext {
+        qemu: host.qemu,
+        kvm_device: host.kvm_device,
+        kernel,
+        cache_dir: &workspace.runner_dir(),
+        reprobe,
+    };
+    let (accel, line) = resolve_accel(choice, &context)?;
+    eprintln!("veridian-run: {line}");
+    Ok(accel)
+}
+
 /// The cache file name for a QEMU (`qemu-system-x86_64 --version` output) and
 /// host kernel release: `kvm-probe-qemu-<version>-host-<release>`.
 #[must_use]

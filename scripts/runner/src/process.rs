@@ -272,3 +272,29 @@ fn keep_stderr_tail(stderr: impl Read, echo: bool) -> Vec<String> {
     }
     tail
 }
+
+/// `program` on `PATH`.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// `apt-get install -y -q --no-install-recommends PACKAGES`, non-interactive
+/// with its output dropped, tried again after `apt-get update` when it
+/// fails; whether the packages got installed.
+pub fn apt_install(packages: &[&str]) -> bool {
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(packages);
+    apt(&install) || (apt(&["update", "-q"]) && apt(&install))
+}

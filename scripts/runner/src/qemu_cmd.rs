@@ -10,7 +10,7 @@ use anyhow::{Context, ensure};
 use crate::cli::{BootChoice, QemuArgs};
 use crate::iso::{self, IsoRequest, OVMF_DIRS};
 use crate::machine::{self, BootMedium, MachineSpec, UefiFirmware};
-use crate::probe::{self, ProbeContext};
+use crate::probe;
 use crate::process::{self, QemuRun, RunOptions};
 use crate::verdict::{self, Expectation, Verdict};
 use crate::workspace::Workspace;
@@ -60,15 +60,7 @@ pub fn run(host: &HostTools<'_>, args: &QemuArgs, workspace: &Workspace) -> anyh
     }
 
     let qemu = host.qemu;
-    let probe_context = ProbeContext {
-        qemu,
-        kvm_device: host.kvm_device,
-        kernel: &kernel,
-        cache_dir: &workspace.runner_dir(),
-        reprobe: args.reprobe,
-    };
-    let (accel, accel_line) = probe::resolve_accel(args.accel, &probe_context)?;
-    eprintln!("veridian-run: {accel_line}");
+    let accel = probe::choose_accel(host, workspace, &kernel, args.accel, args.reprobe)?;
     // The kernel reports the accelerator in its records; tell it which.
     let cmdline = crate::bench::with_accel_word(&args.cmdline, &accel);
 

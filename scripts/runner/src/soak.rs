@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::cli::SoakArgs;
 use crate::machine::{self, BootMedium, MachineSpec};
-use crate::probe::{self, ProbeContext};
+use crate::probe;
 use crate::process::{self, RunOptions};
 use crate::qemu_cmd::{HostTools, UsageError, shell_words};
 use crate::verdict::{self, Expectation};
@@ -121,15 +121,7 @@ pub fn run(host: &HostTools<'_>, args: &SoakArgs, workspace: &Workspace) -> anyh
     }
     let kernel = workspace.default_kernel();
     crate::qemu_cmd::require_kernel(&kernel)?;
-    let probe_context = ProbeContext {
-        qemu: host.qemu,
-        kvm_device: host.kvm_device,
-        kernel: &kernel,
-        cache_dir: &workspace.runner_dir(),
-        reprobe: false,
-    };
-    let (accel, accel_line) = probe::resolve_accel(args.accel, &probe_context)?;
-    eprintln!("veridian-run: {accel_line}");
+    let accel = probe::choose_accel(host, workspace, &kernel, args.accel, false)?;
     let cmdline = crate::bench::with_accel_word(
         &format!(
             "run=test test.filter=soak_mixed_traffic soak.minutes={} soak.processes={}",
