@@ -754,13 +754,6 @@ pub fn map_shared(pid: Pid, tables: &[u64], pages: u64, flags: F) -> Result<u64,
     Ok(va)
 }
 
-/// The flags in effect for `va` in process `pid` (see
-/// `mem::usertables::translate`), if it is mapped.
-pub fn pte_flags(pid: Pid, va: u64) -> Option<F> {
-    let pml4 = PROCS.lock().get(&pid)?.pml4;
-    mem::usertables::translate(pml4, va).map(|(_, flags)| flags)
-}
-
 /// The 2 MiB-aligned chunk of the shared area a mapping of `bytes` (guard
 /// page included) occupies.
 fn shared_chunk(bytes: u64) -> u64 {
